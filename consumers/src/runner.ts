@@ -1,0 +1,327 @@
+import type { Logger } from "@natter/config";
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Registry } from "prom-client";
+import { type RunnerMetrics, runnerMetrics } from "./metrics.ts";
+
+/**
+ * What a consumer file supplies to the runner: where to read, how to parse, what to do
+ * with a batch. The handler decides ack or nak by resolving or throwing; the loop, the
+ * poison handling, the backoff and the self-healing live in `ConsumerRunner` once.
+ */
+export interface RunnerOptions<T> {
+  nc: NatsConnection;
+  logger: Logger;
+  stream: string;
+  /** Durable name, from `CONSUMERS` in @natter/subjects; also the metrics label. */
+  durable: string;
+  /** Only these subjects of the stream (a single filter); the whole stream when absent. */
+  filterSubject?: string;
+  /** Most messages handed to one `onBatch` call. */
+  batchSize: number;
+  /**
+   * Most delivered-but-unacked messages (the server stops delivering beyond it, which is the
+   * runner's back-pressure). Default: 2 × batchSize.
+   */
+  maxAckPending?: number;
+  /** Server redelivers a message not acked within this (ms). The runner keeps in-flight batches alive with `working()`. Default 30 s. */
+  ackWaitMs?: number;
+  /**
+   * Turns a message into the handler's value. Throwing marks the message as poison: it is
+   * logged, counted and terminated, since retrying cannot make it parse.
+   */
+  parse(msg: JsMsg): T;
+  /** Handles a batch in stream order. Resolve: every message is acked. Throw: every message is naked with a backoff. */
+  onBatch(batch: T[]): Promise<void>;
+  /** Metrics registry; prom-client's default registry when absent. */
+  registry?: Registry;
+  /** Nak delay: base × 2^(deliveries-1), capped. Defaults 500 ms and 30 s. */
+  nakBaseMs?: number;
+  nakMaxMs?: number;
+  /** How often consumer info refreshes the lag gauge and checks the consumer still exists and moves. Default 5 s. */
+  checkIntervalMs?: number;
+  /** Idle time with undelivered messages after which the consumer counts as stuck and is re-created. Default 30 s. */
+  stallMs?: number;
+  /** Wait before re-creating the consumer after an error: doubles from this up to 10 s. Default 250 ms. */
+  retryBaseMs?: number;
+}
+
+/** Why a consume session ended; the loop re-creates the consumer for every reason but `stop`. */
+class SessionBroken extends Error {
+  override name = "SessionBroken";
+}
+
+/**
+ * One durable pull consumer, consumed in batches, forever: Dendrite's shared JetStream
+ * loop (`setup/jetstream/helpers.go`) without its stuck-consumer bugs. Any error (NATS
+ * restarted, consumer deleted, consumer stalled) ends the session; the loop waits,
+ * re-creates the consumer and goes on. Only `stop()` ends it.
+ */
+export class ConsumerRunner<T> {
+  readonly name: string;
+  readonly #o: Required<Omit<RunnerOptions<T>, "filterSubject" | "registry">> & Pick<RunnerOptions<T>, "filterSubject">;
+  readonly #m: RunnerMetrics;
+  readonly #log: Logger;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  /** Wakes whatever the loop is waiting on (next message, retry delay) so `stop()` is prompt. */
+  #wake: (() => void) | undefined;
+
+  constructor(opts: RunnerOptions<T>) {
+    this.name = opts.durable;
+    this.#o = {
+      ...opts,
+      maxAckPending: opts.maxAckPending ?? opts.batchSize * 2,
+      ackWaitMs: opts.ackWaitMs ?? 30_000,
+      nakBaseMs: opts.nakBaseMs ?? 500,
+      nakMaxMs: opts.nakMaxMs ?? 30_000,
+      checkIntervalMs: opts.checkIntervalMs ?? 5_000,
+      stallMs: opts.stallMs ?? 30_000,
+      retryBaseMs: opts.retryBaseMs ?? 250,
+    };
+    this.#m = runnerMetrics(opts.registry);
+    this.#log = opts.logger.child({ consumer: opts.durable });
+  }
+
+  /**
+   * Creates (or updates) the durable consumer and starts the loop. Resolves once the
+   * consumer exists; rejects if that first attempt fails, so a process fails fast at
+   * start-up on a wrong stream name. Later failures are retried by the loop.
+   */
+  async start(): Promise<void> {
+    if (this.#loop) throw new Error(`runner ${this.name} already started`);
+    const first = await this.#ensureConsumer();
+    this.#loop = this.#run(first);
+  }
+
+  /** Finishes the in-flight batch, naks what is buffered (so another instance gets it now), and returns. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(first: Consumer): Promise<void> {
+    let consumer: Consumer | undefined = first;
+    let attempt = 0;
+    while (!this.#stopping) {
+      const began = Date.now();
+      try {
+        consumer ??= await this.#ensureConsumer();
+        await this.#session(consumer);
+      } catch (err) {
+        if (this.#stopping) break;
+        this.#m.restarts.inc({ consumer: this.name });
+        this.#log.warn({ err: String(err) }, "consumer session ended; re-creating the consumer");
+      }
+      consumer = undefined;
+      // A session that ran a while was healthy: start the backoff over.
+      if (Date.now() - began > 10_000) attempt = 0;
+      const wait = Math.min(this.#o.retryBaseMs * 2 ** attempt++, 10_000);
+      await this.#sleep(wait * (0.5 + Math.random() / 2));
+    }
+    this.#log.info("consumer stopped");
+  }
+
+  /** Creates the durable consumer, or brings its changeable settings up to date. */
+  async #ensureConsumer(): Promise<Consumer> {
+    const o = this.#o;
+    const jsm = await jetstreamManager(o.nc);
+    const settings = {
+      max_ack_pending: o.maxAckPending,
+      ack_wait: o.ackWaitMs * 1_000_000,
+      ...(o.filterSubject ? { filter_subject: o.filterSubject } : {}),
+    };
+    try {
+      const info = await jsm.consumers.info(o.stream, o.durable);
+      const c = info.config;
+      if (
+        c.max_ack_pending !== settings.max_ack_pending ||
+        c.ack_wait !== settings.ack_wait ||
+        (o.filterSubject !== undefined && c.filter_subject !== o.filterSubject)
+      ) {
+        await jsm.consumers.update(o.stream, o.durable, settings);
+        this.#log.info(settings, "consumer updated");
+      }
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+      // Two instances may race here; the server accepts an identical create twice.
+      await jsm.consumers.add(o.stream, {
+        durable_name: o.durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        // Never give up on a message: a failing store must not lose history. Poison is termed instead.
+        max_deliver: -1,
+        ...settings,
+      });
+      this.#log.info({ stream: o.stream, ...settings }, "consumer created");
+    }
+    return jetstream(o.nc).consumers.get(o.stream, o.durable);
+  }
+
+  /**
+   * One consume session: messages arrive by callback into a local queue (bounded by
+   * max_ack_pending on the server), and batches are taken off it one at a time, so a
+   * batch holds whatever arrived while the previous one was being handled.
+   */
+  async #session(consumer: Consumer): Promise<void> {
+    const queue: JsMsg[] = [];
+    let broken: Error | undefined;
+    let lastProgress = Date.now();
+    const wake = () => {
+      const w = this.#wake;
+      this.#wake = undefined;
+      w?.();
+    };
+    const breakWith = (err: Error) => {
+      broken ??= err;
+      wake();
+    };
+    const messages: ConsumerMessages = await consumer.consume({
+      max_messages: this.#o.batchSize,
+      // Stop instead of polling a consumer that is gone: the loop re-creates it.
+      abort_on_missing_resource: true,
+      callback: (m) => {
+        queue.push(m);
+        lastProgress = Date.now();
+        wake();
+      },
+    });
+    messages.closed().then(
+      (err) => breakWith(err ?? new SessionBroken("consume ended")),
+      (err: unknown) => breakWith(err instanceof Error ? err : new SessionBroken(String(err))),
+    );
+    void this.#watchStatus(messages, breakWith);
+    const check = setInterval(() => {
+      void this.#check(consumer, queue, () => lastProgress, breakWith);
+    }, this.#o.checkIntervalMs);
+    void this.#check(consumer, queue, () => lastProgress, breakWith);
+
+    try {
+      while (!this.#stopping && !broken) {
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+          continue;
+        }
+        await this.#handle(queue.splice(0, this.#o.batchSize));
+        lastProgress = Date.now();
+      }
+    } finally {
+      clearInterval(check);
+      await messages.close().catch(() => {});
+      // Buffered but never handled: hand them back now rather than after ack_wait.
+      for (const m of queue.splice(0)) m.nak();
+    }
+    if (broken && !this.#stopping) throw broken;
+  }
+
+  async #watchStatus(messages: ConsumerMessages, breakWith: (err: Error) => void): Promise<void> {
+    for await (const s of messages.status()) {
+      if (s.type === "consumer_deleted" || s.type === "consumer_not_found" || s.type === "stream_not_found") {
+        breakWith(new SessionBroken(s.type));
+      } else if (s.type === "heartbeats_missed" && s.count >= 2) {
+        // The client recovers from this on its own in most cases; re-creating is the
+        // cheap certain way out of the stuck state Dendrite users hit (#3177, #3375).
+        breakWith(new SessionBroken(`heartbeats missed (${s.count})`));
+      }
+    }
+  }
+
+  /** Refreshes the lag gauges; breaks the session if the consumer is gone or has stalled. */
+  async #check(
+    consumer: Consumer,
+    queue: JsMsg[],
+    lastProgress: () => number,
+    breakWith: (err: Error) => void,
+  ): Promise<void> {
+    try {
+      const info = await consumer.info();
+      this.#m.lag.set({ consumer: this.name }, info.num_pending);
+      this.#m.ackPending.set({ consumer: this.name }, info.num_ack_pending);
+      const idle = Date.now() - lastProgress();
+      if (
+        info.num_pending > 0 &&
+        info.num_ack_pending < this.#o.maxAckPending &&
+        queue.length === 0 &&
+        idle > this.#o.stallMs
+      ) {
+        breakWith(new SessionBroken(`stalled: ${info.num_pending} pending, nothing delivered for ${idle} ms`));
+      }
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) {
+        breakWith(new SessionBroken("consumer not found"));
+      }
+      // Anything else (disconnected, timeout) is transient: the next check tries again.
+    }
+  }
+
+  /** Parses, terms poison, hands the rest to the handler, then acks or naks them all. */
+  async #handle(msgs: JsMsg[]): Promise<void> {
+    const label = { consumer: this.name };
+    const good: JsMsg[] = [];
+    const values: T[] = [];
+    for (const m of msgs) {
+      try {
+        values.push(this.#o.parse(m));
+        good.push(m);
+      } catch (err) {
+        this.#m.poison.inc(label);
+        this.#log.error(
+          { seq: m.seq, subject: m.subject, err: String(err) },
+          "poison message: cannot be parsed, terminated",
+        );
+        m.term(`unparseable: ${String(err)}`.slice(0, 200));
+      }
+    }
+    if (good.length === 0) return;
+
+    const end = this.#m.batchSeconds.startTimer(label);
+    // A slow store must not make the server redeliver a batch that is still being written.
+    const keepAlive = setInterval(
+      () => {
+        for (const m of good) m.working();
+      },
+      Math.max(500, this.#o.ackWaitMs / 2),
+    );
+    try {
+      await this.#o.onBatch(values);
+      for (const m of good) m.ack();
+      this.#m.processed.inc(label, good.length);
+      this.#m.batchSize.observe(label, good.length);
+    } catch (err) {
+      const deliveries = Math.max(...good.map((m) => m.info.deliveryCount));
+      const delay = Math.min(this.#o.nakBaseMs * 2 ** (deliveries - 1), this.#o.nakMaxMs);
+      this.#m.handlerErrors.inc(label);
+      this.#log.warn(
+        { err: String(err), first: good[0]!.seq, count: good.length, deliveries, retryInMs: delay },
+        "batch handler failed; naked for redelivery",
+      );
+      for (const m of good) m.nak(delay);
+    } finally {
+      clearInterval(keepAlive);
+      end();
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}

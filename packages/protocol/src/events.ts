@@ -50,8 +50,8 @@ export type ChatEvent = ChatCreatedEvent | MemberAddedEvent | MemberRemovedEvent
 export type ChatEventPayload = ChatEvent extends infer E ? (E extends ChatEvent ? Omit<E, "seq"> : never) : never;
 
 /** A short preview of an event for chat lists. */
-export function previewOf(event: Pick<ChatEvent, "kind"> & Partial<MessageCreatedEvent>): string | undefined {
-  if (event.kind !== "message.created" || typeof event.body !== "string") return undefined;
+export function previewOf(event: ChatEvent): string | undefined {
+  if (event.kind !== "message.created") return undefined;
   return event.body.length > 100 ? `${event.body.slice(0, 99)}…` : event.body;
 }
 

@@ -1,0 +1,215 @@
+import type { Config, Logger } from "@natter/config";
+import { type ChatEvent, type ChatKind, type MemberRole, NatterError } from "@natter/protocol";
+import { type Member, projectEvents, type Store } from "@natter/store";
+import { msgId } from "@natter/subjects";
+import { directChatId, newId } from "../ids.ts";
+import type { RateLimiter } from "../rate-limit.ts";
+import type { Sequencer } from "./sequencer.ts";
+
+export interface ChatView {
+  chatId: string;
+  kind: ChatKind;
+  title?: string;
+  members: { userId: string; role: MemberRole; joinedN: number }[];
+  lastN: number;
+}
+
+export interface SendResult {
+  chat: string;
+  id: string;
+  seq: number;
+  n: number;
+  ts: number;
+  /** True for a retry of an earlier send with the same id. */
+  duplicate: boolean;
+}
+
+/**
+ * Chat operations shared by the HTTP routes and the WebSocket frames: membership rules,
+ * limits and the sequencer. Every method checks the caller's rights itself and throws a
+ * `NatterError` with a stable code; nothing is published or stored when a check fails.
+ */
+export class ChatService {
+  readonly #store: Store;
+  readonly #seq: Sequencer;
+  readonly #config: Config;
+  readonly #sendLimiter: RateLimiter;
+  readonly #log: Logger;
+
+  constructor(opts: { store: Store; sequencer: Sequencer; config: Config; sendLimiter: RateLimiter; logger: Logger }) {
+    this.#store = opts.store;
+    this.#seq = opts.sequencer;
+    this.#config = opts.config;
+    this.#sendLimiter = opts.sendLimiter;
+    this.#log = opts.logger;
+  }
+
+  /** The direct chat of the pair: created once, then returned as it is (`created` false). */
+  async openDirect(me: string, peer: string): Promise<{ view: ChatView; created: boolean }> {
+    if (peer === me) throw new NatterError("invalid_input", "a direct chat needs another user", { field: "userId" });
+    if (!(await this.#store.getUser(peer))) throw new NatterError("not_found", "no such user", { field: "userId" });
+    const chatId = directChatId(me, peer);
+    if (await this.#store.getChat(chatId)) return { view: await this.view(chatId), created: false };
+    try {
+      const { event } = await this.#seq.publish(
+        chatId,
+        (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "chat.created", chatKind: "direct", members: [me, peer] }),
+        { expectEmpty: true },
+      );
+      await projectEvents(this.#store, [event]);
+      return { view: await this.view(chatId), created: true };
+    } catch (err) {
+      // The peer created it at the same moment: theirs won the position, return it.
+      if (err instanceof NatterError && err.code === "conflict") {
+        await this.#waitForChat(chatId);
+        return { view: await this.view(chatId), created: false };
+      }
+      throw err;
+    }
+  }
+
+  async createGroup(me: string, title: string, members: string[]): Promise<ChatView> {
+    const unique = [me, ...new Set(members.filter((m) => m !== me))];
+    if (unique.length > this.#config.memberLimit) {
+      throw new NatterError("member_limit", `a group has at most ${this.#config.memberLimit} members`, {
+        field: "members",
+      });
+    }
+    const users = await Promise.all(unique.map((u) => this.#store.getUser(u)));
+    const missing = unique.find((_, i) => !users[i]);
+    if (missing) throw new NatterError("not_found", `no such user: ${missing}`, { field: "members" });
+    const chatId = newId("g_");
+    const { event } = await this.#seq.publish(
+      chatId,
+      (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "chat.created", chatKind: "group", title, members: unique }),
+      { expectEmpty: true },
+    );
+    await projectEvents(this.#store, [event]);
+    return this.view(chatId);
+  }
+
+  /** The chat as a member sees it; 404 for an unknown chat, 403 for a non-member. */
+  async getForMember(me: string, chatId: string): Promise<ChatView> {
+    await this.requireMember(me, chatId);
+    return this.view(chatId);
+  }
+
+  async addMember(me: string, chatId: string, userId: string): Promise<number> {
+    const mine = await this.requireMember(me, chatId);
+    const chat = await this.#store.getChat(chatId);
+    if (chat?.kind !== "group") throw new NatterError("invalid_input", "members can only be added to groups");
+    if (mine.role !== "admin") throw new NatterError("forbidden", "only admins add members");
+    if (!(await this.#store.getUser(userId))) throw new NatterError("not_found", "no such user", { field: "userId" });
+    const existing = await this.#store.getMember(chatId, userId);
+    if (existing?.active) return existing.joinedN;
+    const count = (await this.#store.listMembers(chatId)).length;
+    if (count >= this.#config.memberLimit) {
+      throw new NatterError("member_limit", `a group has at most ${this.#config.memberLimit} members`);
+    }
+    const { event } = await this.#seq.publish(chatId, (n, ts) => ({
+      chat: chatId,
+      n,
+      ts,
+      from: me,
+      kind: "member.added",
+      user: userId,
+    }));
+    await projectEvents(this.#store, [event]);
+    return event.n;
+  }
+
+  /** Admins remove anyone; anyone may remove themselves (leave). */
+  async removeMember(me: string, chatId: string, userId: string): Promise<number> {
+    const mine = await this.requireMember(me, chatId);
+    const chat = await this.#store.getChat(chatId);
+    if (chat?.kind !== "group") throw new NatterError("invalid_input", "direct chats have no member changes");
+    if (userId !== me && mine.role !== "admin") throw new NatterError("forbidden", "only admins remove other members");
+    const target = await this.#store.getMember(chatId, userId);
+    if (!target?.active) throw new NatterError("not_found", "not a member of this chat", { field: "userId" });
+    const { event } = await this.#seq.publish(chatId, (n, ts) => ({
+      chat: chatId,
+      n,
+      ts,
+      from: me,
+      kind: "member.removed",
+      user: userId,
+    }));
+    await projectEvents(this.#store, [event]);
+    return event.n;
+  }
+
+  async send(me: string, chatId: string, id: string, body: string): Promise<SendResult> {
+    if (Buffer.byteLength(body, "utf8") > this.#config.bodyLimit) {
+      throw new NatterError("too_large", `the body is over ${this.#config.bodyLimit} bytes`, { field: "body" });
+    }
+    if (body.trim() === "") throw new NatterError("invalid_input", "the body is empty", { field: "body" });
+    await this.requireMember(me, chatId);
+    // A retry after the JetStream dedup window: the history store knows where it landed.
+    const earlier = await this.#store.findClientMsg(chatId, me, id);
+    if (earlier) return { chat: chatId, id, seq: earlier.seq, n: earlier.n, ts: earlier.ts, duplicate: true };
+    const wait = this.#sendLimiter.take(me);
+    if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
+    const { event, duplicate } = await this.#seq.publish(
+      chatId,
+      (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.created", id, body }),
+      { dedupId: msgId(chatId, me, id) },
+    );
+    if (event.kind !== "message.created" || event.from !== me || event.id !== id) {
+      this.#log.error({ chatId, id, seq: event.seq }, "dedup id matched a different event");
+      throw new NatterError("internal", "message id collision");
+    }
+    if (!duplicate) await projectEvents(this.#store, [event]);
+    return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /** History page for a member: from the point they joined; a removed member gets 403. */
+  async history(
+    me: string,
+    chatId: string,
+    q: { before?: number; after?: number; limit: number },
+  ): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
+    const member = await this.requireMember(me, chatId);
+    const events = await this.#store.getEvents(chatId, {
+      ...(q.before === undefined ? {} : { beforeN: q.before }),
+      ...(q.after === undefined ? {} : { afterN: q.after }),
+      minN: member.joinedN,
+      limit: q.limit + 1,
+    });
+    const hasMore = events.length > q.limit;
+    if (!hasMore) return { events, hasMore };
+    // Asked for limit+1 to learn whether more exist; drop the extra on the far side.
+    return { events: q.after !== undefined ? events.slice(0, q.limit) : events.slice(1), hasMore };
+  }
+
+  /** The caller's active membership; 404 for an unknown chat, 403 otherwise. */
+  async requireMember(me: string, chatId: string): Promise<Member> {
+    const member = await this.#store.getMember(chatId, me);
+    if (member?.active) return member;
+    if (!(await this.#store.getChat(chatId))) throw new NatterError("not_found", "no such chat");
+    throw new NatterError("forbidden", "not a member of this chat");
+  }
+
+  async view(chatId: string): Promise<ChatView> {
+    const [chat, members, head] = await Promise.all([
+      this.#store.getChat(chatId),
+      this.#store.listMembers(chatId),
+      this.#store.getChatHead(chatId),
+    ]);
+    if (!chat) throw new NatterError("not_found", "no such chat");
+    return {
+      chatId,
+      kind: chat.kind,
+      ...(chat.title === undefined ? {} : { title: chat.title }),
+      members: members.map((m) => ({ userId: m.userId, role: m.role, joinedN: m.joinedN })),
+      lastN: head?.lastN ?? 0,
+    };
+  }
+
+  async #waitForChat(chatId: string): Promise<void> {
+    for (let i = 0; i < 50; i++) {
+      if (await this.#store.getChat(chatId)) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new NatterError("unavailable", "the chat is being created; retry");
+  }
+}

@@ -1,0 +1,55 @@
+import type { Config, Logger } from "@natter/config";
+import type { Store } from "@natter/store";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Registry } from "prom-client";
+import { buildApp } from "./app.ts";
+import { TokenSigner } from "./auth/tokens.ts";
+import { Sequencer } from "./chat/sequencer.ts";
+import { ChatService } from "./chat/service.ts";
+import type { GatewayContext } from "./context.ts";
+import { createGatewayMetrics } from "./metrics.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import type { App } from "./server-types.ts";
+
+export interface Gateway {
+  app: App;
+  ctx: GatewayContext;
+  routes: { method: string; url: string }[];
+  /** Stops accepting, finishes in-flight requests. NATS and the store belong to the caller. */
+  close(): Promise<void>;
+}
+
+/** Wires a gateway over an open NATS connection and a migrated store; `server.ts` listens. */
+export async function createGateway(opts: {
+  config: Config;
+  logger: Logger;
+  store: Store;
+  nc: NatsConnection;
+  registry?: Registry;
+}): Promise<Gateway> {
+  const { config, logger, store, nc } = opts;
+  const metrics = createGatewayMetrics(opts.registry);
+  const jsm = await jetstreamManager(nc);
+  const sequencer = new Sequencer({
+    js: jetstream(nc),
+    jsm,
+    store,
+    metrics,
+    logger: logger.child({ component: "sequencer" }),
+  });
+  const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
+  const ctx: GatewayContext = {
+    config,
+    logger,
+    store,
+    nc,
+    metrics,
+    signer: new TokenSigner(config.tokenSecret),
+    chats: new ChatService({ store, sequencer, config, sendLimiter, logger }),
+    loginLimiter: new RateLimiter({ burst: config.loginBurst, perSecond: config.loginRatePerMin / 60 }),
+    addressLimiter: new RateLimiter({ burst: config.loginBurst * 20, perSecond: (config.loginRatePerMin * 20) / 60 }),
+  };
+  const { app, routes } = await buildApp(ctx);
+  return { app, ctx, routes, close: () => app.close() };
+}

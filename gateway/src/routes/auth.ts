@@ -1,0 +1,131 @@
+import { NatterError, normalizeHandle } from "@natter/protocol";
+import { Type } from "typebox";
+import { DUMMY_HASH, hashPassword, verifyPassword } from "../auth/passwords.ts";
+import type { GatewayContext } from "../context.ts";
+import { newId } from "../ids.ts";
+import { errors, LoginBody, Session, SignupBody, UserView } from "../schemas.ts";
+import type { App } from "../server-types.ts";
+
+export function authRoutes(app: App, ctx: GatewayContext): void {
+  const { store, signer, config } = ctx;
+
+  async function openSession(userId: string, deviceName: string) {
+    const deviceId = newId("dv_");
+    const now = Date.now();
+    const expiresAt = now + config.tokenTtl;
+    await store.createSession({ userId, deviceId, deviceName, createdAt: now, expiresAt, revoked: false });
+    return { userId, deviceId, token: signer.sign({ userId, deviceId, expiresAt }), expiresAt };
+  }
+
+  app.post(
+    "/v1/auth/signup",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Create an account and a first device session",
+        body: SignupBody,
+        response: { 201: Session, ...errors(400, 409, 429) },
+      },
+    },
+    async (req, reply) => {
+      const handle = normalizeHandle(req.body.handle);
+      const wait = ctx.addressLimiter.take(req.ip);
+      if (wait > 0) {
+        ctx.metrics.rateLimited.inc({ limit: "signup" });
+        throw new NatterError("rate_limited", "too many attempts", { retryAfterMs: wait });
+      }
+      const userId = newId("u_");
+      const created = await store.createUser({
+        userId,
+        handle,
+        displayName: req.body.displayName.trim() || handle,
+        passwordHash: await hashPassword(req.body.password),
+        createdAt: Date.now(),
+      });
+      if (!created) throw new NatterError("handle_taken", "that handle is taken", { field: "handle" });
+      reply.code(201);
+      return openSession(userId, req.body.deviceName ?? "");
+    },
+  );
+
+  app.post(
+    "/v1/auth/login",
+    {
+      schema: {
+        tags: ["auth"],
+        summary: "Log in: a new device session and its token",
+        body: LoginBody,
+        response: { 200: Session, ...errors(400, 401, 429) },
+      },
+    },
+    async (req) => {
+      const handle = normalizeHandle(req.body.handle);
+      // Both limits: one handle guessed from many addresses, many handles from one address.
+      const wait = Math.max(ctx.loginLimiter.take(handle), ctx.addressLimiter.take(req.ip));
+      if (wait > 0) {
+        ctx.metrics.rateLimited.inc({ limit: "login" });
+        throw new NatterError("rate_limited", "too many login attempts", { retryAfterMs: wait });
+      }
+      const user = await store.getUserByHandle(handle);
+      // Hash even for an unknown handle, so timing does not reveal which handles exist.
+      const ok = await verifyPassword(req.body.password, user?.passwordHash ?? DUMMY_HASH);
+      if (!user || !ok) throw new NatterError("bad_credentials", "wrong handle or password");
+      return openSession(user.userId, req.body.deviceName ?? "");
+    },
+  );
+
+  app.post(
+    "/v1/auth/logout",
+    {
+      preHandler: app.requireAuth,
+      schema: {
+        tags: ["auth"],
+        summary: "Revoke this device's session",
+        security: [{ bearer: [] }],
+        response: { 204: Type.Null(), ...errors(401) },
+      },
+    },
+    async (req, reply) => {
+      await store.revokeSession(req.auth.userId, req.auth.deviceId);
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.get(
+    "/v1/me",
+    {
+      preHandler: app.requireAuth,
+      schema: {
+        tags: ["auth"],
+        summary: "Who am I",
+        security: [{ bearer: [] }],
+        response: { 200: UserView, ...errors(401) },
+      },
+    },
+    async (req) => {
+      const user = await store.getUser(req.auth.userId);
+      if (!user) throw new NatterError("unauthorized", "the account no longer exists");
+      return { userId: user.userId, handle: user.handle, displayName: user.displayName };
+    },
+  );
+
+  app.get(
+    "/v1/users",
+    {
+      preHandler: app.requireAuth,
+      schema: {
+        tags: ["users"],
+        summary: "Find a user by handle",
+        security: [{ bearer: [] }],
+        querystring: Type.Object({ handle: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 200: UserView, ...errors(400, 401, 404) },
+      },
+    },
+    async (req) => {
+      const user = await store.getUserByHandle(normalizeHandle(req.query.handle));
+      if (!user) throw new NatterError("not_found", "no user with that handle", { field: "handle" });
+      return { userId: user.userId, handle: user.handle, displayName: user.displayName };
+    },
+  );
+}

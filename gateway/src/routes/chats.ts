@@ -1,0 +1,120 @@
+import { Type } from "typebox";
+import { listChats } from "../chat/list.ts";
+import type { GatewayContext } from "../context.ts";
+import {
+  ChatCreatedView,
+  ChatListItem,
+  ChatParams,
+  ChatView,
+  CreateChatBody,
+  errors,
+  MemberParams,
+  N,
+} from "../schemas.ts";
+import type { App } from "../server-types.ts";
+
+export function chatRoutes(app: App, ctx: GatewayContext): void {
+  const { chats } = ctx;
+  const auth = { preHandler: app.requireAuth };
+  const security = [{ bearer: [] }];
+
+  app.post(
+    "/v1/chats",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary: "Create a group, or open the direct chat with a user (200 if it exists)",
+        security,
+        body: CreateChatBody,
+        response: { 200: ChatCreatedView, 201: ChatCreatedView, ...errors(400, 401, 404, 422) },
+      },
+    },
+    async (req, reply) => {
+      const me = req.auth.userId;
+      const body = req.body;
+      const view =
+        body.kind === "direct"
+          ? await chats.openDirect(me, body.userId).then(({ view, created }) => {
+              reply.code(created ? 201 : 200);
+              return view;
+            })
+          : await chats.createGroup(me, body.title, body.members).then((v) => {
+              reply.code(201);
+              return v;
+            });
+      return { ...view, members: view.members.map((m) => m.userId) };
+    },
+  );
+
+  app.get(
+    "/v1/chats",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary: "My chats by last activity",
+        security,
+        querystring: Type.Object({
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          cursor: Type.Optional(Type.String({ pattern: "^[0-9]+:[A-Za-z0-9_-]{1,64}$" })),
+        }),
+        response: {
+          200: Type.Object({ chats: Type.Array(ChatListItem), next: Type.Optional(Type.String()) }),
+          ...errors(400, 401),
+        },
+      },
+    },
+    async (req) =>
+      listChats(ctx.store, req.auth.userId, {
+        limit: req.query.limit ?? 50,
+        ...(req.query.cursor === undefined ? {} : { cursor: req.query.cursor }),
+      }),
+  );
+
+  app.get(
+    "/v1/chats/:chatId",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary: "A chat and its members",
+        security,
+        params: ChatParams,
+        response: { 200: ChatView, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req) => chats.getForMember(req.auth.userId, req.params.chatId),
+  );
+
+  app.post(
+    "/v1/chats/:chatId/members",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary: "Add a member (admins only); returns the event's n",
+        security,
+        params: ChatParams,
+        body: Type.Object({ userId: MemberParams.properties.userId }, { additionalProperties: false }),
+        response: { 200: N, ...errors(400, 401, 403, 404, 422) },
+      },
+    },
+    async (req) => ({ n: await chats.addMember(req.auth.userId, req.params.chatId, req.body.userId) }),
+  );
+
+  app.delete(
+    "/v1/chats/:chatId/members/:userId",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary: "Remove a member (admins), or leave (yourself); returns the event's n",
+        security,
+        params: MemberParams,
+        response: { 200: N, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req) => ({ n: await chats.removeMember(req.auth.userId, req.params.chatId, req.params.userId) }),
+  );
+}

@@ -1,0 +1,130 @@
+import { Type } from "typebox";
+
+/** JSON schemas of the HTTP API (request and response), the source of the OpenAPI document. */
+
+export const Id = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", description: "opaque id, safe as a subject token" });
+export const ClientMsgId = Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,64}$", description: "client-chosen message id" });
+
+export const ErrorBody = Type.Object(
+  {
+    code: Type.String({ description: "stable snake_case error code" }),
+    message: Type.String(),
+    field: Type.Optional(Type.String()),
+    retryAfterMs: Type.Optional(Type.Integer()),
+  },
+  { $id: "Error" },
+);
+
+export const Session = Type.Object({
+  userId: Type.String(),
+  deviceId: Type.String(),
+  token: Type.String(),
+  expiresAt: Type.Integer(),
+});
+
+export const SignupBody = Type.Object(
+  {
+    handle: Type.String({ minLength: 3, maxLength: 32, pattern: "^[A-Za-z0-9_.]{3,32}$" }),
+    displayName: Type.String({ minLength: 1, maxLength: 64 }),
+    password: Type.String({ minLength: 8, maxLength: 256 }),
+    deviceName: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+export const LoginBody = Type.Object(
+  {
+    handle: Type.String({ minLength: 1, maxLength: 64 }),
+    password: Type.String({ minLength: 1, maxLength: 256 }),
+    deviceName: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+export const UserView = Type.Object({ userId: Type.String(), handle: Type.String(), displayName: Type.String() });
+
+export const CreateChatBody = Type.Union([
+  Type.Object({ kind: Type.Literal("direct"), userId: Id }, { additionalProperties: false }),
+  Type.Object(
+    {
+      kind: Type.Literal("group"),
+      title: Type.String({ minLength: 1, maxLength: 128 }),
+      members: Type.Array(Id, { maxItems: 100_000 }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+export const MemberView = Type.Object({
+  userId: Type.String(),
+  role: Type.Union([Type.Literal("admin"), Type.Literal("member")]),
+  joinedN: Type.Integer(),
+});
+
+export const ChatView = Type.Object({
+  chatId: Type.String(),
+  kind: Type.Union([Type.Literal("direct"), Type.Literal("group")]),
+  title: Type.Optional(Type.String()),
+  members: Type.Array(MemberView),
+  lastN: Type.Integer(),
+});
+
+export const ChatCreatedView = Type.Object({
+  chatId: Type.String(),
+  kind: Type.Union([Type.Literal("direct"), Type.Literal("group")]),
+  title: Type.Optional(Type.String()),
+  members: Type.Array(Type.String()),
+  lastN: Type.Integer(),
+});
+
+export const ChatListItem = Type.Object({
+  chatId: Type.String(),
+  kind: Type.Union([Type.Literal("direct"), Type.Literal("group")]),
+  title: Type.Optional(Type.String()),
+  peer: Type.Optional(Type.String()),
+  lastN: Type.Integer(),
+  lastActivity: Type.Integer(),
+  preview: Type.Optional(Type.String()),
+  readN: Type.Integer(),
+  unread: Type.Integer(),
+});
+
+export const Event = Type.Object(
+  {
+    chat: Type.String(),
+    seq: Type.Integer(),
+    n: Type.Integer(),
+    ts: Type.Integer(),
+    kind: Type.String(),
+    from: Type.String(),
+    id: Type.Optional(Type.String()),
+    body: Type.Optional(Type.String()),
+    title: Type.Optional(Type.String()),
+    user: Type.Optional(Type.String()),
+    chatKind: Type.Optional(Type.String()),
+    members: Type.Optional(Type.Array(Type.String())),
+  },
+  { $id: "Event" },
+);
+
+export const SendBody = Type.Object(
+  { id: ClientMsgId, body: Type.String({ maxLength: 65_536 }) },
+  { additionalProperties: false },
+);
+
+export const Sent = Type.Object({
+  chat: Type.String(),
+  id: Type.String(),
+  seq: Type.Integer(),
+  n: Type.Integer(),
+  ts: Type.Integer(),
+});
+
+export const ChatParams = Type.Object({ chatId: Id });
+export const MemberParams = Type.Object({ chatId: Id, userId: Id });
+export const N = Type.Object({ n: Type.Integer() });
+
+/** Standard error responses, so the OpenAPI document lists them. */
+export function errors(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}

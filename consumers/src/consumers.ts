@@ -1,0 +1,51 @@
+import { ensureChatStream } from "@natter/bus";
+import type { Config, Logger } from "@natter/config";
+import type { Store } from "@natter/store";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type Registry, register } from "prom-client";
+import { createHistoryConsumer } from "./history.ts";
+import type { ConsumerRunner } from "./runner.ts";
+
+export interface StartConsumersOptions {
+  config: Config;
+  nc: NatsConnection;
+  /** Migrated store; the caller owns it (and closes it after `stop()`). */
+  store: Store;
+  logger: Logger;
+  /** Where the consumers' metrics go; prom-client's default registry when absent. */
+  registry?: Registry;
+}
+
+export interface RunningConsumers {
+  /** The started runners, history first. */
+  readonly runners: readonly ConsumerRunner<unknown>[];
+  /** Stops every runner (each finishes its in-flight batch). Does not drain NATS or close the store. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires every Natter consumer (today: history) onto one NATS connection and store, the
+ * way Dendrite's `syncapi.AddPublicRoutes` wires its consumers. Used by `main.ts` (the
+ * consumers process) and by the all-in-one `npm start` process. Ensures the chat stream
+ * first (idempotent), so it does not depend on the gateway having started.
+ */
+export async function startConsumers(opts: StartConsumersOptions): Promise<RunningConsumers> {
+  const { config, nc, store, registry = register } = opts;
+  const logger = opts.logger.child({ component: "consumers" });
+  await ensureChatStream(
+    await jetstreamManager(nc),
+    { replicas: config.streamReplicas, maxAgeMs: config.streamMaxAge, duplicateWindowMs: config.dedupWindow },
+    logger,
+  );
+  const history = createHistoryConsumer({ nc, store, logger, registry, batchSize: config.historyBatch });
+  await history.start();
+  const runners = [history] as ConsumerRunner<unknown>[];
+  logger.info({ consumers: runners.map((r) => r.name) }, "consumers started");
+  return {
+    runners,
+    async stop() {
+      await Promise.all(runners.map((r) => r.stop()));
+    },
+  };
+}

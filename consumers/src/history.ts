@@ -1,0 +1,118 @@
+import type { Logger } from "@natter/config";
+import { type ChatEvent, type MessageCreatedEvent, parseEventPayload, previewOf } from "@natter/protocol";
+import { projectEvents, type Store } from "@natter/store";
+import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS } from "@natter/subjects";
+import type { JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Histogram, type Registry, register } from "prom-client";
+import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
+
+export interface HistoryConsumerOptions {
+  nc: NatsConnection;
+  store: Store;
+  logger: Logger;
+  /** Events per batch (config `historyBatch`). */
+  batchSize: number;
+  registry?: Registry;
+  /** Passed through to the runner (tests shorten the timings). */
+  runner?: Partial<
+    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs">
+  >;
+}
+
+/**
+ * Server redelivers after this if a process dies mid-batch. Short, because the runner
+ * keeps a slow batch alive with `working()`; it bounds how long a crash delays history.
+ */
+const HISTORY_ACK_WAIT_MS = 10_000;
+
+const writeSeconds = new WeakMap<Registry, Histogram>();
+function historyWriteHistogram(registry: Registry): Histogram {
+  let h = writeSeconds.get(registry);
+  if (!h) {
+    h = new Histogram({
+      name: "natter_history_write_seconds",
+      help: "Time to write one batch to the history store (events, membership, chat heads)",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: [registry],
+    });
+    writeSeconds.set(registry, h);
+  }
+  return h;
+}
+
+/** A chat stream message as an event; throws (poison) for anything that is not one. */
+export function parseChatEvent(msg: JsMsg): ChatEvent {
+  return parseEventPayload(msg.json(), msg.seq);
+}
+
+/**
+ * Writes one batch: the events first (idempotent by (chat, n)), then the read models
+ * projected from them. Chats are independent, so they are projected concurrently; within
+ * one chat the events go in n order. Every write is guarded by n, so a redelivered or
+ * reordered batch changes nothing it already wrote.
+ */
+export async function writeHistoryBatch(store: Store, events: ChatEvent[]): Promise<void> {
+  await store.appendEvents(events);
+  const byChat = new Map<string, ChatEvent[]>();
+  for (const e of events) {
+    const list = byChat.get(e.chat);
+    if (list) list.push(e);
+    else byChat.set(e.chat, [e]);
+  }
+  await Promise.all(
+    [...byChat.values()].map(async (chatEvents) => {
+      chatEvents.sort((a, b) => a.n - b.n);
+      await projectEvents(store, chatEvents);
+      await previewFromLastMessage(store, chatEvents);
+    }),
+  );
+}
+
+/**
+ * `projectEvents` takes the preview from the chat's newest event only; when a membership
+ * event follows the last message in the same batch, the message's preview would be lost.
+ * The store guards the preview by its own n, so writing that message's head as well
+ * (older lastN, ignored for the head itself) keeps the preview right.
+ */
+async function previewFromLastMessage(store: Store, chatEvents: ChatEvent[]): Promise<void> {
+  const last = chatEvents.at(-1);
+  const lastMsg = chatEvents.findLast((e): e is MessageCreatedEvent => e.kind === "message.created");
+  if (!last || !lastMsg || lastMsg === last) return;
+  const preview = previewOf(lastMsg);
+  if (preview === undefined) return;
+  await store.advanceChatHead({
+    chatId: lastMsg.chat,
+    lastN: lastMsg.n,
+    lastSeq: lastMsg.seq,
+    lastActivity: lastMsg.ts,
+    preview,
+    previewFrom: lastMsg.from,
+  });
+}
+
+/**
+ * The history consumer: durable `history` on the chat stream; writes every event, the
+ * membership and chat heads to the store, and acks only after the writes.
+ */
+export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRunner<ChatEvent> {
+  const registry = opts.registry ?? register;
+  const latency = historyWriteHistogram(registry);
+  return new ConsumerRunner<ChatEvent>({
+    nc: opts.nc,
+    logger: opts.logger,
+    stream: CHAT_STREAM,
+    durable: CONSUMERS.history,
+    filterSubject: CHAT_STREAM_SUBJECTS[0]!,
+    batchSize: opts.batchSize,
+    ackWaitMs: HISTORY_ACK_WAIT_MS,
+    registry,
+    ...opts.runner,
+    parse: parseChatEvent,
+    onBatch: async (events) => {
+      const end = latency.startTimer();
+      await writeHistoryBatch(opts.store, events);
+      end();
+    },
+  });
+}

@@ -1,0 +1,135 @@
+import type { ChatEvent } from "@natter/protocol";
+import { bucketOf, type ClientMsgRef, type EventPageQuery } from "../store.ts";
+import { getChatHead } from "./heads.ts";
+import { type Cql, mapLimit, num, type Params, type Row } from "./cql.ts";
+
+/** Keeps unlogged batches well under Cassandra's batch size limits. */
+const BATCH_MAX_STATEMENTS = 50;
+const BATCH_MAX_BYTES = 32 * 1024;
+const CONCURRENCY = 32;
+/**
+ * client_msgs keeps the earliest landing of a client message: cells stamped
+ * `EARLIEST_WINS - n` make the lowest n the newest write. Never written otherwise.
+ */
+const EARLIEST_WINS = 2 ** 53;
+
+/**
+ * Events are grouped by partition (chat, bucket); each group goes as unlogged batches,
+ * which within one partition are a single mutation, not a multi-partition coordination.
+ * Plain inserts are idempotent: (chat, n) always names the same event.
+ */
+export async function appendEvents(cql: Cql, events: ChatEvent[]): Promise<void> {
+  const groups = new Map<string, { query: string; params: Params; size: number }[]>();
+  const singles: { query: string; params: Params }[] = [];
+  for (const e of events) {
+    const json = JSON.stringify(e);
+    const bucket = bucketOf(e.n);
+    const key = `${e.chat}\u0000${bucket}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = [];
+      groups.set(key, group);
+    }
+    group.push({
+      query: `INSERT INTO ${cql.t("events")} (chat_id, bucket, n, event) VALUES (?, ?, ?, ?)`,
+      params: [e.chat, bucket, e.n, json],
+      size: json.length * 3,
+    });
+    if (e.kind === "message.created") {
+      singles.push({
+        query: `INSERT INTO ${cql.t("client_msgs")} (chat_id, user_id, client_msg_id, n, seq, ts)
+                VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+        params: [e.chat, e.from, e.id, e.n, e.seq, e.ts, EARLIEST_WINS - e.n],
+      });
+    }
+  }
+  const batches: { query: string; params: Params }[][] = [];
+  for (const group of groups.values()) {
+    let current: { query: string; params: Params }[] = [];
+    let bytes = 0;
+    for (const s of group) {
+      if (current.length > 0 && (current.length >= BATCH_MAX_STATEMENTS || bytes + s.size > BATCH_MAX_BYTES)) {
+        batches.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push({ query: s.query, params: s.params });
+      bytes += s.size;
+    }
+    if (current.length > 0) batches.push(current);
+  }
+  await mapLimit(batches, CONCURRENCY, (b) =>
+    b.length === 1 ? cql.execute(b[0]!.query, b[0]!.params) : cql.batch(b, false),
+  );
+  // After the events, so a found client message always has its event in history.
+  await mapLimit(singles, CONCURRENCY, (s) => cql.execute(s.query, s.params));
+}
+
+async function bucketHasEvents(cql: Cql, chatId: string, bucket: number): Promise<boolean> {
+  const row = await cql.first(`SELECT n FROM ${cql.t("events")} WHERE chat_id = ? AND bucket = ? LIMIT 1`, [
+    chatId,
+    bucket,
+  ]);
+  return row !== undefined;
+}
+
+/**
+ * The highest bucket that may hold events up to `hi`. It starts from the chat head's
+ * bucket (the head is the projection's own idea of the newest event) and, since the head
+ * is advanced after appendEvents and may lag it or be absent, probes upward one bucket at
+ * a time until an empty one: n is dense, so an empty bucket means nothing lies above it.
+ */
+async function topBucket(cql: Cql, chatId: string, hi: number): Promise<number> {
+  const cap = bucketOf(hi);
+  const head = await getChatHead(cql, chatId);
+  let b = bucketOf(Math.max(1, head?.lastN ?? 1));
+  if (b >= cap) return cap;
+  while (b < cap && (await bucketHasEvents(cql, chatId, b + 1))) b++;
+  return b;
+}
+
+function toEvent(row: Row): ChatEvent {
+  return JSON.parse(row.get("event") as string) as ChatEvent;
+}
+
+export async function getEvents(cql: Cql, chatId: string, q: EventPageQuery): Promise<ChatEvent[]> {
+  const lo = Math.max(1, q.minN ?? 1, q.afterN === undefined ? 1 : q.afterN + 1);
+  const hi = Math.min(Number.MAX_SAFE_INTEGER, q.maxN ?? Number.MAX_SAFE_INTEGER, (q.beforeN ?? Infinity) - 1);
+  const limit = Math.max(0, Math.min(1000, Math.floor(q.limit)));
+  if (lo > hi || limit === 0) return [];
+  const low = bucketOf(lo);
+  const top = await topBucket(cql, chatId, hi);
+  const out: ChatEvent[] = [];
+  if (q.afterN !== undefined) {
+    for (let b = low; b <= top && out.length < limit; b++) {
+      const rows = await cql.all(
+        `SELECT event FROM ${cql.t("events")} WHERE chat_id = ? AND bucket = ? AND n >= ? AND n <= ?
+         ORDER BY n ASC LIMIT ?`,
+        [chatId, b, lo, hi, limit - out.length],
+      );
+      out.push(...rows.map(toEvent));
+    }
+    return out;
+  }
+  for (let b = top; b >= low && out.length < limit; b--) {
+    const rows = await cql.all(
+      `SELECT event FROM ${cql.t("events")} WHERE chat_id = ? AND bucket = ? AND n >= ? AND n <= ? LIMIT ?`,
+      [chatId, b, lo, hi, limit - out.length],
+    );
+    out.push(...rows.map(toEvent));
+  }
+  return out.reverse();
+}
+
+export async function findClientMsg(
+  cql: Cql,
+  chatId: string,
+  userId: string,
+  clientMsgId: string,
+): Promise<ClientMsgRef | undefined> {
+  const row = await cql.first(
+    `SELECT n, seq, ts FROM ${cql.t("client_msgs")} WHERE chat_id = ? AND user_id = ? AND client_msg_id = ?`,
+    [chatId, userId, clientMsgId],
+  );
+  return row ? { n: num(row.get("n")), seq: num(row.get("seq")), ts: num(row.get("ts")) } : undefined;
+}

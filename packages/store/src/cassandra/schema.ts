@@ -1,0 +1,70 @@
+import type { Cql } from "./cql.ts";
+
+export const DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
+const UCS = "compaction = {'class': 'UnifiedCompactionStrategy'}";
+
+/**
+ * Tables written `USING TIMESTAMP <n>` (members_*, chat_heads, read_state, client_msgs)
+ * must never be written any other way: a write at wall-clock time would beat every
+ * n-stamped cell forever. Nothing here is ever deleted, so no tombstones either.
+ */
+function tables(cql: Cql): string[] {
+  const t = (name: string) => cql.t(name);
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t("users")} (
+      user_id text PRIMARY KEY, handle text, display_name text, password_hash text, created_at bigint
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("users_by_handle")} (handle text PRIMARY KEY, user_id text) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("sessions")} (
+      user_id text, device_id text, device_name text, created_at bigint, expires_at bigint, revoked boolean,
+      PRIMARY KEY ((user_id), device_id)
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("chats")} (
+      chat_id text PRIMARY KEY, kind text, title text, created_by text, created_at bigint
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("direct_chats")} (
+      user_lo text, user_hi text, chat_id text, PRIMARY KEY ((user_lo, user_hi))
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("members_by_chat")} (
+      chat_id text, user_id text, role text, joined_n bigint, active boolean, changed_n bigint,
+      PRIMARY KEY ((chat_id), user_id)
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("chats_by_user")} (
+      user_id text, chat_id text, role text, joined_n bigint, active boolean, changed_n bigint,
+      PRIMARY KEY ((user_id), chat_id)
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("events")} (
+      chat_id text, bucket int, n bigint, event text,
+      PRIMARY KEY ((chat_id, bucket), n)
+    ) WITH CLUSTERING ORDER BY (n DESC) AND ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("client_msgs")} (
+      chat_id text, user_id text, client_msg_id text, n bigint, seq bigint, ts bigint,
+      PRIMARY KEY ((chat_id, user_id, client_msg_id))
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("chat_heads")} (
+      chat_id text PRIMARY KEY, last_n bigint, last_seq bigint, last_activity bigint, preview text, preview_from text
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("read_state")} (
+      chat_id text, user_id text, delivered_n bigint, read_n bigint,
+      PRIMARY KEY ((chat_id), user_id)
+    ) WITH ${UCS}`,
+  ];
+}
+
+export async function migrate(cql: Cql, replication: string): Promise<void> {
+  // DDL is not prepared: it runs once, and CREATE ... IF NOT EXISTS is safe to repeat.
+  await cql.client.execute(`CREATE KEYSPACE IF NOT EXISTS ${cql.keyspace} WITH replication = ${replication}`);
+  for (const ddl of tables(cql)) await cql.client.execute(ddl);
+  await waitForSchemaAgreement(cql);
+}
+
+async function waitForSchemaAgreement(cql: Cql, timeoutMs = 30_000): Promise<void> {
+  const metadata = cql.client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };
+  const deadline = Date.now() + timeoutMs;
+  while (!(await metadata.checkSchemaAgreement())) {
+    if (Date.now() > deadline)
+      throw new Error(`no schema agreement for keyspace ${cql.keyspace} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,145 @@
+import type { ChatEvent, MemberRole } from "@natter/protocol";
+import cassandra from "cassandra-driver";
+import type {
+  Chat,
+  ChatHead,
+  ClientMsgRef,
+  DeviceSession,
+  EventPageQuery,
+  Member,
+  ReadState,
+  Store,
+  User,
+} from "../store.ts";
+import * as chats from "./chats.ts";
+import { Cql } from "./cql.ts";
+import * as events from "./events.ts";
+import * as heads from "./heads.ts";
+import { DEFAULT_REPLICATION, migrate } from "./schema.ts";
+import * as users from "./users.ts";
+
+export type CassandraStoreOptions =
+  | {
+      contactPoints: string[];
+      localDataCenter: string;
+      keyspace: string;
+      /** CQL replication map for `migrate()`'s CREATE KEYSPACE; default SimpleStrategy, RF 1. */
+      replication?: string;
+    }
+  | {
+      /** A client the caller owns: the store never shuts it down. Need not be bound to the keyspace. */
+      client: cassandra.Client;
+      keyspace: string;
+      replication?: string;
+    };
+
+/** The production store on Cassandra 5. See the package README for the schema and its guards. */
+export class CassandraStore implements Store {
+  readonly backend = "cassandra" as const;
+  readonly #cql: Cql;
+  readonly #ownsClient: boolean;
+  readonly #replication: string;
+
+  constructor(options: CassandraStoreOptions) {
+    const client =
+      "client" in options
+        ? options.client
+        : new cassandra.Client({
+            contactPoints: options.contactPoints,
+            localDataCenter: options.localDataCenter,
+            socketOptions: { connectTimeout: 10_000, readTimeout: 30_000 },
+          });
+    this.#ownsClient = !("client" in options);
+    this.#cql = new Cql(client, options.keyspace);
+    this.#replication = options.replication ?? DEFAULT_REPLICATION;
+  }
+
+  async migrate(): Promise<void> {
+    await migrate(this.#cql, this.#replication);
+  }
+  async ping(): Promise<void> {
+    await this.#cql.execute("SELECT release_version FROM system.local");
+  }
+  async close(): Promise<void> {
+    if (this.#ownsClient) await this.#cql.client.shutdown();
+  }
+
+  createUser(user: User): Promise<boolean> {
+    return users.createUser(this.#cql, user);
+  }
+  getUser(userId: string): Promise<User | undefined> {
+    return users.getUser(this.#cql, userId);
+  }
+  getUserByHandle(handle: string): Promise<User | undefined> {
+    return users.getUserByHandle(this.#cql, handle);
+  }
+
+  createSession(session: DeviceSession): Promise<void> {
+    return users.createSession(this.#cql, session);
+  }
+  getSession(userId: string, deviceId: string): Promise<DeviceSession | undefined> {
+    return users.getSession(this.#cql, userId, deviceId);
+  }
+  revokeSession(userId: string, deviceId: string): Promise<void> {
+    return users.revokeSession(this.#cql, userId, deviceId);
+  }
+
+  createChat(chat: Chat): Promise<void> {
+    return chats.createChat(this.#cql, chat);
+  }
+  getChat(chatId: string): Promise<Chat | undefined> {
+    return chats.getChat(this.#cql, chatId);
+  }
+  claimDirectChat(userA: string, userB: string, chatId: string): Promise<string> {
+    return chats.claimDirectChat(this.#cql, userA, userB, chatId);
+  }
+
+  applyMembership(change: {
+    chatId: string;
+    userId: string;
+    role: MemberRole;
+    active: boolean;
+    n: number;
+  }): Promise<void> {
+    return chats.applyMembership(this.#cql, change);
+  }
+  getMember(chatId: string, userId: string): Promise<Member | undefined> {
+    return chats.getMember(this.#cql, chatId, userId);
+  }
+  listMembers(chatId: string): Promise<Member[]> {
+    return chats.listMembers(this.#cql, chatId);
+  }
+  listChatIdsForUser(userId: string): Promise<string[]> {
+    return chats.listChatIdsForUser(this.#cql, userId);
+  }
+
+  appendEvents(list: ChatEvent[]): Promise<void> {
+    return events.appendEvents(this.#cql, list);
+  }
+  getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]> {
+    return events.getEvents(this.#cql, chatId, query);
+  }
+  findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined> {
+    return events.findClientMsg(this.#cql, chatId, userId, clientMsgId);
+  }
+
+  advanceChatHead(head: ChatHead): Promise<void> {
+    return heads.advanceChatHead(this.#cql, head);
+  }
+  getChatHead(chatId: string): Promise<ChatHead | undefined> {
+    return heads.getChatHead(this.#cql, chatId);
+  }
+  getChatHeads(chatIds: string[]): Promise<ChatHead[]> {
+    return heads.getChatHeads(this.#cql, chatIds);
+  }
+
+  advanceReadState(state: ReadState): Promise<void> {
+    return heads.advanceReadState(this.#cql, state);
+  }
+  getReadState(chatId: string, userId: string): Promise<ReadState | undefined> {
+    return heads.getReadState(this.#cql, chatId, userId);
+  }
+  listReadStates(chatId: string): Promise<ReadState[]> {
+    return heads.listReadStates(this.#cql, chatId);
+  }
+}

@@ -1,0 +1,527 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
+import type { DeviceSession, Store, User } from "./store.ts";
+
+const T0 = 1_700_000_000_000;
+
+function id(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 12)}`;
+}
+
+function user(handle = id("h")): User {
+  return { userId: id("u"), handle, displayName: `Name ${handle}`, passwordHash: `hash-${handle}`, createdAt: T0 };
+}
+
+function msg(chat: string, n: number, from = "alice", clientId = `c${n}`): MessageCreatedEvent {
+  return { kind: "message.created", chat, seq: 100_000 + n, n, ts: T0 + n, from, id: clientId, body: `body ${n}` };
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+function ns(events: ChatEvent[]): number[] {
+  return events.map((e) => e.n);
+}
+
+/**
+ * The one suite every Store implementation passes. `makeStore` gives a fresh, empty
+ * store (not yet migrated) and how to dispose of it; each test uses its own ids, so the
+ * tests share one store.
+ */
+export function runStoreContract(
+  name: string,
+  makeStore: () => Promise<{ store: Store; cleanup: () => Promise<void> }>,
+): void {
+  describe(`store contract (${name})`, () => {
+    let store: Store;
+    let cleanup: (() => Promise<void>) | undefined;
+    const t = (title: string) => `store contract (${name}) - ${title}`;
+
+    before(async () => {
+      ({ store, cleanup } = await makeStore());
+      await store.migrate();
+    });
+    after(async () => {
+      await store?.close();
+      await cleanup?.();
+    });
+
+    test(t("migrate is idempotent and ping answers"), async () => {
+      assert.equal(store.backend, name);
+      await store.migrate();
+      await store.ping();
+      const u = user();
+      assert.equal(await store.createUser(u), true);
+      assert.deepEqual(await store.getUser(u.userId), u);
+    });
+
+    test(t("users round trip by id and by handle"), async () => {
+      const u = user();
+      assert.equal(await store.createUser(u), true);
+      assert.deepEqual(await store.getUser(u.userId), u);
+      assert.deepEqual(await store.getUserByHandle(u.handle), u);
+      assert.equal(await store.getUser(id("nobody")), undefined);
+      assert.equal(await store.getUserByHandle(id("nohandle")), undefined);
+    });
+
+    test(t("handles are unique"), async () => {
+      const first = user();
+      const second = { ...user(first.handle), displayName: "Impostor" };
+      assert.equal(await store.createUser(first), true);
+      assert.equal(await store.createUser(second), false);
+      assert.deepEqual(await store.getUserByHandle(first.handle), first);
+      assert.equal(await store.getUser(second.userId), undefined, "the refused user is not written");
+    });
+
+    test(t("concurrent createUser of one handle has exactly one winner"), async () => {
+      const handle = id("race");
+      const contenders = Array.from({ length: 6 }, () => user(handle));
+      const results = await Promise.all(contenders.map((u) => store.createUser(u)));
+      assert.equal(results.filter(Boolean).length, 1, `results ${results}`);
+      const winner = contenders[results.indexOf(true)]!;
+      assert.deepEqual(await store.getUserByHandle(handle), winner);
+      for (const [i, u] of contenders.entries()) {
+        if (!results[i]) assert.equal(await store.getUser(u.userId), undefined);
+      }
+    });
+
+    test(t("retrying createUser of the same user succeeds again"), async () => {
+      const u = user();
+      assert.equal(await store.createUser(u), true);
+      assert.equal(await store.createUser(u), true);
+      assert.deepEqual(await store.getUserByHandle(u.handle), u);
+    });
+
+    test(t("sessions are per device and revoke sticks"), async () => {
+      const userId = id("u");
+      const phone: DeviceSession = {
+        userId,
+        deviceId: id("d"),
+        deviceName: "phone",
+        createdAt: T0,
+        expiresAt: T0 + 86_400_000,
+        revoked: false,
+      };
+      const laptop: DeviceSession = { ...phone, deviceId: id("d"), deviceName: "laptop" };
+      await store.createSession(phone);
+      await store.createSession(laptop);
+      assert.deepEqual(await store.getSession(userId, phone.deviceId), phone);
+      assert.deepEqual(await store.getSession(userId, laptop.deviceId), laptop);
+      assert.equal(await store.getSession(userId, id("d")), undefined);
+      assert.equal(await store.getSession(id("u"), phone.deviceId), undefined);
+
+      await store.revokeSession(userId, phone.deviceId);
+      assert.deepEqual(await store.getSession(userId, phone.deviceId), { ...phone, revoked: true });
+      assert.equal((await store.getSession(userId, laptop.deviceId))?.revoked, false, "other device unaffected");
+      await store.revokeSession(userId, phone.deviceId);
+      assert.equal((await store.getSession(userId, phone.deviceId))?.revoked, true);
+
+      // Re-creating a revoked session (a replayed login write) must not revive it.
+      await store.createSession({ ...phone, expiresAt: phone.expiresAt + 1 });
+      assert.equal((await store.getSession(userId, phone.deviceId))?.revoked, true);
+
+      const unknown = id("d");
+      await store.revokeSession(userId, unknown);
+      assert.equal(await store.getSession(userId, unknown), undefined, "revoking nothing creates no session");
+    });
+
+    test(t("chats are created once, with and without a title"), async () => {
+      const group = { chatId: id("c"), kind: "group" as const, title: "Team", createdBy: "alice", createdAt: T0 };
+      const direct = { chatId: id("c"), kind: "direct" as const, createdBy: "bob", createdAt: T0 + 1 };
+      await store.createChat(group);
+      await store.createChat(direct);
+      assert.deepEqual(await store.getChat(group.chatId), group);
+      const gotDirect = await store.getChat(direct.chatId);
+      assert.deepEqual(gotDirect, direct);
+      assert.equal(gotDirect !== undefined && "title" in gotDirect, false, "no title property when unset");
+      await store.createChat({ ...group, title: "Renamed", createdBy: "mallory" });
+      assert.deepEqual(await store.getChat(group.chatId), group, "a second create changes nothing");
+      assert.equal(await store.getChat(id("c")), undefined);
+    });
+
+    test(t("claimDirectChat returns one id for a pair in either order"), async () => {
+      const a = id("a");
+      const b = id("b");
+      const c = id("c");
+      const first = id("chat");
+      assert.equal(await store.claimDirectChat(a, b, first), first);
+      assert.equal(await store.claimDirectChat(b, a, id("chat")), first);
+      assert.equal(await store.claimDirectChat(a, b, id("chat")), first);
+      const other = id("chat");
+      assert.equal(await store.claimDirectChat(c, a, other), other, "another pair gets its own chat");
+    });
+
+    test(t("concurrent claimDirectChat agrees on one id"), async () => {
+      const a = id("a");
+      const b = id("b");
+      const candidates = Array.from({ length: 6 }, () => id("chat"));
+      const results = await Promise.all(
+        candidates.map((chatId, i) =>
+          i % 2 ? store.claimDirectChat(a, b, chatId) : store.claimDirectChat(b, a, chatId),
+        ),
+      );
+      assert.equal(new Set(results).size, 1, `results ${results}`);
+      assert.ok(candidates.includes(results[0]!));
+      assert.equal(await store.claimDirectChat(a, b, id("chat")), results[0]);
+    });
+
+    test(t("membership is applied and listed"), async () => {
+      const chatId = id("c");
+      const [alice, bob, carol] = [id("alice"), id("bob"), id("carol")].sort() as [string, string, string];
+      await store.applyMembership({ chatId, userId: alice, role: "admin", active: true, n: 1 });
+      await store.applyMembership({ chatId, userId: bob, role: "member", active: true, n: 1 });
+      await store.applyMembership({ chatId, userId: carol, role: "member", active: true, n: 4 });
+      assert.deepEqual(await store.getMember(chatId, alice), {
+        chatId,
+        userId: alice,
+        role: "admin",
+        joinedN: 1,
+        active: true,
+        changedN: 1,
+      });
+      assert.deepEqual(
+        (await store.listMembers(chatId)).map((m) => [m.userId, m.role, m.joinedN]),
+        [
+          [alice, "admin", 1],
+          [bob, "member", 1],
+          [carol, "member", 4],
+        ],
+      );
+      await store.applyMembership({ chatId, userId: bob, role: "member", active: false, n: 6 });
+      assert.deepEqual(
+        (await store.listMembers(chatId)).map((m) => m.userId),
+        [alice, carol],
+      );
+      assert.deepEqual(await store.getMember(chatId, bob), {
+        chatId,
+        userId: bob,
+        role: "member",
+        joinedN: 1,
+        active: false,
+        changedN: 6,
+      });
+      assert.equal(await store.getMember(chatId, id("stranger")), undefined);
+      assert.deepEqual(await store.listMembers(id("c")), []);
+    });
+
+    test(t("re-applying an older membership event does not undo a newer one"), async () => {
+      const chatId = id("c");
+      const u = id("u");
+      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 5 });
+      await store.applyMembership({ chatId, userId: u, role: "member", active: false, n: 8 });
+      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 5 });
+      await store.applyMembership({ chatId, userId: u, role: "admin", active: true, n: 7 });
+      const m = await store.getMember(chatId, u);
+      assert.equal(m?.active, false);
+      assert.equal(m?.changedN, 8);
+      assert.equal(m?.role, "member");
+      assert.deepEqual(await store.listChatIdsForUser(u), []);
+
+      const v = id("u");
+      await store.applyMembership({ chatId, userId: v, role: "member", active: true, n: 10 });
+      await store.applyMembership({ chatId, userId: v, role: "member", active: false, n: 3 });
+      await store.applyMembership({ chatId, userId: v, role: "member", active: true, n: 10 });
+      assert.deepEqual(await store.getMember(chatId, v), {
+        chatId,
+        userId: v,
+        role: "member",
+        joinedN: 10,
+        active: true,
+        changedN: 10,
+      });
+    });
+
+    test(t("remove then re-add makes the member active again from the re-add"), async () => {
+      const chatId = id("c");
+      const u = id("u");
+      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 2 });
+      await store.applyMembership({ chatId, userId: u, role: "member", active: false, n: 5 });
+      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 9 });
+      assert.deepEqual(await store.getMember(chatId, u), {
+        chatId,
+        userId: u,
+        role: "member",
+        joinedN: 9,
+        active: true,
+        changedN: 9,
+      });
+      assert.deepEqual(await store.listChatIdsForUser(u), [chatId]);
+      assert.deepEqual(
+        (await store.listMembers(chatId)).map((m) => m.userId),
+        [u],
+      );
+    });
+
+    test(t("membership ends the same whatever order events arrive in"), async () => {
+      const changes = [
+        { role: "member" as const, active: true, n: 2 },
+        { role: "member" as const, active: false, n: 5 },
+        { role: "member" as const, active: true, n: 9 },
+        { role: "member" as const, active: false, n: 12 },
+      ];
+      const orders = [
+        [0, 1, 2, 3],
+        [3, 2, 1, 0],
+        [1, 3, 0, 2],
+        [2, 0, 3, 1],
+      ];
+      const u = id("u");
+      for (const order of orders) {
+        const chatId = id("c");
+        for (const i of order) await store.applyMembership({ chatId, userId: u, ...changes[i]! });
+        const m = await store.getMember(chatId, u);
+        assert.deepEqual(
+          { joinedN: m?.joinedN, active: m?.active, changedN: m?.changedN },
+          { joinedN: 9, active: false, changedN: 12 },
+          `order ${order}`,
+        );
+      }
+      const chatId = id("c");
+      // The removal arrives before the add it follows: the row still knows where the user joined.
+      await store.applyMembership({ chatId, userId: u, role: "member", active: false, n: 7 });
+      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 3 });
+      const m = await store.getMember(chatId, u);
+      assert.deepEqual(
+        { joinedN: m?.joinedN, active: m?.active, changedN: m?.changedN },
+        {
+          joinedN: 3,
+          active: false,
+          changedN: 7,
+        },
+      );
+    });
+
+    test(t("listChatIdsForUser lists only active memberships"), async () => {
+      const u = id("u");
+      const chats = [id("c"), id("c"), id("c")].sort();
+      for (const chatId of chats)
+        await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 1 });
+      await store.applyMembership({ chatId: chats[1]!, userId: u, role: "member", active: false, n: 2 });
+      await store.applyMembership({ chatId: chats[0]!, userId: id("other"), role: "member", active: true, n: 1 });
+      assert.deepEqual((await store.listChatIdsForUser(u)).sort(), [chats[0], chats[2]]);
+      assert.deepEqual(await store.listChatIdsForUser(id("nobody")), []);
+    });
+
+    test(t("appendEvents stores every kind and is idempotent"), async () => {
+      const chat = id("c");
+      const events: ChatEvent[] = [
+        {
+          kind: "chat.created",
+          chat,
+          seq: 11,
+          n: 1,
+          ts: T0,
+          from: "alice",
+          chatKind: "group",
+          title: "T",
+          members: ["alice", "bob"],
+        },
+        { kind: "member.added", chat, seq: 12, n: 2, ts: T0 + 1, from: "alice", user: "carol" },
+        msg(chat, 3, "bob"),
+        { kind: "member.removed", chat, seq: 14, n: 4, ts: T0 + 3, from: "alice", user: "bob" },
+        {
+          kind: "chat.created",
+          chat: id("c2"),
+          seq: 15,
+          n: 1,
+          ts: T0,
+          from: "dave",
+          chatKind: "direct",
+          members: ["dave", "erin"],
+        },
+      ];
+      await store.appendEvents(events);
+      await store.appendEvents(events);
+      await store.appendEvents([events[2]!, events[0]!]);
+      await store.appendEvents([]);
+      assert.deepEqual(await store.getEvents(chat, { afterN: 0, limit: 100 }), events.slice(0, 4));
+      assert.deepEqual(await store.getEvents(chat, { limit: 100 }), events.slice(0, 4));
+      assert.deepEqual(await store.getEvents(events[4]!.chat, { limit: 10 }), [events[4]]);
+      assert.deepEqual(await store.getEvents(id("empty"), { limit: 10 }), []);
+    });
+
+    test(t("getEvents pages across a bucket boundary"), async () => {
+      const chat = id("c");
+      const all = range(9_990, 10_020).map((n) => msg(chat, n));
+      // Out of order and in several calls, as a restarted consumer might write them.
+      await store.appendEvents(all.slice(15));
+      await store.appendEvents(all.slice(0, 15).reverse());
+      await store.appendEvents(range(9_990, 10_020).map((n) => msg(id("other"), n)));
+
+      const page = async (q: Parameters<Store["getEvents"]>[1]) => ns(await store.getEvents(chat, q));
+      assert.deepEqual(await page({ afterN: 9_995, limit: 10 }), range(9_996, 10_005));
+      assert.deepEqual(await page({ afterN: 10_005, limit: 100 }), range(10_006, 10_020));
+      assert.deepEqual(await page({ afterN: 9_989, limit: 11 }), range(9_990, 10_000));
+      assert.deepEqual(await page({ afterN: 10_000, limit: 1 }), [10_001]);
+      assert.deepEqual(await page({ afterN: 10_020, limit: 10 }), []);
+      assert.deepEqual(await page({ beforeN: 10_006, limit: 10 }), range(9_996, 10_005));
+      assert.deepEqual(await page({ beforeN: 10_003, limit: 5 }), range(9_998, 10_002));
+      assert.deepEqual(await page({ beforeN: 10_001, limit: 3 }), range(9_998, 10_000));
+      assert.deepEqual(await page({ beforeN: 9_990, limit: 10 }), []);
+      assert.deepEqual(await page({ limit: 7 }), range(10_014, 10_020), "newest page without a head");
+      assert.deepEqual(await page({ limit: 1000 }), range(9_990, 10_020));
+      assert.deepEqual(await page({ afterN: 9_995, beforeN: 10_003, limit: 100 }), range(9_996, 10_002));
+      assert.deepEqual(await page({ afterN: 9_995, beforeN: 10_003, limit: 3 }), range(9_996, 9_998));
+
+      // minN / maxN bound what a member may see, whatever the cursor asks for.
+      assert.deepEqual(await page({ minN: 10_001, beforeN: 10_010, limit: 100 }), range(10_001, 10_009));
+      assert.deepEqual(await page({ minN: 9_998, beforeN: 10_010, limit: 5 }), range(10_005, 10_009));
+      assert.deepEqual(await page({ maxN: 10_000, limit: 5 }), range(9_996, 10_000));
+      assert.deepEqual(await page({ maxN: 10_002, afterN: 9_997, limit: 100 }), range(9_998, 10_002));
+      assert.deepEqual(await page({ minN: 10_004, afterN: 9_990, limit: 3 }), range(10_004, 10_006));
+      assert.deepEqual(await page({ minN: 10_003, maxN: 10_001, limit: 10 }), []);
+      assert.deepEqual(await page({ minN: 10_010, beforeN: 10_005, limit: 10 }), []);
+
+      // Walking the whole history both ways yields every event once, in order.
+      const forward: number[] = [];
+      for (let after = 0; ; ) {
+        const got = await page({ afterN: after, limit: 4 });
+        if (got.length === 0) break;
+        forward.push(...got);
+        after = got.at(-1)!;
+      }
+      assert.deepEqual(forward, range(9_990, 10_020));
+      const backward: number[] = [];
+      for (let beforeN: number | undefined; ; ) {
+        const got = await page(beforeN === undefined ? { limit: 6 } : { beforeN, limit: 6 });
+        if (got.length === 0) break;
+        backward.unshift(...got);
+        beforeN = got[0]!;
+      }
+      assert.deepEqual(backward, range(9_990, 10_020));
+
+      // The same answers once the head knows the top.
+      await store.advanceChatHead({ chatId: chat, lastN: 10_020, lastSeq: 110_020, lastActivity: T0 + 10_020 });
+      assert.deepEqual(await page({ limit: 7 }), range(10_014, 10_020));
+      assert.deepEqual(await page({ afterN: 9_995, limit: 10 }), range(9_996, 10_005));
+      assert.deepEqual(await store.getEvents(chat, { afterN: 10_009, limit: 2 }), all.slice(20, 22));
+    });
+
+    test(t("getEvents sees events above a lagging head"), async () => {
+      const chat = id("c");
+      await store.appendEvents(range(1, 10_005).map((n) => msg(chat, n)));
+      await store.advanceChatHead({ chatId: chat, lastN: 9_000, lastSeq: 1, lastActivity: T0 });
+      assert.deepEqual(ns(await store.getEvents(chat, { limit: 8 })), range(9_998, 10_005));
+      assert.deepEqual(ns(await store.getEvents(chat, { afterN: 9_999, limit: 100 })), range(10_000, 10_005));
+      assert.deepEqual(ns(await store.getEvents(chat, { afterN: 0, limit: 3 })), [1, 2, 3]);
+      assert.deepEqual(ns(await store.getEvents(chat, { beforeN: 3, limit: 10 })), [1, 2]);
+    });
+
+    test(t("findClientMsg finds where a client message landed"), async () => {
+      const chat = id("c");
+      const m = msg(chat, 3, "bob", "client-1");
+      await store.appendEvents([
+        { kind: "member.added", chat, seq: 1, n: 1, ts: T0, from: "alice", user: "bob" },
+        m,
+        msg(chat, 4, "carol", "client-1"),
+      ]);
+      assert.deepEqual(await store.findClientMsg(chat, "bob", "client-1"), { n: 3, seq: m.seq, ts: m.ts });
+      assert.deepEqual(await store.findClientMsg(chat, "carol", "client-1"), { n: 4, seq: 100_004, ts: T0 + 4 });
+      assert.equal(await store.findClientMsg(chat, "alice", "client-1"), undefined);
+      assert.equal(await store.findClientMsg(chat, "bob", "client-2"), undefined);
+      assert.equal(await store.findClientMsg(id("c"), "bob", "client-1"), undefined);
+
+      // A message that landed twice (after the dedup window) resolves to its first landing, in any order.
+      await store.appendEvents([msg(chat, 9, "dave", "twice")]);
+      await store.appendEvents([msg(chat, 7, "dave", "twice")]);
+      await store.appendEvents([msg(chat, 9, "dave", "twice")]);
+      assert.equal((await store.findClientMsg(chat, "dave", "twice"))?.n, 7);
+    });
+
+    test(t("chat heads only move forward"), async () => {
+      const chatId = id("c");
+      assert.equal(await store.getChatHead(chatId), undefined);
+      const h5 = { chatId, lastN: 5, lastSeq: 50, lastActivity: T0 + 5, preview: "five", previewFrom: "alice" };
+      await store.advanceChatHead(h5);
+      assert.deepEqual(await store.getChatHead(chatId), h5);
+      await store.advanceChatHead({
+        chatId,
+        lastN: 3,
+        lastSeq: 30,
+        lastActivity: T0 + 3,
+        preview: "three",
+        previewFrom: "bob",
+      });
+      assert.deepEqual(await store.getChatHead(chatId), h5, "an older head changes nothing");
+      await store.advanceChatHead(h5);
+      assert.deepEqual(await store.getChatHead(chatId), h5);
+      const h8 = { chatId, lastN: 8, lastSeq: 80, lastActivity: T0 + 8, preview: "eight", previewFrom: "bob" };
+      await store.advanceChatHead(h8);
+      assert.deepEqual(await store.getChatHead(chatId), h8);
+
+      // A newer event without a body keeps the last message's preview.
+      await store.advanceChatHead({ chatId, lastN: 10, lastSeq: 100, lastActivity: T0 + 10 });
+      assert.deepEqual(await store.getChatHead(chatId), { ...h8, lastN: 10, lastSeq: 100, lastActivity: T0 + 10 });
+      // A message older than the head but newer than the preview, applied late, becomes the preview only.
+      await store.advanceChatHead({
+        chatId,
+        lastN: 9,
+        lastSeq: 90,
+        lastActivity: T0 + 9,
+        preview: "nine",
+        previewFrom: "carol",
+      });
+      assert.deepEqual(await store.getChatHead(chatId), {
+        chatId,
+        lastN: 10,
+        lastSeq: 100,
+        lastActivity: T0 + 10,
+        preview: "nine",
+        previewFrom: "carol",
+      });
+
+      const bare = { chatId: id("c"), lastN: 1, lastSeq: 7, lastActivity: T0 };
+      await store.advanceChatHead(bare);
+      const got = await store.getChatHead(bare.chatId);
+      assert.deepEqual(got, bare);
+      assert.equal(got !== undefined && "preview" in got, false, "no preview property when never set");
+    });
+
+    test(t("getChatHeads returns the known heads in request order"), async () => {
+      const ids = [id("c"), id("c"), id("c")];
+      for (const [i, chatId] of ids.entries()) {
+        await store.advanceChatHead({ chatId, lastN: i + 1, lastSeq: 10 * (i + 1), lastActivity: T0 + i });
+      }
+      const heads = await store.getChatHeads([ids[2]!, id("missing"), ids[0]!, ids[1]!]);
+      assert.deepEqual(
+        heads.map((h) => [h.chatId, h.lastN, h.lastSeq]),
+        [
+          [ids[2], 3, 30],
+          [ids[0], 1, 10],
+          [ids[1], 2, 20],
+        ],
+      );
+      assert.deepEqual(await store.getChatHeads([]), []);
+      assert.deepEqual(await store.getChatHeads([id("missing")]), []);
+    });
+
+    test(t("read state moves each pointer forward independently"), async () => {
+      const chatId = id("c");
+      const [bob, alice] = [id("bob"), id("alice")].sort().reverse() as [string, string];
+      assert.equal(await store.getReadState(chatId, alice), undefined);
+      await store.advanceReadState({ chatId, userId: alice, deliveredN: 5, readN: 3 });
+      assert.deepEqual(await store.getReadState(chatId, alice), { chatId, userId: alice, deliveredN: 5, readN: 3 });
+      await store.advanceReadState({ chatId, userId: alice, deliveredN: 4, readN: 6 });
+      assert.deepEqual(await store.getReadState(chatId, alice), { chatId, userId: alice, deliveredN: 5, readN: 6 });
+      await store.advanceReadState({ chatId, userId: alice, deliveredN: 9, readN: 1 });
+      assert.deepEqual(await store.getReadState(chatId, alice), { chatId, userId: alice, deliveredN: 9, readN: 6 });
+      await store.advanceReadState({ chatId, userId: alice, deliveredN: 0, readN: 0 });
+      assert.deepEqual(await store.getReadState(chatId, alice), { chatId, userId: alice, deliveredN: 9, readN: 6 });
+
+      await store.advanceReadState({ chatId, userId: bob, deliveredN: 2, readN: 2 });
+      await store.advanceReadState({ chatId: id("c"), userId: alice, deliveredN: 100, readN: 100 });
+      const states = (await store.listReadStates(chatId)).sort((a, b) => (a.userId < b.userId ? -1 : 1));
+      assert.deepEqual(
+        states,
+        [
+          { chatId, userId: alice, deliveredN: 9, readN: 6 },
+          { chatId, userId: bob, deliveredN: 2, readN: 2 },
+        ].sort((a, b) => (a.userId < b.userId ? -1 : 1)),
+      );
+      assert.deepEqual(await store.listReadStates(id("c")), []);
+    });
+  });
+}

@@ -1,0 +1,64 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { SCHEMA } from "./schema.ts";
+
+export type Row = Record<string, SQLInputValue>;
+
+/** One `node:sqlite` connection with its statements prepared once and reused. */
+export class SqliteDb {
+  readonly db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(path: string) {
+    this.db = new DatabaseSync(path);
+    // WAL lets readers run beside the one writer; NORMAL is durable across app crashes in WAL
+    // mode (only an OS crash may lose the last commits, which the history consumer re-applies).
+    this.db.exec("PRAGMA journal_mode = WAL");
+    this.db.exec("PRAGMA synchronous = NORMAL");
+    // Another process (a consumer beside the gateway) may hold the write lock briefly.
+    this.db.exec("PRAGMA busy_timeout = 5000");
+    this.db.exec("PRAGMA foreign_keys = OFF");
+  }
+
+  migrate(): void {
+    this.db.exec(SCHEMA);
+  }
+
+  stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  run(sql: string, params: Row = {}): number {
+    return Number(this.stmt(sql).run(params).changes);
+  }
+
+  get(sql: string, params: Row = {}): Record<string, unknown> | undefined {
+    return this.stmt(sql).get(params) as Record<string, unknown> | undefined;
+  }
+
+  all(sql: string, params: Row = {}): Record<string, unknown>[] {
+    return this.stmt(sql).all(params) as Record<string, unknown>[];
+  }
+
+  /** Runs `fn` in one write transaction; IMMEDIATE takes the write lock up front so it cannot deadlock on upgrade. */
+  tx<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.#statements.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+}

@@ -1,0 +1,61 @@
+import type { ChatEvent } from "@natter/protocol";
+import type { ClientMsgRef, EventPageQuery } from "../store.ts";
+import type { SqliteDb } from "./db.ts";
+
+export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
+  if (events.length === 0) return;
+  db.tx(() => {
+    for (const e of events) {
+      db.run("INSERT INTO events (chat_id, n, event) VALUES ($chatId, $n, $event) ON CONFLICT DO NOTHING", {
+        chatId: e.chat,
+        n: e.n,
+        event: JSON.stringify(e),
+      });
+      if (e.kind === "message.created") {
+        // The earliest landing wins, whatever order copies are applied in (same rule as Cassandra).
+        db.run(
+          `INSERT INTO client_msgs (chat_id, user_id, client_msg_id, n, seq, ts) VALUES ($chatId, $userId, $id, $n, $seq, $ts)
+           ON CONFLICT (chat_id, user_id, client_msg_id) DO UPDATE SET n = excluded.n, seq = excluded.seq, ts = excluded.ts
+           WHERE excluded.n < client_msgs.n`,
+          { chatId: e.chat, userId: e.from, id: e.id, n: e.n, seq: e.seq, ts: e.ts },
+        );
+      }
+    }
+  });
+}
+
+export function getEvents(db: SqliteDb, chatId: string, q: EventPageQuery): ChatEvent[] {
+  const lo = Math.max(1, q.minN ?? 1, q.afterN === undefined ? 1 : q.afterN + 1);
+  const hi = Math.min(Number.MAX_SAFE_INTEGER, q.maxN ?? Number.MAX_SAFE_INTEGER, (q.beforeN ?? Infinity) - 1);
+  const limit = Math.max(0, Math.min(1000, Math.floor(q.limit)));
+  if (lo > hi || limit === 0) return [];
+  const params = { chatId, lo, hi, limit };
+  if (q.afterN !== undefined) {
+    return db
+      .all(
+        "SELECT event FROM events WHERE chat_id = $chatId AND n BETWEEN $lo AND $hi ORDER BY n ASC LIMIT $limit",
+        params,
+      )
+      .map((r) => JSON.parse(r.event as string) as ChatEvent);
+  }
+  return db
+    .all(
+      "SELECT event FROM events WHERE chat_id = $chatId AND n BETWEEN $lo AND $hi ORDER BY n DESC LIMIT $limit",
+      params,
+    )
+    .map((r) => JSON.parse(r.event as string) as ChatEvent)
+    .reverse();
+}
+
+export function findClientMsg(
+  db: SqliteDb,
+  chatId: string,
+  userId: string,
+  clientMsgId: string,
+): ClientMsgRef | undefined {
+  const row = db.get(
+    "SELECT n, seq, ts FROM client_msgs WHERE chat_id = $chatId AND user_id = $userId AND client_msg_id = $clientMsgId",
+    { chatId, userId, clientMsgId },
+  );
+  return row ? { n: Number(row.n), seq: Number(row.seq), ts: Number(row.ts) } : undefined;
+}

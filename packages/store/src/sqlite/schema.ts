@@ -1,0 +1,84 @@
+/**
+ * The SQLite schema. Every projection table carries the `n` that last changed it, so
+ * upserts can refuse to move state backwards (`WHERE excluded.x > x`).
+ */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  user_id TEXT PRIMARY KEY,
+  handle TEXT NOT NULL UNIQUE,
+  display_name TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS sessions (
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, device_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chats (
+  chat_id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  title TEXT,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS direct_chats (
+  user_lo TEXT NOT NULL,
+  user_hi TEXT NOT NULL,
+  chat_id TEXT NOT NULL,
+  PRIMARY KEY (user_lo, user_hi)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS members (
+  chat_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  joined_n INTEGER NOT NULL,
+  active INTEGER NOT NULL,
+  changed_n INTEGER NOT NULL,
+  PRIMARY KEY (chat_id, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_by_user ON members (user_id, chat_id) WHERE active = 1;
+
+CREATE TABLE IF NOT EXISTS events (
+  chat_id TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  PRIMARY KEY (chat_id, n)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS client_msgs (
+  chat_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  PRIMARY KEY (chat_id, user_id, client_msg_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chat_heads (
+  chat_id TEXT PRIMARY KEY,
+  last_n INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  last_activity INTEGER NOT NULL,
+  preview TEXT,
+  preview_from TEXT,
+  preview_n INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS read_state (
+  chat_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  delivered_n INTEGER NOT NULL,
+  read_n INTEGER NOT NULL,
+  PRIMARY KEY (chat_id, user_id)
+) STRICT, WITHOUT ROWID;
+`;

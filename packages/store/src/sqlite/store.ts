@@ -1,0 +1,125 @@
+import type { ChatEvent, MemberRole } from "@natter/protocol";
+import type {
+  Chat,
+  ChatHead,
+  ClientMsgRef,
+  DeviceSession,
+  EventPageQuery,
+  Member,
+  ReadState,
+  Store,
+  User,
+} from "../store.ts";
+import * as chats from "./chats.ts";
+import { SqliteDb } from "./db.ts";
+import * as events from "./events.ts";
+import * as heads from "./heads.ts";
+import * as users from "./users.ts";
+
+export interface SqliteStoreOptions {
+  /** A file path, or ":memory:" for a private in-memory database. */
+  path: string;
+}
+
+/**
+ * The embedded store on `node:sqlite`. Calls are synchronous underneath; the async
+ * signatures are the Store contract's. One connection per store: within a process every
+ * call runs to completion before the next, so upserts need no extra locking.
+ */
+export class SqliteStore implements Store {
+  readonly backend = "sqlite" as const;
+  readonly #db: SqliteDb;
+
+  constructor(options: SqliteStoreOptions | string) {
+    this.#db = new SqliteDb(typeof options === "string" ? options : options.path);
+  }
+
+  async migrate(): Promise<void> {
+    this.#db.migrate();
+  }
+  async ping(): Promise<void> {
+    this.#db.get("SELECT 1");
+  }
+  async close(): Promise<void> {
+    this.#db.close();
+  }
+
+  async createUser(user: User): Promise<boolean> {
+    return users.createUser(this.#db, user);
+  }
+  async getUser(userId: string): Promise<User | undefined> {
+    return users.getUser(this.#db, userId);
+  }
+  async getUserByHandle(handle: string): Promise<User | undefined> {
+    return users.getUserByHandle(this.#db, handle);
+  }
+
+  async createSession(session: DeviceSession): Promise<void> {
+    users.createSession(this.#db, session);
+  }
+  async getSession(userId: string, deviceId: string): Promise<DeviceSession | undefined> {
+    return users.getSession(this.#db, userId, deviceId);
+  }
+  async revokeSession(userId: string, deviceId: string): Promise<void> {
+    users.revokeSession(this.#db, userId, deviceId);
+  }
+
+  async createChat(chat: Chat): Promise<void> {
+    chats.createChat(this.#db, chat);
+  }
+  async getChat(chatId: string): Promise<Chat | undefined> {
+    return chats.getChat(this.#db, chatId);
+  }
+  async claimDirectChat(userA: string, userB: string, chatId: string): Promise<string> {
+    return chats.claimDirectChat(this.#db, userA, userB, chatId);
+  }
+
+  async applyMembership(change: {
+    chatId: string;
+    userId: string;
+    role: MemberRole;
+    active: boolean;
+    n: number;
+  }): Promise<void> {
+    chats.applyMembership(this.#db, change);
+  }
+  async getMember(chatId: string, userId: string): Promise<Member | undefined> {
+    return chats.getMember(this.#db, chatId, userId);
+  }
+  async listMembers(chatId: string): Promise<Member[]> {
+    return chats.listMembers(this.#db, chatId);
+  }
+  async listChatIdsForUser(userId: string): Promise<string[]> {
+    return chats.listChatIdsForUser(this.#db, userId);
+  }
+
+  async appendEvents(list: ChatEvent[]): Promise<void> {
+    events.appendEvents(this.#db, list);
+  }
+  async getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]> {
+    return events.getEvents(this.#db, chatId, query);
+  }
+  async findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined> {
+    return events.findClientMsg(this.#db, chatId, userId, clientMsgId);
+  }
+
+  async advanceChatHead(head: ChatHead): Promise<void> {
+    heads.advanceChatHead(this.#db, head);
+  }
+  async getChatHead(chatId: string): Promise<ChatHead | undefined> {
+    return heads.getChatHead(this.#db, chatId);
+  }
+  async getChatHeads(chatIds: string[]): Promise<ChatHead[]> {
+    return heads.getChatHeads(this.#db, chatIds);
+  }
+
+  async advanceReadState(state: ReadState): Promise<void> {
+    heads.advanceReadState(this.#db, state);
+  }
+  async getReadState(chatId: string, userId: string): Promise<ReadState | undefined> {
+    return heads.getReadState(this.#db, chatId, userId);
+  }
+  async listReadStates(chatId: string): Promise<ReadState[]> {
+    return heads.listReadStates(this.#db, chatId);
+  }
+}

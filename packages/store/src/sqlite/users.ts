@@ -1,0 +1,75 @@
+import type { DeviceSession, User } from "../store.ts";
+import type { SqliteDb } from "./db.ts";
+
+export function createUser(db: SqliteDb, user: User): boolean {
+  const inserted = db.run(
+    `INSERT INTO users (user_id, handle, display_name, password_hash, created_at)
+     VALUES ($userId, $handle, $displayName, $passwordHash, $createdAt) ON CONFLICT DO NOTHING`,
+    {
+      userId: user.userId,
+      handle: user.handle,
+      displayName: user.displayName,
+      passwordHash: user.passwordHash,
+      createdAt: user.createdAt,
+    },
+  );
+  if (inserted === 1) return true;
+  // A retried create of the same user is not a clash: the handle is taken by that user itself.
+  const owner = db.get("SELECT user_id FROM users WHERE handle = $handle", { handle: user.handle });
+  return owner?.user_id === user.userId;
+}
+
+function toUser(row: Record<string, unknown> | undefined): User | undefined {
+  if (!row) return undefined;
+  return {
+    userId: row.user_id as string,
+    handle: row.handle as string,
+    displayName: row.display_name as string,
+    passwordHash: row.password_hash as string,
+    createdAt: Number(row.created_at),
+  };
+}
+
+export function getUser(db: SqliteDb, userId: string): User | undefined {
+  return toUser(db.get("SELECT * FROM users WHERE user_id = $userId", { userId }));
+}
+
+export function getUserByHandle(db: SqliteDb, handle: string): User | undefined {
+  return toUser(db.get("SELECT * FROM users WHERE handle = $handle", { handle }));
+}
+
+export function createSession(db: SqliteDb, s: DeviceSession): void {
+  // `revoked` is left alone on conflict: once revoked, re-creating the same session cannot revive it.
+  db.run(
+    `INSERT INTO sessions (user_id, device_id, device_name, created_at, expires_at, revoked)
+     VALUES ($userId, $deviceId, $deviceName, $createdAt, $expiresAt, $revoked)
+     ON CONFLICT (user_id, device_id) DO UPDATE SET
+       device_name = excluded.device_name, created_at = excluded.created_at, expires_at = excluded.expires_at,
+       revoked = max(sessions.revoked, excluded.revoked)`,
+    {
+      userId: s.userId,
+      deviceId: s.deviceId,
+      deviceName: s.deviceName,
+      createdAt: s.createdAt,
+      expiresAt: s.expiresAt,
+      revoked: s.revoked ? 1 : 0,
+    },
+  );
+}
+
+export function getSession(db: SqliteDb, userId: string, deviceId: string): DeviceSession | undefined {
+  const row = db.get("SELECT * FROM sessions WHERE user_id = $userId AND device_id = $deviceId", { userId, deviceId });
+  if (!row) return undefined;
+  return {
+    userId: row.user_id as string,
+    deviceId: row.device_id as string,
+    deviceName: row.device_name as string,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    revoked: row.revoked === 1,
+  };
+}
+
+export function revokeSession(db: SqliteDb, userId: string, deviceId: string): void {
+  db.run("UPDATE sessions SET revoked = 1 WHERE user_id = $userId AND device_id = $deviceId", { userId, deviceId });
+}

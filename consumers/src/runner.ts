@@ -177,7 +177,8 @@ export class ConsumerRunner<T> {
   async #session(consumer: Consumer): Promise<void> {
     const queue: JsMsg[] = [];
     let broken: Error | undefined;
-    let lastProgress = Date.now();
+    // Last time a message arrived or a batch finished; the stall check reads it.
+    const progress = { at: Date.now(), busy: false };
     const wake = () => {
       const w = this.#wake;
       this.#wake = undefined;
@@ -193,7 +194,7 @@ export class ConsumerRunner<T> {
       abort_on_missing_resource: true,
       callback: (m) => {
         queue.push(m);
-        lastProgress = Date.now();
+        progress.at = Date.now();
         wake();
       },
     });
@@ -203,9 +204,9 @@ export class ConsumerRunner<T> {
     );
     void this.#watchStatus(messages, breakWith);
     const check = setInterval(() => {
-      void this.#check(consumer, queue, () => lastProgress, breakWith);
+      void this.#check(consumer, queue, progress, breakWith);
     }, this.#o.checkIntervalMs);
-    void this.#check(consumer, queue, () => lastProgress, breakWith);
+    void this.#check(consumer, queue, progress, breakWith);
 
     try {
       while (!this.#stopping && !broken) {
@@ -215,8 +216,13 @@ export class ConsumerRunner<T> {
           });
           continue;
         }
-        await this.#handle(queue.splice(0, this.#o.batchSize));
-        lastProgress = Date.now();
+        progress.busy = true;
+        try {
+          await this.#handle(queue.splice(0, this.#o.batchSize));
+        } finally {
+          progress.busy = false;
+          progress.at = Date.now();
+        }
       }
     } finally {
       clearInterval(check);
@@ -243,18 +249,19 @@ export class ConsumerRunner<T> {
   async #check(
     consumer: Consumer,
     queue: JsMsg[],
-    lastProgress: () => number,
+    progress: { at: number; busy: boolean },
     breakWith: (err: Error) => void,
   ): Promise<void> {
     try {
       const info = await consumer.info();
       this.#m.lag.set({ consumer: this.name }, info.num_pending);
       this.#m.ackPending.set({ consumer: this.name }, info.num_ack_pending);
-      const idle = Date.now() - lastProgress();
+      const idle = Date.now() - progress.at;
       if (
         info.num_pending > 0 &&
         info.num_ack_pending < this.#o.maxAckPending &&
         queue.length === 0 &&
+        !progress.busy &&
         idle > this.#o.stallMs
       ) {
         breakWith(new SessionBroken(`stalled: ${info.num_pending} pending, nothing delivered for ${idle} ms`));

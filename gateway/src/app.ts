@@ -1,4 +1,5 @@
 import swagger from "@fastify/swagger";
+import { Ajv } from "ajv";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { isNatterError, NatterError } from "@natter/protocol";
 import Fastify, { type FastifyBaseLogger, type FastifyError } from "fastify";
@@ -27,8 +28,15 @@ export async function buildApp(ctx: GatewayContext): Promise<BuiltApp> {
     // Room for a 4 KiB message in JSON escapes; bigger bodies get 413 before parsing.
     bodyLimit: Math.max(64 * 1024, ctx.config.bodyLimit * 8),
     trustProxy: false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as App;
+
+  // Query strings and params are text and need coercion ("?limit=5"); JSON bodies are
+  // typed already, and coercing them would accept `{"body": 42}` as the string "42".
+  const coercing = new Ajv({ coerceTypes: "array", useDefaults: true, removeAdditional: false, strict: false });
+  const exact = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === "body" ? exact : coercing).compile(schema as object),
+  );
 
   const routes: { method: string; url: string }[] = [];
   app.addHook("onRoute", (r) => {

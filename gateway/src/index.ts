@@ -1,3 +1,3 @@
 export { type BuiltApp, buildApp } from "./app.ts";
 export { createGateway, type Gateway } from "./gateway.ts";
-export { runGatewayProcess } from "./process.ts";
+export { listenGateway } from "./process.ts";

@@ -1,5 +1,11 @@
 // The gateway process: `node gateway/src/main.ts` (configuration from NATTER_* variables).
-import { openRuntime, runGatewayProcess } from "./process.ts";
+import { onShutdown, openRuntime } from "@natter/runtime";
+import { listenGateway } from "./process.ts";
 
 const rt = await openRuntime("gateway");
-await runGatewayProcess(rt);
+const { gw } = await listenGateway(rt);
+onShutdown(rt.logger, async () => {
+  await gw.close();
+  await rt.nc.drain();
+  await rt.store.close();
+});

@@ -1,0 +1,107 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createTestKeyspace, freePort, repoRoot, type TestKeyspace } from "@natter/testkit";
+
+export const TOKEN_SECRET = "e2e-secret-e2e-secret-e2e-secret-e2e";
+
+export interface Proc {
+  name: string;
+  child: ChildProcess;
+  /** Last lines of its output, for failure messages. */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface StackStore {
+  env: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+/** A store for the stack's processes: a fresh Cassandra keyspace, or a SQLite file. */
+export async function stackStore(kind: "cassandra" | "sqlite"): Promise<StackStore> {
+  if (kind === "cassandra") {
+    const ks: TestKeyspace = await createTestKeyspace("e2e");
+    return {
+      env: { NATTER_STORE: "cassandra", NATTER_CASSANDRA_KEYSPACE: ks.keyspace },
+      cleanup: () => ks.drop(),
+    };
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), "natter-e2e-"));
+  return {
+    env: { NATTER_STORE: "sqlite", NATTER_SQLITE_PATH: path.join(dir, "natter.db") },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+function spawnNode(name: string, script: string, args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [path.join(repoRoot, script), ...args], {
+    env: { ...process.env, NATTER_TOKEN_SECRET: TOKEN_SECRET, NATTER_LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-6000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  return {
+    name,
+    child,
+    output: () => out,
+    kill: (signal: NodeJS.Signals = "SIGTERM") =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill(signal);
+      }),
+  };
+}
+
+async function waitReady(url: string, proc: Proc, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited:\n${proc.output()}`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not yet listening
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${proc.name} not ready at ${url}:\n${proc.output()}`);
+}
+
+export interface GatewayProc extends Proc {
+  url: string;
+}
+
+/** Spawns `node gateway/src/main.ts` on a free port and waits for /readyz. */
+export async function startGateway(
+  natsUrl: string,
+  env: Record<string, string>,
+  name = "gateway",
+): Promise<GatewayProc> {
+  const port = await freePort();
+  const proc = spawnNode(name, "gateway/src/main.ts", [], {
+    NATTER_NATS_URL: natsUrl,
+    NATTER_HTTP_PORT: String(port),
+    ...env,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/readyz`, proc);
+  return { ...proc, url };
+}
+
+/** Spawns `node consumers/src/main.ts` and waits for its /healthz. */
+export async function startConsumers(natsUrl: string, env: Record<string, string>, name = "consumers"): Promise<Proc> {
+  const port = await freePort();
+  const proc = spawnNode(name, "consumers/src/main.ts", ["--metrics-port", String(port)], {
+    NATTER_NATS_URL: natsUrl,
+    ...env,
+  });
+  await waitReady(`http://127.0.0.1:${port}/healthz`, proc);
+  return proc;
+}

@@ -51,3 +51,11 @@ test("config - the markdown table lists every variable", () => {
   assert.match(table, /`NATTER_TOKEN_SECRET` \| secret \| \(required\)/);
   assert.match(table, /`NATTER_STORE` \| sqlite \\\| cassandra \| `sqlite`/);
 });
+
+test("config - the README's configuration table matches the schema", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+  const m = /<!-- config-table:start -->\n([\s\S]*?)\n<!-- config-table:end -->/.exec(readme);
+  assert.ok(m, "README.md has the config table markers");
+  assert.equal(m[1], configTableMarkdown(), "README.md's table is stale: run `npm run config:doc` and paste it");
+});

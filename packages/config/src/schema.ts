@@ -142,7 +142,7 @@ export const KEYS = {
     kind: "int",
     default: "10",
     min: 1,
-    doc: "Login attempts per handle and per client address: bucket size",
+    doc: "Login attempts per handle: bucket size (per client address, for logins and signups: 20 times as many)",
   },
   loginRatePerMin: {
     env: "NATTER_LOGIN_RATE_PER_MIN",

@@ -24,7 +24,12 @@ nats_up() {
   bin=$("$NATTER_ROOT/scripts/ensure-nats.sh")
   pid=$(pid_of "$nats_dir")
   if pid_alive "$pid"; then log "nats-server already running (pid $pid)"; return 0; fi
-  if port_open 127.0.0.1 "$NATS_PORT"; then die "port $NATS_PORT is taken by another process; set NATS_PORT"; fi
+  if port_open 127.0.0.1 "$NATS_PORT"; then
+    # Another checkout (or the user) already runs one: use it rather than fail.
+    curl_free_healthz || die "port $NATS_PORT is taken by something that is not a JetStream nats-server; set NATS_PORT"
+    log "a nats-server with JetStream already listens on 127.0.0.1:$NATS_PORT (not started from this checkout); using it"
+    return 0
+  fi
   mkdir -p "$nats_dir/store"
   sed -e "s#@STORE@#$nats_dir/store#" -e "s#@PORT@#$NATS_PORT#" -e "s#@MONITOR_PORT@#$NATS_MONITOR_PORT#" \
     "$NATTER_ROOT/nats/dev.conf" > "$nats_dir/nats.conf"
@@ -54,7 +59,11 @@ cassandra_up() {
   if pid_alive "$pid"; then
     log "Cassandra already running (pid $pid)"
   else
-    if port_open 127.0.0.1 "$CASSANDRA_PORT"; then die "port $CASSANDRA_PORT is taken by another process; set CASSANDRA_PORT"; fi
+    if port_open 127.0.0.1 "$CASSANDRA_PORT"; then
+      # Another checkout already runs one; the tests give every suite its own keyspace.
+      log "something already listens on 127.0.0.1:$CASSANDRA_PORT (not started from this checkout); using it as Cassandra"
+      return 0
+    fi
     mkdir -p "$cass_dir/logs" "$cass_dir/conf"
     sed -e "s#@DATA@#$cass_dir#g" -e "s#@CQL_PORT@#$CASSANDRA_PORT#g" -e "s#@STORAGE_PORT@#$CASSANDRA_STORAGE_PORT#g" \
       "$NATTER_ROOT/scripts/cassandra/cassandra.yaml.template" > "$cass_dir/conf/cassandra.yaml"

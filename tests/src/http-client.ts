@@ -1,5 +1,5 @@
 /** A tiny HTTP client for tests: JSON in, `{status, body}` out, never throws on 4xx/5xx. */
-// biome-ignore lint/suspicious/noExplicitAny: response JSON in tests is checked by the assertions that read it
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response JSON in tests is checked by the assertions that read it
 export interface Res<T = any> {
   status: number;
   body: T;
@@ -14,7 +14,7 @@ export class Api {
     this.token = token;
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: as above
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
   async call<T = any>(
     method: string,
     path: string,

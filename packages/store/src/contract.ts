@@ -377,7 +377,7 @@ export function runStoreContract(
 
       // Walking the whole history both ways yields every event once, in order.
       const forward: number[] = [];
-      for (let after = 0; ; ) {
+      for (let after = 0; ;) {
         const got = await page({ afterN: after, limit: 4 });
         if (got.length === 0) break;
         forward.push(...got);
@@ -385,7 +385,7 @@ export function runStoreContract(
       }
       assert.deepEqual(forward, range(9_990, 10_020));
       const backward: number[] = [];
-      for (let beforeN: number | undefined; ; ) {
+      for (let beforeN: number | undefined; ;) {
         const got = await page(beforeN === undefined ? { limit: 6 } : { beforeN, limit: 6 });
         if (got.length === 0) break;
         backward.unshift(...got);

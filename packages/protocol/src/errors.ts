@@ -15,6 +15,8 @@ export const ERROR_STATUS = {
   member_limit: 422,
   rate_limited: 429,
   internal: 500,
+  /** A frame or feature this gateway does not implement yet (e.g. `typing`, `watch`). */
+  unsupported: 501,
   unavailable: 503,
 } as const;
 

@@ -1,3 +1,4 @@
 export * from "./errors.ts";
 export * from "./events.ts";
+export * from "./frames.ts";
 export * from "./limits.ts";

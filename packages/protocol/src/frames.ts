@@ -1,0 +1,298 @@
+/**
+ * WebSocket frames of `/v1/ws`: JSON text frames, one object each, told apart by `type`.
+ * Shared by the gateway, the client SDK and the tests. `parseClientFrame` validates by
+ * hand (this package has no dependencies and runs in a browser); unknown fields are
+ * ignored so a newer client can talk to an older gateway.
+ */
+import { NatterError } from "./errors.ts";
+import type { ChatEvent } from "./events.ts";
+import { isClientMsgId } from "./limits.ts";
+
+// ---------------------------------------------------------------- client → server
+
+export interface AuthFrame {
+  type: "auth";
+  token: string;
+}
+export interface SendFrame {
+  type: "send";
+  /** Client-chosen; echoed by `sent` or `error`. */
+  ref: string;
+  chat: string;
+  /** The client message id (idempotency key), as over HTTP. */
+  id: string;
+  body: string;
+}
+/** Delivered up to `n`. */
+export interface AckFrame {
+  type: "ack";
+  ref?: string;
+  chat: string;
+  n: number;
+}
+/** Read up to `n`. */
+export interface ReadFrame {
+  type: "read";
+  ref?: string;
+  chat: string;
+  n: number;
+}
+export interface TypingFrame {
+  type: "typing";
+  ref?: string;
+  chat: string;
+}
+/** For each chat, the last `n` the device holds (0 for none): the gateway replays what is after it. */
+export interface SyncFrame {
+  type: "sync";
+  ref?: string;
+  cursors: Record<string, number>;
+}
+/** Replaces the set of users whose presence the device watches. */
+export interface WatchFrame {
+  type: "watch";
+  ref?: string;
+  users: string[];
+}
+export interface PingFrame {
+  type: "ping";
+  ref?: string;
+}
+
+export type ClientFrame =
+  AuthFrame | SendFrame | AckFrame | ReadFrame | TypingFrame | SyncFrame | WatchFrame | PingFrame;
+
+export type ClientFrameType = ClientFrame["type"];
+export const CLIENT_FRAME_TYPES = ["auth", "send", "ack", "read", "typing", "sync", "watch", "ping"] as const;
+
+// ---------------------------------------------------------------- server → client
+
+export interface ReadyFrame {
+  type: "ready";
+  userId: string;
+  deviceId: string;
+  /** The server pings (WebSocket ping) this often; a socket silent for two intervals is closed. */
+  heartbeatMs: number;
+}
+export interface SentFrame {
+  type: "sent";
+  ref: string;
+  chat: string;
+  id: string;
+  seq: number;
+  n: number;
+  ts: number;
+}
+export type EventFrame = { type: "event" } & ChatEvent;
+/** The replay of `chat` asked for by `sync` is complete up to `n`; live events follow. */
+export interface SyncedFrame {
+  type: "synced";
+  ref?: string;
+  chat: string;
+  n: number;
+}
+export interface ReceiptFrame {
+  type: "receipt";
+  chat: string;
+  user: string;
+  deliveredN: number;
+  readN: number;
+}
+export interface TypingSignalFrame {
+  type: "typing";
+  chat: string;
+  user: string;
+}
+export interface PresenceFrame {
+  type: "presence";
+  user: string;
+  online: boolean;
+  lastSeen: number;
+}
+export interface ErrorFrame {
+  type: "error";
+  ref?: string;
+  code: string;
+  message: string;
+  field?: string;
+  /** The chat a `sync` error is about. */
+  chat?: string;
+  retryAfterMs?: number;
+}
+export interface PongFrame {
+  type: "pong";
+  ref?: string;
+}
+
+export type ServerFrame =
+  | ReadyFrame
+  | SentFrame
+  | EventFrame
+  | SyncedFrame
+  | ReceiptFrame
+  | TypingSignalFrame
+  | PresenceFrame
+  | ErrorFrame
+  | PongFrame;
+
+export type ServerFrameType = ServerFrame["type"];
+
+// ---------------------------------------------------------------- limits and close codes
+
+/** Largest frame the gateway reads (bytes); a bigger one closes the socket with 1009. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Most chats in one `sync` frame; send several frames for more. */
+export const MAX_SYNC_CHATS = 1000;
+/** Most users in one `watch` frame. */
+export const MAX_WATCH_USERS = 1000;
+/** Longest `ref`. */
+export const MAX_REF_LENGTH = 64;
+/** Longest token in an `auth` frame. */
+const MAX_TOKEN_LENGTH = 4096;
+
+/**
+ * WebSocket close codes and what a client does on each: "reconnect" means reconnect with
+ * exponential backoff and jitter, then `sync`; "stop" means do not reconnect until
+ * something changes (the user logs in again, the client is fixed). 1xxx codes are the
+ * standard ones (RFC 6455); 4xxx are Natter's.
+ */
+export const CLOSE_CODES = {
+  /** 1000: normal closure (the client asked). Nothing to do. */
+  normal: 1000,
+  /** 1001: the gateway is shutting down or restarting. Reconnect (any gateway), then sync. */
+  goingAway: 1001,
+  /** 1008: the client kept sending invalid frames. Stop: a client bug; reconnecting repeats it. */
+  policyViolation: 1008,
+  /** 1009: a frame over `MAX_FRAME_BYTES`. Reconnect, but never resend that frame. */
+  tooLarge: 1009,
+  /** 1011: an internal error on the gateway (e.g. the log could not be read). Reconnect, then sync. */
+  internalError: 1011,
+  /** 4001: missing, invalid, expired or revoked token. Stop: log in again for a new token. */
+  unauthorized: 4001,
+  /** 4002: no `auth` frame within 5 s of connecting. Reconnect and authenticate at once. */
+  authTimeout: 4002,
+  /** 4008: far over the frame rate limit. Reconnect after a delay of at least several seconds. */
+  rateLimited: 4008,
+  /** 4009: slow consumer: the socket's send buffer filled up. Reconnect, then sync. */
+  slowConsumer: 4009,
+  /** 4010: heartbeat timeout: no pong (nor any frame) for two heartbeat intervals. Reconnect, then sync. */
+  idleTimeout: 4010,
+} as const;
+
+export type CloseCode = (typeof CLOSE_CODES)[keyof typeof CLOSE_CODES];
+
+/** Whether a client should reconnect after the socket closed with `code` (1006, an abnormal drop, included). */
+export function shouldReconnect(code: number): boolean {
+  return code !== CLOSE_CODES.policyViolation && code !== CLOSE_CODES.unauthorized && code !== CLOSE_CODES.normal;
+}
+
+// ---------------------------------------------------------------- parsing
+
+/** Chat and user ids: opaque `[A-Za-z0-9_-]`, 1..64 (safe as NATS subject tokens). */
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+type Obj = Record<string, unknown>;
+
+function bad(message: string, field?: string): NatterError {
+  return new NatterError("invalid_input", message, field === undefined ? {} : { field });
+}
+
+function optRef(o: Obj): { ref?: string } {
+  const ref = o.ref;
+  if (ref === undefined) return {};
+  if (typeof ref !== "string" || ref.length === 0 || ref.length > MAX_REF_LENGTH) {
+    throw bad(`ref must be a string of 1..${MAX_REF_LENGTH} characters`, "ref");
+  }
+  return { ref };
+}
+
+function id(o: Obj, field: string): string {
+  const v = o[field];
+  if (typeof v !== "string" || !ID.test(v)) throw bad(`${field} must be an id of 1..64 [A-Za-z0-9_-]`, field);
+  return v;
+}
+
+function count(v: unknown, field: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw bad(`${field} must be a non-negative integer`, field);
+  }
+  return v;
+}
+
+/**
+ * Parses one text frame from a client. Throws `NatterError` with code `invalid_json`
+ * (not JSON) or `invalid_input` (not an object, unknown `type`, a missing or malformed
+ * field; `field` names it). The returned frame holds only known fields.
+ */
+export function parseClientFrame(text: string): ClientFrame {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new NatterError("invalid_json", "the frame is not valid JSON");
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw bad("a frame is a JSON object");
+  const o = data as Obj;
+  switch (o.type) {
+    case "auth": {
+      if (typeof o.token !== "string" || o.token.length === 0 || o.token.length > MAX_TOKEN_LENGTH) {
+        throw bad("token must be a non-empty string", "token");
+      }
+      return { type: "auth", token: o.token };
+    }
+    case "send": {
+      const r = optRef(o);
+      if (r.ref === undefined) throw bad("send needs a ref", "ref");
+      const chat = id(o, "chat");
+      if (!isClientMsgId(o.id)) throw bad("id must be 1..64 characters of [A-Za-z0-9_.:-]", "id");
+      if (typeof o.body !== "string") throw bad("body must be a string", "body");
+      return { type: "send", ref: r.ref, chat, id: o.id, body: o.body };
+    }
+    case "ack":
+    case "read":
+      return { type: o.type, ...optRef(o), chat: id(o, "chat"), n: count(o.n, "n") };
+    case "typing":
+      return { type: "typing", ...optRef(o), chat: id(o, "chat") };
+    case "sync": {
+      const ref = optRef(o);
+      const c = o.cursors;
+      if (typeof c !== "object" || c === null || Array.isArray(c)) {
+        throw bad("cursors must be an object of chatId to n", "cursors");
+      }
+      const entries = Object.entries(c as Obj);
+      if (entries.length > MAX_SYNC_CHATS) throw bad(`at most ${MAX_SYNC_CHATS} chats per sync frame`, "cursors");
+      const cursors: Record<string, number> = {};
+      for (const [chat, n] of entries) {
+        if (!ID.test(chat)) throw bad("cursor keys must be chat ids", "cursors");
+        cursors[chat] = count(n, `cursors.${chat}`);
+      }
+      return { type: "sync", ...ref, cursors };
+    }
+    case "watch": {
+      const ref = optRef(o);
+      const users = o.users;
+      if (!Array.isArray(users)) throw bad("users must be a list of user ids", "users");
+      if (users.length > MAX_WATCH_USERS) throw bad(`at most ${MAX_WATCH_USERS} users`, "users");
+      for (const u of users) if (typeof u !== "string" || !ID.test(u)) throw bad("users must be user ids", "users");
+      return { type: "watch", ...ref, users: [...new Set(users as string[])] };
+    }
+    case "ping":
+      return { type: "ping", ...optRef(o) };
+    default:
+      throw bad(
+        typeof o.type === "string" ? `unknown frame type ${JSON.stringify(o.type.slice(0, 32))}` : "type is missing",
+        "type",
+      );
+  }
+}
+
+/** The `ref` of a frame that failed to parse, when it has a usable one, so the error frame can echo it. */
+export function refOf(text: string): string | undefined {
+  try {
+    const o = JSON.parse(text) as Obj;
+    const ref = o?.ref;
+    return typeof ref === "string" && ref.length > 0 && ref.length <= MAX_REF_LENGTH ? ref : undefined;
+  } catch {
+    return undefined;
+  }
+}

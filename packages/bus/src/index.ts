@@ -1,2 +1,3 @@
+export { type ChatRangeQuery, readChatEvents } from "./chat-range.ts";
 export { chatEventAt, ensureChatStream, lastChatEvent } from "./chat-stream.ts";
 export { type ConnectOptions, connectNats } from "./connect.ts";

@@ -1,0 +1,190 @@
+import { type ChatEvent, parseEventPayload } from "@natter/protocol";
+import type { Store } from "@natter/store";
+import { CHAT_STREAM, chatSubject } from "@natter/subjects";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+
+export interface ChatRangeQuery {
+  /** Events with n > afterN (0 for the chat's first event). */
+  afterN: number;
+  /** Events with n <= toN; up to the chat's current head when absent. */
+  toN?: number;
+  /** Most events returned (≥ 1). */
+  limit: number;
+}
+
+/** Store pages are at most 1000 events (the store contract). */
+const STORE_PAGE = 1000;
+/** Events per batch direct get request. Events are ≤ 64 KiB, so a page is ≤ 16 MiB. */
+const STREAM_PAGE = 256;
+
+/**
+ * Events of one chat with `afterN < n <= toN`, ascending by n, at most `limit`: older ones
+ * from the history store, whatever the store does not have yet (the history consumer may
+ * lag, or hold a hole while a failed batch waits for redelivery) from the chat stream.
+ *
+ * The result is always a contiguous run `afterN + 1, afterN + 2, …` with no gap: it stops
+ * early (fewer than `limit`) only where neither source holds the next event — the chat's
+ * head, or an event the stream no longer keeps and the store does not have yet. Callers
+ * that fill gaps compare the last `n` returned with what they need.
+ *
+ * Reading the stream uses batch direct get with `next_by_subj` (nats-server ≥ 2.11), from
+ * the stream sequence after the last event already known: the stored event `afterN`'s seq
+ * when the store has it, else found by bisecting the stream's sequences with single direct
+ * gets (the chat's events are ordered by n along the stream, so "n > afterN" is monotone).
+ * Direct gets may be answered by a stream replica that is slightly behind the leader; the
+ * result is then shorter, never wrong.
+ */
+export async function readChatEvents(
+  jsm: JetStreamManager,
+  store: Store,
+  chatId: string,
+  query: ChatRangeQuery,
+): Promise<ChatEvent[]> {
+  const toN = query.toN ?? Number.MAX_SAFE_INTEGER;
+  const limit = Math.floor(query.limit);
+  const out: ChatEvent[] = [];
+  let next = Math.max(0, Math.floor(query.afterN)) + 1;
+  /** The stream seq of event `next - 1`, when known. */
+  let prevSeq: number | undefined;
+  const done = () => out.length >= limit || next > toN;
+  const take = (e: ChatEvent) => {
+    out.push(e);
+    next = e.n + 1;
+    prevSeq = e.seq;
+  };
+
+  while (!done()) {
+    let progressed = false;
+    // 1. The store: the contiguous run it holds from `next` on.
+    for (;;) {
+      const want = Math.min(limit - out.length, toN - next + 1, STORE_PAGE);
+      const page = await store.getEvents(chatId, { afterN: next - 1, maxN: toN, limit: want });
+      let taken = 0;
+      for (const e of page) {
+        if (e.n !== next) break;
+        take(e);
+        taken++;
+      }
+      if (taken > 0) progressed = true;
+      // A full page taken whole: the store may hold more.
+      if (done() || taken < want || page.length < want) break;
+    }
+    if (done()) break;
+
+    // 2. The stream: from the event after the last known one, as far as it runs without a gap.
+    const start = prevSeq !== undefined ? prevSeq + 1 : await firstSeqAfter(jsm, store, chatId, next - 1);
+    if (start === undefined) break;
+    let seq = start;
+    let atHead: boolean;
+    for (;;) {
+      const want = Math.min(limit - out.length, toN - next + 1, STREAM_PAGE);
+      const page = await streamPage(jsm, chatId, seq, want);
+      seq = page.nextSeq;
+      atHead = !page.more;
+      let stop = atHead;
+      for (const e of page.events) {
+        if (e.n < next) continue;
+        if (e.n !== next) {
+          // A hole in the stream (aged out or purged): the store may have it; go back to it.
+          stop = true;
+          atHead = false;
+          break;
+        }
+        take(e);
+        progressed = true;
+        if (done()) break;
+      }
+      if (stop || done()) break;
+    }
+    // The stream's last message is the chat's head: nothing newer exists anywhere.
+    if (!progressed || atHead) break;
+  }
+  return out;
+}
+
+/**
+ * The stream sequence to read from for the chat's events after `afterN`, or undefined
+ * when the stream holds none. Uses the stored event `afterN`'s seq when the store has it;
+ * otherwise bisects the stream between the chat's first and last message.
+ */
+async function firstSeqAfter(
+  jsm: JetStreamManager,
+  store: Store,
+  chatId: string,
+  afterN: number,
+): Promise<number | undefined> {
+  const subject = chatSubject(chatId);
+  if (afterN > 0) {
+    const [prev] = await store.getEvents(chatId, { afterN: afterN - 1, limit: 1 });
+    if (prev?.n === afterN) return prev.seq + 1;
+  }
+  const lastMsg = await jsm.direct.getMessage(CHAT_STREAM, { last_by_subj: subject });
+  if (!lastMsg) return undefined;
+  const last = parsed(lastMsg);
+  if (last && last.n <= afterN) return undefined;
+  const first = await eventFrom(jsm, subject, 1);
+  if (!first) return undefined;
+  if (first.n > afterN) return first.seq;
+  // Smallest seq s in (first.seq, last seq] whose next chat event has n > afterN.
+  let lo = first.seq + 1;
+  let hi = lastMsg.seq;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const e = await eventFrom(jsm, subject, mid);
+    if (!e || e.n > afterN) hi = mid;
+    else lo = e.seq + 1;
+  }
+  return lo;
+}
+
+function parsed(m: StoredMsg): ChatEvent | undefined {
+  try {
+    return parseEventPayload(m.json(), m.seq);
+  } catch {
+    // Not an event (poison on a chat subject): the consumers term it; readers skip it.
+    return undefined;
+  }
+}
+
+/** The chat's first event at or after stream seq `seq` (single direct gets, skipping poison). */
+async function eventFrom(jsm: JetStreamManager, subject: string, seq: number): Promise<ChatEvent | undefined> {
+  for (;;) {
+    const m = await jsm.direct.getMessage(CHAT_STREAM, { seq, next_by_subj: subject });
+    if (!m) return undefined;
+    const e = parsed(m);
+    if (e) return e;
+    seq = m.seq + 1;
+  }
+}
+
+/**
+ * Up to `batch` messages of the chat from stream seq `seq` on (batch direct get): the
+ * events, whether the stream holds more of the chat's messages, and the seq to go on from.
+ */
+async function streamPage(
+  jsm: JetStreamManager,
+  chatId: string,
+  seq: number,
+  batch: number,
+): Promise<{ events: ChatEvent[]; more: boolean; nextSeq: number }> {
+  const iter = await jsm.direct.getBatch(CHAT_STREAM, { seq, next_by_subj: chatSubject(chatId), batch });
+  const events: ChatEvent[] = [];
+  let messages = 0;
+  let pending = -1;
+  let nextSeq = seq;
+  try {
+    for await (const m of iter) {
+      messages++;
+      nextSeq = m.seq + 1;
+      pending = m.pending;
+      const e = parsed(m);
+      if (e) events.push(e);
+    }
+  } catch (err) {
+    // 404: no message of the subject from `seq` on; the batch simply ends.
+    if ((err as { code?: unknown }).code !== 404) throw err;
+  }
+  // `pending` is how many of the subject's messages follow the last one sent (-1: unknown).
+  // A batch cut short by the server's byte limit still has some pending.
+  return { events, more: messages > 0 && pending !== 0, nextSeq };
+}

@@ -11,6 +11,8 @@ import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { ErrorBody } from "./schemas.ts";
 import type { App } from "./server-types.ts";
+import type { Realtime } from "./ws/realtime.ts";
+import { websocketRoutes } from "./ws/route.ts";
 
 /** Every route registered, for the OpenAPI coverage test. */
 export interface BuiltApp {
@@ -20,9 +22,9 @@ export interface BuiltApp {
 
 /**
  * The gateway's HTTP application. It only wires: routes live in `routes/`, rules in
- * `chat/`, and `server.ts` listens and shuts down.
+ * `chat/`, the WebSocket endpoint in `ws/`, and `process.ts` listens.
  */
-export async function buildApp(ctx: GatewayContext): Promise<BuiltApp> {
+export async function buildApp(ctx: GatewayContext, realtime?: Realtime): Promise<BuiltApp> {
   const app = Fastify({
     loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
     // Room for a 4 KiB message in JSON escapes; bigger bodies get 413 before parsing.
@@ -40,7 +42,8 @@ export async function buildApp(ctx: GatewayContext): Promise<BuiltApp> {
 
   const routes: { method: string; url: string }[] = [];
   app.addHook("onRoute", (r) => {
-    if (r.url.startsWith("/documentation") || r.url === "/v1/openapi.json") return;
+    // The WebSocket endpoint is documented in gateway/README.md; OpenAPI cannot describe it.
+    if (r.url.startsWith("/documentation") || r.url === "/v1/openapi.json" || r.websocket) return;
     for (const m of [r.method].flat()) if (m !== "HEAD") routes.push({ method: m, url: r.url });
   });
 
@@ -73,6 +76,8 @@ export async function buildApp(ctx: GatewayContext): Promise<BuiltApp> {
     ctx.metrics.httpRequests.inc({ route: req.routeOptions.url ?? "unknown", status: String(reply.statusCode) });
   });
 
+  // Before every HTTP route: the plugin intercepts upgrades on all of them.
+  if (realtime) await websocketRoutes(app, realtime);
   healthRoutes(app, ctx);
   authRoutes(app, ctx);
   chatRoutes(app, ctx);

@@ -11,12 +11,18 @@ import type { GatewayContext } from "./context.ts";
 import { createGatewayMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import type { App } from "./server-types.ts";
+import { type WsOptions, wsOptions } from "./ws/options.ts";
+import { Realtime } from "./ws/realtime.ts";
 
 export interface Gateway {
   app: App;
   ctx: GatewayContext;
   routes: { method: string; url: string }[];
-  /** Stops accepting, finishes in-flight requests. NATS and the store belong to the caller. */
+  realtime: Realtime;
+  /**
+   * Stops accepting, closes every socket with 1001, drains the inbox subscriptions and
+   * finishes in-flight requests. NATS and the store belong to the caller (it drains NATS after).
+   */
   close(): Promise<void>;
 }
 
@@ -27,6 +33,8 @@ export async function createGateway(opts: {
   store: Store;
   nc: NatsConnection;
   registry?: Registry;
+  /** WebSocket limits and timers; defaults in `ws/options.ts`. */
+  ws?: Partial<WsOptions>;
 }): Promise<Gateway> {
   const { config, logger, store, nc } = opts;
   const metrics = createGatewayMetrics(opts.registry);
@@ -50,6 +58,16 @@ export async function createGateway(opts: {
     loginLimiter: new RateLimiter({ burst: config.loginBurst, perSecond: config.loginRatePerMin / 60 }),
     addressLimiter: new RateLimiter({ burst: config.loginBurst * 20, perSecond: (config.loginRatePerMin * 20) / 60 }),
   };
-  const { app, routes } = await buildApp(ctx);
-  return { app, ctx, routes, close: () => app.close() };
+  const realtime = new Realtime({ ctx, jsm, options: wsOptions(opts.ws) });
+  const { app, routes } = await buildApp(ctx, realtime);
+  return {
+    app,
+    ctx,
+    routes,
+    realtime,
+    async close() {
+      await realtime.close();
+      await app.close();
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** The gateway's Prometheus metrics, registered on one registry (shared with the consumers in `npm start`). */
 export function createGatewayMetrics(registry: Registry = new Registry()) {
@@ -32,6 +32,61 @@ export function createGatewayMetrics(registry: Registry = new Registry()) {
       name: "natter_rate_limited_total",
       help: "Requests refused by a rate limit, by limit",
       labelNames: ["limit"] as const,
+      registers: [registry],
+    }),
+    wsConnections: new Gauge({
+      name: "natter_ws_connections",
+      help: "Open WebSocket connections (authenticated or not yet)",
+      registers: [registry],
+    }),
+    inboxSubscriptions: new Gauge({
+      name: "natter_inbox_subscriptions",
+      help: "Users with a user.<userId>.inbox subscription on this gateway (at least one socket)",
+      registers: [registry],
+    }),
+    wsFramesIn: new Counter({
+      name: "natter_ws_frames_in_total",
+      help: "Frames received, by type (invalid, binary and rate_limited for refused ones)",
+      labelNames: ["type"] as const,
+      registers: [registry],
+    }),
+    wsFramesOut: new Counter({
+      name: "natter_ws_frames_out_total",
+      help: "Frames sent, by type",
+      labelNames: ["type"] as const,
+      registers: [registry],
+    }),
+    wsCloses: new Counter({
+      name: "natter_ws_closes_total",
+      help: "WebSocket closes by close code (the gateway's own, or the client's)",
+      labelNames: ["code"] as const,
+      registers: [registry],
+    }),
+    slowConsumerCloses: new Counter({
+      name: "natter_ws_slow_consumer_closes_total",
+      help: "Sockets closed with 4009 because their send buffer filled up",
+      registers: [registry],
+    }),
+    deliveries: new Counter({
+      name: "natter_deliveries_total",
+      help: "Chat events written to sockets, by path (live from the inbox, fill of a gap, replay for sync)",
+      labelNames: ["path"] as const,
+      registers: [registry],
+    }),
+    duplicatesDropped: new Counter({
+      name: "natter_deliveries_duplicate_total",
+      help: "Events not written because the socket already had them (n at or below its cursor)",
+      registers: [registry],
+    }),
+    deliverLatency: new Histogram({
+      name: "natter_deliver_latency_seconds",
+      help: "Send to deliver: socket write time minus the event's ts (live and gap-filled events)",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: [registry],
+    }),
+    inboxInvalid: new Counter({
+      name: "natter_inbox_invalid_total",
+      help: "Messages on a user inbox that were not chat events (dropped)",
       registers: [registry],
     }),
   };

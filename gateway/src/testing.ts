@@ -4,6 +4,7 @@ import { SqliteStore, type Store } from "@natter/store";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createGateway, type Gateway } from "./gateway.ts";
+import type { WsOptions } from "./ws/options.ts";
 
 /** Test configuration: a fixed secret and the given overrides, nothing from the environment. */
 export function testConfig(overrides: Partial<Record<ConfigKey, string>> = {}) {
@@ -30,7 +31,7 @@ export interface TestGateway {
  */
 export async function startTestGateway(
   natsUrl: string,
-  opts: { store?: Store; overrides?: Partial<Record<ConfigKey, string>> } = {},
+  opts: { store?: Store; overrides?: Partial<Record<ConfigKey, string>>; ws?: Partial<WsOptions> } = {},
 ): Promise<TestGateway> {
   const config = testConfig({ natsUrl, ...opts.overrides });
   const logger = createLogger(config.logLevel, "test");
@@ -42,7 +43,7 @@ export async function startTestGateway(
   );
   const store = opts.store ?? new SqliteStore({ path: ":memory:" });
   await store.migrate();
-  const gw = await createGateway({ config, logger, store, nc });
+  const gw = await createGateway({ config, logger, store, nc, ...(opts.ws ? { ws: opts.ws } : {}) });
   return {
     gw,
     nc,

@@ -1,0 +1,394 @@
+import { readChatEvents } from "@natter/bus";
+import type { Logger } from "@natter/config";
+import {
+  CLOSE_CODES,
+  type ChatEvent,
+  type ClientFrame,
+  type ErrorFrame,
+  isNatterError,
+  NatterError,
+  parseClientFrame,
+  refOf,
+  type ServerFrame,
+} from "@natter/protocol";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { WebSocket } from "ws";
+import { authenticate, bearer } from "../auth/authenticate.ts";
+import type { AuthInfo, GatewayContext } from "../context.ts";
+import { RateLimiter } from "../rate-limit.ts";
+import { ChatFeed, type DeliveryPath } from "./chat-feed.ts";
+import type { InboxHub } from "./inbox-hub.ts";
+import type { WsOptions } from "./options.ts";
+
+export interface ConnectionDeps {
+  ctx: GatewayContext;
+  jsm: JetStreamManager;
+  hub: InboxHub;
+  opts: WsOptions;
+  logger: Logger;
+  /** Called once when the socket is gone. */
+  onClosed(conn: Connection): void;
+}
+
+type State = "authenticating" | "open" | "closed";
+
+/** Frames that arrived while a header token was being checked; more than this is abuse. */
+const MAX_EARLY_FRAMES = 64;
+/** Close reasons are at most 123 bytes; ours are short and fixed. */
+const REASONS: Record<number, string> = {
+  [CLOSE_CODES.goingAway]: "gateway shutting down",
+  [CLOSE_CODES.policyViolation]: "too many invalid frames",
+  [CLOSE_CODES.internalError]: "internal error; reconnect and sync",
+  [CLOSE_CODES.unauthorized]: "unauthorized",
+  [CLOSE_CODES.authTimeout]: "no auth frame in time",
+  [CLOSE_CODES.rateLimited]: "frame rate limit",
+  [CLOSE_CODES.slowConsumer]: "slow consumer; reconnect and sync",
+  [CLOSE_CODES.idleTimeout]: "heartbeat timeout",
+};
+
+/**
+ * One WebSocket of one device: authentication (header or first `auth` frame), frames in,
+ * frames out with a bounded send buffer, heartbeats, and the device's live feed (an
+ * `InboxHub` listener feeding a `ChatFeed`).
+ */
+export class Connection {
+  readonly #socket: WebSocket;
+  readonly #d: ConnectionDeps;
+  readonly #log: Logger;
+  #state: State = "authenticating";
+  #auth: AuthInfo | undefined;
+  #feed: ChatFeed | undefined;
+  #listener: ((e: ChatEvent) => void) | undefined;
+  #early: string[] | undefined;
+  #alive = true;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #authTimer: NodeJS.Timeout | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #inflight = 0;
+  readonly #frameLimiter: RateLimiter;
+  #badFrames = 0;
+  #refused = 0;
+  #windowStart = Date.now();
+
+  constructor(socket: WebSocket, authorization: string | undefined, deps: ConnectionDeps) {
+    this.#socket = socket;
+    this.#d = deps;
+    this.#log = deps.logger;
+    this.#frameLimiter = new RateLimiter({ burst: deps.opts.frameBurst, perSecond: deps.opts.framesPerSecond });
+    deps.ctx.metrics.wsConnections.inc();
+
+    // Handlers first, synchronously: frames that arrive during authentication are kept.
+    socket.on("message", (data, isBinary) => this.#onMessage(data as Buffer | Buffer[], isBinary));
+    socket.on("pong", () => {
+      this.#alive = true;
+    });
+    socket.on("close", (code) => this.#onClose(code));
+    this.#heartbeat = setInterval(() => this.#beat(), deps.opts.heartbeatMs);
+
+    // The token comes from the Authorization header or the first frame; a token in the URL is never read.
+    if (authorization !== undefined) {
+      this.#early = [];
+      const token = bearer(authorization);
+      if (token === undefined) queueMicrotask(() => this.close(CLOSE_CODES.unauthorized));
+      else void this.#authenticate(token);
+    } else {
+      this.#authTimer = setTimeout(() => this.close(CLOSE_CODES.authTimeout), deps.opts.authTimeoutMs);
+    }
+  }
+
+  get userId(): string | undefined {
+    return this.#auth?.userId;
+  }
+
+  /** Closes with `code` (idempotent); a socket that does not finish the close handshake is cut after 1 s. */
+  close(code: number): void {
+    if (this.#socket.readyState >= this.#socket.CLOSING) return;
+    this.#d.ctx.metrics.wsCloses.inc({ code: String(code) });
+    if (code === CLOSE_CODES.slowConsumer) this.#d.ctx.metrics.slowConsumerCloses.inc();
+    this.#socket.close(code, REASONS[code] ?? "");
+    setTimeout(() => this.#socket.terminate(), 1000).unref();
+    this.#teardown();
+  }
+
+  // ------------------------------------------------------------------ authentication
+
+  async #authenticate(token: string): Promise<void> {
+    const { ctx } = this.#d;
+    let info: AuthInfo;
+    try {
+      info = await authenticate(ctx.signer, ctx.store, token);
+    } catch (err) {
+      if (!isNatterError(err) || err.code !== "unauthorized")
+        this.#log.warn({ err }, "websocket authentication failed");
+      this.close(CLOSE_CODES.unauthorized);
+      return;
+    }
+    if (this.#state !== "authenticating") return;
+    clearTimeout(this.#authTimer);
+    this.#auth = info;
+    const feed = new ChatFeed({
+      userId: info.userId,
+      readRange: (chatId, afterN, toN, limit) =>
+        readChatEvents(this.#d.jsm, ctx.store, chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
+      getMember: (chatId) => ctx.store.getMember(chatId, info.userId),
+      chatExists: async (chatId) => (await ctx.store.getChat(chatId)) !== undefined,
+      deliver: (event, path) => this.#deliver(event, path),
+      drained: () => this.#drained(),
+      synced: (chat, n, ref) => this.#send({ type: "synced", ...(ref === undefined ? {} : { ref }), chat, n }),
+      syncFailed: (chat, err, ref) => this.#sendError(err, ref, chat),
+      duplicate: () => ctx.metrics.duplicatesDropped.inc(),
+      overflow: () => this.close(CLOSE_CODES.slowConsumer),
+      failed: (err) => {
+        this.#log.error({ err, userId: info.userId }, "live feed failed; closing the socket");
+        this.close(CLOSE_CODES.internalError);
+      },
+      maxPending: this.#d.opts.maxPendingEvents,
+      page: this.#d.opts.replayPage,
+    });
+    this.#feed = feed;
+    this.#listener = (e) => feed.live(e);
+    try {
+      await this.#d.hub.add(info.userId, this.#listener);
+    } catch (err) {
+      this.#log.error({ err }, "inbox subscription failed");
+      this.close(CLOSE_CODES.internalError);
+      return;
+    }
+    if (this.#state !== "authenticating") {
+      // Closed while subscribing: give the subscription back.
+      this.#d.hub.remove(info.userId, this.#listener);
+      return;
+    }
+    this.#state = "open";
+    this.#send({ type: "ready", userId: info.userId, deviceId: info.deviceId, heartbeatMs: this.#d.opts.heartbeatMs });
+    this.#graceTimer = setTimeout(() => feed.release(), this.#d.opts.syncGraceMs);
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    for (const text of early) this.#handleText(text);
+  }
+
+  // ------------------------------------------------------------------ frames in
+
+  #onMessage(data: Buffer | Buffer[], isBinary: boolean): void {
+    this.#alive = true;
+    if (this.#state === "closed") return;
+    const { metrics } = this.#d.ctx;
+    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : data.toString("utf8");
+    if (isBinary) {
+      metrics.wsFramesIn.inc({ type: "binary" });
+      this.#badFrame(new NatterError("invalid_input", "frames are JSON text, not binary"), undefined);
+      return;
+    }
+    this.#rollWindow();
+    const wait = this.#frameLimiter.take("socket");
+    if (wait > 0) {
+      metrics.wsFramesIn.inc({ type: "rate_limited" });
+      metrics.rateLimited.inc({ limit: "ws_frames" });
+      if (++this.#refused > this.#d.opts.rateLimitCloseAfter) {
+        this.close(CLOSE_CODES.rateLimited);
+        return;
+      }
+      this.#sendError(new NatterError("rate_limited", "too many frames", { retryAfterMs: wait }), refOf(text));
+      return;
+    }
+    if (this.#state === "authenticating") {
+      if (this.#early) {
+        // A header token is being checked: keep the frame for after `ready`.
+        if (this.#early.length >= MAX_EARLY_FRAMES) this.close(CLOSE_CODES.policyViolation);
+        else this.#early.push(text);
+        return;
+      }
+      this.#firstFrame(text);
+      return;
+    }
+    this.#handleText(text);
+  }
+
+  /** Without a header token the first frame must be `auth`; anything else is unauthorized. */
+  #firstFrame(text: string): void {
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(text);
+    } catch {
+      this.#d.ctx.metrics.wsFramesIn.inc({ type: "invalid" });
+      this.close(CLOSE_CODES.unauthorized);
+      return;
+    }
+    this.#d.ctx.metrics.wsFramesIn.inc({ type: frame.type });
+    if (frame.type !== "auth") {
+      this.close(CLOSE_CODES.unauthorized);
+      return;
+    }
+    clearTimeout(this.#authTimer);
+    // Frames after `auth` and before `ready` wait, as with a header token.
+    this.#early = [];
+    void this.#authenticate(frame.token);
+  }
+
+  #handleText(text: string): void {
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(text);
+    } catch (err) {
+      this.#d.ctx.metrics.wsFramesIn.inc({ type: "invalid" });
+      this.#badFrame(err as NatterError, refOf(text));
+      return;
+    }
+    this.#d.ctx.metrics.wsFramesIn.inc({ type: frame.type });
+    this.#inflight++;
+    if (this.#inflight >= this.#d.opts.maxInflight) this.#socket.pause();
+    this.#handle(frame)
+      .catch((err: unknown) => {
+        const ref = "ref" in frame ? frame.ref : undefined;
+        if (isNatterError(err)) {
+          this.#sendError(err, ref);
+        } else {
+          this.#log.error({ err, type: frame.type }, "frame failed");
+          this.#sendError(new NatterError("internal", "internal error"), ref);
+        }
+      })
+      .finally(() => {
+        this.#inflight--;
+        if (this.#socket.isPaused && this.#inflight < this.#d.opts.maxInflight && this.#state === "open") {
+          this.#socket.resume();
+        }
+      });
+  }
+
+  async #handle(frame: ClientFrame): Promise<void> {
+    const { ctx } = this.#d;
+    const me = this.#auth!.userId;
+    switch (frame.type) {
+      case "auth":
+        throw new NatterError("invalid_input", "already authenticated", { field: "type" });
+      case "ping":
+        this.#send({ type: "pong", ...(frame.ref === undefined ? {} : { ref: frame.ref }) });
+        return;
+      case "send": {
+        const r = await ctx.chats.send(me, frame.chat, frame.id, frame.body);
+        this.#send({ type: "sent", ref: frame.ref, chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts });
+        return;
+      }
+      case "ack":
+      case "read": {
+        await ctx.chats.requireMember(me, frame.chat);
+        // Read up to n implies delivered up to n; the store never moves either backwards.
+        await ctx.store.advanceReadState({
+          chatId: frame.chat,
+          userId: me,
+          deliveredN: frame.n,
+          readN: frame.type === "read" ? frame.n : 0,
+        });
+        return;
+      }
+      case "sync":
+        clearTimeout(this.#graceTimer);
+        this.#feed!.sync(frame.cursors, frame.ref);
+        return;
+      case "typing":
+      case "watch":
+        throw new NatterError("unsupported", `${frame.type} is not supported by this gateway yet`, { field: "type" });
+    }
+  }
+
+  /** An invalid frame gets an `error` frame; too many within the window close the socket (1008). */
+  #badFrame(err: NatterError, ref: string | undefined): void {
+    this.#rollWindow();
+    if (++this.#badFrames > this.#d.opts.badFrameLimit) {
+      this.close(CLOSE_CODES.policyViolation);
+      return;
+    }
+    this.#sendError(err, ref);
+  }
+
+  #rollWindow(): void {
+    const now = Date.now();
+    if (now - this.#windowStart < this.#d.opts.badFrameWindowMs) return;
+    this.#windowStart = now;
+    this.#badFrames = 0;
+    this.#refused = 0;
+  }
+
+  // ------------------------------------------------------------------ frames out
+
+  #deliver(event: ChatEvent, path: DeliveryPath): boolean {
+    const ok = this.#send({ type: "event", ...event });
+    if (!ok) return false;
+    const { metrics } = this.#d.ctx;
+    metrics.deliveries.inc({ path });
+    if (path !== "replay") metrics.deliverLatency.observe(Math.max(0, Date.now() - event.ts) / 1000);
+    return true;
+  }
+
+  /** Writes a frame unless the socket is gone; a client that lets the buffer fill is closed (4009). */
+  #send(frame: ServerFrame): boolean {
+    if (this.#socket.readyState !== this.#socket.OPEN) return false;
+    if (this.#socket.bufferedAmount > this.#d.opts.maxBufferedBytes) {
+      this.close(CLOSE_CODES.slowConsumer);
+      return false;
+    }
+    this.#socket.send(JSON.stringify(frame));
+    this.#d.ctx.metrics.wsFramesOut.inc({ type: frame.type });
+    return true;
+  }
+
+  #sendError(err: NatterError, ref: string | undefined, chat?: string): void {
+    const frame: ErrorFrame = {
+      type: "error",
+      ...(ref === undefined ? {} : { ref }),
+      code: err.code,
+      message: err.message,
+      ...(err.field === undefined ? {} : { field: err.field }),
+      ...(chat === undefined ? {} : { chat }),
+      ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+    };
+    this.#send(frame);
+  }
+
+  /** Waits (bounded) until the client has read enough of a replay to send the next page. */
+  async #drained(): Promise<boolean> {
+    const low = this.#d.opts.maxBufferedBytes / 4;
+    const deadline = Date.now() + this.#d.opts.drainTimeoutMs;
+    while (this.#socket.readyState === this.#socket.OPEN && this.#socket.bufferedAmount > low) {
+      if (Date.now() > deadline) {
+        this.close(CLOSE_CODES.slowConsumer);
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.#socket.readyState === this.#socket.OPEN;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** A socket that answered neither the last ping nor sent anything since is closed. */
+  #beat(): void {
+    if (!this.#alive) {
+      this.close(CLOSE_CODES.idleTimeout);
+      return;
+    }
+    this.#alive = false;
+    try {
+      this.#socket.ping();
+    } catch {
+      // Closing already.
+    }
+  }
+
+  #onClose(code: number): void {
+    if (this.#state !== "closed") this.#d.ctx.metrics.wsCloses.inc({ code: String(code) });
+    this.#teardown();
+  }
+
+  #teardown(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#authTimer);
+    clearTimeout(this.#graceTimer);
+    this.#feed?.stop();
+    if (this.#auth && this.#listener) this.#d.hub.remove(this.#auth.userId, this.#listener);
+    this.#d.ctx.metrics.wsConnections.dec();
+    this.#d.onClosed(this);
+  }
+}

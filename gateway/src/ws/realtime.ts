@@ -1,0 +1,58 @@
+import type { Logger } from "@natter/config";
+import { CLOSE_CODES } from "@natter/protocol";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { WebSocket } from "ws";
+import type { GatewayContext } from "../context.ts";
+import { Connection } from "./connection.ts";
+import { InboxHub } from "./inbox-hub.ts";
+import type { WsOptions } from "./options.ts";
+
+/**
+ * The gateway's real-time side: every open socket and the inbox subscriptions they share.
+ * `close()` is the graceful stop: no new sockets, every open one closed with 1001 (going
+ * away: reconnect elsewhere and sync), then the inbox subscriptions drained.
+ */
+export class Realtime {
+  readonly hub: InboxHub;
+  readonly opts: WsOptions;
+  readonly #ctx: GatewayContext;
+  readonly #jsm: JetStreamManager;
+  readonly #log: Logger;
+  readonly #connections = new Set<Connection>();
+  #accepting = true;
+
+  constructor(opts: { ctx: GatewayContext; jsm: JetStreamManager; options: WsOptions }) {
+    this.#ctx = opts.ctx;
+    this.#jsm = opts.jsm;
+    this.opts = opts.options;
+    this.#log = opts.ctx.logger.child({ component: "ws" });
+    this.hub = new InboxHub({ nc: opts.ctx.nc, logger: this.#log, metrics: opts.ctx.metrics });
+  }
+
+  /** A socket just upgraded on `/v1/ws`, with the request's Authorization header. */
+  accept(socket: WebSocket, authorization: string | undefined): void {
+    if (!this.#accepting) {
+      socket.close(CLOSE_CODES.goingAway, "gateway shutting down");
+      return;
+    }
+    const conn = new Connection(socket, authorization, {
+      ctx: this.#ctx,
+      jsm: this.#jsm,
+      hub: this.hub,
+      opts: this.opts,
+      logger: this.#log,
+      onClosed: (c) => this.#connections.delete(c),
+    });
+    this.#connections.add(conn);
+  }
+
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  async close(): Promise<void> {
+    this.#accepting = false;
+    for (const conn of [...this.#connections]) conn.close(CLOSE_CODES.goingAway);
+    await this.hub.drain();
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Per-chat delivery in `n` order. For each chat the SDK keeps a cursor (the last `n`
+ * delivered to the app, in a `CursorStore`):
+ *
+ * - `n ≤ cursor`: a duplicate (a replay overlapping live delivery, a resend): dropped.
+ * - `n = cursor + 1`: delivered, then every buffered event that now follows on.
+ * - `n > cursor + 1`: a gap. The event waits in a bounded buffer; after `gapGraceMs`, if
+ *   the gap is still open, the missing range is fetched over HTTP
+ *   (`GET /v1/chats/:id/messages?after=<cursor>&limit=100`) until it closes.
+ *
+ * A chat the SDK has never seen starts at its first event (`cursor = n − 1`): a new chat
+ * starts at `chat.created` (n = 1), a group the user was added to at their
+ * `member.added`, and a fresh device on an old chat at the first live event (older
+ * events are the history pager's job). `NatterClient.track(chat, 0)` asks for everything.
+ *
+ * History starts at the user's current membership: a fill whose first event is the
+ * user's own `member.added` (or a `chat.created` naming them) after a gap is accepted as
+ * the new start, since the events before it are not the user's to see.
+ */
+import { type ChatEvent, isNatterError } from "@natter/protocol";
+import type { CursorStore } from "./cursor-store.ts";
+import type { Page } from "./http.ts";
+
+export interface OrderingDeps {
+  cursors: CursorStore;
+  /** Hands one event to the app; called in n order per chat. */
+  deliver(event: ChatEvent): void;
+  /** `GET …/messages?after=&limit=`. */
+  fetchAfter(chat: string, afterN: number, limit: number): Promise<Page>;
+  /** The user's id, once known (to recognize their own join). */
+  me(): string | undefined;
+  onError(err: Error): void;
+  /** Wait before fetching a gap, ms: an event in flight may still close it. Default 250. */
+  gapGraceMs?: number;
+  /** Most events buffered per chat; beyond it the newest are dropped (the fill fetches them again). Default 10 000. */
+  maxBuffered?: number;
+  /** Retry delays of a fill that made no progress: `min(5 s, 100 ms · 2^attempt)`. */
+  fillPage?: number;
+}
+
+interface ChatState {
+  buffer: Map<number, ChatEvent>;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  filling: boolean;
+}
+
+/** Thrown to `onError` when a gap stays open after several fills (the fill keeps trying). */
+export class GapError extends Error {
+  override name = "GapError";
+  readonly chat: string;
+  readonly afterN: number;
+  constructor(chat: string, afterN: number, cause?: unknown) {
+    super(`events of ${chat} after ${afterN} are missing and could not be fetched yet`, { cause });
+    this.chat = chat;
+    this.afterN = afterN;
+  }
+}
+
+export class ChatOrdering {
+  readonly #d: OrderingDeps;
+  readonly #chats = new Map<string, ChatState>();
+  readonly #gapGraceMs: number;
+  readonly #maxBuffered: number;
+  readonly #page: number;
+  #stopped = false;
+  /** Counters, for tests and diagnostics. */
+  readonly stats = { delivered: 0, duplicates: 0, buffered: 0, filled: 0, fills: 0 };
+
+  constructor(deps: OrderingDeps) {
+    this.#d = deps;
+    this.#gapGraceMs = deps.gapGraceMs ?? 250;
+    this.#maxBuffered = deps.maxBuffered ?? 10_000;
+    this.#page = deps.fillPage ?? 100;
+  }
+
+  /** An event from the socket (live or replayed). */
+  push(e: ChatEvent): void {
+    if (this.#stopped) return;
+    let last = this.#d.cursors.get(e.chat);
+    if (last === undefined) {
+      last = e.n - 1;
+      this.#d.cursors.set(e.chat, last);
+    }
+    if (e.n <= last) {
+      this.stats.duplicates++;
+      return;
+    }
+    const s = this.#state(e.chat);
+    if (e.n === last + 1) {
+      this.#apply(e);
+      this.#drain(e.chat, s);
+      return;
+    }
+    if (s.buffer.has(e.n)) {
+      this.stats.duplicates++;
+      return;
+    }
+    if (s.buffer.size < this.#maxBuffered) {
+      s.buffer.set(e.n, e);
+      this.stats.buffered++;
+    }
+    this.#scheduleFill(e.chat, s);
+  }
+
+  /** Whether a chat has a gap being waited for or filled. */
+  hasGap(chat: string): boolean {
+    const s = this.#chats.get(chat);
+    return s !== undefined && (s.buffer.size > 0 || s.filling);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const s of this.#chats.values()) clearTimeout(s.timer);
+    this.#chats.clear();
+  }
+
+  #state(chat: string): ChatState {
+    let s = this.#chats.get(chat);
+    if (!s) {
+      s = { buffer: new Map(), timer: undefined, filling: false };
+      this.#chats.set(chat, s);
+    }
+    return s;
+  }
+
+  #apply(e: ChatEvent): void {
+    this.#d.cursors.set(e.chat, e.n);
+    this.stats.delivered++;
+    this.#d.deliver(e);
+  }
+
+  /** Delivers buffered events that follow the cursor; drops buffered ones at or below it. */
+  #drain(chat: string, s: ChatState): void {
+    if (s.buffer.size === 0) {
+      if (!s.filling) this.#chats.delete(chat);
+      return;
+    }
+    let last = this.#d.cursors.get(chat) ?? 0;
+    for (;;) {
+      const next = s.buffer.get(last + 1);
+      if (!next) break;
+      s.buffer.delete(last + 1);
+      this.#apply(next);
+      last = next.n;
+    }
+    for (const n of s.buffer.keys()) if (n <= last) s.buffer.delete(n);
+    if (s.buffer.size === 0 && !s.filling) {
+      clearTimeout(s.timer);
+      this.#chats.delete(chat);
+    }
+  }
+
+  #scheduleFill(chat: string, s: ChatState): void {
+    if (s.timer !== undefined || s.filling) return;
+    s.timer = setTimeout(() => {
+      s.timer = undefined;
+      void this.#fill(chat, s);
+    }, this.#gapGraceMs);
+  }
+
+  async #fill(chat: string, s: ChatState): Promise<void> {
+    if (s.buffer.size === 0 || this.#stopped) return this.#drain(chat, s);
+    s.filling = true;
+    this.stats.fills++;
+    let attempt = 0;
+    try {
+      while (s.buffer.size > 0 && !this.#stopped) {
+        const last = this.#d.cursors.get(chat) ?? 0;
+        let progressed = false;
+        let failure: unknown;
+        try {
+          const page = await this.#d.fetchAfter(chat, last, this.#page);
+          if (this.#stopped) return;
+          progressed = this.#applyFill(chat, page.events);
+        } catch (err) {
+          if (isNatterError(err) && (err.code === "forbidden" || err.code === "not_found")) {
+            // No longer a member (or no such chat): nothing more of it is ours to deliver.
+            s.buffer.clear();
+            this.#d.onError(new GapError(chat, last, err));
+            return;
+          }
+          failure = err;
+        }
+        this.#drain(chat, s);
+        if (progressed) {
+          attempt = 0;
+          continue;
+        }
+        // The history store may lag the live stream by a moment: wait and try again.
+        attempt++;
+        if (attempt === 5) this.#d.onError(new GapError(chat, last, failure));
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    } finally {
+      s.filling = false;
+      if (!this.#stopped) this.#drain(chat, s);
+    }
+  }
+
+  /** Applies a fill page; returns whether the cursor moved. */
+  #applyFill(chat: string, events: ChatEvent[]): boolean {
+    const start = this.#d.cursors.get(chat) ?? 0;
+    for (const e of events) {
+      const last = this.#d.cursors.get(chat) ?? 0;
+      if (e.n <= last) continue;
+      if (e.n !== last + 1 && !(last === start && this.#isOwnJoin(e))) break;
+      this.stats.filled++;
+      this.#apply(e);
+    }
+    return (this.#d.cursors.get(chat) ?? 0) > start;
+  }
+
+  #isOwnJoin(e: ChatEvent): boolean {
+    const me = this.#d.me();
+    if (me === undefined) return false;
+    return (e.kind === "member.added" && e.user === me) || (e.kind === "chat.created" && e.members.includes(me));
+  }
+}

@@ -20,7 +20,16 @@ let env: WsTestEnv;
 
 before(async () => {
   env = await startWsTestEnv({
-    ws: { replayPage: 7, syncGraceMs: 300, heartbeatMs: 200, maxBufferedBytes: 256 * 1024, drainTimeoutMs: 1000 },
+    ws: {
+      replayPage: 7,
+      syncGraceMs: 300,
+      heartbeatMs: 200,
+      maxBufferedBytes: 256 * 1024,
+      drainTimeoutMs: 1000,
+      frameBurst: 50,
+      framesPerSecond: 20,
+      rateLimitCloseAfter: 40,
+    },
   });
 });
 after(async () => {
@@ -224,6 +233,35 @@ describe("gateway ws - backpressure and heartbeats", () => {
     assert.equal((await c.closed).code, CLOSE_CODES.slowConsumer);
     assert.ok(c.events.length < 400, "the socket was cut before everything was queued");
     await waitFor(() => env.t.gw.realtime.connections === 0, "the connection to be dropped");
+  });
+
+  test("rate - frames over the socket's rate get rate_limited errors; far over closes with 4008", async () => {
+    const u = await signup(env);
+    const c = await WsClient.connect(env.base, u.token);
+    for (let i = 0; i < 60; i++) c.send({ type: "ping", ref: `p${i}` });
+    await c.until(() => c.frames.filter((f) => f.type === "pong" || f.type === "error").length >= 60);
+    const limited = c.errors().filter((e) => e.code === "rate_limited");
+    assert.ok(limited.length >= 5, `${limited.length} rate_limited`);
+    assert.ok(limited.every((e) => (e.retryAfterMs ?? 0) > 0 && e.ref?.startsWith("p")));
+    assert.equal(c.closeCode, undefined, "a little over the rate is only refused");
+    for (let i = 0; i < 100; i++) c.send({ type: "ping" });
+    assert.equal((await c.closed).code, CLOSE_CODES.rateLimited);
+  });
+
+  test("metrics - connections, frames, deliveries and latency are exported", async () => {
+    const text = await env.t.gw.ctx.metrics.registry.metrics();
+    for (const name of [
+      "natter_ws_connections",
+      "natter_inbox_subscriptions",
+      'natter_ws_frames_in_total{type="ping"}',
+      'natter_ws_frames_out_total{type="event"}',
+      'natter_deliveries_total{path="live"}',
+      "natter_deliver_latency_seconds_bucket",
+      'natter_ws_closes_total{code="4009"}',
+      "natter_ws_slow_consumer_closes_total 1",
+    ]) {
+      assert.ok(text.includes(name), name);
+    }
   });
 
   test("heartbeat - a client that answers no ping is closed with 4010", async () => {

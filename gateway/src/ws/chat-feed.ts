@@ -48,6 +48,8 @@ interface Cursor {
 }
 
 const FILL_RETRIES = 5;
+/** Chats of one socket that read the log at once (a `sync` may name 1,000 chats). */
+const CONCURRENT_READS = 8;
 
 /**
  * The per-socket ordering of chat events: per chat it keeps the last `n` delivered, so
@@ -75,6 +77,8 @@ export class ChatFeed {
   #held = true;
   #pending = 0;
   #stopped = false;
+  #reading = 0;
+  readonly #readQueue: (() => void)[] = [];
 
   constructor(deps: ChatFeedDeps) {
     this.#d = deps;
@@ -161,7 +165,7 @@ export class ChatFeed {
       if (this.#stopped) return;
       const sync = c.syncs.shift();
       if (sync) {
-        await this.#replay(c, sync);
+        await this.#reads(() => this.#replay(c, sync));
         continue;
       }
       if (c.pending.length === 0 || (!c.known && this.#held)) return;
@@ -179,9 +183,21 @@ export class ChatFeed {
         this.#d.duplicate();
         continue;
       }
-      if (e.n > c.last + 1) await this.#fill(c, e.n - 1);
+      if (e.n > c.last + 1) await this.#reads(() => this.#fill(c, e.n - 1));
       if (this.#stopped) return;
       this.#apply(c, e, "live");
+    }
+  }
+
+  /** Runs `work` when fewer than CONCURRENT_READS chats of this socket are reading the log. */
+  async #reads<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#reading >= CONCURRENT_READS) await new Promise<void>((r) => this.#readQueue.push(r));
+    this.#reading++;
+    try {
+      return await work();
+    } finally {
+      this.#reading--;
+      this.#readQueue.shift()?.();
     }
   }
 

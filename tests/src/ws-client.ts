@@ -12,6 +12,8 @@ export class WsClient {
   readonly name: string;
   readonly frames: ServerFrame[] = [];
   readonly events: EventFrame[] = [];
+  /** Per event (same index as `events`): arrival time minus the event's `ts`, in ms (send→deliver on one machine). */
+  readonly latencies: number[] = [];
   /** The last n held per chat: the `sync` cursors of the next connection. */
   readonly held: Map<string, number>;
   /** Order problems seen, as text: "c1: 7 after 7" (duplicate) or "c1: 9 after 7" (gap). */
@@ -169,6 +171,7 @@ export class WsClient {
 
   #onEvent(e: EventFrame): void {
     this.events.push(e);
+    this.latencies.push(Date.now() - e.ts);
     const last = this.held.get(e.chat);
     if (last !== undefined && e.n !== last + 1) {
       // A jump is fine only where the device was not a member (skipped by the gateway);

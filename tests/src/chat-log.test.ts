@@ -159,6 +159,32 @@ describe("chat log - ordering across gateways", () => {
   });
 });
 
+describe("chat log - chat list", () => {
+  test("chat log - my chat list is ordered by last activity with previews", async () => {
+    const a = await new Api(g1.url).signup("e2e_list_a");
+    const b = await new Api(g2.url).signup("e2e_list_b");
+    const c = await new Api(g2.url).signup("e2e_list_c");
+    const ab = (await a.call("POST", "/v1/chats", { kind: "direct", userId: b.userId })).body.chatId;
+    const ac = (await a.call("POST", "/v1/chats", { kind: "direct", userId: c.userId })).body.chatId;
+    await a.call("POST", `/v1/chats/${ab}/messages`, { id: "m1", body: "hello b" });
+    await new Promise((r) => setTimeout(r, 5));
+    await a.call("POST", `/v1/chats/${ac}/messages`, { id: "m1", body: "hello c" });
+    // Chat heads are projected by the history consumer, a few milliseconds after `sent`.
+    const list = await eventually(async () => {
+      const r = await a.call("GET", "/v1/chats?limit=1");
+      return r.body.chats[0]?.preview === "hello c" ? r : undefined;
+    });
+    assert.equal(list.body.chats.length, 1);
+    assert.equal(list.body.chats[0].chatId, ac);
+    assert.equal(list.body.chats[0].peer, c.userId);
+    assert.equal(list.body.chats[0].lastN, 2);
+    const next = await a.call("GET", `/v1/chats?limit=1&cursor=${encodeURIComponent(list.body.next)}`);
+    assert.equal(next.body.chats[0].chatId, ab);
+    assert.equal(next.body.chats[0].preview, "hello b");
+    assert.equal(next.body.next, undefined);
+  });
+});
+
 describe("chat log - tailing with the nats CLI", () => {
   test("chat log - `nats sub 'chat.*.msg'` shows readable events", async () => {
     const a = await new Api(g1.url).signup("e2e_tail_a");

@@ -158,7 +158,8 @@ export class ChatService {
       this.#log.error({ chatId, id, seq: event.seq }, "dedup id matched a different event");
       throw new NatterError("internal", "message id collision");
     }
-    if (!duplicate) await projectEvents(this.#store, [event]);
+    // No projection here: a message changes only the chat head, which the history consumer
+    // advances milliseconds later; a store write per send would halve the gateway's rate.
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
   }
 

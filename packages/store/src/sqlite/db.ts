@@ -9,13 +9,13 @@ export class SqliteDb {
   readonly #statements = new Map<string, StatementSync>();
 
   constructor(path: string) {
-    this.db = new DatabaseSync(path);
+    // `timeout` is the busy timeout, set before anything else: two processes opening a fresh
+    // file at once (gateways and consumers sharing one database) race to switch it to WAL.
+    this.db = new DatabaseSync(path, { timeout: 5000 });
     // WAL lets readers run beside the one writer; NORMAL is durable across app crashes in WAL
     // mode (only an OS crash may lose the last commits, which the history consumer re-applies).
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec("PRAGMA synchronous = NORMAL");
-    // Another process (a consumer beside the gateway) may hold the write lock briefly.
-    this.db.exec("PRAGMA busy_timeout = 5000");
     this.db.exec("PRAGMA foreign_keys = OFF");
   }
 

@@ -523,5 +523,29 @@ export function runStoreContract(
       );
       assert.deepEqual(await store.listReadStates(id("c")), []);
     });
+
+    test(t("countUnread counts events from others after the pointer, up to the cap"), async () => {
+      const chatId = id("c");
+      const [me, other] = [id("me"), id("other")];
+      assert.deepEqual(await store.countUnread(chatId, me, 0, 1000), { count: 0, storedN: 0 });
+      // 1..30: every third from me; and a member event from someone else.
+      const events: ChatEvent[] = range(1, 30).map((n) => msg(chatId, n, n % 3 === 0 ? me : other));
+      events.push({ kind: "member.added", chat: chatId, seq: 200_000, n: 31, ts: T0 + 31, from: other, user: id("x") });
+      await store.appendEvents(events);
+      assert.deepEqual(await store.countUnread(chatId, me, 0, 1000), { count: 21, storedN: 31 });
+      assert.deepEqual(await store.countUnread(chatId, me, 27, 1000), { count: 3, storedN: 31 }, "28, 29, 31");
+      assert.deepEqual(await store.countUnread(chatId, me, 31, 1000), { count: 0, storedN: 31 });
+      assert.deepEqual(await store.countUnread(chatId, me, 40, 1000), { count: 0, storedN: 31 });
+      assert.deepEqual(await store.countUnread(chatId, me, 0, 5), { count: 5, storedN: 31 }, "capped");
+      assert.deepEqual(await store.countUnread(chatId, other, 0, 1000), { count: 10, storedN: 31 });
+    });
+
+    test(t("countUnread spans a bucket boundary"), async () => {
+      const chatId = id("c");
+      const me = id("me");
+      await store.appendEvents(range(9_995, 10_010).map((n) => msg(chatId, n, n === 10_001 ? me : "bob")));
+      assert.deepEqual(await store.countUnread(chatId, me, 9_996, 1000), { count: 13, storedN: 10_010 });
+      assert.deepEqual(await store.countUnread(chatId, me, 10_005, 1000), { count: 5, storedN: 10_010 });
+    });
   });
 }

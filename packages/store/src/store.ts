@@ -72,6 +72,13 @@ export interface ClientMsgRef {
   ts: number;
 }
 
+export interface UnreadCount {
+  /** Events after the pointer from others, at most the cap asked for. */
+  count: number;
+  /** The highest n stored for the chat (0 for none). */
+  storedN: number;
+}
+
 export interface EventPageQuery {
   /** Events with n > afterN (ascending from there). */
   afterN?: number;
@@ -139,6 +146,13 @@ export interface Store {
   appendEvents(events: ChatEvent[]): Promise<void>;
   /** Events of one chat, ascending by n, honouring the page query. */
   getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]>;
+  /**
+   * Unread events for `userId`: events of the chat with n > `afterN` whose `from` is not the
+   * user, counted up to `cap` (counting stops there). `storedN` is the highest n the store
+   * holds for the chat (0 for none), so a caller can count the events the history consumer
+   * has not written yet from the stream.
+   */
+  countUnread(chatId: string, userId: string, afterN: number, cap: number): Promise<UnreadCount>;
   /** Where a client message landed, if it is in history. */
   findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined>;
 

@@ -35,6 +35,48 @@ export function userInboxSubject(userId: string): string {
   return `user.${token(userId, "userId")}.inbox`;
 }
 
+/**
+ * Core NATS, not stored: ephemeral signals for a user's devices (`typing` and `receipt`
+ * frames, as JSON). Gateways subscribe to it alongside the inbox, so it follows the same
+ * interest routing.
+ */
+export function userSignalSubject(userId: string): string {
+  return `user.${token(userId, "userId")}.signal`;
+}
+
+/**
+ * Core NATS, not stored: a user's presence changes (`{type:"presence", user, online,
+ * lastSeen}`). A gateway subscribes only while one of its sockets watches the user.
+ */
+export function presenceSubject(userId: string): string {
+  return `presence.${token(userId, "userId")}`;
+}
+
+/**
+ * The presence KV bucket (stream `KV_PRESENCE`). Keys:
+ * - `lease.<gatewayId>`: a gateway's heartbeat, written with a per-message TTL
+ *   (`Nats-TTL`); when it lapses the server leaves a delete marker that watchers see.
+ * - `gateway.<gatewayId>`: a gateway that may hold connections (no TTL); removed after a sweep.
+ * - `conn.<userId>.<gatewayId>`: the user has at least one device on that gateway (no TTL;
+ *   valid only while the gateway's lease lives). Value `{since}`.
+ * - `seen.<userId>`: last seen, ms since the epoch (no TTL). Value `{lastSeen}`.
+ */
+export const PRESENCE_BUCKET = "PRESENCE";
+export const PRESENCE_KEYS = {
+  lease: (gatewayId: string) => `lease.${token(gatewayId, "gatewayId")}`,
+  gateway: (gatewayId: string) => `gateway.${token(gatewayId, "gatewayId")}`,
+  conn: (userId: string, gatewayId: string) => `conn.${token(userId, "userId")}.${token(gatewayId, "gatewayId")}`,
+  /** Every gateway's connection key of a user (a KV key filter). */
+  connsOf: (userId: string) => `conn.${token(userId, "userId")}.*`,
+  /** Every user's connection key on a gateway (a KV key filter). */
+  connsOn: (gatewayId: string) => `conn.*.${token(gatewayId, "gatewayId")}`,
+  seen: (userId: string) => `seen.${token(userId, "userId")}`,
+} as const;
+/** The subject under which the KV stores `key` (for direct gets). */
+export function presenceKeySubject(key: string): string {
+  return `$KV.${PRESENCE_BUCKET}.${key}`;
+}
+
 /** Durable consumers on the chat stream. */
 export const CONSUMERS = {
   /** Writes events, membership and chat heads to the store; acks after the write. */

@@ -1,5 +1,5 @@
 import type { ChatEvent } from "@natter/protocol";
-import { bucketOf, type ClientMsgRef, type EventPageQuery } from "../store.ts";
+import { BUCKET_SIZE, bucketOf, type ClientMsgRef, type EventPageQuery, type UnreadCount } from "../store.ts";
 import { getChatHead } from "./heads.ts";
 import { type Cql, mapLimit, num, type Params, type Row } from "./cql.ts";
 
@@ -132,4 +132,51 @@ export async function findClientMsg(
     [chatId, userId, clientMsgId],
   );
   return row ? { n: num(row.get("n")), seq: num(row.get("seq")), ts: num(row.get("ts")) } : undefined;
+}
+
+/** Rows per page while counting unread events. */
+const COUNT_PAGE = 500;
+
+/**
+ * Walks the chat's partitions upward from the pointer (single-partition range reads, in
+ * pages) and counts events whose `from` is not the user, stopping at `cap`. The sender's own
+ * events after their read pointer are rare (sending marks the chat read), so the walk reads
+ * about `cap` rows at most. `storedN` comes from the highest bucket that holds events.
+ */
+export async function countUnread(
+  cql: Cql,
+  chatId: string,
+  userId: string,
+  afterN: number,
+  cap: number,
+): Promise<UnreadCount> {
+  const limit = Math.max(0, Math.floor(cap));
+  const from = Math.max(0, Math.floor(afterN));
+  const top = await topBucket(cql, chatId, Number.MAX_SAFE_INTEGER);
+  let storedN = 0;
+  // The head may run ahead of the events written: step down to the newest bucket with one.
+  for (let b = top; b >= 0 && storedN === 0; b--) {
+    const newest = await cql.first(`SELECT n FROM ${cql.t("events")} WHERE chat_id = ? AND bucket = ? LIMIT 1`, [
+      chatId,
+      b,
+    ]);
+    if (newest) storedN = num(newest.get("n"));
+  }
+  let count = 0;
+  let lo = from + 1;
+  while (count < limit && lo <= storedN) {
+    const b = bucketOf(lo);
+    const hi = Math.min(storedN, (b + 1) * BUCKET_SIZE);
+    const rows = await cql.all(
+      `SELECT n, event FROM ${cql.t("events")} WHERE chat_id = ? AND bucket = ? AND n >= ? AND n <= ?
+       ORDER BY n ASC LIMIT ?`,
+      [chatId, b, lo, hi, COUNT_PAGE],
+    );
+    for (const r of rows) {
+      if ((JSON.parse(r.get("event") as string) as ChatEvent).from !== userId && ++count >= limit) break;
+    }
+    const last = rows.at(-1);
+    lo = rows.length === COUNT_PAGE && last ? num(last.get("n")) + 1 : hi + 1;
+  }
+  return { count, storedN };
 }

@@ -9,6 +9,7 @@ import type {
   Member,
   ReadState,
   Store,
+  UnreadCount,
   User,
 } from "../store.ts";
 import * as chats from "./chats.ts";
@@ -118,6 +119,9 @@ export class CassandraStore implements Store {
   }
   getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]> {
     return events.getEvents(this.#cql, chatId, query);
+  }
+  countUnread(chatId: string, userId: string, afterN: number, cap: number): Promise<UnreadCount> {
+    return events.countUnread(this.#cql, chatId, userId, afterN, cap);
   }
   findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined> {
     return events.findClientMsg(this.#cql, chatId, userId, clientMsgId);

@@ -1,5 +1,5 @@
 import type { ChatEvent } from "@natter/protocol";
-import type { ClientMsgRef, EventPageQuery } from "../store.ts";
+import type { ClientMsgRef, EventPageQuery, UnreadCount } from "../store.ts";
 import type { SqliteDb } from "./db.ts";
 
 export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
@@ -58,4 +58,16 @@ export function findClientMsg(
     { chatId, userId, clientMsgId },
   );
   return row ? { n: Number(row.n), seq: Number(row.seq), ts: Number(row.ts) } : undefined;
+}
+
+/** Counts from the primary key (chat_id, n) up; `from` is read out of the stored JSON. */
+export function countUnread(db: SqliteDb, chatId: string, userId: string, afterN: number, cap: number): UnreadCount {
+  const limit = Math.max(0, Math.floor(cap));
+  const counted = db.get(
+    `SELECT count(*) AS c FROM (SELECT 1 FROM events WHERE chat_id = $chatId AND n > $afterN
+       AND json_extract(event, '$.from') IS NOT $userId LIMIT $limit)`,
+    { chatId, afterN: Math.max(0, Math.floor(afterN)), userId, limit },
+  );
+  const top = db.get("SELECT max(n) AS n FROM events WHERE chat_id = $chatId", { chatId });
+  return { count: Number(counted?.c ?? 0), storedN: Number(top?.n ?? 0) };
 }

@@ -8,6 +8,7 @@ import type {
   Member,
   ReadState,
   Store,
+  UnreadCount,
   User,
 } from "../store.ts";
 import * as chats from "./chats.ts";
@@ -98,6 +99,9 @@ export class SqliteStore implements Store {
   }
   async getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]> {
     return events.getEvents(this.#db, chatId, query);
+  }
+  async countUnread(chatId: string, userId: string, afterN: number, cap: number): Promise<UnreadCount> {
+    return events.countUnread(this.#db, chatId, userId, afterN, cap);
   }
   async findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined> {
     return events.findClientMsg(this.#db, chatId, userId, clientMsgId);

@@ -178,6 +178,7 @@ export class NatterClient {
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
   #seq = 0;
   readonly #outbox = new Map<string, PendingSend>();
+  readonly #sendStats = { frames: 0, resends: 0, reconnects: 0 };
   readonly #acks = new Map<string, number>();
   readonly #reads = new Map<string, number>();
   readonly #typingAt = new Map<string, number>();
@@ -271,6 +272,10 @@ export class NatterClient {
   /** Delivery counters: delivered, duplicates dropped, buffered out of order, filled over HTTP. */
   get stats(): Readonly<ChatOrdering["stats"]> {
     return this.#ordering.stats;
+  }
+  /** Send counters: frames written, of which resends of an id already written once, and reconnects. */
+  get sendStats(): Readonly<{ frames: number; resends: number; reconnects: number }> {
+    return this.#sendStats;
   }
 
   /** A new token (after `unauthorized`, or a refresh); used from the next connection on. */
@@ -488,6 +493,7 @@ export class NatterClient {
     let delay = fullJitter(this.#attempt, this.#backoff, this.#random);
     if (code === CLOSE_CODES.rateLimited) delay = Math.max(delay, this.#rateLimitedDelayMs);
     this.#attempt++;
+    this.#sendStats.reconnects++;
     // The next attempt goes to the next gateway in the list.
     this.#serverIndex = (this.#serverIndex + 1) % this.#servers.length;
     this.#setState("reconnecting");
@@ -656,6 +662,8 @@ export class NatterClient {
       }
       if (!this.#frame({ type: "send", ref: p.ref, chat: p.chat, id: p.id, body: p.body })) return;
       p.inflight = true;
+      if (p.attempts > 0) this.#sendStats.resends++;
+      this.#sendStats.frames++;
       p.attempts++;
       inflight.set(p.chat, count + 1);
     }

@@ -1,0 +1,248 @@
+// The `natter` command as a user runs it: a spawned process against a spawned gateway and
+// consumers over a real nats-server (tests/src/stack.ts), SQLite store.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { NatterHttp } from "@natter/client";
+import { type NatsServer, startNatsServer } from "@natter/testkit";
+import {
+  type GatewayProc,
+  type Proc,
+  type StackStore,
+  stackStore,
+  startConsumers,
+  startGateway,
+} from "../../../tests/src/stack.ts";
+
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.ts");
+
+let nats: NatsServer;
+let store: StackStore;
+let gw: GatewayProc;
+let consumers: Proc;
+let dir: string;
+
+before(async () => {
+  nats = await startNatsServer();
+  store = await stackStore("sqlite");
+  // The export test sends 120 messages at once: lift the per-user send rate limit.
+  const env = { ...store.env, NATTER_SEND_RATE: "10000", NATTER_SEND_BURST: "10000" };
+  gw = await startGateway(nats.url, env);
+  consumers = await startConsumers(nats.url, env);
+  dir = await mkdtemp(path.join(tmpdir(), "natter-cli-"));
+});
+after(async () => {
+  await Promise.all([gw?.kill("SIGKILL"), consumers?.kill("SIGKILL")]);
+  await nats?.stop();
+  await store?.cleanup();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `natter <args>` as `user` (one credentials file each). */
+function natter(user: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      env: { ...process.env, NATTER_SERVER: gw.url, NATTER_CREDENTIALS: path.join(dir, `${user}.json`), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const PASSWORD = "password-123";
+
+describe("cli - natter against a spawned gateway", () => {
+  let chatId = "";
+
+  test("cli - signup stores credentials (owner-only) and prints the user", async () => {
+    const r = await natter("ana", ["signup", "cli_ana", "--name", "Ana", "--password", PASSWORD]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^signed up cli_ana \(\S+\); logged in on http:\/\/127\.0\.0\.1:\d+\n$/);
+    const st = await stat(path.join(dir, "ana.json"));
+    assert.equal(st.mode & 0o777, 0o600);
+    const ben = await natter("ben", ["signup", "cli_ben", "--name", "Ben"], { NATTER_PASSWORD: PASSWORD });
+    assert.equal(ben.code, 0, ben.stderr);
+  });
+
+  test("cli - login with a wrong password exits 1 with the server's code and message", async () => {
+    const r = await natter("ana2", ["login", "cli_ana", "--password", "wrong-password"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^natter: bad_credentials: .+ \(HTTP 401\)\n$/);
+  });
+
+  test("cli - login, dm, send prints seq and n, chats lists the chat", async () => {
+    const login = await natter("ana", ["login", "cli_ana", "--password", PASSWORD]);
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /^logged in as cli_ana \(\S+\) on http/);
+
+    const dm = await natter("ana", ["dm", "cli_ben"]);
+    assert.equal(dm.code, 0, dm.stderr);
+    chatId = dm.stdout.trim();
+    assert.match(chatId, /^[A-Za-z0-9_-]+$/);
+
+    const sent = await natter("ana", ["send", chatId, "hello", "from", "the", "cli"]);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.match(sent.stdout, /^sent seq=\d+ n=2\n$/);
+    const again = await natter("ben", ["send", chatId, "hi ana"]);
+    assert.match(again.stdout, /^sent seq=\d+ n=3\n$/, `${again.stderr}\n${gw.output()}`);
+
+    const chats = await natter("ben", ["chats"]);
+    assert.equal(chats.code, 0, chats.stderr);
+    const row = chats.stdout.split("\n").find((l) => l.startsWith(chatId));
+    assert.ok(row, chats.stdout);
+    assert.match(row, /\tdirect\t@\S+\tn=3\t/);
+  });
+
+  test("cli - export writes the whole history as JSON Lines", async () => {
+    // The history consumer writes shortly after `sent`.
+    let lines: { n: number; kind: string; body?: string }[] = [];
+    for (let i = 0; i < 100 && lines.length < 3; i++) {
+      const r = await natter("ana", ["export", chatId]);
+      assert.equal(r.code, 0, r.stderr);
+      lines = r.stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+      if (lines.length < 3) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(
+      lines.map((e) => [e.n, e.kind, e.body]),
+      [
+        [1, "chat.created", undefined],
+        [2, "message.created", "hello from the cli"],
+        [3, "message.created", "hi ana"],
+      ],
+    );
+  });
+
+  test("cli - export pages through more than 100 events", async () => {
+    // The bulk goes through the SDK's HTTP client with ana's stored token (120 spawns would be slow).
+    const creds = JSON.parse(await readFile(path.join(dir, "ana.json"), "utf8")) as { token: string };
+    const http = new NatterHttp({ servers: gw.url, token: creds.token });
+    for (let i = 0; i < 120; i++) await http.sendMessage(chatId, `bulk-${i}`, "bulk");
+    let count = 0;
+    for (let i = 0; i < 100 && count < 123; i++) {
+      const r = await natter("ben", ["export", chatId]);
+      assert.equal(r.code, 0, r.stderr);
+      const ns = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { n: number }).n);
+      assert.deepEqual(
+        ns,
+        Array.from({ length: ns.length }, (_, k) => k + 1),
+      );
+      count = ns.length;
+      if (count < 123) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(count, 123);
+  });
+
+  test("cli - tail prints the last events, then live ones, and stops on SIGINT", async () => {
+    const child = spawn(process.execPath, [MAIN, "tail", chatId, "--last", "2"], {
+      env: { ...process.env, NATTER_SERVER: gw.url, NATTER_CREDENTIALS: path.join(dir, "ben.json") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    const waitOut = async (re: RegExp) => {
+      const deadline = Date.now() + 15_000;
+      while (!re.test(out)) {
+        if (Date.now() > deadline) throw new Error(`tail printed ${JSON.stringify(out)} / ${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await waitOut(/^#122 .*: bulk\n#123 .*: bulk\n$/);
+      // Connected once it printed the backfill and the socket is up; a send shows up live.
+      await new Promise((r) => setTimeout(r, 300));
+      const s = await natter("ana", ["send", chatId, "live one"]);
+      assert.equal(s.code, 0, s.stderr);
+      await waitOut(/#124 \S+ \S+: live one\n$/);
+      assert.equal(out.split("\n").filter(Boolean).length, 3, "the backfill and the live event, nothing twice");
+    } finally {
+      child.kill("SIGINT");
+    }
+    assert.equal(await exited, 0, err);
+  });
+
+  test("cli - an unknown chat exits 1 with not_found", async () => {
+    const send = await natter("ana", ["send", "no-such-chat", "hello"]);
+    assert.equal(send.code, 1);
+    assert.match(send.stderr, /^natter: not_found: no such chat\n$/);
+    const exp = await natter("ana", ["export", "no-such-chat"]);
+    assert.equal(exp.code, 1);
+    assert.match(exp.stderr, /^natter: not_found: no such chat \(HTTP 404\)\n$/);
+    const tail = await natter("ana", ["tail", "no-such-chat"]);
+    assert.equal(tail.code, 1);
+    assert.match(tail.stderr, /^natter: not_found: /);
+  });
+
+  test("cli - a bad token exits 1 with unauthorized, over HTTP and over the socket", async () => {
+    await writeFile(
+      path.join(dir, "forged.json"),
+      JSON.stringify({
+        server: gw.url,
+        handle: "x",
+        userId: "u",
+        deviceId: "d",
+        token: "v1.forged.token",
+        expiresAt: 0,
+      }),
+    );
+    const chats = await natter("forged", ["chats"]);
+    assert.equal(chats.code, 1);
+    assert.match(chats.stderr, /^natter: unauthorized: .+ \(HTTP 401\)\n$/);
+    const send = await natter("forged", ["send", chatId, "hello"]);
+    assert.equal(send.code, 1);
+    assert.equal(send.stderr, "natter: unauthorized: the server refused the token; run natter login\n");
+  });
+
+  test("cli - usage errors exit 2, not logged in and no server exit 1", async () => {
+    const none = await natter("ana", []);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^usage: natter/);
+    const unknown = await natter("ana", ["frobnicate"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^natter: unknown command "frobnicate"\n/);
+    const missing = await natter("ana", ["send", chatId]);
+    assert.equal(missing.code, 2);
+    const flag = await natter("ana", ["chats", "--bogus"]);
+    assert.equal(flag.code, 2);
+    const out = await natter("nobody", ["chats"]);
+    assert.equal(out.code, 1);
+    assert.match(
+      out.stderr,
+      /^natter: unauthorized: not logged in \(no .+nobody\.json\); run natter login <handle>\n$/,
+    );
+    const down = await natter("ana", ["send", chatId, "x"], { NATTER_SERVER: "http://127.0.0.1:9" });
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /^natter: unavailable: could not connect to http:\/\/127\.0\.0\.1:9\/v1\/ws\n$/);
+    const help = await natter("ana", ["--help"]);
+    assert.equal(help.code, 0);
+  });
+});

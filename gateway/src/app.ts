@@ -9,6 +9,7 @@ import { authRoutes } from "./routes/auth.ts";
 import { chatRoutes } from "./routes/chats.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { presenceRoutes } from "./routes/presence.ts";
 import { ErrorBody } from "./schemas.ts";
 import type { App } from "./server-types.ts";
 import type { Realtime } from "./ws/realtime.ts";
@@ -82,6 +83,7 @@ export async function buildApp(ctx: GatewayContext, realtime?: Realtime): Promis
   authRoutes(app, ctx);
   chatRoutes(app, ctx);
   messageRoutes(app, ctx);
+  presenceRoutes(app, ctx);
   app.get("/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

@@ -1,9 +1,13 @@
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
+import type { Signals } from "./chat/signals.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import type { Contacts } from "./presence/contacts.ts";
+import type { Presence } from "./presence/presence.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 
 /** Everything a route needs, built once by `createGateway`. */
@@ -12,9 +16,16 @@ export interface GatewayContext {
   logger: Logger;
   store: Store;
   nc: NatsConnection;
+  jsm: JetStreamManager;
   signer: TokenSigner;
   chats: ChatService;
   metrics: GatewayMetrics;
+  /** Typing signals and receipts (core NATS to members' `user.<userId>.signal`). */
+  signals: Signals;
+  /** Presence in the PRESENCE bucket, changes on `presence.<userId>`. */
+  presence: Presence;
+  /** Who may see whose presence (users sharing a chat). */
+  contacts: Contacts;
   /** Login attempts per handle. */
   loginLimiter: RateLimiter;
   /** Logins and signups per client address: 20x the per-handle budget, since many users may share an address (NAT). */

@@ -6,9 +6,13 @@ import type { Registry } from "prom-client";
 import { buildApp } from "./app.ts";
 import { TokenSigner } from "./auth/tokens.ts";
 import { Sequencer } from "./chat/sequencer.ts";
+import { MembersCache } from "./chat/members-cache.ts";
 import { ChatService } from "./chat/service.ts";
+import { Signals } from "./chat/signals.ts";
 import type { GatewayContext } from "./context.ts";
 import { createGatewayMetrics } from "./metrics.ts";
+import { Contacts } from "./presence/contacts.ts";
+import { Presence } from "./presence/presence.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import type { App } from "./server-types.ts";
 import { type WsOptions, wsOptions } from "./ws/options.ts";
@@ -20,8 +24,8 @@ export interface Gateway {
   routes: { method: string; url: string }[];
   realtime: Realtime;
   /**
-   * Stops accepting, closes every socket with 1001, drains the inbox subscriptions and
-   * finishes in-flight requests. NATS and the store belong to the caller (it drains NATS after).
+   * Stops accepting, closes every socket with 1001, drains the inbox subscriptions, settles
+   * presence (the users' offline changes, then this gateway's lease) and finishes in-flight requests. NATS and the store belong to the caller (it drains NATS after).
    */
   close(): Promise<void>;
 }
@@ -47,14 +51,47 @@ export async function createGateway(opts: {
     logger: logger.child({ component: "sequencer" }),
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
+  const chats = new ChatService({ store, sequencer, config, sendLimiter, logger });
+  const members = new MembersCache({ store });
+  const signals = new Signals({
+    nc,
+    store,
+    chats,
+    members,
+    metrics,
+    logger: logger.child({ component: "signals" }),
+    typingIntervalMs: config.typingInterval,
+  });
+  chats.setHooks({
+    sent: (me, chatId, n) => signals.markSent(me, chatId, n),
+    membershipChanged: (chatId) => members.forget(chatId),
+  });
+  const presence = new Presence({
+    nc,
+    js: jetstream(nc),
+    jsm,
+    metrics,
+    logger: logger.child({ component: "presence" }),
+    options: {
+      gatewayId: config.gatewayId,
+      ttlMs: config.presenceTtl,
+      onlineDelayMs: config.presenceOnlineDelay,
+      replicas: config.streamReplicas,
+    },
+  });
+  await presence.start();
   const ctx: GatewayContext = {
     config,
     logger,
     store,
     nc,
+    jsm,
     metrics,
     signer: new TokenSigner(config.tokenSecret),
-    chats: new ChatService({ store, sequencer, config, sendLimiter, logger }),
+    chats,
+    signals,
+    presence,
+    contacts: new Contacts({ store }),
     loginLimiter: new RateLimiter({ burst: config.loginBurst, perSecond: config.loginRatePerMin / 60 }),
     addressLimiter: new RateLimiter({ burst: config.loginBurst * 20, perSecond: (config.loginRatePerMin * 20) / 60 }),
   };
@@ -67,6 +104,7 @@ export async function createGateway(opts: {
     realtime,
     async close() {
       await realtime.close();
+      await presence.close();
       await app.close();
     },
   };

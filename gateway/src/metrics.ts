@@ -89,6 +89,49 @@ export function createGatewayMetrics(registry: Registry = new Registry()) {
       help: "Messages on a user inbox that were not chat events (dropped)",
       registers: [registry],
     }),
+    presenceUsers: new Gauge({
+      name: "natter_presence_local_users",
+      help: "Users with at least one device on this gateway (one conn.<userId>.<gatewayId> key each)",
+      registers: [registry],
+    }),
+    presenceSubscriptions: new Gauge({
+      name: "natter_presence_subscriptions",
+      help: "Users whose presence.<userId> this gateway subscribes to (watched by at least one socket here)",
+      registers: [registry],
+    }),
+    presenceAnnounced: new Counter({
+      name: "natter_presence_announced_total",
+      help: "Presence changes published on presence.<userId>, by online (true, false)",
+      labelNames: ["online"] as const,
+      registers: [registry],
+    }),
+    presenceWrites: new Counter({
+      name: "natter_presence_kv_writes_total",
+      help: "Writes to the PRESENCE bucket besides conn keys, by key kind (lease, seen)",
+      labelNames: ["key"] as const,
+      registers: [registry],
+    }),
+    presenceReads: new Counter({
+      name: "natter_presence_reads_total",
+      help: "Batch reads of the PRESENCE bucket (watch answers, GET /v1/presence, offline checks)",
+      registers: [registry],
+    }),
+    presenceSweeps: new Counter({
+      name: "natter_presence_sweeps_total",
+      help: "Sweeps of a gateway whose presence lease lapsed",
+      registers: [registry],
+    }),
+    typingDropped: new Counter({
+      name: "natter_typing_dropped_total",
+      help: "typing frames dropped by the per-user-and-chat interval",
+      registers: [registry],
+    }),
+    signalsPublished: new Counter({
+      name: "natter_signals_published_total",
+      help: "Signals published to user.<userId>.signal, by type (typing, receipt)",
+      labelNames: ["type"] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -128,3 +128,25 @@ export const N = Type.Object({ n: Type.Integer() });
 export function errors(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
 }
+
+export const ReceiptsView = Type.Object({
+  members: Type.Array(
+    Type.Object({
+      userId: Type.String(),
+      deliveredN: Type.Integer({ description: "delivered up to this n (0: nothing yet)" }),
+      readN: Type.Integer({ description: "read up to this n (0: nothing yet)" }),
+    }),
+  ),
+});
+
+export const PresenceView = Type.Object({
+  presence: Type.Array(
+    Type.Object({
+      userId: Type.String(),
+      online: Type.Boolean(),
+      lastSeen: Type.Integer({
+        description: "ms since the epoch: now when online, else when the last device left (0: never)",
+      }),
+    }),
+  ),
+});

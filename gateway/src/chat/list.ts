@@ -1,5 +1,10 @@
-import type { ChatKind } from "@natter/protocol";
+import { lastChatEvent, readChatEvents } from "@natter/bus";
+import { type ChatEvent, type ChatKind, previewOf } from "@natter/protocol";
 import type { Store } from "@natter/store";
+import type { JetStreamManager } from "@nats-io/jetstream";
+
+/** Unread counts stop here (the list shows "1000+"); counting further costs reads for nothing. */
+export const UNREAD_CAP = 1000;
 
 export interface ChatListItem {
   chatId: string;
@@ -18,9 +23,14 @@ export interface ChatListItem {
  * (activity changes with every message, a poor clustering key), so the page is sorted
  * here; a user's chat count is bounded in practice. The cursor is the position after the
  * last item returned, as `<lastActivity>:<chatId>`, stable while chats move.
+ *
+ * `unread` is exact up to `UNREAD_CAP`: the events from others after my read pointer (and
+ * after I joined), counted in the history store, plus those the history consumer has not
+ * written yet, read from the chat stream.
  */
 export async function listChats(
   store: Store,
+  jsm: JetStreamManager,
   me: string,
   q: { limit: number; cursor?: string },
 ): Promise<{ chats: ChatListItem[]; next?: string }> {
@@ -46,8 +56,21 @@ export async function listChats(
         store.listMembers(chatId),
       ]);
       if (!chat) return undefined;
-      const head = heads.get(chatId);
+      const stored = heads.get(chatId);
+      // The stream's head is the truth; the store's lags it by the history consumer's delay.
+      const top = await lastChatEvent(jsm, chatId).catch(() => undefined);
+      const preview = top ? previewOf(top) : undefined;
+      const head =
+        top && top.n > (stored?.lastN ?? 0)
+          ? {
+              lastN: top.n,
+              lastActivity: top.ts,
+              preview: preview ?? stored?.preview,
+            }
+          : stored;
       const lastN = head?.lastN ?? 0;
+      const joinedN = members.find((m) => m.userId === me)?.joinedN ?? 1;
+      const unread = await countUnread(store, jsm, chatId, me, Math.max(read?.readN ?? 0, joinedN - 1), lastN);
       const readN = Math.min(read?.readN ?? 0, lastN);
       const peer = chat.kind === "direct" ? members.find((m) => m.userId !== me)?.userId : undefined;
       return {
@@ -59,7 +82,7 @@ export async function listChats(
         lastActivity: head?.lastActivity ?? chat.createdAt,
         ...(head?.preview === undefined ? {} : { preview: head.preview }),
         readN,
-        unread: lastN - readN,
+        unread: unread.count,
       };
     }),
   );
@@ -69,4 +92,27 @@ export async function listChats(
     chats: chats.filter((c): c is ChatListItem => c !== undefined),
     ...(more && last ? { next: `${last.at}:${last.chatId}` } : {}),
   };
+}
+
+/** Events from others after `afterN`, up to the cap: the store's count, then the stream beyond what it holds. */
+async function countUnread(
+  store: Store,
+  jsm: JetStreamManager,
+  chatId: string,
+  me: string,
+  afterN: number,
+  lastN: number,
+): Promise<{ count: number }> {
+  if (lastN <= afterN) return { count: 0 };
+  const stored = await store.countUnread(chatId, me, afterN, UNREAD_CAP);
+  let count = stored.count;
+  const from = Math.max(afterN, stored.storedN);
+  if (count >= UNREAD_CAP || lastN <= from) return { count: Math.min(count, UNREAD_CAP) };
+  const newer: ChatEvent[] = await readChatEvents(jsm, store, chatId, {
+    afterN: from,
+    toN: lastN,
+    limit: UNREAD_CAP - count,
+  });
+  for (const e of newer) if (e.from !== me) count++;
+  return { count: Math.min(count, UNREAD_CAP) };
 }

@@ -24,6 +24,14 @@ export interface SendResult {
   duplicate: boolean;
 }
 
+/** Called by `ChatService` after the fact; set once by `createGateway`. */
+export interface ChatHooks {
+  /** A new message `n` from `me` was sequenced (not for retries). */
+  sent(me: string, chatId: string, n: number): void;
+  /** Membership of the chat changed through this gateway. */
+  membershipChanged(chatId: string): void;
+}
+
 /**
  * Chat operations shared by the HTTP routes and the WebSocket frames: membership rules,
  * limits and the sequencer. Every method checks the caller's rights itself and throws a
@@ -35,6 +43,7 @@ export class ChatService {
   readonly #config: Config;
   readonly #sendLimiter: RateLimiter;
   readonly #log: Logger;
+  #hooks: ChatHooks | undefined;
 
   constructor(opts: { store: Store; sequencer: Sequencer; config: Config; sendLimiter: RateLimiter; logger: Logger }) {
     this.#store = opts.store;
@@ -42,6 +51,10 @@ export class ChatService {
     this.#config = opts.config;
     this.#sendLimiter = opts.sendLimiter;
     this.#log = opts.logger;
+  }
+
+  setHooks(hooks: ChatHooks): void {
+    this.#hooks = hooks;
   }
 
   /** The direct chat of the pair: created once, then returned as it is (`created` false). */
@@ -115,6 +128,7 @@ export class ChatService {
       user: userId,
     }));
     await projectEvents(this.#store, [event]);
+    this.#hooks?.membershipChanged(chatId);
     return event.n;
   }
 
@@ -135,6 +149,7 @@ export class ChatService {
       user: userId,
     }));
     await projectEvents(this.#store, [event]);
+    this.#hooks?.membershipChanged(chatId);
     return event.n;
   }
 
@@ -158,6 +173,8 @@ export class ChatService {
       this.#log.error({ chatId, id, seq: event.seq }, "dedup id matched a different event");
       throw new NatterError("internal", "message id collision");
     }
+    // Sending marks the chat read up to the message for the sender (after `sent`, not before).
+    if (!duplicate) this.#hooks?.sent(me, chatId, event.n);
     // No projection here: a message changes only the chat head, which the history consumer
     // advances milliseconds later; a store write per send would halve the gateway's rate.
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };

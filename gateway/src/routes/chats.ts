@@ -10,6 +10,7 @@ import {
   errors,
   MemberParams,
   N,
+  ReceiptsView,
 } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
@@ -66,7 +67,7 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
       },
     },
     async (req) =>
-      listChats(ctx.store, req.auth.userId, {
+      listChats(ctx.store, ctx.jsm, req.auth.userId, {
         limit: req.query.limit ?? 50,
         ...(req.query.cursor === undefined ? {} : { cursor: req.query.cursor }),
       }),
@@ -116,5 +117,33 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
       },
     },
     async (req) => ({ n: await chats.removeMember(req.auth.userId, req.params.chatId, req.params.userId) }),
+  );
+
+  app.get(
+    "/v1/chats/:chatId/receipts",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary:
+          "Each active member's delivered and read pointers: sent/delivered/read for a 1:1 chat, counts per message for a group",
+        security,
+        params: ChatParams,
+        response: { 200: ReceiptsView, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req) => {
+      const chatId = req.params.chatId;
+      await chats.requireMember(req.auth.userId, chatId);
+      const [members, states] = await Promise.all([ctx.store.listMembers(chatId), ctx.store.listReadStates(chatId)]);
+      const byUser = new Map(states.map((s) => [s.userId, s]));
+      return {
+        members: members.map((m) => ({
+          userId: m.userId,
+          deliveredN: byUser.get(m.userId)?.deliveredN ?? 0,
+          readN: byUser.get(m.userId)?.readN ?? 0,
+        })),
+      };
+    },
   );
 }

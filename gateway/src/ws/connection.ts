@@ -8,6 +8,7 @@ import {
   isNatterError,
   NatterError,
   parseClientFrame,
+  type PresenceFrame,
   refOf,
   type ServerFrame,
 } from "@natter/protocol";
@@ -17,13 +18,15 @@ import { authenticate, bearer } from "../auth/authenticate.ts";
 import type { AuthInfo, GatewayContext } from "../context.ts";
 import { RateLimiter } from "../rate-limit.ts";
 import { ChatFeed, type DeliveryPath } from "./chat-feed.ts";
-import type { InboxHub } from "./inbox-hub.ts";
+import type { PresenceHub } from "../presence/presence-hub.ts";
+import type { InboxHub, InboxListener } from "./inbox-hub.ts";
 import type { WsOptions } from "./options.ts";
 
 export interface ConnectionDeps {
   ctx: GatewayContext;
   jsm: JetStreamManager;
   hub: InboxHub;
+  presenceHub: PresenceHub;
   opts: WsOptions;
   logger: Logger;
   /** Called once when the socket is gone. */
@@ -58,7 +61,13 @@ export class Connection {
   #state: State = "authenticating";
   #auth: AuthInfo | undefined;
   #feed: ChatFeed | undefined;
-  #listener: ((e: ChatEvent) => void) | undefined;
+  #listener: InboxListener | undefined;
+  /** Users this socket watches (visible ones only), and the online state last sent for each. */
+  #watched = new Map<string, boolean | undefined>();
+  #watchGen = 0;
+  /** Counted as a device in presence (from `ready` until the close). */
+  #online = false;
+  #presenceListener = (f: PresenceFrame) => this.#onPresence(f);
   #early: string[] | undefined;
   #alive = true;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -146,7 +155,12 @@ export class Connection {
       page: this.#d.opts.replayPage,
     });
     this.#feed = feed;
-    this.#listener = (e) => feed.live(e);
+    this.#listener = {
+      event: (e) => feed.live(e),
+      signal: (f) => {
+        this.#send(f);
+      },
+    };
     try {
       await this.#d.hub.add(info.userId, this.#listener);
     } catch (err) {
@@ -160,6 +174,8 @@ export class Connection {
       return;
     }
     this.#state = "open";
+    ctx.presence.connect(info.userId);
+    this.#online = true;
     this.#send({ type: "ready", userId: info.userId, deviceId: info.deviceId, heartbeatMs: this.#d.opts.heartbeatMs });
     this.#graceTimer = setTimeout(() => feed.release(), this.#d.opts.syncGraceMs);
     const early = this.#early ?? [];
@@ -270,25 +286,60 @@ export class Connection {
         return;
       }
       case "ack":
-      case "read": {
-        await ctx.chats.requireMember(me, frame.chat);
-        // Read up to n implies delivered up to n; the store never moves either backwards.
-        await ctx.store.advanceReadState({
-          chatId: frame.chat,
-          userId: me,
-          deliveredN: frame.n,
-          readN: frame.type === "read" ? frame.n : 0,
-        });
+      case "read":
+        // Read up to n implies delivered up to n; pointers never move backwards, and a
+        // `receipt` reaches the chat's members only when one moved.
+        await ctx.signals.advance(me, frame.chat, frame.n, frame.type === "read" ? frame.n : 0);
         return;
-      }
       case "sync":
         clearTimeout(this.#graceTimer);
         this.#feed!.sync(frame.cursors, frame.ref);
         return;
       case "typing":
+        // Dropped silently when faster than one per NATTER_TYPING_INTERVAL per chat.
+        await ctx.signals.typing(me, frame.chat);
+        return;
       case "watch":
-        throw new NatterError("unsupported", `${frame.type} is not supported by this gateway yet`, { field: "type" });
+        await this.#watch(frame.users);
+        return;
     }
+  }
+
+  /**
+   * Replaces the watched set: users who share no chat with me are left out silently; the
+   * presence subscriptions follow the set; then the current presence of each watched user
+   * is sent at once, and changes after it as they come (only when `online` changes).
+   */
+  async #watch(users: string[]): Promise<void> {
+    const { ctx } = this.#d;
+    const limit = ctx.config.presenceWatchLimit;
+    if (users.length > limit)
+      throw new NatterError("invalid_input", `watch at most ${limit} users`, { field: "users" });
+    const gen = ++this.#watchGen;
+    const visible = await ctx.contacts.visible(this.#auth!.userId, users);
+    if (gen !== this.#watchGen || this.#state !== "open") return;
+    const next = new Set(visible);
+    const gone = [...this.#watched.keys()].filter((u) => !next.has(u));
+    const added = visible.filter((u) => !this.#watched.has(u));
+    this.#d.presenceHub.remove(gone, this.#presenceListener);
+    for (const u of gone) this.#watched.delete(u);
+    for (const u of added) this.#watched.set(u, undefined);
+    await this.#d.presenceHub.add(added, this.#presenceListener);
+    if (this.#state !== "open") return;
+    const states = await ctx.presence.read(visible);
+    if (gen !== this.#watchGen || this.#state !== "open") return;
+    for (const u of visible) {
+      const s = states.get(u);
+      if (!s || !this.#watched.has(u)) continue;
+      this.#watched.set(u, s.online);
+      this.#send({ type: "presence", user: u, online: s.online, lastSeen: s.lastSeen });
+    }
+  }
+
+  #onPresence(f: PresenceFrame): void {
+    if (!this.#watched.has(f.user) || this.#watched.get(f.user) === f.online) return;
+    this.#watched.set(f.user, f.online);
+    this.#send(f);
   }
 
   /** An invalid frame gets an `error` frame; too many within the window close the socket (1008). */
@@ -387,7 +438,12 @@ export class Connection {
     clearTimeout(this.#authTimer);
     clearTimeout(this.#graceTimer);
     this.#feed?.stop();
-    if (this.#auth && this.#listener) this.#d.hub.remove(this.#auth.userId, this.#listener);
+    if (this.#auth && this.#listener) {
+      this.#d.hub.remove(this.#auth.userId, this.#listener);
+    }
+    if (this.#auth && this.#online) this.#d.ctx.presence.disconnect(this.#auth.userId);
+    this.#d.presenceHub.remove(this.#watched.keys(), this.#presenceListener);
+    this.#watched.clear();
     this.#d.ctx.metrics.wsConnections.dec();
     this.#d.onClosed(this);
   }

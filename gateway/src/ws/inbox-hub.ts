@@ -1,13 +1,24 @@
 import type { Logger } from "@natter/config";
-import { type ChatEvent, parseEventPayload } from "@natter/protocol";
-import { userInboxSubject } from "@natter/subjects";
+import {
+  type ChatEvent,
+  parseEventPayload,
+  parseSignal,
+  type ReceiptFrame,
+  type TypingSignalFrame,
+} from "@natter/protocol";
+import { userInboxSubject, userSignalSubject } from "@natter/subjects";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 
-export type InboxListener = (event: ChatEvent) => void;
+/** One socket's interest in its user's inbox: chat events, and the ephemeral signals beside them. */
+export interface InboxListener {
+  event(event: ChatEvent): void;
+  signal(frame: TypingSignalFrame | ReceiptFrame): void;
+}
 
 interface Inbox {
   sub: Subscription;
+  signals: Subscription;
   listeners: Set<InboxListener>;
 }
 
@@ -16,6 +27,8 @@ interface Inbox {
  * this gateway: NATS interest routing then brings that user's events here and nowhere
  * else. The first socket of a user subscribes, the last one to leave unsubscribes. Each
  * event is parsed once and handed to every socket of the user (its other devices too).
+ * Beside the inbox, the same user's `user.<userId>.signal` (typing and receipts, never
+ * stored) is subscribed and unsubscribed with it.
  */
 export class InboxHub {
   readonly #nc: NatsConnection;
@@ -43,7 +56,13 @@ export class InboxHub {
           else this.#dispatch(userId, listeners, msg);
         },
       });
-      inbox = { sub, listeners };
+      const signals = this.#nc.subscribe(userSignalSubject(userId), {
+        callback: (err, msg) => {
+          if (err) this.#log.warn({ err: String(err), userId }, "signal subscription error");
+          else this.#signal(userId, listeners, msg);
+        },
+      });
+      inbox = { sub, signals, listeners };
       this.#inboxes.set(userId, inbox);
       this.#metrics.inboxSubscriptions.set(this.#inboxes.size);
     }
@@ -59,6 +78,7 @@ export class InboxHub {
     this.#metrics.inboxSubscriptions.set(this.#inboxes.size);
     try {
       inbox.sub.unsubscribe();
+      inbox.signals.unsubscribe();
     } catch (err) {
       // The connection is closing: the subscription goes with it.
       this.#log.debug({ err: String(err), userId }, "unsubscribe failed");
@@ -72,7 +92,7 @@ export class InboxHub {
 
   /** Drains every subscription (shutdown): messages already received are still handed out. */
   async drain(): Promise<void> {
-    const subs = [...this.#inboxes.values()].map((i) => i.sub);
+    const subs = [...this.#inboxes.values()].flatMap((i) => [i.sub, i.signals]);
     this.#inboxes.clear();
     this.#metrics.inboxSubscriptions.set(0);
     await Promise.all(subs.map((s) => s.drain().catch(() => {})));
@@ -90,6 +110,21 @@ export class InboxHub {
       this.#log.warn({ err: String(err), userId, subject: msg.subject }, "not a chat event on an inbox; dropped");
       return;
     }
-    for (const listener of [...listeners]) listener(event);
+    for (const listener of [...listeners]) listener.event(event);
+  }
+
+  #signal(userId: string, listeners: Set<InboxListener>, msg: Msg): void {
+    let frame;
+    try {
+      frame = parseSignal(msg.json());
+    } catch {
+      frame = undefined;
+    }
+    if (!frame || frame.type === "presence") {
+      this.#metrics.inboxInvalid.inc();
+      this.#log.warn({ userId, subject: msg.subject }, "not a signal on a user signal subject; dropped");
+      return;
+    }
+    for (const listener of [...listeners]) listener.signal(frame);
   }
 }

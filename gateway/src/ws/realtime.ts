@@ -3,17 +3,19 @@ import { CLOSE_CODES } from "@natter/protocol";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { WebSocket } from "ws";
 import type { GatewayContext } from "../context.ts";
+import { PresenceHub } from "../presence/presence-hub.ts";
 import { Connection } from "./connection.ts";
 import { InboxHub } from "./inbox-hub.ts";
 import type { WsOptions } from "./options.ts";
 
 /**
- * The gateway's real-time side: every open socket and the inbox subscriptions they share.
+ * The gateway's real-time side: every open socket and the inbox and presence subscriptions they share.
  * `close()` is the graceful stop: no new sockets, every open one closed with 1001 (going
  * away: reconnect elsewhere and sync), then the inbox subscriptions drained.
  */
 export class Realtime {
   readonly hub: InboxHub;
+  readonly presenceHub: PresenceHub;
   readonly opts: WsOptions;
   readonly #ctx: GatewayContext;
   readonly #jsm: JetStreamManager;
@@ -27,6 +29,7 @@ export class Realtime {
     this.opts = opts.options;
     this.#log = opts.ctx.logger.child({ component: "ws" });
     this.hub = new InboxHub({ nc: opts.ctx.nc, logger: this.#log, metrics: opts.ctx.metrics });
+    this.presenceHub = new PresenceHub({ nc: opts.ctx.nc, logger: this.#log, metrics: opts.ctx.metrics });
   }
 
   /** A socket just upgraded on `/v1/ws`, with the request's Authorization header. */
@@ -39,6 +42,7 @@ export class Realtime {
       ctx: this.#ctx,
       jsm: this.#jsm,
       hub: this.hub,
+      presenceHub: this.presenceHub,
       opts: this.opts,
       logger: this.#log,
       onClosed: (c) => this.#connections.delete(c),
@@ -53,6 +57,7 @@ export class Realtime {
   async close(): Promise<void> {
     this.#accepting = false;
     for (const conn of [...this.#connections]) conn.close(CLOSE_CODES.goingAway);
+    this.presenceHub.close();
     await this.hub.drain();
   }
 }

@@ -178,15 +178,22 @@ describe("gateway ws - frames", () => {
     await c.close();
   });
 
-  test("frames - typing and watch answer unsupported", async () => {
-    const { c } = await ready(a.token);
-    c.send({ type: "typing", ref: "t", chat: chatId });
-    c.send({ type: "watch", ref: "w", users: [b.userId] });
-    const t = await c.waitFor<ErrorFrame>((f) => f.type === "error" && f.ref === "t");
-    const w = await c.waitFor<ErrorFrame>((f) => f.type === "error" && f.ref === "w");
-    assert.equal(t.code, "unsupported");
-    assert.equal(w.code, "unsupported");
-    await c.close();
+  test("frames - typing reaches the other members; watch answers a member's presence and leaves strangers out", async () => {
+    const stranger = await signup(env);
+    const { c: ca } = await ready(a.token);
+    const { c: cb } = await ready(b.token);
+    ca.send({ type: "typing", ref: "t", chat: chatId });
+    const typing = await cb.waitFor((f) => f.type === "typing");
+    assert.deepEqual(typing, { type: "typing", chat: chatId, user: a.userId });
+    ca.send({ type: "typing", ref: "t2", chat: "nochat" });
+    assert.equal((await ca.waitFor<ErrorFrame>((f) => f.type === "error" && f.ref === "t2")).code, "not_found");
+    ca.send({ type: "watch", ref: "w", users: [b.userId, stranger.userId] });
+    const p = await ca.waitFor((f) => f.type === "presence");
+    assert.equal(p.type === "presence" && p.user, b.userId);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(ca.frames.filter((f) => f.type === "presence").length, 1, "the stranger is left out");
+    assert.equal(ca.frames.filter((f) => f.type === "typing").length, 0, "typing does not echo to the typist");
+    await Promise.all([ca.close(), cb.close()]);
   });
 
   test("frames - invalid frames get error frames with stable codes; the socket stays open", async () => {

@@ -159,6 +159,38 @@ export const KEYS = {
     max: 10000,
     doc: "Events the history consumer writes per batch",
   },
+  gatewayId: {
+    env: "NATTER_GATEWAY_ID",
+    kind: "string",
+    default: "auto",
+    doc: "This gateway's id in the presence bucket ([A-Za-z0-9_-]); `auto` picks a fresh random one per process",
+  },
+  presenceTtl: {
+    env: "NATTER_PRESENCE_TTL",
+    kind: "duration",
+    default: "30s",
+    doc: "Presence lease of a gateway (refreshed every third of it): a crashed gateway's users go offline within it",
+  },
+  presenceOnlineDelay: {
+    env: "NATTER_PRESENCE_ONLINE_DELAY",
+    kind: "duration",
+    default: "5s",
+    doc: "A user counts (and is announced) as online only after being connected this long, so brief reconnects do not flap",
+  },
+  presenceWatchLimit: {
+    env: "NATTER_PRESENCE_WATCH_LIMIT",
+    kind: "int",
+    default: "200",
+    min: 1,
+    max: 1000,
+    doc: "Most users one socket may watch (`watch` frame) or one `GET /v1/presence` may ask about",
+  },
+  typingInterval: {
+    env: "NATTER_TYPING_INTERVAL",
+    kind: "duration",
+    default: "2s",
+    doc: "At most one `typing` signal per user and chat in this interval; extra ones are dropped silently",
+  },
   logLevel: {
     env: "NATTER_LOG_LEVEL",
     kind: "enum",

@@ -2,3 +2,4 @@ export * from "./errors.ts";
 export * from "./events.ts";
 export * from "./frames.ts";
 export * from "./limits.ts";
+export * from "./signals.ts";

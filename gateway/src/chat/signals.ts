@@ -1,0 +1,116 @@
+import type { Logger } from "@natter/config";
+import type { ReceiptFrame, TypingSignalFrame } from "@natter/protocol";
+import type { ReadState, Store } from "@natter/store";
+import { userSignalSubject } from "@natter/subjects";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { GatewayMetrics } from "../metrics.ts";
+import { RateLimiter } from "../rate-limit.ts";
+import type { MembersCache } from "./members-cache.ts";
+import type { ChatService } from "./service.ts";
+
+/**
+ * Typing signals and receipts: ephemeral frames published on core NATS to
+ * `user.<member>.signal` for each member of the chat, which the gateways holding a member
+ * forward to its sockets (the same interest routing as the inbox). Nothing here is in the
+ * chat log; receipts' pointers are stored (read state), the signals themselves never are.
+ */
+export class Signals {
+  readonly #nc: NatsConnection;
+  readonly #store: Store;
+  readonly #chats: ChatService;
+  readonly #members: MembersCache;
+  readonly #metrics: GatewayMetrics;
+  readonly #log: Logger;
+  readonly #typing: RateLimiter;
+
+  constructor(opts: {
+    nc: NatsConnection;
+    store: Store;
+    chats: ChatService;
+    members: MembersCache;
+    metrics: GatewayMetrics;
+    logger: Logger;
+    typingIntervalMs: number;
+  }) {
+    this.#nc = opts.nc;
+    this.#store = opts.store;
+    this.#chats = opts.chats;
+    this.#members = opts.members;
+    this.#metrics = opts.metrics;
+    this.#log = opts.logger;
+    // One token per interval, no burst: the second `typing` inside the interval is dropped.
+    this.#typing = new RateLimiter({ burst: 1, perSecond: 1000 / opts.typingIntervalMs });
+  }
+
+  /**
+   * `typing {chat}` from `me`: members only (403/404 otherwise, from the store when the
+   * cached member list does not name `me`); at most one per user and chat per interval,
+   * extra ones dropped silently (returns false); reaches the other members' devices.
+   */
+  async typing(me: string, chatId: string): Promise<boolean> {
+    let members = await this.#members.members(chatId);
+    if (!members.includes(me)) {
+      await this.#chats.requireMember(me, chatId);
+      this.#members.forget(chatId);
+      members = await this.#members.members(chatId);
+    }
+    if (this.#typing.take(`${me}\u0000${chatId}`) > 0) {
+      this.#metrics.typingDropped.inc();
+      return false;
+    }
+    const frame: TypingSignalFrame = { type: "typing", chat: chatId, user: me };
+    this.#publish(
+      members.filter((m) => m !== me),
+      frame,
+    );
+    return true;
+  }
+
+  /**
+   * `ack` / `read` from `me`: moves the stored pointers forward (read implies delivered)
+   * and, only when one moved, sends `receipt` to every member (my other devices included).
+   */
+  async advance(me: string, chatId: string, deliveredN: number, readN: number): Promise<void> {
+    await this.#chats.requireMember(me, chatId);
+    const before = await this.#store.getReadState(chatId, me);
+    const next: ReadState = {
+      chatId,
+      userId: me,
+      deliveredN: Math.max(before?.deliveredN ?? 0, deliveredN, readN),
+      readN: Math.max(before?.readN ?? 0, readN),
+    };
+    if (before && next.deliveredN === before.deliveredN && next.readN === before.readN) return;
+    if (!before && next.deliveredN === 0 && next.readN === 0) return;
+    await this.#store.advanceReadState(next);
+    await this.#receipt(next);
+  }
+
+  /**
+   * A message `n` sent by `me`: the chat is read (and delivered) up to it for the sender.
+   * Runs after `sent` without delaying it; a failure is logged (the next read fixes it).
+   */
+  markSent(me: string, chatId: string, n: number): void {
+    const state: ReadState = { chatId, userId: me, deliveredN: n, readN: n };
+    this.#store
+      .advanceReadState(state)
+      .then(() => this.#receipt(state))
+      .catch((err: unknown) => this.#log.warn({ err, chatId, userId: me }, "marking a sent message read failed"));
+  }
+
+  async #receipt(s: ReadState): Promise<void> {
+    const frame: ReceiptFrame = {
+      type: "receipt",
+      chat: s.chatId,
+      user: s.userId,
+      deliveredN: s.deliveredN,
+      readN: s.readN,
+    };
+    this.#publish(await this.#members.members(s.chatId), frame);
+  }
+
+  #publish(users: string[], frame: TypingSignalFrame | ReceiptFrame): void {
+    const payload = JSON.stringify(frame);
+    for (const u of users) this.#nc.publish(userSignalSubject(u), payload);
+    this.#metrics.signalsPublished.inc({ type: frame.type }, users.length);
+  }
+}

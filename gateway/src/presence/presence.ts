@@ -1,0 +1,391 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "@natter/config";
+import type { PresenceFrame } from "@natter/protocol";
+import { isSafeId, PRESENCE_BUCKET, PRESENCE_KEYS, presenceKeySubject, presenceSubject } from "@natter/subjects";
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import { type KV, type KvWatchEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
+import { headers, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import type { GatewayMetrics } from "../metrics.ts";
+
+export interface PresenceOptions {
+  /** This gateway's id in the bucket; `auto` for a fresh random one. */
+  gatewayId: string;
+  /** Lease TTL: heartbeats every third of it; a gateway that stops beating is swept after it. */
+  ttlMs: number;
+  /** A user counts as online only once connected this long (and is announced then). */
+  onlineDelayMs: number;
+  replicas: number;
+}
+
+export interface PresenceState {
+  online: boolean;
+  lastSeen: number;
+}
+
+interface LocalUser {
+  devices: number;
+  since: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Snapshot {
+  /** Per user: the `since` of each connection key, by gateway. */
+  conns: Map<string, Map<string, number>>;
+  seen: Map<string, number>;
+}
+
+/** Users per batch direct get (two subjects each). */
+const READ_CHUNK = 100;
+const SWEEP_CONCURRENCY = 32;
+
+/**
+ * Presence over the `PRESENCE` KV bucket (see `subjects.md`):
+ *
+ * - A user is online while at least one device is connected to any gateway. The gateway
+ *   holding the user's devices writes `conn.<userId>.<gatewayId>` when the first one
+ *   connects and deletes it when the last one leaves; last seen goes to `seen.<userId>`.
+ * - Liveness is per gateway, not per user: each gateway beats `lease.<gatewayId>` every
+ *   third of the TTL, written with a per-message TTL (`Nats-TTL`, nats-server ≥ 2.11). A
+ *   connection key counts only while its gateway's lease lives, so reads treat a crashed
+ *   gateway's users as offline as soon as its lease lapses, and heartbeats cost one write
+ *   per gateway instead of one per user.
+ * - Lapses are seen, not polled: the bucket has `subject_delete_marker_ttl` (KV
+ *   `markerTTL`), so when a lease's TTL runs out the server writes a delete marker, which
+ *   every gateway's watch on `lease.*` receives. Each surviving gateway then sweeps the dead
+ *   one's `conn.*.<gatewayId>` keys with compare-and-delete (one gateway wins each key),
+ *   and the winner announces that user offline if no other live connection is left. A
+ *   gateway that starts sweeps the registered (`gateway.<id>`) gateways without a lease.
+ * - Going online is announced `onlineDelayMs` after the user's first device connected here,
+ *   if it is still connected (reads agree: a connection younger than that does not count),
+ *   so brief reconnects do not flap. Going offline is announced at once when the user's last
+ *   device anywhere leaves, or by the sweeper when the TTL lapses.
+ * - Changes are core NATS messages on `presence.<userId>` (the `presence` frame itself),
+ *   which only gateways with a socket watching the user subscribe to.
+ */
+export class Presence {
+  readonly gatewayId: string;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #log: Logger;
+  readonly #metrics: GatewayMetrics;
+  readonly #opts: PresenceOptions;
+  readonly #local = new Map<string, LocalUser>();
+  /** Gateways whose lease lives, with their last beat (ms). */
+  readonly #leases = new Map<string, number>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #kv: KV | undefined;
+  #watch: QueuedIterator<KvWatchEntry> | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #lost = false;
+  #closed = false;
+
+  constructor(opts: {
+    nc: NatsConnection;
+    js: JetStreamClient;
+    jsm: JetStreamManager;
+    logger: Logger;
+    metrics: GatewayMetrics;
+    options: PresenceOptions;
+  }) {
+    this.#nc = opts.nc;
+    this.#js = opts.js;
+    this.#jsm = opts.jsm;
+    this.#log = opts.logger;
+    this.#metrics = opts.metrics;
+    this.#opts = opts.options;
+    this.gatewayId =
+      opts.options.gatewayId === "auto" ? `gw_${randomBytes(6).toString("base64url")}` : opts.options.gatewayId;
+    if (!isSafeId(this.gatewayId)) throw new Error(`NATTER_GATEWAY_ID must be [A-Za-z0-9_-]{1,64} or auto`);
+  }
+
+  /** Opens (or creates) the bucket, beats the lease, registers, watches leases and sweeps dead gateways. */
+  async start(): Promise<void> {
+    const kvm = new Kvm(this.#nc);
+    const config = { history: 1, markerTTL: this.#opts.ttlMs, replicas: this.#opts.replicas, storage: "file" as const };
+    try {
+      this.#kv = await kvm.create(PRESENCE_BUCKET, config);
+    } catch (err) {
+      // Created by another gateway with other settings (e.g. another TTL): use it as it is.
+      this.#log.warn({ err: String(err) }, "presence bucket exists with other settings; opening it as it is");
+      this.#kv = await kvm.open(PRESENCE_BUCKET);
+    }
+    await this.#beat();
+    await this.#kv.put(PRESENCE_KEYS.gateway(this.gatewayId), JSON.stringify({ at: Date.now() }));
+    this.#watch = await this.#kv.watch({ key: "lease.*", include: KvWatchInclude.UpdatesOnly });
+    void this.#followLeases(this.#watch);
+    // Live leases and registered gateways at one point in time; updates after it come from the watch.
+    const now = await this.#lastFor([presenceKeySubject("lease.*"), presenceKeySubject("gateway.*")]);
+    const registered: string[] = [];
+    for (const m of now) {
+      const [, , kind, gw] = m.subject.split(".");
+      if (!gw || !isPut(m)) continue;
+      if (kind === "lease") this.#leases.set(gw, beatOf(m) ?? Date.now());
+      else if (kind === "gateway") registered.push(gw);
+    }
+    this.#leases.set(this.gatewayId, Date.now());
+    // A fixed NATTER_GATEWAY_ID restarted after a crash: its previous life's users are gone.
+    if (registered.includes(this.gatewayId)) await this.#sweep(this.gatewayId, Date.now(), false);
+    for (const gw of registered) if (!this.#leases.has(gw)) this.#track(this.#sweep(gw, Date.now()));
+    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(100, Math.floor(this.#opts.ttlMs / 3)));
+  }
+
+  /** A device of `userId` authenticated on this gateway. */
+  connect(userId: string): void {
+    const u = this.#local.get(userId);
+    if (u) {
+      u.devices++;
+      return;
+    }
+    const fresh: LocalUser = { devices: 1, since: Date.now(), timer: undefined };
+    this.#local.set(userId, fresh);
+    this.#metrics.presenceUsers.set(this.#local.size);
+    this.#track(this.#putConn(userId, fresh.since));
+    fresh.timer = setTimeout(() => {
+      fresh.timer = undefined;
+      if (this.#local.get(userId) === fresh) this.#announce(userId, true, Date.now());
+    }, this.#opts.onlineDelayMs);
+  }
+
+  /** A device of `userId` left this gateway; with the user's last one here, the user may be offline. */
+  disconnect(userId: string): void {
+    const u = this.#local.get(userId);
+    if (!u || --u.devices > 0) return;
+    this.#local.delete(userId);
+    this.#metrics.presenceUsers.set(this.#local.size);
+    clearTimeout(u.timer);
+    const leftAt = Date.now();
+    this.#track(
+      (async () => {
+        await this.#kv!.delete(PRESENCE_KEYS.conn(userId, this.gatewayId));
+        await this.#settleOffline(userId, leftAt);
+      })(),
+    );
+  }
+
+  /**
+   * Presence of each user (all of them, in no particular order): online when a connection
+   * key of a gateway with a live lease is at least `onlineDelayMs` old; `lastSeen` is now for
+   * an online user, else the time the last device left (0 if never seen).
+   */
+  async read(users: string[]): Promise<Map<string, PresenceState>> {
+    const snap = await this.#snapshot(users);
+    const now = Date.now();
+    const out = new Map<string, PresenceState>();
+    for (const u of users) {
+      const since = this.#liveSince(snap.conns.get(u));
+      const online = since !== undefined && now - since >= this.#opts.onlineDelayMs;
+      out.set(u, { online, lastSeen: online ? now : (snap.seen.get(u) ?? 0) });
+    }
+    return out;
+  }
+
+  /** Users with a device on this gateway. */
+  get localUsers(): number {
+    return this.#local.size;
+  }
+
+  /**
+   * Graceful stop, after the sockets closed: waits for their presence writes, then drops the
+   * lease and the registration, so nobody sweeps this gateway.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    for (const u of this.#local.values()) clearTimeout(u.timer);
+    await Promise.allSettled([...this.#pending]);
+    this.#watch?.stop();
+    if (!this.#kv || this.#nc.isClosed()) return;
+    await Promise.allSettled([
+      this.#kv.purge(PRESENCE_KEYS.lease(this.gatewayId)),
+      this.#kv.purge(PRESENCE_KEYS.gateway(this.gatewayId)),
+    ]);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: unknown) => this.#log.warn({ err: String(err) }, "presence update failed"));
+    this.#pending.add(tracked);
+    void tracked.finally(() => this.#pending.delete(tracked));
+  }
+
+  async #putConn(userId: string, since: number): Promise<void> {
+    await this.#kv!.put(PRESENCE_KEYS.conn(userId, this.gatewayId), JSON.stringify({ since }));
+  }
+
+  /** The lease, with a per-message TTL: the server deletes it (and leaves a marker) if beats stop. */
+  async #beat(): Promise<void> {
+    if (this.#closed) return;
+    const h = headers();
+    h.set("Nats-TTL", `${Math.max(1, Math.ceil(this.#opts.ttlMs / 1000))}s`);
+    try {
+      await this.#js.publish(
+        presenceKeySubject(PRESENCE_KEYS.lease(this.gatewayId)),
+        JSON.stringify({ at: Date.now() }),
+        { headers: h },
+      );
+      this.#metrics.presenceWrites.inc({ key: "lease" });
+      if (this.#lost) {
+        this.#lost = false;
+        this.#track(this.#reregister());
+      }
+    } catch (err) {
+      if (!this.#lost) this.#log.warn({ err: String(err) }, "presence heartbeat failed");
+      this.#lost = true;
+    }
+  }
+
+  /** The lease lapsed while this gateway lived (a long NATS outage): others may have swept its users. */
+  async #reregister(): Promise<void> {
+    this.#log.warn({ gatewayId: this.gatewayId }, "presence lease had lapsed; registering every local user again");
+    await this.#kv!.put(PRESENCE_KEYS.gateway(this.gatewayId), JSON.stringify({ at: Date.now() }));
+    const now = Date.now();
+    for (const [userId, u] of this.#local) {
+      await this.#putConn(userId, u.since);
+      if (now - u.since >= this.#opts.onlineDelayMs) this.#announce(userId, true, now);
+    }
+  }
+
+  async #followLeases(watch: QueuedIterator<KvWatchEntry>): Promise<void> {
+    try {
+      for await (const e of watch) {
+        const gw = e.key.slice("lease.".length);
+        if (e.operation === "PUT") {
+          this.#leases.set(gw, e.created.getTime());
+          continue;
+        }
+        const last = this.#leases.get(gw) ?? Date.now();
+        this.#leases.delete(gw);
+        if (this.#closed) continue;
+        if (gw === this.gatewayId) {
+          this.#leases.set(gw, Date.now());
+          this.#track(this.#reregister());
+        } else {
+          this.#track(this.#sweep(gw, last));
+        }
+      }
+    } catch (err) {
+      if (!this.#closed) this.#log.error({ err: String(err) }, "presence lease watch ended");
+    }
+  }
+
+  /**
+   * Removes a dead gateway's connection keys. Compare-and-delete makes exactly one sweeper
+   * win each key; the winner announces the user offline (last seen: the dead gateway's last
+   * beat) unless a live connection elsewhere remains.
+   */
+  async #sweep(gw: string, lastBeat: number, unregister = true): Promise<void> {
+    const kv = this.#kv!;
+    const keys: string[] = [];
+    for await (const k of await kv.keys(PRESENCE_KEYS.connsOn(gw))) keys.push(k);
+    this.#metrics.presenceSweeps.inc();
+    this.#log.info({ gateway: gw, users: keys.length }, "presence lease lapsed; sweeping its users");
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const key = keys[next++]!;
+        const e = await kv.get(key);
+        if (!e || e.operation !== "PUT") continue;
+        try {
+          await kv.delete(key, { previousSeq: e.revision });
+        } catch {
+          continue; // another gateway swept it first
+        }
+        await this.#settleOffline(key.split(".")[1]!, lastBeat);
+      }
+    };
+    await Promise.all(Array.from({ length: SWEEP_CONCURRENCY }, worker));
+    if (unregister) await kv.purge(PRESENCE_KEYS.gateway(gw));
+  }
+
+  /** The user left a gateway: unless a live connection remains, record last seen and announce offline. */
+  async #settleOffline(userId: string, lastSeen: number): Promise<void> {
+    if (this.#local.has(userId)) return;
+    const snap = await this.#snapshot([userId], false);
+    if (this.#liveSince(snap.conns.get(userId)) !== undefined || this.#local.has(userId)) return;
+    await this.#kv!.put(PRESENCE_KEYS.seen(userId), JSON.stringify({ lastSeen }));
+    this.#metrics.presenceWrites.inc({ key: "seen" });
+    this.#announce(userId, false, lastSeen);
+  }
+
+  /** The oldest `since` among the user's connections on gateways with a live lease. */
+  #liveSince(conns: Map<string, number> | undefined): number | undefined {
+    let since: number | undefined;
+    for (const [gw, s] of conns ?? []) {
+      if (gw !== this.gatewayId && !this.#leases.has(gw)) continue;
+      if (since === undefined || s < since) since = s;
+    }
+    return since;
+  }
+
+  #announce(userId: string, online: boolean, lastSeen: number): void {
+    if (this.#nc.isClosed()) return;
+    const frame: PresenceFrame = { type: "presence", user: userId, online, lastSeen };
+    this.#nc.publish(presenceSubject(userId), JSON.stringify(frame));
+    this.#metrics.presenceAnnounced.inc({ online: String(online) });
+  }
+
+  /** The users' connection keys (and last seen) in batch direct gets (`multi_last`, nats-server ≥ 2.11). */
+  async #snapshot(users: string[], withSeen = true): Promise<Snapshot> {
+    const snap: Snapshot = { conns: new Map(), seen: new Map() };
+    for (let i = 0; i < users.length; i += READ_CHUNK) {
+      const chunk = users.slice(i, i + READ_CHUNK);
+      const subjects = chunk.flatMap((u) => [
+        presenceKeySubject(PRESENCE_KEYS.connsOf(u)),
+        ...(withSeen ? [presenceKeySubject(PRESENCE_KEYS.seen(u))] : []),
+      ]);
+      for (const m of await this.#lastFor(subjects)) {
+        if (!isPut(m)) continue;
+        // $KV.PRESENCE.conn.<user>.<gw> | $KV.PRESENCE.seen.<user>
+        const [, , kind, user, gw] = m.subject.split(".");
+        if (!user) continue;
+        try {
+          if (kind === "conn" && gw) {
+            const { since } = m.json<{ since: number }>();
+            let c = snap.conns.get(user);
+            if (!c) snap.conns.set(user, (c = new Map()));
+            c.set(gw, since);
+          } else if (kind === "seen") {
+            snap.seen.set(user, m.json<{ lastSeen: number }>().lastSeen);
+          }
+        } catch {
+          // A value this version does not understand: ignore the key.
+        }
+      }
+    }
+    this.#metrics.presenceReads.inc();
+    return snap;
+  }
+
+  /** The last message of each subject matching `subjects`; none is an empty list, not an error. */
+  async #lastFor(subjects: string[]): Promise<StoredMsg[]> {
+    const out: StoredMsg[] = [];
+    try {
+      const it = await this.#jsm.direct.getLastMessagesFor(`KV_${PRESENCE_BUCKET}`, { multi_last: subjects });
+      for await (const m of it) out.push(m);
+    } catch (err) {
+      if (!isNoResults(err)) throw err;
+    }
+    return out;
+  }
+}
+
+function isPut(m: StoredMsg): boolean {
+  const op = m.header?.get("KV-Operation");
+  return !op || op === "PUT";
+}
+
+function beatOf(m: StoredMsg): number | undefined {
+  try {
+    return m.json<{ at: number }>().at;
+  } catch {
+    return undefined;
+  }
+}
+
+function isNoResults(err: unknown): boolean {
+  const e = err as { code?: number; status?: number; message?: string };
+  return e?.code === 404 || e?.status === 404 || /no (results|message)|not found/i.test(e?.message ?? "");
+}

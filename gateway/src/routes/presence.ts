@@ -1,0 +1,36 @@
+import { NatterError } from "@natter/protocol";
+import { Type } from "typebox";
+import type { GatewayContext } from "../context.ts";
+import { errors, PresenceView } from "../schemas.ts";
+import type { App } from "../server-types.ts";
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function presenceRoutes(app: App, ctx: GatewayContext): void {
+  app.get(
+    "/v1/presence",
+    {
+      preHandler: app.requireAuth,
+      schema: {
+        tags: ["presence"],
+        summary:
+          "Presence of a batch of users (comma separated ids); users who share no chat with the caller are left out",
+        security: [{ bearer: [] }],
+        querystring: Type.Object({ users: Type.String({ minLength: 1, maxLength: 65 * 1000 }) }),
+        response: { 200: PresenceView, ...errors(400, 401) },
+      },
+    },
+    async (req) => {
+      const users = [...new Set(req.query.users.split(",").map((u) => u.trim()))].filter(Boolean);
+      const limit = ctx.config.presenceWatchLimit;
+      if (users.length > limit) throw new NatterError("invalid_input", `at most ${limit} users`, { field: "users" });
+      if (!users.every((u) => ID.test(u)))
+        throw new NatterError("invalid_input", "users are user ids", { field: "users" });
+      const visible = await ctx.contacts.visible(req.auth.userId, users);
+      const states = await ctx.presence.read(visible);
+      return {
+        presence: visible.map((userId) => ({ userId, ...(states.get(userId) ?? { online: false, lastSeen: 0 }) })),
+      };
+    },
+  );
+}

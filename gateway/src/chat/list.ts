@@ -24,8 +24,8 @@ export interface ChatListItem {
  * here; a user's chat count is bounded in practice. The cursor is the position after the
  * last item returned, as `<lastActivity>:<chatId>`, stable while chats move.
  *
- * `unread` is exact up to `UNREAD_CAP`: the events from others after my read pointer (and
- * after I joined), counted in the history store, plus those the history consumer has not
+ * `unread` is exact up to `UNREAD_CAP`: the events from others after my read pointer and
+ * after the event that added me (which itself is not unread), counted in the history store, plus those the history consumer has not
  * written yet, read from the chat stream.
  */
 export async function listChats(
@@ -70,7 +70,7 @@ export async function listChats(
           : stored;
       const lastN = head?.lastN ?? 0;
       const joinedN = members.find((m) => m.userId === me)?.joinedN ?? 1;
-      const unread = await countUnread(store, jsm, chatId, me, Math.max(read?.readN ?? 0, joinedN - 1), lastN);
+      const unread = await countUnread(store, jsm, chatId, me, Math.max(read?.readN ?? 0, joinedN), lastN);
       const readN = Math.min(read?.readN ?? 0, lastN);
       const peer = chat.kind === "direct" ? members.find((m) => m.userId !== me)?.userId : undefined;
       return {

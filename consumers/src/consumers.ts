@@ -4,6 +4,7 @@ import type { Store } from "@natter/store";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Registry, register } from "prom-client";
+import { createFanoutConsumer } from "./fanout.ts";
 import { createHistoryConsumer } from "./history.ts";
 import type { ConsumerRunner } from "./runner.ts";
 
@@ -18,14 +19,14 @@ export interface StartConsumersOptions {
 }
 
 export interface RunningConsumers {
-  /** The started runners, history first. */
+  /** The started runners: history, then fanout. */
   readonly runners: readonly ConsumerRunner<unknown>[];
   /** Stops every runner (each finishes its in-flight batch). Does not drain NATS or close the store. */
   stop(): Promise<void>;
 }
 
 /**
- * Wires every Natter consumer (today: history) onto one NATS connection and store, the
+ * Wires every Natter consumer (today: history and fanout) onto one NATS connection and store, the
  * way Dendrite's `syncapi.AddPublicRoutes` wires its consumers. Used by `main.ts` (the
  * consumers process) and by the all-in-one `npm start` process. Ensures the chat stream
  * first (idempotent), so it does not depend on the gateway having started.
@@ -39,8 +40,13 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     logger,
   );
   const history = createHistoryConsumer({ nc, store, logger, registry, batchSize: config.historyBatch });
+  const fanout = createFanoutConsumer({ nc, store, logger, registry });
   await history.start();
-  const runners = [history] as ConsumerRunner<unknown>[];
+  await fanout.start().catch(async (err: unknown) => {
+    await history.stop();
+    throw err;
+  });
+  const runners = [history, fanout] as ConsumerRunner<unknown>[];
   logger.info({ consumers: runners.map((r) => r.name) }, "consumers started");
   return {
     runners,

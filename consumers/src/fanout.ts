@@ -1,0 +1,269 @@
+import { readChatEvents } from "@natter/bus";
+import type { Logger } from "@natter/config";
+import type { ChatEvent } from "@natter/protocol";
+import type { Store } from "@natter/store";
+import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS, HEADERS, userInboxSubject } from "@natter/subjects";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { Counter, Gauge, Histogram, type Registry, register } from "prom-client";
+import { ChatMembership, LruMap, recipientsOf } from "./fanout-membership.ts";
+import { parseChatEvent } from "./history.ts";
+import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
+
+export interface FanoutConsumerOptions {
+  nc: NatsConnection;
+  store: Store;
+  logger: Logger;
+  /** Events per batch (one `flush` and one ack round per batch). Default 256. */
+  batchSize?: number;
+  /** Chats whose membership is kept in memory (least recently used evicted). Default 100 000. */
+  maxChats?: number;
+  registry?: Registry;
+  /** Most time the per-batch flush may take before the batch counts as failed (naked, redelivered). Default 10 s. */
+  flushTimeoutMs?: number;
+  /** Passed through to the runner (tests shorten the timings). */
+  runner?: Partial<
+    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs">
+  >;
+}
+
+export const FANOUT_BATCH = 256;
+export const FANOUT_MAX_CHATS = 100_000;
+/** Like history: a crash delays delivery by at most this; slow batches are kept alive with `working()`. */
+const FANOUT_ACK_WAIT_MS = 10_000;
+const FANOUT_FLUSH_TIMEOUT_MS = 10_000;
+/** Chats rebuilt at once when a batch meets many chats the fanout has no state for (cold start). */
+const REBUILD_CONCURRENCY = 16;
+/** Events read per page when rebuilding membership from the log. */
+const REBUILD_PAGE = 1000;
+
+type LoadReason = "cold" | "gap" | "stale";
+
+function createMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    deliveries: new Counter({
+      name: "natter_fanout_deliveries_total",
+      help: "Events published to user inboxes (one per event and member)",
+      registers,
+    }),
+    events: new Counter({
+      name: "natter_fanout_events_total",
+      help: "Chat events fanned out to their members",
+      registers,
+    }),
+    members: new Histogram({
+      name: "natter_fanout_members",
+      help: "Inboxes one event was published to (the chat's members as of the event)",
+      buckets: [1, 2, 3, 5, 10, 20, 50, 100, 250, 500, 1000, 5000],
+      registers,
+    }),
+    loads: new Counter({
+      name: "natter_fanout_membership_loads_total",
+      help: "Membership read from the log (store, then stream): cold = chat not in memory, gap = events skipped, stale = redelivered event older than the state",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    chats: new Gauge({
+      name: "natter_fanout_chats",
+      help: "Chats whose membership the fanout holds in memory",
+      registers,
+    }),
+  };
+}
+type FanoutMetrics = ReturnType<typeof createMetrics>;
+const metricsByRegistry = new WeakMap<Registry, FanoutMetrics>();
+function fanoutMetrics(registry: Registry): FanoutMetrics {
+  let m = metricsByRegistry.get(registry);
+  if (!m) {
+    m = createMetrics(registry);
+    metricsByRegistry.set(registry, m);
+  }
+  return m;
+}
+
+/**
+ * The fanout's state and batch handler: per-chat membership folded from the log in n
+ * order, and the publishing of every event to the inbox of every member as of that event.
+ * `ConsumerRunner` drives it (see `createFanoutConsumer`); it is separate so it can be
+ * reasoned about (and tested) without the loop.
+ *
+ * Membership of a chat the fanout holds no state for is rebuilt from the log itself, not
+ * from the store's membership rows: `readChatEvents` (store first, the stream for what the
+ * history consumer has not written yet) gives events 1..n-1 and they are folded exactly as
+ * live events are. The store's projection is written by the history consumer, which may be
+ * ahead of the fanout (it would include later joins and leaves: a user removed after event
+ * n would miss it, a user added after n would see it) or behind it (missing recent changes);
+ * the log as of n-1 is the membership as of n, whatever either consumer has done.
+ */
+export class Fanout {
+  readonly #nc: NatsConnection;
+  readonly #store: Store;
+  readonly #log: Logger;
+  readonly #m: FanoutMetrics;
+  readonly #chats: LruMap<string, ChatMembership>;
+  readonly #flushTimeoutMs: number;
+  #jsm: JetStreamManager | undefined;
+
+  constructor(opts: {
+    nc: NatsConnection;
+    store: Store;
+    logger: Logger;
+    registry?: Registry;
+    maxChats?: number;
+    flushTimeoutMs?: number;
+  }) {
+    this.#nc = opts.nc;
+    this.#flushTimeoutMs = opts.flushTimeoutMs ?? FANOUT_FLUSH_TIMEOUT_MS;
+    this.#store = opts.store;
+    this.#log = opts.logger;
+    this.#m = fanoutMetrics(opts.registry ?? register);
+    this.#chats = new LruMap(opts.maxChats ?? FANOUT_MAX_CHATS);
+  }
+
+  /**
+   * Publishes every event of the batch, in stream order, to its members' inboxes, then
+   * flushes once. Resolving means the server has every publish (the runner acks after);
+   * throwing leaves the batch unacked, and a redelivery publishes again (duplicates, which
+   * receivers drop by n).
+   */
+  async handle(events: readonly ChatEvent[]): Promise<void> {
+    await this.#preload(events);
+    for (const e of events) {
+      const to = await this.#recipients(e);
+      if (to.size > 0) {
+        const data = JSON.stringify(e);
+        const h = headers();
+        h.set(HEADERS.n, String(e.n));
+        h.set(HEADERS.kind, e.kind);
+        for (const user of to) this.#nc.publish(userInboxSubject(user), data, { headers: h });
+      }
+      this.#m.events.inc();
+      this.#m.deliveries.inc(to.size);
+      this.#m.members.observe(to.size);
+    }
+    this.#m.chats.set(this.#chats.size);
+    await this.#flush();
+  }
+
+  /**
+   * One round trip, so the server has every publish of the batch before the runner acks it.
+   * Bounded: a flush pending when the connection is closed never settles (nats.js rejects
+   * it on a disconnect, not on close), and a batch must fail rather than hang.
+   */
+  async #flush(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#nc.flush(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`flush did not complete within ${this.#flushTimeoutMs} ms`)),
+            this.#flushTimeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The members as of the event (before or after it), applying it to the chat's state when it is the next one. */
+  async #recipients(e: ChatEvent): Promise<Set<string>> {
+    let state = this.#chats.get(e.chat);
+    if (!state) {
+      state = e.n === 1 ? new ChatMembership() : await this.#load(e.chat, e.n - 1, "cold");
+      this.#chats.set(e.chat, state);
+    }
+    if (e.n > state.n + 1) {
+      // Events in between were not seen here yet (an earlier batch naked and not yet
+      // redelivered, or another instance took them): read them from the log first.
+      this.#m.loads.inc({ reason: "gap" });
+      await this.#catchUp(state, e.chat, e.n - 1);
+    }
+    if (e.n === state.n + 1) {
+      const to = recipientsOf(state.members, e);
+      state.apply(e);
+      return to;
+    }
+    // A redelivery of an event older than the state: the members as of that event, rolled
+    // back from the state's recent changes, or rebuilt from the log when they reach further.
+    let before = state.asOf(e.n - 1);
+    before ??= (await this.#load(e.chat, e.n - 1, "stale")).members;
+    return recipientsOf(before, e);
+  }
+
+  /** Rebuilds, concurrently, the chats this batch starts with that have no state (cold start, LRU eviction). */
+  async #preload(events: readonly ChatEvent[]): Promise<void> {
+    const cold = new Map<string, number>();
+    for (const e of events) {
+      if (!cold.has(e.chat) && e.n > 1 && !this.#chats.get(e.chat)) cold.set(e.chat, e.n - 1);
+    }
+    if (cold.size < 2) return; // one chat: loaded in line
+    const queue = [...cold];
+    await Promise.all(
+      Array.from({ length: Math.min(REBUILD_CONCURRENCY, queue.length) }, async () => {
+        for (let item = queue.shift(); item; item = queue.shift()) {
+          const [chatId, asOf] = item;
+          this.#chats.set(chatId, await this.#load(chatId, asOf, "cold"));
+        }
+      }),
+    );
+  }
+
+  /** The chat's membership as of event `asOf`, folded from its events 1..asOf. */
+  async #load(chatId: string, asOf: number, reason: LoadReason): Promise<ChatMembership> {
+    this.#m.loads.inc({ reason });
+    const state = new ChatMembership();
+    await this.#catchUp(state, chatId, asOf);
+    this.#log.debug({ chat: chatId, asOf, members: state.members.size, reason }, "membership rebuilt from the log");
+    return state;
+  }
+
+  /** Applies the chat's events state.n+1..toN from the log (store first, then the stream). */
+  async #catchUp(state: ChatMembership, chatId: string, toN: number): Promise<void> {
+    this.#jsm ??= await jetstreamManager(this.#nc);
+    while (state.n < toN) {
+      const page = await readChatEvents(this.#jsm, this.#store, chatId, {
+        afterN: state.n,
+        toN,
+        limit: REBUILD_PAGE,
+      });
+      if (page.length === 0) {
+        // Neither the store nor the stream has it (yet): hold the batch rather than guess.
+        throw new Error(`chat ${chatId}: event n=${state.n + 1} is in neither the store nor the stream`);
+      }
+      for (const e of page) state.apply(e);
+    }
+  }
+}
+
+/**
+ * The fanout consumer: durable `fanout` on the chat stream; publishes each event (with its
+ * stream `seq`, the shape history pages return) to `user.<id>.inbox` of every member as of
+ * that event, one flush per batch, acked after the flush.
+ */
+export function createFanoutConsumer(opts: FanoutConsumerOptions): ConsumerRunner<ChatEvent> {
+  const registry = opts.registry ?? register;
+  const fanout = new Fanout({
+    nc: opts.nc,
+    store: opts.store,
+    logger: opts.logger.child({ consumer: CONSUMERS.fanout }),
+    registry,
+    ...(opts.maxChats === undefined ? {} : { maxChats: opts.maxChats }),
+    ...(opts.flushTimeoutMs === undefined ? {} : { flushTimeoutMs: opts.flushTimeoutMs }),
+  });
+  return new ConsumerRunner<ChatEvent>({
+    nc: opts.nc,
+    logger: opts.logger,
+    stream: CHAT_STREAM,
+    durable: CONSUMERS.fanout,
+    filterSubject: CHAT_STREAM_SUBJECTS[0]!,
+    batchSize: opts.batchSize ?? FANOUT_BATCH,
+    ackWaitMs: FANOUT_ACK_WAIT_MS,
+    registry,
+    ...opts.runner,
+    parse: parseChatEvent,
+    onBatch: (events) => fanout.handle(events),
+  });
+}

@@ -30,7 +30,7 @@ before(async () => {
 });
 after(async () => {
   for (const c of clients) c.close();
-  await Promise.all([gw?.kill(), consumers?.kill()]);
+  await Promise.all([gw?.kill("SIGKILL"), consumers?.kill("SIGKILL")]);
   await nats?.stop();
   await store?.cleanup();
 });

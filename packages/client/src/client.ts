@@ -451,6 +451,15 @@ export class NatterClient {
   /** Detaches from the socket (closing it if still open) and decides what comes next from `code`. */
   #socketGone(ws: WebSocket, code: number): void {
     if (this.#ws !== ws) return;
+    if (code === CLOSE_CODES.tooLarge) {
+      // The gateway refused a frame as too large: never resend the sends that were on the wire.
+      for (const p of [...this.#outbox.values()]) {
+        if (!p.inflight) continue;
+        this.#outbox.delete(p.ref);
+        clearTimeout(p.timer);
+        p.reject(new NatterError("too_large", "the gateway closed the socket: a frame was too large (1009)"));
+      }
+    }
     this.#teardownSocket(CLOSE_CODES.normal);
     if (this.#state === "closed") return;
     if (code === CLOSE_CODES.unauthorized) {

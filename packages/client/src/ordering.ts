@@ -34,7 +34,7 @@ export interface OrderingDeps {
   gapGraceMs?: number;
   /** Most events buffered per chat; beyond it the newest are dropped (the fill fetches them again). Default 10 000. */
   maxBuffered?: number;
-  /** Retry delays of a fill that made no progress: `min(5 s, 100 ms · 2^attempt)`. */
+  /** Events per fill request (1..100). Default 100. A fill that made no progress retries after `min(5 s, 100 ms · 2^attempt)`. */
   fillPage?: number;
 }
 

@@ -22,20 +22,23 @@ let nats: NatsServer;
 let store: StackStore;
 let g1: GatewayProc;
 let g2: GatewayProc;
-let consumers: Proc;
 const clients: NatterClient[] = [];
+
+const procs: Proc[] = [];
 
 before(async () => {
   nats = await startNatsServer();
   store = await stackStore("sqlite");
   const env = { ...store.env, NATTER_SEND_RATE: "100000", NATTER_SEND_BURST: "100000" };
-  [g1, g2] = await Promise.all([startGateway(nats.url, env, "g1"), startGateway(nats.url, env, "g2")]);
-  consumers = await startConsumers(nats.url, env);
+  // One at a time, each tracked as soon as it runs, so a failed start leaves nothing behind.
+  procs.push((g1 = await startGateway(nats.url, env, "g1")));
+  procs.push((g2 = await startGateway(nats.url, env, "g2")));
+  procs.push(await startConsumers(nats.url, env));
 });
 after(async () => {
   for (const c of clients) c.close();
   // SIGKILL: throwaway processes, and a teardown that cannot hang on a graceful stop.
-  await Promise.all([g1?.kill("SIGKILL"), g2?.kill("SIGKILL"), consumers?.kill("SIGKILL")]);
+  await Promise.all(procs.map((p) => p.kill("SIGKILL")));
   await nats?.stop();
   await store?.cleanup();
 });

@@ -8,6 +8,7 @@ source scripts/lib.sh
 PATH="$(bash scripts/ensure-node.sh):$PATH"
 export PATH
 [ -d node_modules/@natter/gateway ] || npm install --no-audit --no-fund
+node packages/web/build.ts --if-missing # the web client at / (npm run build:web rebuilds it)
 if [ -z "${NATTER_NATS_URL:-}" ]; then bash scripts/services.sh up nats; fi
 # A per-checkout secret, made once, so tokens survive restarts without any setup.
 if [ -z "${NATTER_TOKEN_SECRET:-}" ]; then

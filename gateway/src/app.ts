@@ -14,6 +14,7 @@ import { ErrorBody } from "./schemas.ts";
 import type { App } from "./server-types.ts";
 import type { Realtime } from "./ws/realtime.ts";
 import { websocketRoutes } from "./ws/route.ts";
+import { webRoutes } from "./web.ts";
 
 /** Every route registered, for the OpenAPI coverage test. */
 export interface BuiltApp {
@@ -84,6 +85,7 @@ export async function buildApp(ctx: GatewayContext, realtime?: Realtime): Promis
   chatRoutes(app, ctx);
   messageRoutes(app, ctx);
   presenceRoutes(app, ctx);
+  webRoutes(app);
   app.get("/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

@@ -13,6 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort, type NatsServer, repoRoot, startNatsServer } from "@natter/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { Api } from "./http-client.ts";
 import { type GatewayProc, type Proc, type StackStore, stackStore, startConsumers, startGateway } from "./stack.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -92,7 +93,14 @@ describe("web client in Chromium", { skip }, () => {
     assert.equal(build.status, 0, `npm run build:web failed:\n${build.stdout}\n${build.stderr}`);
     nats = await startNatsServer();
     store = await stackStore("sqlite");
-    const env = { ...store.env, NATTER_PRESENCE_ONLINE_DELAY: "200ms", NATTER_PRESENCE_TTL: "3s" };
+    const env = {
+      ...store.env,
+      NATTER_PRESENCE_ONLINE_DELAY: "200ms",
+      NATTER_PRESENCE_TTL: "3s",
+      // The history test seeds 130 messages over HTTP at once.
+      NATTER_SEND_BURST: "1000",
+      NATTER_SEND_RATE: "1000",
+    };
     gw = await startGateway(nats.url, env);
     consumers = await startConsumers(nats.url, env);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
@@ -236,5 +244,89 @@ describe("web client in Chromium", { skip }, () => {
 
     await ana.screenshot({ path: path.join(RESULTS, "conversation.png") });
     await ben.screenshot({ path: path.join(RESULTS, "conversation-phone.png") });
+  });
+
+  test("web - log in, create a group and add and remove members, page a long history in by scrolling up", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const signupApi = (name: string) => new Api(gw.url).signup(`${name}_${suffix}`);
+    const [cara, , eve] = await Promise.all([signupApi("cara"), signupApi("dan"), signupApi("eve")]);
+    // Eve and Cara already have a long direct chat: 130 messages from Eve.
+    const dm = await eve.call("POST", "/v1/chats", { kind: "direct", userId: cara.userId });
+    assert.ok(dm.status === 201 || dm.status === 200, JSON.stringify(dm.body));
+    const HISTORY = 130;
+    for (let i = 1; i <= HISTORY; i++) {
+      const r = await eve.call("POST", `/v1/chats/${dm.body.chatId}/messages`, { id: `h${i}`, body: `history ${i}` });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+
+    const { page } = await open({ width: 1000, height: 700 }, "cara");
+    await page.locator("#login-handle").fill(`cara_${suffix}`);
+    await page.locator("#login-password").fill("password-123");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#new-chat").waitFor();
+
+    // The long chat: its unread count, then the newest page, then older pages as Cara scrolls up.
+    const item = page.locator("#chat-list .chat-item").first();
+    await item
+      .locator(".badge")
+      .filter({ hasText: String(HISTORY) })
+      .waitFor();
+    await item.click();
+    await page
+      .locator("#message-list .msg .body")
+      .filter({ hasText: `history ${HISTORY}` })
+      .waitFor();
+    await item.locator(".badge").waitFor({ state: "detached" });
+    const firstCount = await page.locator("#message-list .msg").count();
+    assert.ok(firstCount < HISTORY, `the first page is not everything (${firstCount})`);
+    for (let i = 0; i < 20; i++) {
+      if ((await page.locator("#message-list .msg").count()) >= HISTORY) break;
+      await page.locator("#messages").evaluate((el) => {
+        el.scrollTop = 0;
+      });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const texts = await page.locator("#message-list .msg .body").allTextContents();
+    assert.deepEqual(
+      texts,
+      Array.from({ length: HISTORY }, (_, i) => `history ${i + 1}`),
+      "every message once, in order, after scrolling up",
+    );
+
+    // A group with Dan; then Eve is added and Dan removed from the members dialog.
+    await page.locator("#new-chat").click();
+    await page.getByLabel("Group", { exact: true }).check();
+    await page.getByLabel("Group name").fill("Book club");
+    await page.getByLabel("Members’ handles").fill(`dan_${suffix}`);
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.locator("#conv-title").filter({ hasText: "Book club" }).waitFor();
+    await page.locator("#conv-sub").filter({ hasText: "2 members" }).waitFor();
+    await page.getByRole("button", { name: "Members", exact: true }).click();
+    const members = page.locator("#members-list li");
+    await members.filter({ hasText: `dan_${suffix}` }).waitFor();
+    await page.getByLabel("Add by handle").fill(`eve_${suffix}`);
+    await page.getByRole("button", { name: "Add", exact: true }).click();
+    await members.filter({ hasText: `eve_${suffix}` }).waitFor();
+    await page.getByRole("button", { name: `Remove dan_${suffix}` }).click();
+    await members.filter({ hasText: `dan_${suffix}` }).waitFor({ state: "detached" });
+    await page.keyboard.press("Escape");
+    await page.locator("#conv-sub").filter({ hasText: "2 members" }).waitFor();
+    await page
+      .locator("#message-list .sys")
+      .filter({ hasText: `You added eve_${suffix}` })
+      .waitFor();
+    await page
+      .locator("#message-list .sys")
+      .filter({ hasText: `You removed dan_${suffix}` })
+      .waitFor();
+    const view = await cara.call(
+      "GET",
+      `/v1/chats/${await page.locator("#chat-list li").first().getAttribute("data-chat")}`,
+    );
+    assert.deepEqual(
+      view.body.members.map((m: { userId: string }) => m.userId).sort(),
+      [cara.userId, eve.userId].sort(),
+    );
+    await page.screenshot({ path: path.join(RESULTS, "group.png") });
   });
 });

@@ -105,6 +105,7 @@ export function webRoutes(app: App, opts: { dir?: string } = {}): void {
       if (sent !== undefined) return sent;
       return reply
         .code(503)
+        .removeHeader("content-security-policy") // the page below styles itself inline
         .header("content-type", "text/html; charset=utf-8")
         .header("cache-control", "no-store")
         .send(MISSING);

@@ -42,7 +42,8 @@ async function lookup(app: ChatApp, handle: string): Promise<User> {
     app.dir.learn(u);
     return u;
   } catch (err) {
-    if ((err as { code?: string }).code === "not_found") throw new Error(`No user with the handle “${handle}”.`, { cause: err });
+    if ((err as { code?: string }).code === "not_found")
+      throw new Error(`No user with the handle “${handle}”.`, { cause: err });
     throw err;
   }
 }

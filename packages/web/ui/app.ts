@@ -199,8 +199,7 @@ export class ChatApp {
         h(
           "header",
           { class: "bar" },
-          h("h1", { class: "brand" }, "Natter"),
-          this.#meEl,
+          h("div", { class: "who" }, h("h1", { class: "brand" }, "Natter"), this.#meEl),
           h("button", { type: "button", class: "primary", id: "new-chat", onclick: () => this.#newChat() }, "New chat"),
           h("button", { type: "button", class: "ghost", id: "logout", onclick: () => void this.logout() }, "Log out"),
         ),

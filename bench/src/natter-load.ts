@@ -51,8 +51,12 @@ function open(url: string, user: BenchUser, onFrame: (s: Sock, f: Record<string,
     ws.once("error", reject);
     ws.on("message", (data) => {
       const f = JSON.parse(String(data)) as Record<string, unknown>;
-      if (f.type === "ready") resolve(sock);
-      else onFrame(sock, f);
+      // A fresh device syncs with no cursors: live delivery starts at once (the gateway
+      // holds live events until the first sync, so a replay can come first).
+      if (f.type === "ready") {
+        ws.send(JSON.stringify({ type: "sync", cursors: {} }));
+        resolve(sock);
+      } else onFrame(sock, f);
     });
   });
 }

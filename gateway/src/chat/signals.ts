@@ -14,7 +14,12 @@ import type { ChatService } from "./service.ts";
  * forward to its sockets (the same interest routing as the inbox). Nothing here is in the
  * chat log; receipts' pointers are stored (read state), the signals themselves never are.
  */
+/** How long a sender's own read mark may wait to be coalesced with the next ones. */
+const SENT_FLUSH_MS = 50;
+
 export class Signals {
+  readonly #pendingSent = new Map<string, ReadState>();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #nc: NatsConnection;
   readonly #store: Store;
   readonly #chats: ChatService;
@@ -90,11 +95,26 @@ export class Signals {
    * Runs after `sent` without delaying it; a failure is logged (the next read fixes it).
    */
   markSent(me: string, chatId: string, n: number): void {
-    const state: ReadState = { chatId, userId: me, deliveredN: n, readN: n };
-    this.#store
-      .advanceReadState(state)
-      .then(() => this.#receipt(state))
-      .catch((err: unknown) => this.#log.warn({ err, chatId, userId: me }, "marking a sent message read failed"));
+    // Coalesced: a burst of sends to a chat costs one store write and one receipt per
+    // flush interval, not one per message (both only move forward, so the last one wins).
+    const key = `${chatId}\n${me}`;
+    const prev = this.#pendingSent.get(key);
+    if (!prev || prev.readN < n) this.#pendingSent.set(key, { chatId, userId: me, deliveredN: n, readN: n });
+    if (this.#flushTimer === undefined) this.#flushTimer = setTimeout(() => this.#flushSent(), SENT_FLUSH_MS);
+  }
+
+  #flushSent(): void {
+    this.#flushTimer = undefined;
+    const batch = [...this.#pendingSent.values()];
+    this.#pendingSent.clear();
+    for (const state of batch) {
+      this.#store
+        .advanceReadState(state)
+        .then(() => this.#receipt(state))
+        .catch((err: unknown) =>
+          this.#log.warn({ err, chatId: state.chatId, userId: state.userId }, "marking a sent message read failed"),
+        );
+    }
   }
 
   async #receipt(s: ReadState): Promise<void> {

@@ -378,9 +378,28 @@ export class Connection {
       this.close(CLOSE_CODES.slowConsumer);
       return false;
     }
+    this.#cork();
     this.#socket.send(JSON.stringify(frame));
     this.#d.ctx.metrics.wsFramesOut.inc({ type: frame.type });
     return true;
+  }
+
+  #corked = false;
+
+  /**
+   * Holds the TCP socket's writes until the end of this tick, so the frames one burst of
+   * events produces leave in one write system call rather than one each.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    const raw = (this.#socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!raw) return;
+    this.#corked = true;
+    raw.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      raw.uncork();
+    });
   }
 
   #sendError(err: NatterError, ref: string | undefined, chat?: string): void {

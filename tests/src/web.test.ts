@@ -182,6 +182,7 @@ describe("web client in Chromium", { skip }, () => {
     // Ben's list shows the chat with an unread badge; he opens it (phone: the list gives way to the chat).
     const benItem = ben.locator("#chat-list .chat-item").first();
     await benItem.locator(".badge").filter({ hasText: "1" }).waitFor();
+    await ben.screenshot({ path: path.join(RESULTS, "chat-list-phone.png") });
     await benItem.click();
     await ben.locator("#message-list .msg.theirs .body").filter({ hasText: "Hi Ben, it's Ana" }).waitFor();
     assert.equal(await ben.locator("#chat-list").isVisible(), false, "phone: one pane at a time");

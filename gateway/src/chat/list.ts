@@ -1,22 +1,13 @@
 import { lastChatEvent, readChatEvents } from "@natter/bus";
-import { type ChatEvent, type ChatKind, previewOf } from "@natter/protocol";
+import { type ChatEvent, type ChatSummary, previewOf } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import type { JetStreamManager } from "@nats-io/jetstream";
 
 /** Unread counts stop here (the list shows "1000+"); counting further costs reads for nothing. */
 export const UNREAD_CAP = 1000;
 
-export interface ChatListItem {
-  chatId: string;
-  kind: ChatKind;
-  title?: string;
-  peer?: string;
-  lastN: number;
-  lastActivity: number;
-  preview?: string;
-  readN: number;
-  unread: number;
-}
+/** One chat of my list: the protocol's `ChatSummary`. */
+export type ChatListItem = ChatSummary;
 
 /**
  * My chats by last activity, newest first. The store keeps chats-by-user unordered

@@ -1,18 +1,12 @@
 import type { Config, Logger } from "@natter/config";
-import { type ChatEvent, type ChatKind, type MemberRole, NatterError } from "@natter/protocol";
+import { type ChatEvent, type ChatView, NatterError } from "@natter/protocol";
 import { type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import type { Sequencer } from "./sequencer.ts";
 
-export interface ChatView {
-  chatId: string;
-  kind: ChatKind;
-  title?: string;
-  members: { userId: string; role: MemberRole; joinedN: number }[];
-  lastN: number;
-}
+export type { ChatView };
 
 export interface SendResult {
   chat: string;

@@ -1,9 +1,5 @@
 import type { Store } from "@natter/store";
-
-interface Entry {
-  at: number;
-  users: Promise<Set<string>>;
-}
+import { TtlCache } from "../ttl-cache.ts";
 
 const CONCURRENCY = 16;
 
@@ -16,14 +12,11 @@ const CONCURRENCY = 16;
  */
 export class Contacts {
   readonly #store: Store;
-  readonly #ttlMs: number;
-  readonly #max: number;
-  readonly #entries = new Map<string, Entry>();
+  readonly #cache: TtlCache<Set<string>>;
 
   constructor(opts: { store: Store; ttlMs?: number; max?: number }) {
     this.#store = opts.store;
-    this.#ttlMs = opts.ttlMs ?? 10_000;
-    this.#max = opts.max ?? 10_000;
+    this.#cache = new TtlCache({ ttlMs: opts.ttlMs ?? 10_000, max: opts.max ?? 10_000 });
   }
 
   /** `users` that `me` may see, in the order given. */
@@ -35,17 +28,7 @@ export class Contacts {
 
   /** Everyone who shares an active chat with `me`. */
   of(me: string, now = Date.now()): Promise<Set<string>> {
-    const hit = this.#entries.get(me);
-    if (hit && now - hit.at < this.#ttlMs) return hit.users;
-    const users = this.#load(me);
-    users.catch(() => this.#entries.delete(me));
-    this.#entries.delete(me);
-    if (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    this.#entries.set(me, { at: now, users });
-    return users;
+    return this.#cache.get(me, () => this.#load(me), now);
   }
 
   async #load(me: string): Promise<Set<string>> {

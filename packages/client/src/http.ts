@@ -5,7 +5,11 @@
  * `NatterError("unavailable")` with the network error as `cause`, after every server
  * in the list was tried once.
  */
-import { type ChatEvent, type ChatKind, type ErrorCode, type MemberRole, NatterError } from "@natter/protocol";
+import { type ChatEvent, type ErrorCode, NatterError } from "@natter/protocol";
+
+import type { ChatCreated, ChatSummary, ChatView } from "@natter/protocol";
+
+export type { ChatCreated, ChatSummary, ChatView };
 
 export interface Session {
   userId: string;
@@ -17,31 +21,6 @@ export interface User {
   userId: string;
   handle: string;
   displayName: string;
-}
-export interface ChatCreated {
-  chatId: string;
-  kind: ChatKind;
-  title?: string;
-  members: string[];
-  lastN: number;
-}
-export interface ChatSummary {
-  chatId: string;
-  kind: ChatKind;
-  title?: string;
-  peer?: string;
-  lastN: number;
-  lastActivity: number;
-  preview?: string;
-  readN: number;
-  unread: number;
-}
-export interface ChatView {
-  chatId: string;
-  kind: ChatKind;
-  title?: string;
-  members: { userId: string; role: MemberRole; joinedN: number }[];
-  lastN: number;
 }
 export interface Page {
   events: ChatEvent[];

@@ -3,3 +3,4 @@ export * from "./events.ts";
 export * from "./frames.ts";
 export * from "./limits.ts";
 export * from "./signals.ts";
+export * from "./http.ts";

@@ -89,6 +89,10 @@ describe("gateway http - accounts", () => {
     const r = await req("GET", "/v1/users?handle=Erin", undefined, e.token);
     assert.deepEqual(r.body, { userId: e.userId, handle: "erin", displayName: "erin" });
     assert.equal((await req("GET", "/v1/users?handle=zzz", undefined, e.token)).status, 404);
+    const byId = await req("GET", `/v1/users/${e.userId}`, undefined, e.token);
+    assert.deepEqual(byId.body, { userId: e.userId, handle: "erin", displayName: "erin" });
+    assert.equal((await req("GET", "/v1/users/u_nobody", undefined, e.token)).body.code, "not_found");
+    assert.equal((await req("GET", "/v1/users/bad.id", undefined, e.token)).body.code, "invalid_input");
   });
 });
 

@@ -3,7 +3,7 @@ import { Type } from "typebox";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../auth/passwords.ts";
 import type { GatewayContext } from "../context.ts";
 import { newId } from "../ids.ts";
-import { errors, LoginBody, Session, SignupBody, UserView } from "../schemas.ts";
+import { errors, Id, LoginBody, Session, SignupBody, UserView } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
 export function authRoutes(app: App, ctx: GatewayContext): void {
@@ -125,6 +125,25 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
     async (req) => {
       const user = await store.getUserByHandle(normalizeHandle(req.query.handle));
       if (!user) throw new NatterError("not_found", "no user with that handle", { field: "handle" });
+      return { userId: user.userId, handle: user.handle, displayName: user.displayName };
+    },
+  );
+
+  app.get(
+    "/v1/users/:userId",
+    {
+      preHandler: app.requireAuth,
+      schema: {
+        tags: ["users"],
+        summary: "A user's public profile by id (handle and display name), e.g. for a chat's members",
+        security: [{ bearer: [] }],
+        params: Type.Object({ userId: Id }),
+        response: { 200: UserView, ...errors(400, 401, 404) },
+      },
+    },
+    async (req) => {
+      const user = await store.getUser(req.params.userId);
+      if (!user) throw new NatterError("not_found", "no such user", { field: "userId" });
       return { userId: user.userId, handle: user.handle, displayName: user.displayName };
     },
   );

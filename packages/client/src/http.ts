@@ -108,6 +108,9 @@ export class NatterHttp {
   userByHandle(handle: string): Promise<User> {
     return this.request("GET", `/v1/users?handle=${encodeURIComponent(handle)}`);
   }
+  user(userId: string): Promise<User> {
+    return this.request("GET", `/v1/users/${encodeURIComponent(userId)}`);
+  }
 
   // ------------------------------------------------------------ chats
 

@@ -305,6 +305,7 @@ export class ChatApp {
       console.warn("natter: chat list", err);
       return;
     }
+    void this.#learnPeers(seen.flatMap((s) => (s.peer ? [s.peer] : [])));
     for (const s of seen) {
       const chat = this.#chat(s.chatId);
       const unread = s.chatId === this.#active && document.visibilityState === "visible" ? 0 : s.unread;
@@ -658,6 +659,19 @@ export class ChatApp {
     const c = this.#activeChat();
     if (!c) return;
     membersDialog(this, c.id, c.summary.kind, () => void this.#loadMembers(c));
+  }
+
+  /** Looks up the names of peers never seen before (someone else opened the chat). */
+  async #learnPeers(userIds: string[]): Promise<void> {
+    const unknown = [...new Set(userIds)].filter((u) => !this.dir.get(u));
+    for (const userId of unknown.slice(0, 50)) {
+      try {
+        this.dir.learn(await this.client.http.user(userId));
+      } catch (err) {
+        console.warn("natter: user lookup", err);
+      }
+    }
+    if (unknown.length > 0) this.#invalidate("list", "conv");
   }
 
   // ---------------------------------------------------------------- rendering

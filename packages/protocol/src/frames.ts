@@ -148,7 +148,7 @@ export const MAX_WATCH_USERS = 1000;
 /** Longest `ref`. */
 export const MAX_REF_LENGTH = 64;
 /** Longest token in an `auth` frame. */
-const MAX_TOKEN_LENGTH = 4096;
+export const MAX_TOKEN_LENGTH = 4096;
 
 /**
  * WebSocket close codes and what a client does on each: "reconnect" means reconnect with

@@ -4,3 +4,4 @@ export * from "./frames.ts";
 export * from "./limits.ts";
 export * from "./signals.ts";
 export * from "./http.ts";
+export * from "./frame-schemas.ts";

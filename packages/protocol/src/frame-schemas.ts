@@ -1,0 +1,57 @@
+/**
+ * JSON Schemas (draft 2020-12 compatible) of the client frames, for tools and other
+ * languages: generate a client, validate captured traffic, fuzz the gateway. The gateway
+ * itself validates with `parseClientFrame`, which must agree with these schemas
+ * (`frame-schemas.test.ts` checks both on the same table of good and bad frames).
+ */
+import { CLIENT_MSG_ID_PATTERN } from "./limits.ts";
+import { MAX_REF_LENGTH, MAX_SYNC_CHATS, MAX_TOKEN_LENGTH, MAX_WATCH_USERS } from "./frames.ts";
+
+const id = { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } as const;
+const ref = { type: "string", minLength: 1, maxLength: MAX_REF_LENGTH } as const;
+const n = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+
+function frame(type: string, properties: Record<string, object>, required: string[] = []) {
+  return {
+    $id: `natter:frame:${type}`,
+    type: "object",
+    properties: { type: { const: type }, ...properties },
+    required: ["type", ...required],
+  } as const;
+}
+
+/** One schema per client frame type; unknown extra fields are allowed (and ignored by the gateway). */
+export const CLIENT_FRAME_SCHEMAS = {
+  auth: frame("auth", { token: { type: "string", minLength: 1, maxLength: MAX_TOKEN_LENGTH } }, ["token"]),
+  send: frame(
+    "send",
+    { ref, chat: id, id: { type: "string", pattern: CLIENT_MSG_ID_PATTERN.source }, body: { type: "string" } },
+    ["ref", "chat", "id", "body"],
+  ),
+  ack: frame("ack", { ref, chat: id, n }, ["chat", "n"]),
+  read: frame("read", { ref, chat: id, n }, ["chat", "n"]),
+  typing: frame("typing", { ref, chat: id }, ["chat"]),
+  sync: frame(
+    "sync",
+    {
+      ref,
+      cursors: {
+        type: "object",
+        maxProperties: MAX_SYNC_CHATS,
+        propertyNames: id,
+        additionalProperties: n,
+      },
+    },
+    ["cursors"],
+  ),
+  watch: frame("watch", { ref, users: { type: "array", maxItems: MAX_WATCH_USERS, items: id } }, ["users"]),
+  ping: frame("ping", { ref }),
+} as const;
+
+/** Any client frame: exactly one of the frame schemas, chosen by `type`. */
+export const CLIENT_FRAME_SCHEMA = {
+  $id: "natter:frame",
+  type: "object",
+  required: ["type"],
+  oneOf: Object.values(CLIENT_FRAME_SCHEMAS),
+} as const;

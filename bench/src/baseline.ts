@@ -1,7 +1,16 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { newHistogram } from "./hist.ts";
-import type { LoadShape } from "./natter-load.ts";
+
+export interface LoadShape {
+  /** Members per chat: 2 for 1:1 chats, more for groups. */
+  members: number;
+  chats: number;
+  /** Sends outstanding per chat (closed loop). */
+  inflight: number;
+  durationS: number;
+  bodyBytes: number;
+}
 
 export interface BaselineResult {
   name: string;

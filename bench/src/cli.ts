@@ -1,22 +1,39 @@
 /**
  * `npm run bench -- [--shape direct|group] [--members 10] [--chats 50] [--inflight 20]
- *   [--duration 10] [--gateways 2] [--store sqlite|cassandra] [--body 100] [--quick]`
+ *   [--rate 0] [--duration 10] [--gateways 2] [--workers 1] [--sources 0]
+ *   [--systems natter,socketio] [--store sqlite|cassandra] [--body 100] [--flap 2]
+ *   [--quick | --smoke]`
  *
- * Starts its own stack (nats-server, a consumers process, N gateway processes), runs the
- * same load shape against raw core NATS and JetStream (the baselines) and then against
- * Natter over WebSockets, verifies G1/G2/G4 on what the sockets and the history hold,
- * and prints a table with the ratios. Results are written to bench/results/.
+ * Starts its own stack (nats-server, a consumers process, N gateway processes) and, in
+ * the same run on the same nats-server:
+ *
+ * 1. the ceiling: `nats bench js pub` (the real CLI), sync and async, with the chat
+ *    stream's settings and Natter's event size;
+ * 2. the in-process baselines: core NATS fan-out (the floor) and JetStream publish from
+ *    Node (nats.js, the client the gateway uses);
+ * 3. each system under the same load shape from `--workers` load processes: Natter over
+ *    its WebSocket protocol, the Socket.IO peer (bench/src/peers/socketio-server.ts);
+ *    closed loop (`--inflight` per chat) or open loop (`--rate` msgs/s in all);
+ * 4. verification after each system's run: G1/G2/G4 on every socket (in the load
+ *    workers), and on Natter's history; `--flap` receivers per worker drop their
+ *    connection for 1 s mid-run (Natter must miss nothing; Socket.IO's misses are counted).
+ *
+ * Prints the tables and writes JSON to bench/results/. Exits 1 if a check failed.
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { repoRoot, startNatsServer } from "@natter/testkit";
 import { stackStore, startConsumers, startGateway } from "../../tests/src/stack.ts";
 import { runCoreBaseline, runJetStreamBaseline } from "./baseline.ts";
+import { type CeilingResult, natterEventBytes, runCeiling } from "./ceiling.ts";
 import { summarize } from "./hist.ts";
-import { runNatterLoad } from "./natter-load.ts";
+import { LoadPool, loopbackSources, type PoolResult } from "./load/pool.ts";
+import type { PlanChat, SystemName } from "./load/worker.ts";
 import { cpuShare, procSample } from "./proc-stats.ts";
-import { settle, verify } from "./verify.ts";
+import { seedChats } from "./seed.ts";
+import { verifyHistory } from "./verify.ts";
 
 const { values: a } = parseArgs({
   options: {
@@ -24,13 +41,26 @@ const { values: a } = parseArgs({
     members: { type: "string", default: "10" },
     chats: { type: "string" },
     inflight: { type: "string", default: "20" },
+    rate: { type: "string", default: "0" },
     duration: { type: "string", default: "10" },
     gateways: { type: "string", default: "2" },
+    workers: { type: "string", default: "1" },
+    sources: { type: "string", default: "0" },
+    systems: { type: "string", default: "natter,socketio" },
     store: { type: "string", default: "sqlite" },
     body: { type: "string", default: "100" },
+    flap: { type: "string", default: "2" },
+    "ceiling-msgs": { type: "string" },
     "skip-history": { type: "boolean", default: false },
+    "skip-baselines": { type: "boolean", default: false },
+    "skip-ceiling": { type: "boolean", default: false },
+    quick: { type: "boolean", default: false },
+    smoke: { type: "boolean", default: false },
   },
 });
+// Presets: quick (the default `npm run bench:quick`, well under 2 minutes) and smoke (CI).
+if (a.smoke) Object.assign(a, { chats: a.chats ?? "4", duration: "2", inflight: "2", "ceiling-msgs": "2000" });
+else if (a.quick) Object.assign(a, { chats: a.chats ?? "50", duration: "5", inflight: "4", "ceiling-msgs": "20000" });
 const members = a.shape === "direct" ? 2 : Number(a.members);
 const shape = {
   members,
@@ -39,7 +69,12 @@ const shape = {
   durationS: Number(a.duration),
   bodyBytes: Number(a.body),
 };
+const rate = Number(a.rate);
+const systems = a.systems.split(",").map((s) => s.trim()) as SystemName[];
+for (const s of systems) if (s !== "natter" && s !== "socketio") throw new Error(`--systems: unknown ${s}`);
 if (a.store !== "sqlite" && a.store !== "cassandra") throw new Error("--store sqlite|cassandra");
+const sources = loopbackSources(Number(a.sources));
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 const nats = await startNatsServer();
 const store = await stackStore(a.store);
@@ -49,89 +84,242 @@ const gateways = await Promise.all(
   Array.from({ length: Number(a.gateways) }, (_, i) => startGateway(nats.url, env, `g${i + 1}`)),
 );
 const consumers = await startConsumers(nats.url, env);
+
+/** Spawns the Socket.IO peer and waits for its port. */
+async function startSocketIo(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.join(repoRoot, "bench/src/peers/socketio-server.ts")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`socket.io server exited with ${code}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+interface SystemRow {
+  system: string;
+  result: PoolResult;
+  cpu: Record<string, { "cpu (cores)": number; "rss MiB": number }>;
+  problems: string[];
+  checkedHistory: number;
+  guarantees: string;
+}
+
+/** One system under the load shape: open the clients, run, measure the processes, check. */
+async function runSystem(
+  system: SystemName,
+  chats: PlanChat[],
+  serverPids: Record<string, number>,
+): Promise<SystemRow> {
+  const pool = new LoadPool({ system, chats, workers: Number(a.workers), localAddresses: sources });
+  try {
+    await pool.open();
+    const pids = { ...serverPids, ...Object.fromEntries(pool.pids.map((p, i) => [`load${i + 1}`, p])) };
+    const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procSample(pid)]));
+    const t0 = performance.now();
+    const result = await pool.run({
+      durationS: shape.durationS,
+      inflight: shape.inflight,
+      rate,
+      bodyBytes: shape.bodyBytes,
+      flapClients: Number(a.flap),
+      resumes: system === "natter",
+    });
+    const wall = (performance.now() - t0) / 1000;
+    const after = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procSample(pid)]));
+    const cpu = Object.fromEntries(
+      Object.keys(pids)
+        .filter((k) => before[k] && after[k])
+        .map((k) => [k, { "cpu (cores)": cpuShare(before[k]!, after[k]!, wall), "rss MiB": after[k]!.rssMiB }]),
+    );
+    const problems = [...result.problems];
+    let checkedHistory = 0;
+    if (system === "natter" && !a["skip-history"]) {
+      const h = await verifyHistory(
+        gateways[0]!.url,
+        result.acked,
+        new Map(chats.map((c) => [c.chatId, c.members[0]!.token])),
+      );
+      problems.push(...h.problems);
+      checkedHistory = h.checkedHistory;
+    }
+    if (result.errors > 0) problems.push(`${result.errors} send errors`);
+    if (result.sent === 0) problems.push("no message was acked");
+    return {
+      system: system === "natter" ? "Natter" : "Socket.IO",
+      result,
+      cpu,
+      problems,
+      checkedHistory,
+      guarantees:
+        system === "natter"
+          ? "persisted (JetStream file + history) before `sent`; resumes by sync"
+          : "in memory only; a disconnected socket misses what was emitted",
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+const out: Record<string, unknown> = {};
+let failed = false;
 try {
+  const eventBytes = natterEventBytes(shape.bodyBytes);
   console.log(
-    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${shape.inflight} sends in flight per chat, ${shape.durationS} s, ${shape.bodyBytes}-byte bodies, ${gateways.length} gateway(s), store ${a.store}, nats-server ${nats.version}`,
+    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s, ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s), ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}`,
   );
-  const core = await runCoreBaseline(nats.url, shape, gateways.length);
-  const jsBase = await runJetStreamBaseline(nats.url, shape);
 
-  const pids = {
-    nats: nats.pid,
-    consumers: consumers.child.pid!,
-    ...Object.fromEntries(gateways.map((g) => [g.name, g.child.pid!])),
-  };
-  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procSample(pid)]));
-  const natter = await runNatterLoad(
-    gateways.map((g) => g.url),
-    shape,
-    `b${Date.now().toString(36)}_`,
-  );
-  const after = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procSample(pid)]));
-  await settle(natter);
-  const verdict = await verify(natter, gateways[0]!.url, !a["skip-history"]);
-  for (const s of natter.sockets) s.ws.close();
+  // 1. The ceiling, measured first while the stack is idle.
+  const ceilings: CeilingResult[] = [];
+  if (!a["skip-ceiling"]) {
+    const msgs = Number(a["ceiling-msgs"] ?? 100_000);
+    for (const mode of ["sync", "async"] as const) {
+      ceilings.push(
+        await runCeiling(nats.url, {
+          mode,
+          chats: shape.chats,
+          size: eventBytes,
+          msgs: mode === "sync" ? msgs / 2 : msgs,
+        }),
+      );
+    }
+    console.table(
+      ceilings.map((c) => ({
+        "nats bench js pub": c.mode,
+        clients: c.clients,
+        msgs: c.msgs,
+        "size B": c.size,
+        "msgs/s": c.msgsPerS,
+        "p50 µs": c.p50Us,
+        "p99 µs": c.p99Us,
+      })),
+    );
+  }
+  const ceiling = Math.max(0, ...ceilings.map((c) => c.msgsPerS));
 
-  const rate = (x: number, s: number) => Math.round(x / s);
-  const natterMsgs = rate(natter.sent, natter.durationS);
-  const rows = [
-    {
-      system: core.name,
-      "msgs/s": rate(core.sent, core.durationS),
-      "deliveries/s": rate(core.deliveries, core.durationS),
-      ...summarize(core.deliverLatency),
-      note: "send→deliver",
-    },
-    {
-      system: jsBase.name,
-      "msgs/s": rate(jsBase.sent, jsBase.durationS),
-      "deliveries/s": 0,
-      ...summarize(jsBase.deliverLatency),
-      note: "publish→PubAck",
-    },
-    {
-      system: "Natter send→sent",
-      "msgs/s": natterMsgs,
-      "deliveries/s": 0,
-      ...summarize(natter.ackLatency),
-      note: "WebSocket, persisted",
-    },
-    {
-      system: "Natter send→deliver",
-      "msgs/s": natterMsgs,
-      "deliveries/s": rate(natter.deliveries, natter.durationS),
-      ...summarize(natter.deliverLatency),
-      note: "to every member socket",
-    },
-  ];
-  console.table(rows);
-  const ratios = {
-    "Natter msgs/s ÷ JetStream publish msgs/s":
-      Math.round((natterMsgs / rate(jsBase.sent, jsBase.durationS)) * 1000) / 1000,
-    "Natter deliveries/s ÷ core NATS deliveries/s":
-      Math.round((natter.deliveries / natter.durationS / (core.deliveries / core.durationS)) * 1000) / 1000,
-  };
+  // 2. In-process baselines (Node, nats.js), same shape.
+  const baseRows: Record<string, unknown>[] = [];
+  let coreDeliveries = 0;
+  if (!a["skip-baselines"]) {
+    const core = await runCoreBaseline(nats.url, shape, gateways.length);
+    const js = await runJetStreamBaseline(nats.url, shape);
+    coreDeliveries = core.deliveries / core.durationS;
+    for (const b of [core, js])
+      baseRows.push({
+        system: b.name,
+        "msgs/s": Math.round(b.sent / b.durationS),
+        "deliveries/s": Math.round(b.deliveries / b.durationS),
+        ...summarize(b.deliverLatency),
+      });
+    console.table(baseRows);
+  }
+
+  // 3. The systems, same chats and users.
+  const seeded = await seedChats(gateways[0]!.url, env, `b${Date.now().toString(36)}_`, shape.chats, members);
+  const rows: SystemRow[] = [];
+  for (const system of systems) {
+    if (system === "natter") {
+      const chats: PlanChat[] = seeded.map((c) => ({
+        chatId: c.chatId,
+        // A chat's members are spread over the gateways (the sender on the first).
+        members: c.members.map((u, i) => ({ ...u, endpoint: gateways[i % gateways.length]!.url })),
+      }));
+      const pids = {
+        nats: nats.pid,
+        consumers: consumers.child.pid!,
+        ...Object.fromEntries(gateways.map((g) => [g.name, g.child.pid!])),
+      };
+      rows.push(await runSystem("natter", chats, pids));
+    } else {
+      const sio = await startSocketIo();
+      try {
+        const chats: PlanChat[] = seeded.map((c) => ({
+          chatId: c.chatId,
+          members: c.members.map((u) => ({ ...u, endpoint: sio.url })),
+        }));
+        rows.push(await runSystem("socketio", chats, { "socket.io": sio.child.pid! }));
+      } finally {
+        sio.child.kill("SIGTERM");
+      }
+    }
+  }
+
+  const natterRow = rows.find((r) => r.system === "Natter");
+  const sioRow = rows.find((r) => r.system === "Socket.IO");
+  const msgsPerS = (r: SystemRow) => r.result.sent / r.result.durationS;
+  const table = rows.map((r) => {
+    const ack = summarize(r.result.ackLatency);
+    const del = summarize(r.result.deliverLatency);
+    const serverCpu = Object.entries(r.cpu)
+      .filter(([k]) => !k.startsWith("load"))
+      .reduce((s, [, v]) => s + v["cpu (cores)"], 0);
+    const loadCpu = Object.entries(r.cpu)
+      .filter(([k]) => k.startsWith("load"))
+      .reduce((s, [, v]) => s + v["cpu (cores)"], 0);
+    return {
+      system: r.system,
+      clients: r.result.clients,
+      "msgs/s": Math.round(msgsPerS(r)),
+      "÷ ceiling": ceiling ? round(msgsPerS(r) / ceiling) : "-",
+      "deliveries/s": Math.round(r.result.deliveries / r.result.durationS),
+      "ack p50/p99 ms": `${ack.p50} / ${ack.p99}`,
+      "deliver p50/p99/p99.9/max ms": `${del.p50} / ${del.p99} / ${del.p999} / ${del.max}`,
+      "server cpu": round(serverCpu, 2),
+      "load cpu": round(loadCpu, 2),
+      "flap missed": `${r.result.flap.missed}/${r.result.flap.expected}`,
+      verify: r.problems.length ? "FAILED" : "OK",
+    };
+  });
+  console.table(table);
+  const ratios: Record<string, number> = {};
+  if (natterRow && ceiling) ratios["Natter msgs/s ÷ nats bench ceiling"] = round(msgsPerS(natterRow) / ceiling);
+  for (const c of ceilings)
+    if (natterRow) ratios[`Natter msgs/s ÷ nats bench ${c.mode}`] = round(msgsPerS(natterRow) / c.msgsPerS);
+  if (natterRow && sioRow) ratios["Natter msgs/s ÷ Socket.IO msgs/s"] = round(msgsPerS(natterRow) / msgsPerS(sioRow));
+  if (natterRow && coreDeliveries)
+    ratios["Natter deliveries/s ÷ core NATS deliveries/s"] = round(
+      natterRow.result.deliveries / natterRow.result.durationS / coreDeliveries,
+    );
   console.table(ratios);
-  const cpu = Object.fromEntries(
-    Object.keys(pids).map((k) => [
-      k,
-      before[k] && after[k]
-        ? { "cpu (cores)": cpuShare(before[k], after[k], natter.durationS), "rss MiB": after[k].rssMiB }
-        : {},
-    ]),
-  );
-  console.table(cpu);
-  console.log(
-    `verify: ${verdict.ok ? "OK" : "FAILED"} (G1/G2/G4 over ${verdict.checkedDeliveries} socket deliveries, ${verdict.checkedHistory} history events; ${natter.errors} send errors)`,
-  );
-  for (const p of verdict.problems) console.log(`  ${p}`);
+  for (const r of rows) {
+    console.log(`${r.system} processes:`);
+    console.table(r.cpu);
+  }
+  for (const r of rows) {
+    const f = r.result.flap;
+    console.log(
+      `${r.system} verify: ${r.problems.length ? "FAILED" : "OK"} (G1/G2/G4 over ${r.result.checkedDeliveries} socket deliveries${r.system === "Natter" ? `, ${r.checkedHistory} history events` : ""}; ${r.result.errors} send errors${rate > 0 ? `, ${r.result.late} sends issued >10 ms late` : ""}); ${f.clients} receivers dropped for 1 s mid-run missed ${f.missed} of ${f.expected} messages (${r.guarantees}); clients opened in ${r.result.openMs} ms`,
+    );
+    for (const p of r.problems) console.log(`  ${p}`);
+    if (r.problems.length) failed = true;
+  }
+  Object.assign(out, {
+    shape,
+    rate,
+    args: a,
+    nats: nats.version,
+    eventBytes,
+    ceilings,
+    baselines: baseRows,
+    systems: table,
+    ratios,
+    cpu: Object.fromEntries(rows.map((r) => [r.system, r.cpu])),
+    problems: Object.fromEntries(rows.map((r) => [r.system, r.problems])),
+  });
   const dir = path.join(repoRoot, "bench/results");
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${a.shape}.json`),
-    JSON.stringify({ shape, args: a, rows, ratios, cpu, verdict }, null, 2),
+    JSON.stringify(out, null, 2),
   );
-  if (!verdict.ok) process.exitCode = 1;
+  console.log(`verify: ${failed ? "FAILED" : "OK"}`);
+  if (failed) process.exitCode = 1;
 } finally {
   await Promise.all([...gateways.map((g) => g.kill()), consumers.kill()]);
   await nats.stop();

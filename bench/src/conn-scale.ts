@@ -1,6 +1,6 @@
 /**
  * `npm run bench:conn -- [--per-process 19000] [--total 100000] [--per-gateway 16500]
- *   [--step 2000] [--concurrency 200] [--group 20] [--no-storm] [--min-free-gib 3]`
+ *   [--step 2000] [--concurrency 200] [--group 20] [--settle 30] [--no-storm] [--min-free-gib 3]`
  *
  * Connection scale, in one run on one nats-server (SQLite store):
  *
@@ -43,6 +43,7 @@ const { values: a } = parseArgs({
     "no-storm": { type: "boolean", default: false },
     "skip-bare": { type: "boolean", default: false },
     "min-free-gib": { type: "string", default: "3" },
+    settle: { type: "string", default: "30" },
   },
 });
 const PER_PROCESS = Number(a["per-process"]);
@@ -51,6 +52,7 @@ const PER_GATEWAY = Number(a["per-gateway"]);
 const STEP = Number(a.step);
 const CONCURRENCY = Number(a.concurrency);
 const GROUP = Number(a.group);
+const SETTLE_S = Number(a.settle);
 const MIN_FREE_KIB = Number(a["min-free-gib"]) * 1024 * 1024;
 if (PER_PROCESS > 19_000 || PER_GATEWAY > 19_000) throw new Error("one process holds at most ~19k sockets here");
 
@@ -62,14 +64,18 @@ const rssMiB = (pid: number) => procSample(pid)?.rssMiB ?? 0;
 /** A connection-scale load process on its own two source addresses. */
 class Loader {
   readonly child: ChildProcess;
-  readonly #waiting = new Map<string, (m: Record<string, number>) => void>();
+  readonly #waiting = new Map<string, { resolve: (m: Record<string, number>) => void; reject: (e: Error) => void }>();
   held = 0;
   constructor(index: number) {
     this.child = fork(path.join(here, "load/conn-worker.ts"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child.on("message", (m: { type: string } & Record<string, number>) => {
       const w = this.#waiting.get(m.type);
       this.#waiting.delete(m.type);
-      w?.(m);
+      w?.resolve(m);
+    });
+    this.child.on("exit", (code) => {
+      for (const w of this.#waiting.values()) w.reject(new Error(`loader exited with ${code}`));
+      this.#waiting.clear();
     });
     this.child.send({
       type: "init",
@@ -79,8 +85,7 @@ class Loader {
   }
   #ask(msg: unknown, answer: string): Promise<Record<string, number>> {
     return new Promise((resolve, reject) => {
-      this.#waiting.set(answer, resolve);
-      this.child.once("exit", (code) => reject(new Error(`loader exited with ${code}`)));
+      this.#waiting.set(answer, { resolve, reject });
       this.child.send(msg as object);
     });
   }
@@ -112,7 +117,9 @@ interface Ramp {
   "sockets/s": number;
   "rss before MiB": number;
   "rss after MiB": number;
-  "KiB/socket": number;
+  "rss settled MiB": number;
+  "KiB/socket after": number;
+  "KiB/socket settled": number;
   failed: number;
 }
 
@@ -129,9 +136,18 @@ async function rampOne(target: string, pid: number, clients: ConnClient[], loade
     failed += rs.reduce((s, r) => s + r.failed, 0);
   }
   const seconds = (performance.now() - t0) / 1000;
+  // Right after the burst RSS still holds the garbage of the handshakes; idle, the heap
+  // shrinks after a few GCs. Both are reported: right after (3 s) and settled (the lowest
+  // sample over the next --settle seconds).
   await sleep(3000);
   const after = rssMiB(pid);
+  let settled = after;
+  for (let i = 0; i < SETTLE_S; i++) {
+    await sleep(1000);
+    settled = Math.min(settled, rssMiB(pid));
+  }
   const sockets = clients.length - failed;
+  const kib = (mib: number) => Math.round((((mib - before) * 1024) / sockets) * 10) / 10;
   const row = {
     target,
     sockets,
@@ -139,7 +155,9 @@ async function rampOne(target: string, pid: number, clients: ConnClient[], loade
     "sockets/s": Math.round(sockets / seconds),
     "rss before MiB": before,
     "rss after MiB": after,
-    "KiB/socket": Math.round((((after - before) * 1024) / sockets) * 10) / 10,
+    "rss settled MiB": settled,
+    "KiB/socket after": kib(after),
+    "KiB/socket settled": kib(settled),
     failed,
   };
   console.log(JSON.stringify(row));
@@ -213,6 +231,8 @@ try {
   const t3 = performance.now();
   const more = await Promise.all(Array.from({ length: extra }, (_, i) => startGateway(nats.url, env, `g${i + 2}`)));
   gateways.push(...more);
+  await sleep(1000);
+  const idleRss = Object.fromEntries(more.map((g) => [g.name, rssMiB(g.child.pid!)]));
   const mine = more.map((g, i) => {
     loaders.push(new Loader(2 + i));
     return rest.slice(i * PER_GATEWAY, (i + 1) * PER_GATEWAY).map((u) => ({ ...u, url: wsOf(g) }));
@@ -239,6 +259,7 @@ try {
     seconds: Math.round((performance.now() - t3) / 1000),
     stopped: stopped || "no: reached the target",
     gatewayRssMiB: Object.fromEntries(gateways.map((g) => [g.name, rssMiB(g.child.pid!)])),
+    gatewayRssBeforeSocketsMiB: idleRss,
     loadRssMiB: loaders.map((l) => rssMiB(l.child.pid!)),
     natsRssMiB: rssMiB(nats.pid),
     natsSubscriptions: varz.subscriptions,
@@ -250,6 +271,8 @@ try {
   // 4. reconnect storm
   if (!a["no-storm"]) {
     await sleep(8000); // online announcements (5 s delay) done
+    report.gatewayRssIdleMiB = Object.fromEntries(gateways.map((g) => [g.name, rssMiB(g.child.pid!)]));
+    console.log("gateway RSS before the storm (MiB):", JSON.stringify(report.gatewayRssIdleMiB));
     const t4 = performance.now();
     const rs = await Promise.all(loaders.map((l) => l.storm()));
     const storm = {

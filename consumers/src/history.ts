@@ -1,6 +1,6 @@
 import type { Logger } from "@natter/config";
 import { type ChatEvent, type MessageCreatedEvent, parseEventPayload, previewOf } from "@natter/protocol";
-import { projectEvents, type Store } from "@natter/store";
+import { applyWrites, projectionWrites, type Store, type StoreWrite } from "@natter/store";
 import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS } from "@natter/subjects";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -50,23 +50,30 @@ export function parseChatEvent(msg: JsMsg): ChatEvent {
  * Writes one batch: the events first (idempotent by (chat, n)), then the read models
  * projected from them. Chats are independent, so they are projected concurrently; within
  * one chat the events go in n order. Every write is guarded by n, so a redelivered or
- * reordered batch changes nothing it already wrote.
+ * reordered batch changes nothing it already wrote. A store with `writeAll` (SQLite) gets
+ * the whole batch as one transaction: one commit per batch rather than one per chat, which
+ * was most of the time the consumers' event loop spent blocked in SQLite.
  */
 export async function writeHistoryBatch(store: Store, events: ChatEvent[]): Promise<void> {
-  await store.appendEvents(events);
   const byChat = new Map<string, ChatEvent[]>();
   for (const e of events) {
     const list = byChat.get(e.chat);
     if (list) list.push(e);
     else byChat.set(e.chat, [e]);
   }
-  await Promise.all(
-    [...byChat.values()].map(async (chatEvents) => {
-      chatEvents.sort((a, b) => a.n - b.n);
-      await projectEvents(store, chatEvents);
-      await previewFromLastMessage(store, chatEvents);
-    }),
-  );
+  const perChat = [...byChat.values()].map((chatEvents) => {
+    chatEvents.sort((a, b) => a.n - b.n);
+    const writes = projectionWrites(chatEvents);
+    const preview = previewFromLastMessage(chatEvents);
+    if (preview) writes.push(preview);
+    return writes;
+  });
+  if (store.writeAll) {
+    await store.writeAll([{ op: "appendEvents", events }, ...perChat.flat()]);
+    return;
+  }
+  await store.appendEvents(events);
+  await Promise.all(perChat.map((writes) => applyWrites(store, writes)));
 }
 
 /**
@@ -75,20 +82,23 @@ export async function writeHistoryBatch(store: Store, events: ChatEvent[]): Prom
  * The store guards the preview by its own n, so writing that message's head as well
  * (older lastN, ignored for the head itself) keeps the preview right.
  */
-async function previewFromLastMessage(store: Store, chatEvents: ChatEvent[]): Promise<void> {
+function previewFromLastMessage(chatEvents: ChatEvent[]): StoreWrite | undefined {
   const last = chatEvents.at(-1);
   const lastMsg = chatEvents.findLast((e): e is MessageCreatedEvent => e.kind === "message.created");
-  if (!last || !lastMsg || lastMsg === last) return;
+  if (!last || !lastMsg || lastMsg === last) return undefined;
   const preview = previewOf(lastMsg);
-  if (preview === undefined) return;
-  await store.advanceChatHead({
-    chatId: lastMsg.chat,
-    lastN: lastMsg.n,
-    lastSeq: lastMsg.seq,
-    lastActivity: lastMsg.ts,
-    preview,
-    previewFrom: lastMsg.from,
-  });
+  if (preview === undefined) return undefined;
+  return {
+    op: "advanceChatHead",
+    head: {
+      chatId: lastMsg.chat,
+      lastN: lastMsg.n,
+      lastSeq: lastMsg.seq,
+      lastActivity: lastMsg.ts,
+      preview,
+      previewFrom: lastMsg.from,
+    },
+  };
 }
 
 /**

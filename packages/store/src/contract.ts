@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
+import { applyWrites, projectionWrites } from "./projection.ts";
 import type { DeviceSession, Store, User } from "./store.ts";
 
 const T0 = 1_700_000_000_000;
@@ -478,6 +479,50 @@ export function runStoreContract(
       const got = await store.getChatHead(bare.chatId);
       assert.deepEqual(got, bare);
       assert.equal(got !== undefined && "preview" in got, false, "no preview property when never set");
+    });
+
+    test(t("a batch of writes (writeAll where the store has it) equals the calls one by one"), async () => {
+      const chat = id("c");
+      const created: ChatEvent = {
+        kind: "chat.created",
+        chat,
+        seq: 100_001,
+        n: 1,
+        ts: T0 + 1,
+        from: "alice",
+        chatKind: "group",
+        title: "batch",
+        members: ["alice", "bob"],
+      };
+      const added: ChatEvent = {
+        kind: "member.added",
+        chat,
+        seq: 100_003,
+        n: 3,
+        ts: T0 + 3,
+        from: "alice",
+        user: "carol",
+      };
+      const removed: ChatEvent = {
+        kind: "member.removed",
+        chat,
+        seq: 100_005,
+        n: 5,
+        ts: T0 + 5,
+        from: "alice",
+        user: "bob",
+      };
+      const events = [created, msg(chat, 2, "bob", "w2"), added, msg(chat, 4), removed];
+      await applyWrites(store, [{ op: "appendEvents", events }, ...projectionWrites(events)]);
+      // Applied twice (a redelivered batch): nothing changes.
+      await applyWrites(store, [{ op: "appendEvents", events }, ...projectionWrites(events)]);
+      assert.deepEqual(await store.getEvents(chat, { afterN: 0, limit: 10 }), events);
+      assert.equal((await store.getChat(chat))?.title, "batch");
+      assert.deepEqual((await store.listMembers(chat)).map((m) => m.userId).sort(), ["alice", "carol"]);
+      assert.equal((await store.getMember(chat, "bob"))?.active, false);
+      assert.equal((await store.findClientMsg(chat, "bob", "w2"))?.n, 2);
+      assert.equal((await store.getChatHead(chat))?.lastN, 5);
+      await applyWrites(store, []);
     });
 
     test(t("getChatHeads returns the known heads in request order"), async () => {

@@ -3,7 +3,7 @@ import { SqliteStore } from "./sqlite/store.ts";
 import type { Store } from "./store.ts";
 
 export * from "./store.ts";
-export { projectEvents } from "./projection.ts";
+export { applyWrites, projectEvents, projectionWrites } from "./projection.ts";
 export { CassandraStore, type CassandraStoreOptions } from "./cassandra/store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/store.ts";
 

@@ -1,5 +1,5 @@
 import { type ChatEvent, previewOf } from "@natter/protocol";
-import type { ChatHead, Store } from "./store.ts";
+import type { ChatHead, Store, StoreWrite } from "./store.ts";
 
 /**
  * Projects chat events onto the store's read models: chat rows, membership and chat heads
@@ -9,27 +9,42 @@ import type { ChatHead, Store } from "./store.ts";
  * newer one, changes nothing.
  */
 export async function projectEvents(store: Store, events: readonly ChatEvent[]): Promise<void> {
+  await applyWrites(store, projectionWrites(events));
+}
+
+/** The writes `projectEvents` makes, in order, as data (for `Store.writeAll`). */
+export function projectionWrites(events: readonly ChatEvent[]): StoreWrite[] {
+  const writes: StoreWrite[] = [];
   const heads = new Map<string, ChatHead>();
   for (const e of events) {
     switch (e.kind) {
       case "chat.created":
-        await store.createChat({
-          chatId: e.chat,
-          kind: e.chatKind,
-          createdBy: e.from,
-          createdAt: e.ts,
-          ...(e.title === undefined ? {} : { title: e.title }),
+        writes.push({
+          op: "createChat",
+          chat: {
+            chatId: e.chat,
+            kind: e.chatKind,
+            createdBy: e.from,
+            createdAt: e.ts,
+            ...(e.title === undefined ? {} : { title: e.title }),
+          },
         });
         for (const userId of e.members) {
           const role = e.chatKind === "group" && userId === e.from ? "admin" : "member";
-          await store.applyMembership({ chatId: e.chat, userId, role, active: true, n: e.n });
+          writes.push({ op: "applyMembership", change: { chatId: e.chat, userId, role, active: true, n: e.n } });
         }
         break;
       case "member.added":
-        await store.applyMembership({ chatId: e.chat, userId: e.user, role: "member", active: true, n: e.n });
+        writes.push({
+          op: "applyMembership",
+          change: { chatId: e.chat, userId: e.user, role: "member", active: true, n: e.n },
+        });
         break;
       case "member.removed":
-        await store.applyMembership({ chatId: e.chat, userId: e.user, role: "member", active: false, n: e.n });
+        writes.push({
+          op: "applyMembership",
+          change: { chatId: e.chat, userId: e.user, role: "member", active: false, n: e.n },
+        });
         break;
       case "message.created":
         break;
@@ -46,5 +61,30 @@ export async function projectEvents(store: Store, events: readonly ChatEvent[]):
       });
     }
   }
-  for (const head of heads.values()) await store.advanceChatHead(head);
+  for (const head of heads.values()) writes.push({ op: "advanceChatHead", head });
+  return writes;
+}
+
+/** Applies the writes in order: in one `writeAll` where the store has it, else call by call. */
+export async function applyWrites(store: Store, writes: readonly StoreWrite[]): Promise<void> {
+  if (store.writeAll) {
+    await store.writeAll(writes);
+    return;
+  }
+  for (const w of writes) {
+    switch (w.op) {
+      case "appendEvents":
+        await store.appendEvents(w.events);
+        break;
+      case "createChat":
+        await store.createChat(w.chat);
+        break;
+      case "applyMembership":
+        await store.applyMembership(w.change);
+        break;
+      case "advanceChatHead":
+        await store.advanceChatHead(w.head);
+        break;
+    }
+  }
 }

@@ -92,6 +92,22 @@ export interface EventPageQuery {
   limit: number;
 }
 
+/** A membership change from event `n` (see `Store.applyMembership`). */
+export interface MembershipChange {
+  chatId: string;
+  userId: string;
+  role: MemberRole;
+  active: boolean;
+  n: number;
+}
+
+/** One write of a batch (`Store.writeAll`): the write methods of the contract as data. */
+export type StoreWrite =
+  | { op: "appendEvents"; events: ChatEvent[] }
+  | { op: "createChat"; chat: Chat }
+  | { op: "applyMembership"; change: MembershipChange }
+  | { op: "advanceChatHead"; head: ChatHead };
+
 /**
  * Natter's storage contract. Implementations: Cassandra (production) and SQLite
  * (`node:sqlite`, the embedded default). `contract.ts` is the one test suite both pass.
@@ -128,13 +144,7 @@ export interface Store {
   claimDirectChat(userA: string, userB: string, chatId: string): Promise<string>;
 
   /** Applies a membership change from event `n`; ignored unless `n` > the row's changedN. */
-  applyMembership(change: {
-    chatId: string;
-    userId: string;
-    role: MemberRole;
-    active: boolean;
-    n: number;
-  }): Promise<void>;
+  applyMembership(change: MembershipChange): Promise<void>;
   /** The membership row (active or not), if the user was ever a member. */
   getMember(chatId: string, userId: string): Promise<Member | undefined>;
   /** Active members of a chat. */
@@ -165,4 +175,11 @@ export interface Store {
   advanceReadState(state: ReadState): Promise<void>;
   getReadState(chatId: string, userId: string): Promise<ReadState | undefined>;
   listReadStates(chatId: string): Promise<ReadState[]>;
+
+  /**
+   * Optional: applies `writes` in order as one unit, with the same effect as calling the
+   * methods one by one. SQLite does it in one synchronous transaction (one commit, and no
+   * other call can run in between); a store without it gets the calls one by one.
+   */
+  writeAll?(writes: readonly StoreWrite[]): Promise<void>;
 }

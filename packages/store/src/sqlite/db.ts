@@ -44,8 +44,12 @@ export class SqliteDb {
     return this.stmt(sql).all(params) as Record<string, unknown>[];
   }
 
-  /** Runs `fn` in one write transaction; IMMEDIATE takes the write lock up front so it cannot deadlock on upgrade. */
+  /**
+   * Runs `fn` in one write transaction; IMMEDIATE takes the write lock up front so it cannot
+   * deadlock on upgrade. Called inside another `tx` (synchronously), it joins the outer one.
+   */
   tx<T>(fn: () => T): T {
+    if (this.db.isTransaction) return fn();
     this.db.exec("BEGIN IMMEDIATE");
     try {
       const result = fn();

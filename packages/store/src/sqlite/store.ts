@@ -1,4 +1,4 @@
-import type { ChatEvent, MemberRole } from "@natter/protocol";
+import type { ChatEvent } from "@natter/protocol";
 import type {
   Chat,
   ChatHead,
@@ -6,8 +6,10 @@ import type {
   DeviceSession,
   EventPageQuery,
   Member,
+  MembershipChange,
   ReadState,
   Store,
+  StoreWrite,
   UnreadCount,
   User,
 } from "../store.ts";
@@ -75,13 +77,7 @@ export class SqliteStore implements Store {
     return chats.claimDirectChat(this.#db, userA, userB, chatId);
   }
 
-  async applyMembership(change: {
-    chatId: string;
-    userId: string;
-    role: MemberRole;
-    active: boolean;
-    n: number;
-  }): Promise<void> {
+  async applyMembership(change: MembershipChange): Promise<void> {
     chats.applyMembership(this.#db, change);
   }
   async getMember(chatId: string, userId: string): Promise<Member | undefined> {
@@ -125,5 +121,28 @@ export class SqliteStore implements Store {
   }
   async listReadStates(chatId: string): Promise<ReadState[]> {
     return heads.listReadStates(this.#db, chatId);
+  }
+
+  /** One transaction, run synchronously: one commit for a history batch instead of one per chat. */
+  async writeAll(writes: readonly StoreWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    this.#db.tx(() => {
+      for (const w of writes) {
+        switch (w.op) {
+          case "appendEvents":
+            events.appendEvents(this.#db, w.events);
+            break;
+          case "createChat":
+            chats.createChat(this.#db, w.chat);
+            break;
+          case "applyMembership":
+            chats.applyMembership(this.#db, w.change);
+            break;
+          case "advanceChatHead":
+            heads.advanceChatHead(this.#db, w.head);
+            break;
+        }
+      }
+    });
   }
 }

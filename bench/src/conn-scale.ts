@@ -238,7 +238,7 @@ try {
     return rest.slice(i * PER_GATEWAY, (i + 1) * PER_GATEWAY).map((u) => ({ ...u, url: wsOf(g) }));
   });
   const scaleLoaders = loaders.slice(2);
-  for (let off = 0; off < PER_GATEWAY && !stopped; off += STEP) {
+  for (let off = 0; extra > 0 && off < PER_GATEWAY && !stopped; off += STEP) {
     const rs = await Promise.all(scaleLoaders.map((l, i) => l.open(mine[i]!.slice(off, off + STEP))));
     const n = scaleLoaders.reduce((s, _, i) => s + Math.min(STEP, Math.max(0, mine[i]!.length - off)), 0);
     const failed = rs.reduce((s, r) => s + r.failed, 0);

@@ -1,3 +1,4 @@
+import { JsPublisher } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -44,7 +45,7 @@ export async function createGateway(opts: {
   const metrics = createGatewayMetrics(opts.registry);
   const jsm = await jetstreamManager(nc);
   const sequencer = new Sequencer({
-    js: jetstream(nc),
+    publisher: new JsPublisher(nc),
     jsm,
     store,
     metrics,

@@ -1,9 +1,9 @@
-import { chatEventAt, lastChatEvent } from "@natter/bus";
+import { chatEventAt, JsPublishError, type JsPublisher, lastChatEvent } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import { type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { chatSubject, HEADERS, JS_ERR_WRONG_LAST_SEQUENCE } from "@natter/subjects";
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 
@@ -29,7 +29,7 @@ const MAX_CACHED_HEADS = 50_000;
  * serialized in this process (a promise chain per chat); different chats run in parallel.
  */
 export class Sequencer {
-  readonly #js: JetStreamClient;
+  readonly #publisher: JsPublisher;
   readonly #jsm: JetStreamManager;
   readonly #store: Store;
   readonly #metrics: GatewayMetrics;
@@ -38,13 +38,14 @@ export class Sequencer {
   readonly #tails = new Map<string, Promise<unknown>>();
 
   constructor(opts: {
-    js: JetStreamClient;
+    /** The lean publisher (one reply subscription), not `js.publish`: see `JsPublisher`. */
+    publisher: JsPublisher;
     jsm: JetStreamManager;
     store: Store;
     metrics: GatewayMetrics;
     logger: Logger;
   }) {
-    this.#js = opts.js;
+    this.#publisher = opts.publisher;
     this.#jsm = opts.jsm;
     this.#store = opts.store;
     this.#metrics = opts.metrics;
@@ -91,11 +92,11 @@ export class Sequencer {
       h.set(HEADERS.n, String(n));
       h.set(HEADERS.kind, payload.kind);
       try {
-        const ack = await this.#js.publish(chatSubject(chatId), JSON.stringify(payload), {
+        const ack = await this.#publisher.publish(chatSubject(chatId), JSON.stringify(payload), {
           headers: h,
-          expect: { lastSubjectSequence: head.seq },
-          ...(opts.dedupId ? { msgID: opts.dedupId } : {}),
-          timeout: 5000,
+          expectLastSubjectSequence: head.seq,
+          ...(opts.dedupId ? { msgId: opts.dedupId } : {}),
+          timeoutMs: 5000,
         });
         this.#metrics.publishLatency.observe((performance.now() - started) / 1000);
         if (ack.duplicate) {
@@ -110,7 +111,7 @@ export class Sequencer {
         this.#metrics.publishes.inc({ kind: payload.kind, outcome: "ok" });
         return { event: { ...payload, seq: ack.seq } as ChatEvent, duplicate: false };
       } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === JS_ERR_WRONG_LAST_SEQUENCE) {
+        if (err instanceof JsPublishError && err.errCode === JS_ERR_WRONG_LAST_SEQUENCE) {
           this.#metrics.conflicts.inc();
           this.#heads.delete(chatId);
           continue;

@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { repoRoot, startNatsServer } from "@natter/testkit";
-import { stackStore, startConsumers, startGateway } from "../../tests/src/stack.ts";
+import { stackStore, startConsumers, startGateway } from "@natter/testkit";
 import { runCoreBaseline, runJetStreamBaseline } from "./baseline.ts";
 import { type CeilingResult, natterEventBytes, runCeiling } from "./ceiling.ts";
 import { summarize } from "./hist.ts";

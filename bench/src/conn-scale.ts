@@ -27,7 +27,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { repoRoot, startNatsServer } from "@natter/testkit";
-import { type GatewayProc, stackStore, startConsumers, startGateway } from "../../tests/src/stack.ts";
+import { type GatewayProc, stackStore, startConsumers, startGateway } from "@natter/testkit";
 import type { ConnClient } from "./load/conn-worker.ts";
 import { procSample } from "./proc-stats.ts";
 import { seedChats } from "./seed.ts";

@@ -23,7 +23,7 @@ import { startNatsServer } from "@natter/testkit";
 import { connect } from "@nats-io/transport-node";
 import WebSocket from "ws";
 import { TokenSigner } from "../../gateway/src/auth/tokens.ts";
-import { stackStore, startGateway, TOKEN_SECRET } from "../../tests/src/stack.ts";
+import { stackStore, startGateway, TOKEN_SECRET } from "@natter/testkit";
 import { cpuShare, procSample } from "./proc-stats.ts";
 
 const { values: a } = parseArgs({

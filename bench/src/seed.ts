@@ -6,7 +6,7 @@
 import { createStore } from "@natter/store";
 import { cassandraContactPoints } from "@natter/testkit";
 import { TokenSigner } from "../../gateway/src/auth/tokens.ts";
-import { TOKEN_SECRET } from "../../tests/src/stack.ts";
+import { TOKEN_SECRET } from "@natter/testkit";
 import { api, type BenchUser } from "./http.ts";
 
 export interface SeededChat {

@@ -4,7 +4,14 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type NatsServer, natsBin, startNatsServer } from "@natter/testkit";
 import { Api, eventually } from "./http-client.ts";
-import { type GatewayProc, type Proc, type StackStore, stackStore, startConsumers, startGateway } from "./stack.ts";
+import {
+  type GatewayProc,
+  type Proc,
+  type StackStore,
+  stackStore,
+  startConsumers,
+  startGateway,
+} from "@natter/testkit";
 
 // The acceptance of the chat log over the production path: two gateway processes and a
 // consumers process over a real nats-server and a real Cassandra keyspace.

@@ -3,7 +3,14 @@ import { after, before, describe, test } from "node:test";
 import type { PresenceFrame, ReceiptFrame, ServerFrame, TypingSignalFrame } from "@natter/protocol";
 import { type NatsServer, startNatsServer } from "@natter/testkit";
 import { Api, eventually } from "./http-client.ts";
-import { type GatewayProc, type Proc, type StackStore, stackStore, startConsumers, startGateway } from "./stack.ts";
+import {
+  type GatewayProc,
+  type Proc,
+  type StackStore,
+  stackStore,
+  startConsumers,
+  startGateway,
+} from "@natter/testkit";
 import { WsClient } from "./ws-client.ts";
 
 // Presence, typing, receipts and unread counts over the production path: two gateway

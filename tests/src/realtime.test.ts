@@ -3,7 +3,14 @@ import { after, before, describe, test } from "node:test";
 import { CLOSE_CODES, type SentFrame } from "@natter/protocol";
 import { type NatsServer, startNatsServer } from "@natter/testkit";
 import { Api } from "./http-client.ts";
-import { type GatewayProc, type Proc, type StackStore, stackStore, startConsumers, startGateway } from "./stack.ts";
+import {
+  type GatewayProc,
+  type Proc,
+  type StackStore,
+  stackStore,
+  startConsumers,
+  startGateway,
+} from "@natter/testkit";
 import { WsClient } from "./ws-client.ts";
 
 // The acceptance of real-time delivery over the production path: two gateway processes,

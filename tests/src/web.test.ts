@@ -14,7 +14,14 @@ import { after, before, describe, test } from "node:test";
 import { freePort, type NatsServer, repoRoot, startNatsServer } from "@natter/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { Api } from "./http-client.ts";
-import { type GatewayProc, type Proc, type StackStore, stackStore, startConsumers, startGateway } from "./stack.ts";
+import {
+  type GatewayProc,
+  type Proc,
+  type StackStore,
+  stackStore,
+  startConsumers,
+  startGateway,
+} from "@natter/testkit";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = [

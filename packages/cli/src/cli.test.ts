@@ -16,7 +16,7 @@ import {
   stackStore,
   startConsumers,
   startGateway,
-} from "../../../tests/src/stack.ts";
+} from "@natter/testkit";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.ts");
 

@@ -11,7 +11,7 @@ import {
   stackStore,
   startConsumers,
   startGateway,
-} from "../../../tests/src/stack.ts";
+} from "@natter/testkit";
 import { ChatOrdering } from "./ordering.ts";
 import { LocalStorageCursorStore, MemoryCursorStore, NatterClient, NatterHttp, type StorageLike } from "./index.ts";
 import { fullJitter } from "./backoff.ts";

@@ -12,7 +12,7 @@ import {
   stackStore,
   startConsumers,
   startGateway,
-} from "../../../tests/src/stack.ts";
+} from "@natter/testkit";
 import { type ClientState, MemoryCursorStore, NatterClient, type SentMessage } from "./index.ts";
 
 const TOTAL = 500;

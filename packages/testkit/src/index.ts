@@ -1,3 +1,4 @@
 export { natsBin, repoRoot } from "./binaries.ts";
 export { cassandraContactPoints, createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
 export { freePort, type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";
+export * from "./stack.ts";

@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createTestKeyspace, freePort, repoRoot, type TestKeyspace } from "@natter/testkit";
+import { repoRoot } from "./binaries.ts";
+import { createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
+import { freePort } from "./nats-server.ts";
 
 export const TOKEN_SECRET = "e2e-secret-e2e-secret-e2e-secret-e2e";
 

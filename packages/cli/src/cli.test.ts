@@ -1,5 +1,5 @@
 // The `natter` command as a user runs it: a spawned process against a spawned gateway and
-// consumers over a real nats-server (tests/src/stack.ts), SQLite store.
+// consumers over a real nats-server (@natter/testkit stack.ts), SQLite store.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";

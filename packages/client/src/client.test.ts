@@ -1,5 +1,5 @@
 // The SDK against the real stack: a nats-server (testkit), a gateway process and a
-// consumers process (tests/src/stack.ts) on a SQLite store. No mocks.
+// consumers process (@natter/testkit stack.ts) on a SQLite store. No mocks.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type NatsServer, startNatsServer } from "@natter/testkit";

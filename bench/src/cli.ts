@@ -79,7 +79,14 @@ const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 const nats = await startNatsServer();
 const store = await stackStore(a.store);
 // The benchmark measures throughput: lift the per-user send limits.
-const env = { ...store.env, NATTER_SEND_RATE: "1000000", NATTER_SEND_BURST: "1000000", NATTER_LOG_LEVEL: "warn" };
+const env = {
+  ...store.env,
+  NATTER_SEND_RATE: "1000000",
+  NATTER_SEND_BURST: "1000000",
+  NATTER_WS_FRAME_RATE: "1000000",
+  NATTER_WS_FRAME_BURST: "1000000",
+  NATTER_LOG_LEVEL: "warn",
+};
 const gateways = await Promise.all(
   Array.from({ length: Number(a.gateways) }, (_, i) => startGateway(nats.url, env, `g${i + 1}`)),
 );

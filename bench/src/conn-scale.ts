@@ -166,7 +166,14 @@ async function rampOne(target: string, pid: number, clients: ConnClient[], loade
 
 const nats = await startNatsServer();
 const store = await stackStore("sqlite");
-const env = { ...store.env, NATTER_LOG_LEVEL: "warn", NATTER_SEND_RATE: "1000000", NATTER_SEND_BURST: "1000000" };
+const env = {
+  ...store.env,
+  NATTER_LOG_LEVEL: "warn",
+  NATTER_SEND_RATE: "1000000",
+  NATTER_SEND_BURST: "1000000",
+  NATTER_WS_FRAME_RATE: "1000000",
+  NATTER_WS_FRAME_BURST: "1000000",
+};
 const gateways: GatewayProc[] = [await startGateway(nats.url, env, "g1")];
 const consumers = await startConsumers(nats.url, env);
 const loaders: Loader[] = [];

@@ -96,7 +96,11 @@ export async function createGateway(opts: {
     loginLimiter: new RateLimiter({ burst: config.loginBurst, perSecond: config.loginRatePerMin / 60 }),
     addressLimiter: new RateLimiter({ burst: config.loginBurst * 20, perSecond: (config.loginRatePerMin * 20) / 60 }),
   };
-  const realtime = new Realtime({ ctx, jsm, options: wsOptions(opts.ws) });
+  const realtime = new Realtime({
+    ctx,
+    jsm,
+    options: wsOptions({ frameBurst: config.wsFrameBurst, framesPerSecond: config.wsFrameRate, ...opts.ws }),
+  });
   const { app, routes } = await buildApp(ctx, realtime);
   return {
     app,

@@ -137,6 +137,20 @@ export const KEYS = {
     min: 1,
     doc: "Per-user send rate limit: tokens refilled per second",
   },
+  wsFrameBurst: {
+    env: "NATTER_WS_FRAME_BURST",
+    kind: "int",
+    default: "500",
+    min: 1,
+    doc: "WebSocket frames a socket may send in a burst (token bucket; over it: rate_limited errors, then close 4008)",
+  },
+  wsFrameRate: {
+    env: "NATTER_WS_FRAME_RATE",
+    kind: "int",
+    default: "250",
+    min: 1,
+    doc: "WebSocket frames per second refilled per socket",
+  },
   loginBurst: {
     env: "NATTER_LOGIN_BURST",
     kind: "int",

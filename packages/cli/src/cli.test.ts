@@ -30,7 +30,13 @@ before(async () => {
   nats = await startNatsServer();
   store = await stackStore("sqlite");
   // The export test sends 120 messages at once: lift the per-user send rate limit.
-  const env = { ...store.env, NATTER_SEND_RATE: "10000", NATTER_SEND_BURST: "10000" };
+  const env = {
+    ...store.env,
+    NATTER_SEND_RATE: "10000",
+    NATTER_SEND_BURST: "10000",
+    NATTER_WS_FRAME_RATE: "10000",
+    NATTER_WS_FRAME_BURST: "10000",
+  };
   gw = await startGateway(nats.url, env);
   consumers = await startConsumers(nats.url, env);
   dir = await mkdtemp(path.join(tmpdir(), "natter-cli-"));

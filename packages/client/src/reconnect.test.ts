@@ -29,7 +29,13 @@ const procs: Proc[] = [];
 before(async () => {
   nats = await startNatsServer();
   store = await stackStore("sqlite");
-  const env = { ...store.env, NATTER_SEND_RATE: "100000", NATTER_SEND_BURST: "100000" };
+  const env = {
+    ...store.env,
+    NATTER_SEND_RATE: "100000",
+    NATTER_SEND_BURST: "100000",
+    NATTER_WS_FRAME_RATE: "100000",
+    NATTER_WS_FRAME_BURST: "100000",
+  };
   // One at a time, each tracked as soon as it runs, so a failed start leaves nothing behind.
   procs.push((g1 = await startGateway(nats.url, env, "g1")));
   procs.push((g2 = await startGateway(nats.url, env, "g2")));

@@ -87,19 +87,22 @@ describe("history crash - a separate consumers process killed mid-stream", () =>
       }
     };
 
-    // ~2000 events over 20 chats: half as a backlog before the process starts (so it is busy
-    // with full batches when killed), half while it runs, throttled so the crash lands mid-stream.
+    // 5,000 events over 20 chats: a backlog of 4,000 before the process starts (so it is busy
+    // with full batches when killed: far more than it writes between two polls of its ack
+    // floor, even with one transaction per batch), then 1,000 while it runs, throttled.
     const chats = createChats(20, "crash");
-    const total = 2000;
-    await publishWorkload(jetstream(nc), chats, total / 2, 1234);
-    let published = total / 2;
+    const backlog = 4000;
+    const live = 1000;
+    const total = backlog + live;
+    await publishWorkload(jetstream(nc), chats, backlog, 1234);
+    let published = backlog;
 
     const first = startChild(env);
     children.push(first);
     await waitFor("first consumers process ready", () => first.metricsPort() !== undefined, 30_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n${first.output()}`);
     });
-    const publishing = publishWorkload(jetstream(nc), chats, total / 2, 5678, async () => {
+    const publishing = publishWorkload(jetstream(nc), chats, live, 5678, async () => {
       published++;
       await new Promise((r) => setTimeout(r, 40));
     });

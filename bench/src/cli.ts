@@ -24,7 +24,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { repoRoot, startNatsServer } from "@natter/testkit";
+import { repoRoot, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import { stackStore, startConsumers, startGateway } from "@natter/testkit";
 import { runCoreBaseline, runJetStreamBaseline } from "./baseline.ts";
 import { type CeilingResult, natterEventBytes, runCeiling } from "./ceiling.ts";
@@ -81,10 +81,7 @@ const store = await stackStore(a.store);
 // The benchmark measures throughput: lift the per-user send limits.
 const env = {
   ...store.env,
-  NATTER_SEND_RATE: "1000000",
-  NATTER_SEND_BURST: "1000000",
-  NATTER_WS_FRAME_RATE: "1000000",
-  NATTER_WS_FRAME_BURST: "1000000",
+  ...LIFTED_RATE_LIMITS,
   NATTER_LOG_LEVEL: "warn",
 };
 const gateways = await Promise.all(

@@ -26,7 +26,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { repoRoot, startNatsServer } from "@natter/testkit";
+import { repoRoot, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import { type GatewayProc, stackStore, startConsumers, startGateway } from "@natter/testkit";
 import type { ConnClient } from "./load/conn-worker.ts";
 import { procSample } from "./proc-stats.ts";
@@ -169,10 +169,7 @@ const store = await stackStore("sqlite");
 const env = {
   ...store.env,
   NATTER_LOG_LEVEL: "warn",
-  NATTER_SEND_RATE: "1000000",
-  NATTER_SEND_BURST: "1000000",
-  NATTER_WS_FRAME_RATE: "1000000",
-  NATTER_WS_FRAME_BURST: "1000000",
+  ...LIFTED_RATE_LIMITS,
 };
 const gateways: GatewayProc[] = [await startGateway(nats.url, env, "g1")];
 const consumers = await startConsumers(nats.url, env);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { PresenceFrame, ReceiptFrame, ServerFrame, TypingSignalFrame } from "@natter/protocol";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import { Api, eventually } from "./http-client.ts";
 import {
   type GatewayProc,
@@ -18,10 +18,7 @@ import { WsClient } from "./ws-client.ts";
 const TTL_MS = 2000;
 const DELAY_MS = 600;
 const ENV = {
-  NATTER_SEND_BURST: "100000",
-  NATTER_SEND_RATE: "100000",
-  NATTER_WS_FRAME_RATE: "100000",
-  NATTER_WS_FRAME_BURST: "100000",
+  ...LIFTED_RATE_LIMITS,
   NATTER_PRESENCE_TTL: `${TTL_MS}ms`,
   NATTER_PRESENCE_ONLINE_DELAY: `${DELAY_MS}ms`,
 };

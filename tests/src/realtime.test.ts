@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CLOSE_CODES, type SentFrame } from "@natter/protocol";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import { Api } from "./http-client.ts";
 import {
   type GatewayProc,
@@ -17,12 +17,7 @@ import { WsClient } from "./ws-client.ts";
 // a consumers process (history and fanout), a real nats-server and a Cassandra keyspace,
 // and real WebSocket clients.
 // Send and frame rate limits lifted: these tests are about delivery (gateway/src/ws tests cover the limits).
-const ENV = {
-  NATTER_SEND_BURST: "100000",
-  NATTER_SEND_RATE: "100000",
-  NATTER_WS_FRAME_BURST: "100000",
-  NATTER_WS_FRAME_RATE: "100000",
-};
+const ENV = LIFTED_RATE_LIMITS;
 let nats: NatsServer;
 let store: StackStore;
 let g1: GatewayProc;

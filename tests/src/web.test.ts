@@ -11,7 +11,7 @@ import { mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { freePort, type NatsServer, repoRoot, startNatsServer } from "@natter/testkit";
+import { freePort, type NatsServer, repoRoot, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { Api } from "./http-client.ts";
 import {
@@ -105,8 +105,7 @@ describe("web client in Chromium", { skip }, () => {
       NATTER_PRESENCE_ONLINE_DELAY: "200ms",
       NATTER_PRESENCE_TTL: "3s",
       // The history test seeds 130 messages over HTTP at once.
-      NATTER_SEND_BURST: "1000",
-      NATTER_SEND_RATE: "1000",
+      ...LIFTED_RATE_LIMITS,
     };
     gw = await startGateway(nats.url, env);
     consumers = await startConsumers(nats.url, env);

@@ -8,7 +8,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NatterHttp } from "@natter/client";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import {
   type GatewayProc,
   type Proc,
@@ -32,10 +32,7 @@ before(async () => {
   // The export test sends 120 messages at once: lift the per-user send rate limit.
   const env = {
     ...store.env,
-    NATTER_SEND_RATE: "10000",
-    NATTER_SEND_BURST: "10000",
-    NATTER_WS_FRAME_RATE: "10000",
-    NATTER_WS_FRAME_BURST: "10000",
+    ...LIFTED_RATE_LIMITS,
   };
   gw = await startGateway(nats.url, env);
   consumers = await startConsumers(nats.url, env);

@@ -3,7 +3,7 @@
 // nats-server, SQLite store. The send rate limit is lifted on the gateways.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import type { ChatEvent } from "@natter/protocol";
 import {
   type GatewayProc,
@@ -31,10 +31,7 @@ before(async () => {
   store = await stackStore("sqlite");
   const env = {
     ...store.env,
-    NATTER_SEND_RATE: "100000",
-    NATTER_SEND_BURST: "100000",
-    NATTER_WS_FRAME_RATE: "100000",
-    NATTER_WS_FRAME_BURST: "100000",
+    ...LIFTED_RATE_LIMITS,
   };
   // One at a time, each tracked as soon as it runs, so a failed start leaves nothing behind.
   procs.push((g1 = await startGateway(nats.url, env, "g1")));

@@ -6,6 +6,17 @@ import { repoRoot } from "./binaries.ts";
 import { createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
 import { freePort } from "./nats-server.ts";
 
+/**
+ * Environment that lifts the per-user send and per-socket frame rate limits, for tests and
+ * benchmarks about delivery and throughput (the limits have their own tests in gateway/).
+ */
+export const LIFTED_RATE_LIMITS = {
+  NATTER_SEND_RATE: "1000000",
+  NATTER_SEND_BURST: "1000000",
+  NATTER_WS_FRAME_RATE: "1000000",
+  NATTER_WS_FRAME_BURST: "1000000",
+} as const;
+
 export const TOKEN_SECRET = "e2e-secret-e2e-secret-e2e-secret-e2e";
 
 export interface Proc {

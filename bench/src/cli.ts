@@ -1,10 +1,10 @@
 /**
  * `npm run bench -- [--shape direct|group] [--members 10] [--chats 50] [--inflight 20]
- *   [--rate 0] [--duration 10] [--gateways 2] [--workers 1] [--sources 0]
+ *   [--rate 0] [--duration 10] [--warmup 1] [--gateways 2] [--workers 1] [--sources 0]
  *   [--systems natter,socketio] [--store sqlite|cassandra] [--body 100] [--flap 2]
  *   [--quick | --smoke]`
  *
- * Starts its own stack (nats-server, a consumers process, N gateway processes) and, in
+ * Starts its own stack (nats-server, a history and a fanout consumers process, N gateway processes) and, in
  * the same run on the same nats-server:
  *
  * 1. the ceiling: `nats bench js pub` (the real CLI), sync and async, with the chat
@@ -43,6 +43,7 @@ const { values: a } = parseArgs({
     inflight: { type: "string", default: "20" },
     rate: { type: "string", default: "0" },
     duration: { type: "string", default: "10" },
+    warmup: { type: "string", default: "1" },
     gateways: { type: "string", default: "2" },
     workers: { type: "string", default: "1" },
     sources: { type: "string", default: "0" },
@@ -67,6 +68,8 @@ const shape = {
   chats: Number(a.chats ?? (a.shape === "direct" ? 50 : 10)),
   inflight: Number(a.inflight),
   durationS: Number(a.duration),
+  // Untimed start of each run (cold chat heads, JIT): shorter than the run, never negative.
+  warmupS: Math.min(Math.max(0, Number(a.warmup)), Number(a.duration) / 4),
   bodyBytes: Number(a.body),
 };
 const rate = Number(a.rate);
@@ -87,7 +90,11 @@ const env = {
 const gateways = await Promise.all(
   Array.from({ length: Number(a.gateways) }, (_, i) => startGateway(nats.url, env, `g${i + 1}`)),
 );
-const consumers = await startConsumers(nats.url, env);
+// History and fanout in processes of their own, as a deployment would run them: a store
+// commit on the history side never holds up a delivery.
+const consumers = await Promise.all(
+  (["history", "fanout"] as const).map((c) => startConsumers(nats.url, { ...env, NATTER_CONSUMERS: c }, c)),
+);
 
 /** Spawns the Socket.IO peer and waits for its port. */
 async function startSocketIo(): Promise<{ child: ChildProcess; url: string }> {
@@ -129,6 +136,7 @@ async function runSystem(
     const t0 = performance.now();
     const result = await pool.run({
       durationS: shape.durationS,
+      warmupS: shape.warmupS,
       inflight: shape.inflight,
       rate,
       bodyBytes: shape.bodyBytes,
@@ -176,7 +184,7 @@ let failed = false;
 try {
   const eventBytes = natterEventBytes(shape.bodyBytes);
   console.log(
-    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s, ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s), ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}`,
+    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s (latency timed after a ${shape.warmupS} s warm-up), ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s), ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}`,
   );
 
   // 1. The ceiling, measured first while the stack is idle.
@@ -236,7 +244,7 @@ try {
       }));
       const pids = {
         nats: nats.pid,
-        consumers: consumers.child.pid!,
+        ...Object.fromEntries(consumers.map((c) => [c.name, c.child.pid!])),
         ...Object.fromEntries(gateways.map((g) => [g.name, g.child.pid!])),
       };
       rows.push(await runSystem("natter", chats, pids));
@@ -325,7 +333,7 @@ try {
   console.log(`verify: ${failed ? "FAILED" : "OK"}`);
   if (failed) process.exitCode = 1;
 } finally {
-  await Promise.all([...gateways.map((g) => g.kill()), consumers.kill()]);
+  await Promise.all([...gateways.map((g) => g.kill()), ...consumers.map((c) => c.kill())]);
   await nats.stop();
   await store.cleanup();
 }

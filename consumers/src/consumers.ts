@@ -19,15 +19,16 @@ export interface StartConsumersOptions {
 }
 
 export interface RunningConsumers {
-  /** The started runners: history, then fanout. */
+  /** The started runners, in the order of `history`, `fanout`, those of `config.consumers`. */
   readonly runners: readonly ConsumerRunner<unknown>[];
   /** Stops every runner (each finishes its in-flight batch). Does not drain NATS or close the store. */
   stop(): Promise<void>;
 }
 
 /**
- * Wires every Natter consumer (today: history and fanout) onto one NATS connection and store, the
- * way Dendrite's `syncapi.AddPublicRoutes` wires its consumers. Used by `main.ts` (the
+ * Wires the Natter consumers that `config.consumers` names (history, fanout; both by default)
+ * onto one NATS connection and store, the way Dendrite's `syncapi.AddPublicRoutes` wires its
+ * consumers. Used by `main.ts` (the
  * consumers process) and by the all-in-one `npm start` process. Ensures the chat stream
  * first (idempotent), so it does not depend on the gateway having started.
  */
@@ -39,19 +40,35 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     { replicas: config.streamReplicas, maxAgeMs: config.streamMaxAge, duplicateWindowMs: config.dedupWindow },
     logger,
   );
-  const history = createHistoryConsumer({ nc, store, logger, registry, batchSize: config.historyBatch });
-  const fanout = createFanoutConsumer({ nc, store, logger, registry });
-  await history.start();
-  await fanout.start().catch(async (err: unknown) => {
-    await history.stop();
-    throw err;
-  });
-  const runners = [history, fanout] as ConsumerRunner<unknown>[];
-  logger.info({ consumers: runners.map((r) => r.name) }, "consumers started");
+  const wanted = new Set(config.consumers);
+  const runners: ConsumerRunner<unknown>[] = [];
+  if (wanted.has("history")) {
+    runners.push(
+      createHistoryConsumer({
+        nc,
+        store,
+        logger,
+        registry,
+        batchSize: config.historyBatch,
+        lingerMs: config.historyLinger,
+      }) as ConsumerRunner<unknown>,
+    );
+  }
+  if (wanted.has("fanout"))
+    runners.push(createFanoutConsumer({ nc, store, logger, registry }) as ConsumerRunner<unknown>);
+  const started: ConsumerRunner<unknown>[] = [];
+  for (const r of runners) {
+    await r.start().catch(async (err: unknown) => {
+      await Promise.all(started.map((s) => s.stop()));
+      throw err;
+    });
+    started.push(r);
+  }
+  logger.info({ consumers: started.map((r) => r.name) }, "consumers started");
   return {
-    runners,
+    runners: started,
     async stop() {
-      await Promise.all(runners.map((r) => r.stop()));
+      await Promise.all(started.map((r) => r.stop()));
     },
   };
 }

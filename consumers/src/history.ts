@@ -13,6 +13,8 @@ export interface HistoryConsumerOptions {
   logger: Logger;
   /** Events per batch (config `historyBatch`). */
   batchSize: number;
+  /** Wait for a fuller batch this long, ms (config `historyLinger`); 0 writes at once. */
+  lingerMs?: number;
   registry?: Registry;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
@@ -115,6 +117,7 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
     durable: CONSUMERS.history,
     filterSubject: CHAT_STREAM_SUBJECTS[0]!,
     batchSize: opts.batchSize,
+    lingerMs: opts.lingerMs ?? 0,
     ackWaitMs: HISTORY_ACK_WAIT_MS,
     registry,
     ...opts.runner,

@@ -96,6 +96,28 @@ describe("runner - against a real nats-server", () => {
     }
   });
 
+  test("runner - lingering gathers messages that arrive apart into one batch, and a full batch goes at once", async () => {
+    const t = await setup({ lingerMs: 600 });
+    await t.runner.start();
+    try {
+      // Three messages 50 ms apart, all inside one linger: one batch of three.
+      for (let i = 1; i <= 3; i++) {
+        await t.publish({ i });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await waitFor("first batch", () => t.batches.length >= 1);
+      assert.deepEqual(t.batches[0], [1, 2, 3]);
+      // A full batch (batchSize 10) does not wait for the linger to end.
+      const began = Date.now();
+      await Promise.all(Array.from({ length: 10 }, (_, k) => t.publish({ i: 10 + k })));
+      await waitFor("a full batch", () => t.seen.length >= 13);
+      assert.ok(Date.now() - began < 500, `a full batch waited ${Date.now() - began} ms`);
+      assert.equal(t.batches[1]?.length, 10);
+    } finally {
+      await t.runner.stop();
+    }
+  });
+
   test("runner - a handler that throws once gets the batch redelivered and handled again", async () => {
     let calls = 0;
     const handled: number[] = [];

@@ -23,6 +23,8 @@ export interface PoolOptions {
 
 export interface PoolRun {
   durationS: number;
+  /** Seconds at the start whose sends are not timed (see `RunMsg.warmupS`). */
+  warmupS: number;
   inflight: number;
   /** Total messages per second over every worker; 0 = closed loop. */
   rate: number;
@@ -125,6 +127,7 @@ export class LoadPool {
           type: "run",
           startAt,
           durationS: r.durationS,
+          warmupS: r.warmupS,
           inflight: r.inflight,
           rate: (r.rate * w.chats.length) / total,
           bodyBytes: r.bodyBytes,

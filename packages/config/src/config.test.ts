@@ -33,6 +33,18 @@ test("config - short secrets and out-of-range numbers are refused", () => {
   assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_MEMBER_LIMIT: "1" }), /at least 2/);
 });
 
+test("config - a list with fixed values refuses unknown items and drops repeats", () => {
+  assert.deepEqual(loadConfig({ NATTER_TOKEN_SECRET: secret }).consumers, ["history", "fanout"]);
+  assert.deepEqual(loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_CONSUMERS: "fanout, fanout" }).consumers, [
+    "fanout",
+  ]);
+  assert.throws(
+    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_CONSUMERS: "history,push" }),
+    /NATTER_CONSUMERS=history,push: unknown push; expected some of history, fanout/,
+  );
+  assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_CONSUMERS: " , " }), /at least one value/);
+});
+
 test("config - overrides win over the environment", () => {
   const c = loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_BODY_LIMIT: "10" }, { bodyLimit: "20" });
   assert.equal(c.bodyLimit, 20);

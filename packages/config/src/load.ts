@@ -43,7 +43,12 @@ function parse(key: Key, raw: string): { value?: unknown; problem?: string } {
         .map((s) => s.trim())
         .filter(Boolean);
       if (items.length === 0) return { problem: `${key.env}: expected at least one value` };
-      return { value: items };
+      const unknown = key.values ? items.filter((i) => !key.values?.includes(i)) : [];
+      if (unknown.length)
+        return {
+          problem: `${key.env}=${raw}: unknown ${unknown.join(", ")}; expected some of ${key.values?.join(", ")}`,
+        };
+      return { value: [...new Set(items)] };
     }
     case "secret":
       if (raw.length < 32) return { problem: `${key.env}: must be at least 32 characters (try: openssl rand -hex 32)` };

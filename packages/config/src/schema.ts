@@ -10,7 +10,7 @@ export interface Key {
   env: string;
   kind: Kind;
   default?: string;
-  /** For enum. */
+  /** For enum; for list, the values an item may take. */
   values?: readonly string[];
   min?: number;
   max?: number;
@@ -172,6 +172,19 @@ export const KEYS = {
     min: 1,
     max: 10000,
     doc: "Events the history consumer writes per batch",
+  },
+  historyLinger: {
+    env: "NATTER_HISTORY_LINGER",
+    kind: "duration",
+    default: "25ms",
+    doc: "How long the history consumer waits for a batch to fill before writing it: fewer, larger store writes; delivery does not wait for it",
+  },
+  consumers: {
+    env: "NATTER_CONSUMERS",
+    kind: "list",
+    values: ["history", "fanout"],
+    default: "history,fanout",
+    doc: "Consumers the consumers process runs (`history`, `fanout`); run them in separate processes so history writes never delay delivery",
   },
   gatewayId: {
     env: "NATTER_GATEWAY_ID",

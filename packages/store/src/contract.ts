@@ -522,6 +522,24 @@ export function runStoreContract(
       assert.equal((await store.getMember(chat, "bob"))?.active, false);
       assert.equal((await store.findClientMsg(chat, "bob", "w2"))?.n, 2);
       assert.equal((await store.getChatHead(chat))?.lastN, 5);
+      // Read marks in a batch move forward only, like the calls one by one.
+      await applyWrites(store, [
+        { op: "advanceReadState", state: { chatId: chat, userId: "alice", deliveredN: 4, readN: 2 } },
+        { op: "advanceReadState", state: { chatId: chat, userId: "alice", deliveredN: 3, readN: 4 } },
+        { op: "advanceReadState", state: { chatId: chat, userId: "carol", deliveredN: 5, readN: 5 } },
+      ]);
+      assert.deepEqual(await store.getReadState(chat, "alice"), {
+        chatId: chat,
+        userId: "alice",
+        deliveredN: 4,
+        readN: 4,
+      });
+      assert.deepEqual(await store.getReadState(chat, "carol"), {
+        chatId: chat,
+        userId: "carol",
+        deliveredN: 5,
+        readN: 5,
+      });
       await applyWrites(store, []);
     });
 

@@ -85,6 +85,9 @@ export async function applyWrites(store: Store, writes: readonly StoreWrite[]): 
       case "advanceChatHead":
         await store.advanceChatHead(w.head);
         break;
+      case "advanceReadState":
+        await store.advanceReadState(w.state);
+        break;
     }
   }
 }

@@ -106,7 +106,8 @@ export type StoreWrite =
   | { op: "appendEvents"; events: ChatEvent[] }
   | { op: "createChat"; chat: Chat }
   | { op: "applyMembership"; change: MembershipChange }
-  | { op: "advanceChatHead"; head: ChatHead };
+  | { op: "advanceChatHead"; head: ChatHead }
+  | { op: "advanceReadState"; state: ReadState };
 
 /**
  * Natter's storage contract. Implementations: Cassandra (production) and SQLite

@@ -49,7 +49,12 @@ export async function stackStore(kind: "cassandra" | "sqlite"): Promise<StackSto
 }
 
 function spawnNode(name: string, script: string, args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [path.join(repoRoot, script), ...args], {
+  // NATTER_PROFILE_DIR: a V8 CPU profile per stack process, for finding where a benchmark's
+  // time goes (node refuses --cpu-prof in NODE_OPTIONS, so it is passed here).
+  const profile = process.env.NATTER_PROFILE_DIR
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.NATTER_PROFILE_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]
+    : [];
+  const child = spawn(process.execPath, [...profile, path.join(repoRoot, script), ...args], {
     env: { ...process.env, NATTER_TOKEN_SECRET: TOKEN_SECRET, NATTER_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

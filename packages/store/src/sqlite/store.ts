@@ -141,6 +141,9 @@ export class SqliteStore implements Store {
           case "advanceChatHead":
             heads.advanceChatHead(this.#db, w.head);
             break;
+          case "advanceReadState":
+            heads.advanceReadState(this.#db, w.state);
+            break;
         }
       }
     });

@@ -305,7 +305,6 @@ describe("fanout - consumer killed and replaced mid-stream: every member ends wi
         logger,
         registry: env.registry,
         batchSize: 8,
-        flushTimeoutMs: 1_000,
         runner: { ...fast, ackWaitMs: 1_000 },
       });
       runners.push(r);

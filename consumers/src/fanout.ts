@@ -14,13 +14,11 @@ export interface FanoutConsumerOptions {
   nc: NatsConnection;
   store: Store;
   logger: Logger;
-  /** Events per batch (one `flush` and one ack round per batch). Default 256. */
+  /** Events per batch (one ack round per batch). Default 256. */
   batchSize?: number;
   /** Chats whose membership is kept in memory (least recently used evicted). Default 100 000. */
   maxChats?: number;
   registry?: Registry;
-  /** Most time the per-batch flush may take before the batch counts as failed (naked, redelivered). Default 10 s. */
-  flushTimeoutMs?: number;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
     Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs">
@@ -31,7 +29,6 @@ export const FANOUT_BATCH = 256;
 export const FANOUT_MAX_CHATS = 100_000;
 /** Like history: a crash delays delivery by at most this; slow batches are kept alive with `working()`. */
 const FANOUT_ACK_WAIT_MS = 10_000;
-const FANOUT_FLUSH_TIMEOUT_MS = 10_000;
 /** Chats rebuilt at once when a batch meets many chats the fanout has no state for (cold start). */
 const REBUILD_CONCURRENCY = 16;
 /** Events read per page when rebuilding membership from the log. */
@@ -102,7 +99,6 @@ export class Fanout {
   readonly #log: Logger;
   readonly #m: FanoutMetrics;
   readonly #chats: LruMap<string, ChatMembership>;
-  readonly #flushTimeoutMs: number;
   #jsm: JetStreamManager | undefined;
 
   constructor(opts: {
@@ -111,10 +107,8 @@ export class Fanout {
     logger: Logger;
     registry?: Registry;
     maxChats?: number;
-    flushTimeoutMs?: number;
   }) {
     this.#nc = opts.nc;
-    this.#flushTimeoutMs = opts.flushTimeoutMs ?? FANOUT_FLUSH_TIMEOUT_MS;
     this.#store = opts.store;
     this.#log = opts.logger;
     this.#m = fanoutMetrics(opts.registry ?? register);
@@ -122,10 +116,11 @@ export class Fanout {
   }
 
   /**
-   * Publishes every event of the batch, in stream order, to its members' inboxes, then
-   * flushes once. Resolving means the server has every publish (the runner acks after);
-   * throwing leaves the batch unacked, and a redelivery publishes again (duplicates, which
-   * receivers drop by n).
+   * Publishes every event of the batch, in stream order, to its members' inboxes. The runner
+   * acks after this resolves, on the same connection: NATS handles one connection's protocol
+   * in order, so the server has taken every publish before it sees the ack, and a round trip
+   * (flush) per batch would only add latency. A connection lost first loses the acks too, so
+   * the batch is redelivered and published again (duplicates, which receivers drop by n).
    */
   async handle(events: readonly ChatEvent[]): Promise<void> {
     await this.#preload(events);
@@ -143,29 +138,6 @@ export class Fanout {
       this.#m.members.observe(to.size);
     }
     this.#m.chats.set(this.#chats.size);
-    await this.#flush();
-  }
-
-  /**
-   * One round trip, so the server has every publish of the batch before the runner acks it.
-   * Bounded: a flush pending when the connection is closed never settles (nats.js rejects
-   * it on a disconnect, not on close), and a batch must fail rather than hang.
-   */
-  async #flush(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        this.#nc.flush(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`flush did not complete within ${this.#flushTimeoutMs} ms`)),
-            this.#flushTimeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** The members as of the event (before or after it), applying it to the chat's state when it is the next one. */
@@ -241,7 +213,7 @@ export class Fanout {
 /**
  * The fanout consumer: durable `fanout` on the chat stream; publishes each event (with its
  * stream `seq`, the shape history pages return) to `user.<id>.inbox` of every member as of
- * that event, one flush per batch, acked after the flush.
+ * that event, acked after the batch's publishes (ordered behind them on one connection).
  */
 export function createFanoutConsumer(opts: FanoutConsumerOptions): ConsumerRunner<ChatEvent> {
   const registry = opts.registry ?? register;
@@ -251,7 +223,6 @@ export function createFanoutConsumer(opts: FanoutConsumerOptions): ConsumerRunne
     logger: opts.logger.child({ consumer: CONSUMERS.fanout }),
     registry,
     ...(opts.maxChats === undefined ? {} : { maxChats: opts.maxChats }),
-    ...(opts.flushTimeoutMs === undefined ? {} : { flushTimeoutMs: opts.flushTimeoutMs }),
   });
   return new ConsumerRunner<ChatEvent>({
     nc: opts.nc,

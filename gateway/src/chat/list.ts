@@ -1,4 +1,4 @@
-import { lastChatEvent, readChatEvents } from "@natter/bus";
+import { lastChatEvents, readChatEvents } from "@natter/bus";
 import { type ChatEvent, type ChatSummary, previewOf } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -26,9 +26,20 @@ export async function listChats(
   q: { limit: number; cursor?: string },
 ): Promise<{ chats: ChatListItem[]; next?: string }> {
   const ids = await store.listChatIdsForUser(me);
-  const heads = new Map((await store.getChatHeads(ids)).map((h) => [h.chatId, h]));
+  // The stream's heads are the truth; the store's lag them by the history consumer's delay.
+  // Both order the list, so the order, the items and the cursor agree.
+  const [storedHeads, streamHeads] = await Promise.all([
+    store.getChatHeads(ids),
+    lastChatEvents(jsm, ids).catch(() => new Map<string, ChatEvent>()),
+  ]);
+  const heads = new Map(storedHeads.map((h) => [h.chatId, h]));
+  const freshest = (chatId: string) => {
+    const stored = heads.get(chatId);
+    const top = streamHeads.get(chatId);
+    return top && top.n > (stored?.lastN ?? 0) ? top.ts : (stored?.lastActivity ?? 0);
+  };
   const order = ids
-    .map((chatId) => ({ chatId, at: heads.get(chatId)?.lastActivity ?? 0 }))
+    .map((chatId) => ({ chatId, at: freshest(chatId) }))
     .sort((a, b) => b.at - a.at || (a.chatId < b.chatId ? -1 : a.chatId > b.chatId ? 1 : 0));
   let start = 0;
   if (q.cursor) {
@@ -48,8 +59,7 @@ export async function listChats(
       ]);
       if (!chat) return undefined;
       const stored = heads.get(chatId);
-      // The stream's head is the truth; the store's lags it by the history consumer's delay.
-      const top = await lastChatEvent(jsm, chatId).catch(() => undefined);
+      const top = streamHeads.get(chatId);
       const preview = top ? previewOf(top) : undefined;
       const head =
         top && top.n > (stored?.lastN ?? 0)

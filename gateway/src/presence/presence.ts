@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "@natter/config";
+import { isNoResults } from "@natter/bus";
 import type { PresenceFrame } from "@natter/protocol";
 import { isSafeId, PRESENCE_BUCKET, PRESENCE_KEYS, presenceKeySubject, presenceSubject } from "@natter/subjects";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
@@ -383,9 +384,4 @@ function beatOf(m: StoredMsg): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function isNoResults(err: unknown): boolean {
-  const e = err as { code?: number; status?: number; message?: string };
-  return e?.code === 404 || e?.status === 404 || /no (results|message)|not found/i.test(e?.message ?? "");
 }

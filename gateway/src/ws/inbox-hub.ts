@@ -6,7 +6,7 @@ import {
   type ReceiptFrame,
   type TypingSignalFrame,
 } from "@natter/protocol";
-import { userInboxSubject, userSignalSubject } from "@natter/subjects";
+import { userInboxSubject, userSignalSubject, userSubjects } from "@natter/subjects";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 
@@ -18,17 +18,17 @@ export interface InboxListener {
 
 interface Inbox {
   sub: Subscription;
-  signals: Subscription;
   listeners: Set<InboxListener>;
 }
 
 /**
- * One core NATS subscription to `user.<userId>.inbox` per user with at least one socket on
- * this gateway: NATS interest routing then brings that user's events here and nowhere
- * else. The first socket of a user subscribes, the last one to leave unsubscribes. Each
- * event is parsed once and handed to every socket of the user (its other devices too).
- * Beside the inbox, the same user's `user.<userId>.signal` (typing and receipts, never
- * stored) is subscribed and unsubscribed with it.
+ * One core NATS subscription to `user.<userId>.*` per user with at least one socket on
+ * this gateway: NATS interest routing then brings that user's events (`.inbox`) and
+ * signals (`.signal`: typing and receipts, never stored) here and nowhere else. One
+ * subscription rather than one per subject halves the subscriptions a gateway holds and
+ * the SUB/UNSUB traffic of every connect and reconnect storm. The first socket of a user
+ * subscribes, the last one to leave unsubscribes. Each event is parsed once and handed to
+ * every socket of the user (its other devices too).
  */
 export class InboxHub {
   readonly #nc: NatsConnection;
@@ -50,19 +50,17 @@ export class InboxHub {
     let inbox = this.#inboxes.get(userId);
     if (!inbox) {
       const listeners = new Set<InboxListener>();
-      const sub = this.#nc.subscribe(userInboxSubject(userId), {
+      const inboxSubject = userInboxSubject(userId);
+      const signalSubject = userSignalSubject(userId);
+      const sub = this.#nc.subscribe(userSubjects(userId), {
         callback: (err, msg) => {
           if (err) this.#log.warn({ err: String(err), userId }, "inbox subscription error");
-          else this.#dispatch(userId, listeners, msg);
+          else if (msg.subject === inboxSubject) this.#dispatch(userId, listeners, msg);
+          else if (msg.subject === signalSubject) this.#signal(userId, listeners, msg);
+          else this.#invalid(userId, msg, "not an inbox or signal subject");
         },
       });
-      const signals = this.#nc.subscribe(userSignalSubject(userId), {
-        callback: (err, msg) => {
-          if (err) this.#log.warn({ err: String(err), userId }, "signal subscription error");
-          else this.#signal(userId, listeners, msg);
-        },
-      });
-      inbox = { sub, signals, listeners };
+      inbox = { sub, listeners };
       this.#inboxes.set(userId, inbox);
       this.#metrics.inboxSubscriptions.set(this.#inboxes.size);
     }
@@ -78,7 +76,6 @@ export class InboxHub {
     this.#metrics.inboxSubscriptions.set(this.#inboxes.size);
     try {
       inbox.sub.unsubscribe();
-      inbox.signals.unsubscribe();
     } catch (err) {
       // The connection is closing: the subscription goes with it.
       this.#log.debug({ err: String(err), userId }, "unsubscribe failed");
@@ -92,7 +89,7 @@ export class InboxHub {
 
   /** Drains every subscription (shutdown): messages already received are still handed out. */
   async drain(): Promise<void> {
-    const subs = [...this.#inboxes.values()].flatMap((i) => [i.sub, i.signals]);
+    const subs = [...this.#inboxes.values()].map((i) => i.sub);
     this.#inboxes.clear();
     this.#metrics.inboxSubscriptions.set(0);
     await Promise.all(subs.map((s) => s.drain().catch(() => {})));
@@ -106,8 +103,7 @@ export class InboxHub {
       if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) throw new TypeError("event.seq is missing");
       event = parseEventPayload(data, seq);
     } catch (err) {
-      this.#metrics.inboxInvalid.inc();
-      this.#log.warn({ err: String(err), userId, subject: msg.subject }, "not a chat event on an inbox; dropped");
+      this.#invalid(userId, msg, `not a chat event on an inbox: ${String(err)}`);
       return;
     }
     for (const listener of [...listeners]) listener.event(event);
@@ -121,10 +117,14 @@ export class InboxHub {
       frame = undefined;
     }
     if (!frame || frame.type === "presence") {
-      this.#metrics.inboxInvalid.inc();
-      this.#log.warn({ userId, subject: msg.subject }, "not a signal on a user signal subject; dropped");
+      this.#invalid(userId, msg, "not a signal on a user signal subject");
       return;
     }
     for (const listener of [...listeners]) listener.signal(frame);
+  }
+
+  #invalid(userId: string, msg: Msg, why: string): void {
+    this.#metrics.inboxInvalid.inc();
+    this.#log.warn({ userId, subject: msg.subject }, `${why}; dropped`);
   }
 }

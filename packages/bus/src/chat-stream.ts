@@ -35,6 +35,39 @@ export async function lastChatEvent(jsm: JetStreamManager, chatId: string): Prom
   return parseEventPayload(m.json(), m.seq);
 }
 
+/** Subjects per batch direct get: keeps each request and its reply stream modest. */
+const MULTI_LAST_CHUNK = 256;
+
+/**
+ * The last event of each chat still held by the stream, by batch direct get (`multi_last`,
+ * one request per 256 chats); chats with nothing in the stream are absent from the map.
+ */
+export async function lastChatEvents(
+  jsm: JetStreamManager,
+  chatIds: readonly string[],
+): Promise<Map<string, ChatEvent>> {
+  const out = new Map<string, ChatEvent>();
+  const unique = [...new Set(chatIds)];
+  for (let i = 0; i < unique.length; i += MULTI_LAST_CHUNK) {
+    const subjects = unique.slice(i, i + MULTI_LAST_CHUNK).map((id) => chatSubject(id));
+    try {
+      for await (const m of await jsm.direct.getLastMessagesFor(CHAT_STREAM, { multi_last: subjects })) {
+        const e = parseEventPayload(m.json(), m.seq);
+        out.set(e.chat, e);
+      }
+    } catch (err) {
+      if (!isNoResults(err)) throw err;
+    }
+  }
+  return out;
+}
+
+/** A batch direct get that matched nothing: an empty answer, not a failure. */
+export function isNoResults(err: unknown): boolean {
+  const e = err as { code?: number; status?: number; message?: string };
+  return e?.code === 404 || e?.status === 404 || /no (results|message)|not found/i.test(e?.message ?? "");
+}
+
 /** The event at one stream sequence, via direct get; undefined if it is gone. */
 export async function chatEventAt(jsm: JetStreamManager, seq: number): Promise<ChatEvent | undefined> {
   const m = await jsm.direct.getMessage(CHAT_STREAM, { seq });

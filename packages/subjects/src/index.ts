@@ -45,6 +45,14 @@ export function userSignalSubject(userId: string): string {
 }
 
 /**
+ * `user.<userId>.*`: what a gateway subscribes to for a user, inbox and signals in one
+ * subscription (one interest per user on the server, one SUB and UNSUB per connect).
+ */
+export function userSubjects(userId: string): string {
+  return `user.${token(userId, "userId")}.*`;
+}
+
+/**
  * Core NATS, not stored: a user's presence changes (`{type:"presence", user, online,
  * lastSeen}`). A gateway subscribes only while one of its sockets watches the user.
  */

@@ -101,13 +101,7 @@ export class Fanout {
   readonly #chats: LruMap<string, ChatMembership>;
   #jsm: JetStreamManager | undefined;
 
-  constructor(opts: {
-    nc: NatsConnection;
-    store: Store;
-    logger: Logger;
-    registry?: Registry;
-    maxChats?: number;
-  }) {
+  constructor(opts: { nc: NatsConnection; store: Store; logger: Logger; registry?: Registry; maxChats?: number }) {
     this.#nc = opts.nc;
     this.#store = opts.store;
     this.#log = opts.logger;

@@ -132,6 +132,11 @@ export function createGatewayMetrics(registry: Registry = new Registry()) {
       labelNames: ["type"] as const,
       registers: [registry],
     }),
+    receiptsSkipped: new Counter({
+      name: "natter_receipts_skipped_total",
+      help: "Sender read marks stored without a receipt: the pointer moved only onto the sender's own message",
+      registers: [registry],
+    }),
   };
 }
 

@@ -260,6 +260,25 @@ describe("receipts - delivered and read pointers", () => {
     // The reader's reply marks the chat read for them: the sender sees read up to it.
     const reply = await send(dr, chat, "reply");
     await ds.until(() => fromReader().some((f) => f.readN === reply), 5000, "read by sending");
+
+    // More sends by a reader already caught up: each moves their pointer only onto their own
+    // message, which the event says; stored, but no receipt (one flush window apart).
+    await sleep(200);
+    const before = fromReader().length;
+    const next1 = await send(dr, chat, "more1");
+    await sleep(200);
+    const next2 = await send(dr, chat, "more2");
+    await ds.waitFor((f) => f.type === "event" && f.n === next2);
+    await sleep(300);
+    assert.equal(fromReader().length, before, "no receipt for a send onto the sender's own message");
+    assert.equal(next2, next1 + 1);
+    const after = await s.call("GET", `/v1/chats/${chat}/receipts`);
+    const reader = after.body.members.find((m: { userId: string }) => m.userId === r.userId);
+    assert.deepEqual(
+      reader,
+      { userId: r.userId, deliveredN: next2, readN: next2 },
+      "the pointer is stored all the same",
+    );
   });
 
   test("receipts - unread counts are right after a mix of sends and reads, sorted by last activity", async () => {

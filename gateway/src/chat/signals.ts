@@ -16,9 +16,19 @@ import type { ChatService } from "./service.ts";
  */
 /** How long a sender's own read mark may wait to be coalesced with the next ones. */
 const SENT_FLUSH_MS = 50;
+/** (chat, user) read pointers remembered to tell which send marks say something new. */
+const KNOWN_READ_MAX = 100_000;
+
+/** A sender's coalesced read mark, and whether it tells the members anything the event does not. */
+interface PendingMark {
+  state: ReadState;
+  news: boolean;
+}
 
 export class Signals {
-  readonly #pendingSent = new Map<string, ReadState>();
+  readonly #pendingSent = new Map<string, PendingMark>();
+  /** The read pointer this gateway last stored per `chat\nuser` (bounded, oldest dropped first). */
+  readonly #knownRead = new Map<string, number>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #nc: NatsConnection;
   readonly #store: Store;
@@ -87,6 +97,7 @@ export class Signals {
     if (before && next.deliveredN === before.deliveredN && next.readN === before.readN) return;
     if (!before && next.deliveredN === 0 && next.readN === 0) return;
     await this.#store.advanceReadState(next);
+    this.#remember(`${chatId}\n${me}`, next.readN);
     await this.#receipt(next);
   }
 
@@ -95,11 +106,18 @@ export class Signals {
    * Runs after `sent` without delaying it; a failure is logged (the next read fixes it).
    */
   markSent(me: string, chatId: string, n: number): void {
-    // Coalesced: a burst of sends to a chat costs one store write and one receipt per
-    // flush interval, not one per message (both only move forward, so the last one wins).
+    // Coalesced: a burst of sends to a chat costs one store write and at most one receipt
+    // per flush interval, not one per message (both only move forward, so the last one wins).
     const key = `${chatId}\n${me}`;
     const prev = this.#pendingSent.get(key);
-    if (!prev || prev.readN < n) this.#pendingSent.set(key, { chatId, userId: me, deliveredN: n, readN: n });
+    const known = prev ? prev.state.readN : this.#knownRead.get(key);
+    if (known !== undefined && n <= known) return;
+    // A sender already read up to n-1 whose message n moves the pointer to n tells the
+    // members nothing the event itself (from the sender, at n) does not: store the
+    // pointer, skip the receipt. A send that also covers others' unread messages
+    // (known < n-1, or unknown here) is news: "read by sending" reaches the members.
+    const news = known === undefined || known < n - 1 || (prev?.news ?? false);
+    this.#pendingSent.set(key, { state: { chatId, userId: me, deliveredN: n, readN: n }, news });
     if (this.#flushTimer === undefined) this.#flushTimer = setTimeout(() => this.#flushSent(), SENT_FLUSH_MS);
   }
 
@@ -107,14 +125,29 @@ export class Signals {
     this.#flushTimer = undefined;
     const batch = [...this.#pendingSent.values()];
     this.#pendingSent.clear();
+    const states = batch.map((m) => m.state);
     // One store call for every mark of the interval: on SQLite one transaction (a commit
     // each was most of the sending gateway's time in SQLite), on Cassandra concurrent writes.
     const written = this.#store.writeAll
-      ? this.#store.writeAll(batch.map((state) => ({ op: "advanceReadState", state })))
-      : Promise.all(batch.map((state) => this.#store.advanceReadState(state)));
+      ? this.#store.writeAll(states.map((state) => ({ op: "advanceReadState", state })))
+      : Promise.all(states.map((state) => this.#store.advanceReadState(state)));
     written
-      .then(() => Promise.all(batch.map((state) => this.#receipt(state))))
+      .then(() => {
+        for (const s of states) this.#remember(`${s.chatId}\n${s.userId}`, s.readN);
+        this.#metrics.receiptsSkipped.inc(batch.filter((m) => !m.news).length);
+        return Promise.all(batch.filter((m) => m.news).map((m) => this.#receipt(m.state)));
+      })
       .catch((err: unknown) => this.#log.warn({ err, marks: batch.length }, "marking sent messages read failed"));
+  }
+
+  #remember(key: string, readN: number): void {
+    if ((this.#knownRead.get(key) ?? 0) > readN) return;
+    this.#knownRead.delete(key);
+    if (this.#knownRead.size >= KNOWN_READ_MAX) {
+      const oldest = this.#knownRead.keys().next().value;
+      if (oldest !== undefined) this.#knownRead.delete(oldest);
+    }
+    this.#knownRead.set(key, readN);
   }
 
   async #receipt(s: ReadState): Promise<void> {

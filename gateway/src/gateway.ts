@@ -50,6 +50,7 @@ export async function createGateway(opts: {
     store,
     metrics,
     logger: logger.child({ component: "sequencer" }),
+    maxBatch: config.sendBatch,
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
   const chats = new ChatService({ store, sequencer, config, sendLimiter, logger });

@@ -17,6 +17,12 @@ export function createGatewayMetrics(registry: Registry = new Registry()) {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
+    publishBatch: new Histogram({
+      name: "natter_publish_batch_events",
+      help: "Events per JetStream publish: a chat's queued sends go as one atomic batch (group commit)",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
     conflicts: new Counter({
       name: "natter_publish_conflicts_total",
       help: "Publishes retried after a wrong-last-sequence conflict (another gateway took the position)",

@@ -2,7 +2,13 @@ import { chatEventAt, JsPublishError, type JsPublisher, lastChatEvent } from "@n
 import type { Logger } from "@natter/config";
 import { type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
-import { chatSubject, HEADERS, JS_ERR_WRONG_LAST_SEQUENCE } from "@natter/subjects";
+import {
+  CHAT_STREAM,
+  chatSubject,
+  HEADERS,
+  JS_ERR_BATCH_DUPLICATE_MSG_ID,
+  JS_ERR_WRONG_LAST_SEQUENCE,
+} from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -18,15 +24,33 @@ interface Head {
   seq: number;
 }
 
+type Build = (n: number, ts: number) => ChatEventPayload;
+type PublishOpts = { dedupId?: string; expectEmpty?: boolean };
+
+/** A publish waiting in its chat's queue. */
+interface Request {
+  build: Build;
+  opts: PublishOpts;
+  resolve(p: Published): void;
+  reject(err: unknown): void;
+}
+
 const MAX_ATTEMPTS = 20;
 const MAX_CACHED_HEADS = 50_000;
+const PUBLISH_TIMEOUT_MS = 5000;
 
 /**
  * JetStream is the sequencer. Event `n` of a chat is published with
  * `Nats-Expected-Last-Subject-Sequence` = the stream seq of event `n-1`, so the stream
  * accepts exactly one event per position across all gateways. On a conflict (10071) the
  * head is re-read with a direct get and the publish retried. Publishes to one chat are
- * serialized in this process (a promise chain per chat); different chats run in parallel.
+ * serialized in this process (a queue per chat); different chats run in parallel.
+ *
+ * Group commit: the sends that queue up for a chat while its publish is in flight go
+ * together as one atomic batch (nats-server 2.12+, `allow_atomic` on the stream): the
+ * expectation on the first holds for all, the server stores all with consecutive
+ * sequences or none, and one PubAck answers them. A busy chat then costs one round trip
+ * per batch, not per message.
  */
 export class Sequencer {
   readonly #publisher: JsPublisher;
@@ -34,8 +58,12 @@ export class Sequencer {
   readonly #store: Store;
   readonly #metrics: GatewayMetrics;
   readonly #log: Logger;
+  readonly #maxBatch: number;
   readonly #heads = new Map<string, Head>();
-  readonly #tails = new Map<string, Promise<unknown>>();
+  /** Chats with publishes queued or in flight; the entry goes when its queue drains. */
+  readonly #queues = new Map<string, Request[]>();
+  /** Whether the chat stream takes atomic batches (asked once; a failed answer is asked again). */
+  #atomic: Promise<boolean> | undefined;
 
   constructor(opts: {
     /** The lean publisher (one reply subscription), not `js.publish`: see `JsPublisher`. */
@@ -44,12 +72,15 @@ export class Sequencer {
     store: Store;
     metrics: GatewayMetrics;
     logger: Logger;
+    /** Most queued events of one chat published as one atomic batch; 1 turns batching off. Default 64. */
+    maxBatch?: number;
   }) {
     this.#publisher = opts.publisher;
     this.#jsm = opts.jsm;
     this.#store = opts.store;
     this.#metrics = opts.metrics;
     this.#log = opts.logger;
+    this.#maxBatch = opts.maxBatch ?? 64;
   }
 
   /**
@@ -57,48 +88,73 @@ export class Sequencer {
    * returns the payload; `dedupId` (a `Nats-Msg-Id`) makes retries return the original.
    * `expectEmpty` publishes only if the chat has no event yet (chat creation).
    */
-  publish(
-    chatId: string,
-    build: (n: number, ts: number) => ChatEventPayload,
-    opts: { dedupId?: string; expectEmpty?: boolean } = {},
-  ): Promise<Published> {
-    const prev = this.#tails.get(chatId) ?? Promise.resolve();
-    const run = prev.then(
-      () => this.#publishNow(chatId, build, opts),
-      () => this.#publishNow(chatId, build, opts),
-    );
-    this.#tails.set(chatId, run);
-    // Drop the chain once idle so the map does not grow with every chat ever seen.
-    run
-      .finally(() => {
-        if (this.#tails.get(chatId) === run) this.#tails.delete(chatId);
-      })
-      .catch(() => {});
-    return run;
+  publish(chatId: string, build: Build, opts: PublishOpts = {}): Promise<Published> {
+    return new Promise<Published>((resolve, reject) => {
+      const request: Request = { build, opts, resolve, reject };
+      const queue = this.#queues.get(chatId);
+      if (queue) {
+        queue.push(request);
+        return;
+      }
+      this.#queues.set(chatId, [request]);
+      void this.#drain(chatId);
+    });
   }
 
-  async #publishNow(
-    chatId: string,
-    build: (n: number, ts: number) => ChatEventPayload,
-    opts: { dedupId?: string; expectEmpty?: boolean },
-  ): Promise<Published> {
+  /** Publishes the chat's queue in order, batching what waits, until it is empty. */
+  async #drain(chatId: string): Promise<void> {
+    const queue = this.#queues.get(chatId)!;
+    while (queue.length > 0) {
+      // A chat creation ("no event yet") goes alone, and so does everything when batching is off.
+      let take = 1;
+      if (queue.length > 1 && !queue[0]!.opts.expectEmpty && (await this.#atomicAllowed())) {
+        const most = Math.min(queue.length, this.#maxBatch);
+        while (take < most && !queue[take]!.opts.expectEmpty) take++;
+      }
+      const batch = queue.splice(0, take);
+      if (batch.length === 1) await this.#publishOne(chatId, batch[0]!);
+      else await this.#publishBatch(chatId, batch);
+    }
+    // No await since the loop saw the queue empty: nothing was added in between.
+    this.#queues.delete(chatId);
+  }
+
+  #atomicAllowed(): Promise<boolean> {
+    if (this.#maxBatch <= 1) return Promise.resolve(false);
+    this.#atomic ??= this.#jsm.streams.info(CHAT_STREAM).then(
+      (info) => (info.config as { allow_atomic?: boolean }).allow_atomic === true,
+      () => {
+        this.#atomic = undefined;
+        return false;
+      },
+    );
+    return this.#atomic;
+  }
+
+  async #publishOne(chatId: string, r: Request): Promise<void> {
+    try {
+      r.resolve(await this.#publishNow(chatId, r.build, r.opts));
+    } catch (err) {
+      r.reject(err);
+    }
+  }
+
+  async #publishNow(chatId: string, build: Build, opts: PublishOpts): Promise<Published> {
     const started = performance.now();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const head = this.#heads.get(chatId) ?? (await this.#loadHead(chatId));
       if (opts.expectEmpty && head.n > 0) throw new NatterError("conflict", "the chat already exists");
       const n = head.n + 1;
       const payload = build(n, Date.now());
-      const h = natsHeaders();
-      h.set(HEADERS.n, String(n));
-      h.set(HEADERS.kind, payload.kind);
       try {
         const ack = await this.#publisher.publish(chatSubject(chatId), JSON.stringify(payload), {
-          headers: h,
+          headers: eventHeaders(payload),
           expectLastSubjectSequence: head.seq,
           ...(opts.dedupId ? { msgId: opts.dedupId } : {}),
-          timeoutMs: 5000,
+          timeoutMs: PUBLISH_TIMEOUT_MS,
         });
         this.#metrics.publishLatency.observe((performance.now() - started) / 1000);
+        this.#metrics.publishBatch.observe(1);
         if (ack.duplicate) {
           // The original is in the stream (the dedup window is far shorter than max age).
           this.#heads.delete(chatId);
@@ -117,12 +173,92 @@ export class Sequencer {
           continue;
         }
         if (err instanceof NatterError) throw err;
-        this.#heads.delete(chatId);
-        this.#log.error({ err, chatId }, "publish failed");
-        throw new NatterError("unavailable", "could not publish the event; retry with the same id", { cause: err });
+        throw this.#failed(chatId, err);
       }
     }
     throw new NatterError("unavailable", "the chat is too contended right now; retry with the same id");
+  }
+
+  /**
+   * Publishes `requests` (2 or more, in queue order) as one atomic batch at the chat's head.
+   * Nothing of a refused batch is stored, so a conflict rebuilds it at the new head, and a
+   * batch the server will not take as one (a message id it already has, a batch limit)
+   * goes one by one, where each publish handles its own duplicate.
+   */
+  async #publishBatch(chatId: string, requests: Request[]): Promise<void> {
+    const started = performance.now();
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      let head: Head;
+      try {
+        head = this.#heads.get(chatId) ?? (await this.#loadHead(chatId));
+      } catch (err) {
+        const failure = this.#failed(chatId, err);
+        for (const r of requests) r.reject(failure);
+        return;
+      }
+      const ts = Date.now();
+      const payloads = requests.map((r, i) => r.build(head.n + 1 + i, ts));
+      const messages = payloads.map((payload, i) => {
+        const dedupId = requests[i]!.opts.dedupId;
+        return {
+          data: JSON.stringify(payload),
+          headers: eventHeaders(payload),
+          ...(dedupId ? { msgId: dedupId } : {}),
+        };
+      });
+      try {
+        const ack = await this.#publisher.publishBatch(chatSubject(chatId), messages, {
+          expectLastSubjectSequence: head.seq,
+          timeoutMs: PUBLISH_TIMEOUT_MS,
+        });
+        if (ack.count !== requests.length) {
+          // Not an atomic batch after all: where each event landed is unknown. Stop batching;
+          // the senders retry with their ids, and dedup returns the originals.
+          this.#atomic = Promise.resolve(false);
+          this.#log.error(
+            { chatId, stored: ack.count, sent: requests.length },
+            "atomic batch miscounted; batching off",
+          );
+          throw new Error(`atomic batch stored ${ack.count} of ${requests.length} events`);
+        }
+        const first = ack.seq - ack.count + 1;
+        const seconds = (performance.now() - started) / 1000;
+        this.#rememberHead(chatId, { n: head.n + requests.length, seq: ack.seq });
+        this.#metrics.publishBatch.observe(requests.length);
+        requests.forEach((r, i) => {
+          const payload = payloads[i]!;
+          this.#metrics.publishLatency.observe(seconds);
+          this.#metrics.publishes.inc({ kind: payload.kind, outcome: "ok" });
+          r.resolve({ event: { ...payload, seq: first + i } as ChatEvent, duplicate: false });
+        });
+        return;
+      } catch (err) {
+        if (err instanceof JsPublishError && err.errCode === JS_ERR_WRONG_LAST_SEQUENCE) {
+          this.#metrics.conflicts.inc();
+          this.#heads.delete(chatId);
+          continue;
+        }
+        if (err instanceof JsPublishError) {
+          if (err.errCode !== JS_ERR_BATCH_DUPLICATE_MSG_ID) {
+            this.#log.warn({ chatId, err: err.message, events: requests.length }, "atomic batch refused; one by one");
+          }
+          for (const r of requests) await this.#publishOne(chatId, r);
+          return;
+        }
+        const failure = this.#failed(chatId, err);
+        for (const r of requests) r.reject(failure);
+        return;
+      }
+    }
+    const contended = new NatterError("unavailable", "the chat is too contended right now; retry with the same id");
+    for (const r of requests) r.reject(contended);
+  }
+
+  /** A publish whose outcome is unknown (no answer, connection lost): the sender retries with the same id. */
+  #failed(chatId: string, err: unknown): NatterError {
+    this.#heads.delete(chatId);
+    this.#log.error({ err, chatId }, "publish failed");
+    return new NatterError("unavailable", "could not publish the event; retry with the same id", { cause: err });
   }
 
   /**
@@ -145,4 +281,12 @@ export class Sequencer {
     this.#heads.delete(chatId);
     this.#heads.set(chatId, head);
   }
+}
+
+/** `Natter-N` and `Natter-Kind`: the event's position and kind where `nats sub` shows them. */
+function eventHeaders(payload: ChatEventPayload) {
+  const h = natsHeaders();
+  h.set(HEADERS.n, String(payload.n));
+  h.set(HEADERS.kind, payload.kind);
+  return h;
 }

@@ -16,7 +16,8 @@ export async function ensureChatStream(jsm: JetStreamManager, opts: ChatStreamOp
       c.max_age !== want.max_age ||
       c.duplicate_window !== want.duplicate_window ||
       c.num_replicas !== want.num_replicas ||
-      c.allow_direct !== true
+      c.allow_direct !== true ||
+      (c as { allow_atomic?: boolean }).allow_atomic !== true
     ) {
       await jsm.streams.update(CHAT_STREAM, { ...c, ...want });
       logger.info({ stream: CHAT_STREAM }, "chat stream updated");

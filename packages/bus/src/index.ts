@@ -1,4 +1,11 @@
 export { type ChatRangeQuery, readChatEvents } from "./chat-range.ts";
 export { chatEventAt, ensureChatStream, isNoResults, lastChatEvent, lastChatEvents } from "./chat-stream.ts";
 export { type ConnectOptions, connectNats } from "./connect.ts";
-export { JsPublishError, JsPublisher, JsPublishFailed, type JsPublishOptions, type PubAck } from "./js-publisher.ts";
+export {
+  type JsBatchMessage,
+  JsPublishError,
+  JsPublisher,
+  JsPublishFailed,
+  type JsPublishOptions,
+  type PubAck,
+} from "./js-publisher.ts";

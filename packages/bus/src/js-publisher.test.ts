@@ -54,7 +54,7 @@ describe("JsPublisher - JetStream publishes over one reply subscription (real na
       expectLastSubjectSequence: second.seq,
       msgId: "x1",
     });
-    assert.deepEqual(again, { stream: "PUBTEST", seq: first.seq, duplicate: true });
+    assert.deepEqual(again, { stream: "PUBTEST", seq: first.seq, duplicate: true, count: 1 });
     assert.ok(second.seq > first.seq);
   });
 

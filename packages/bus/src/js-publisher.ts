@@ -1,4 +1,10 @@
-import { createInbox, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  headers as natsHeaders,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 
 /** A JetStream publish acknowledgement. */
 export interface PubAck {
@@ -6,6 +12,15 @@ export interface PubAck {
   seq: number;
   /** True when the message id was seen inside the duplicate window: `seq` is the original's. */
   duplicate: boolean;
+  /** Messages an atomic batch stored (they hold `seq - count + 1` … `seq`); 1 for a single publish. */
+  count: number;
+}
+
+/** One message of an atomic batch (`publishBatch`). */
+export interface JsBatchMessage {
+  data: string | Uint8Array;
+  headers?: MsgHdrs;
+  msgId?: string;
 }
 
 /** JetStream refused the message: `errCode` is the API error code (10071: wrong last sequence). */
@@ -60,6 +75,8 @@ export class JsPublisher {
   readonly #waiting = new Map<string, Waiting>();
   readonly #timeoutMs: number;
   #next = 0;
+  /** Batch ids: this publisher's inbox token plus a counter, unique on the server. */
+  readonly #batchPrefix = createInbox().slice("_INBOX.".length);
   #sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(nc: NatsConnection, opts: { timeoutMs?: number } = {}) {
@@ -82,17 +99,53 @@ export class JsPublisher {
 
   /** Publishes and resolves with the PubAck; rejects with `JsPublishError` (API error) or `JsPublishFailed`. */
   publish(subject: string, data: string | Uint8Array, opts: JsPublishOptions = {}): Promise<PubAck> {
-    const token = (this.#next++).toString(36);
     const h = opts.headers;
     if (opts.msgId !== undefined) h?.set("Nats-Msg-Id", opts.msgId);
     if (opts.expectLastSubjectSequence !== undefined) {
       h?.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
     }
+    return this.#request(opts.timeoutMs, (reply) =>
+      this.#nc.publish(subject, data, { reply, ...(h ? { headers: h } : {}) }),
+    );
+  }
+
+  /**
+   * Publishes `messages` to `subject` as one atomic batch (server 2.12+, a stream with
+   * `allow_atomic`): all are stored, with consecutive sequences, or none is. The
+   * expectation applies to the first, and holds for the rest since nothing can come
+   * between them. One PubAck for the batch (`count` messages ending at `seq`). A message
+   * id already stored fails the whole batch (API error 10201).
+   */
+  publishBatch(
+    subject: string,
+    messages: readonly JsBatchMessage[],
+    opts: { expectLastSubjectSequence?: number; timeoutMs?: number } = {},
+  ): Promise<PubAck> {
+    const batchId = `${this.#batchPrefix}.${(this.#next++).toString(36)}`;
+    return this.#request(opts.timeoutMs, (reply) => {
+      messages.forEach((m, i) => {
+        const h = m.headers ?? natsHeaders();
+        h.set("Nats-Batch-Id", batchId);
+        h.set("Nats-Batch-Sequence", String(i + 1));
+        if (m.msgId !== undefined) h.set("Nats-Msg-Id", m.msgId);
+        if (i === 0 && opts.expectLastSubjectSequence !== undefined) {
+          h.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
+        }
+        // Only the commit asks for an answer: the server acks the batch as a whole.
+        const last = i === messages.length - 1;
+        if (last) h.set("Nats-Batch-Commit", "1");
+        this.#nc.publish(subject, m.data, { headers: h, ...(last ? { reply } : {}) });
+      });
+    });
+  }
+
+  #request(timeoutMs: number | undefined, send: (reply: string) => void): Promise<PubAck> {
+    const token = (this.#next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
-      this.#waiting.set(token, { resolve, reject, deadline: Date.now() + (opts.timeoutMs ?? this.#timeoutMs) });
+      this.#waiting.set(token, { resolve, reject, deadline: Date.now() + (timeoutMs ?? this.#timeoutMs) });
       this.#sweep ??= setInterval(() => this.#expire(), SWEEP_MS);
       try {
-        this.#nc.publish(subject, data, { reply: `${this.#prefix}.${token}`, ...(h ? { headers: h } : {}) });
+        send(`${this.#prefix}.${token}`);
       } catch (err) {
         this.#waiting.delete(token);
         reject(err instanceof Error ? err : new JsPublishFailed(String(err)));
@@ -121,6 +174,7 @@ export class JsPublisher {
       stream?: string;
       seq?: number;
       duplicate?: boolean;
+      count?: number;
       error?: { code?: number; err_code?: number; description?: string };
     };
     try {
@@ -137,7 +191,7 @@ export class JsPublisher {
       w.reject(new JsPublishFailed("invalid PubAck"));
       return;
     }
-    w.resolve({ stream: body.stream, seq: body.seq, duplicate: body.duplicate === true });
+    w.resolve({ stream: body.stream, seq: body.seq, duplicate: body.duplicate === true, count: body.count ?? 1 });
   }
 
   #expire(): void {

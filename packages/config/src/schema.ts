@@ -173,6 +173,14 @@ export const KEYS = {
     max: 10000,
     doc: "Events the history consumer writes per batch",
   },
+  sendBatch: {
+    env: "NATTER_SEND_BATCH",
+    kind: "int",
+    default: "64",
+    min: 1,
+    max: 1000,
+    doc: "Most queued sends of one chat a gateway publishes as one atomic JetStream batch (one PubAck for all; needs nats-server 2.12+); 1 publishes one at a time",
+  },
   historyLinger: {
     env: "NATTER_HISTORY_LINGER",
     kind: "duration",

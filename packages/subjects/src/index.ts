@@ -114,6 +114,8 @@ export function msgId(chatId: string, userId: string, clientMsgId: string): stri
 
 /** JetStream API error code for a failed expected-last-subject-sequence check ("wrong last sequence"). */
 export const JS_ERR_WRONG_LAST_SEQUENCE = 10071;
+/** JetStream API error code for an atomic batch holding a message id already stored: nothing of it was stored. */
+export const JS_ERR_BATCH_DUPLICATE_MSG_ID = 10201;
 
 export interface ChatStreamOptions {
   /** Replicas: 1 for a single node, 3 on the cluster. */
@@ -136,6 +138,8 @@ export function chatStreamConfig(opts: ChatStreamOptions) {
     max_age: opts.maxAgeMs * 1_000_000,
     duplicate_window: opts.duplicateWindowMs * 1_000_000,
     allow_direct: true,
+    // Atomic batches (server 2.12+): a gateway publishes a chat's queued sends as one batch.
+    allow_atomic: true,
     max_msg_size: 64 * 1024,
   };
 }

@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ensureChatStream, JsPublisher } from "@natter/bus";
+import { createLogger } from "@natter/config";
+import type { ChatEventPayload } from "@natter/protocol";
+import { SqliteStore } from "@natter/store";
+import { CHAT_STREAM, chatStreamConfig, chatSubject } from "@natter/subjects";
+import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Registry } from "prom-client";
+import { createGatewayMetrics } from "../metrics.ts";
+import { type Published, Sequencer } from "./sequencer.ts";
+
+const logger = createLogger(process.env.NATTER_TEST_LOG ?? "silent", "sequencer-test");
+let chatCounter = 0;
+const newChat = () => `g_seqtest${chatCounter++}`;
+const message =
+  (chat: string, from: string, id: string) =>
+  (n: number, ts: number): ChatEventPayload => ({ chat, n, ts, from, kind: "message.created", id, body: `body ${id}` });
+
+describe("sequencer - group commit over a real nats-server", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  const store = new SqliteStore({ path: ":memory:" });
+
+  before(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    jsm = await jetstreamManager(nc);
+    await store.migrate();
+    await ensureChatStream(jsm, { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger);
+  });
+  after(async () => {
+    await nc?.close();
+    await server?.stop();
+    await store.close();
+  });
+
+  function sequencer(maxBatch?: number) {
+    const registry = new Registry();
+    const seq = new Sequencer({
+      publisher: new JsPublisher(nc),
+      jsm,
+      store,
+      metrics: createGatewayMetrics(registry),
+      logger,
+      ...(maxBatch === undefined ? {} : { maxBatch }),
+    });
+    const batches = async () => {
+      const m = (await registry.getMetricsAsJSON()).find((x) => x.name === "natter_publish_batch_events");
+      const values = (m?.values ?? []) as { metricName?: string; value: number }[];
+      return {
+        publishes: values.find((v) => v.metricName === "natter_publish_batch_events_count")?.value ?? 0,
+        events: values.find((v) => v.metricName === "natter_publish_batch_events_sum")?.value ?? 0,
+      };
+    };
+    return { seq, batches };
+  }
+
+  /** The chat's events as stored, in stream order: [n, seq, id]. */
+  async function stored(chat: string): Promise<[number, number, string][]> {
+    const out: [number, number, string][] = [];
+    const info = await jsm.streams.info(CHAT_STREAM);
+    for (let s = 1; s <= info.state.last_seq; s++) {
+      const m = await jsm.direct.getMessage(CHAT_STREAM, { seq: s }).catch(() => null);
+      if (!m || m.subject !== chatSubject(chat)) continue;
+      const e = m.json<{ n: number; id: string }>();
+      out.push([e.n, m.seq, e.id]);
+    }
+    return out;
+  }
+
+  test("sequencer - sends queued behind an in-flight publish go as atomic batches, dense and in order", async () => {
+    const chat = newChat();
+    const { seq, batches } = sequencer();
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        seq.publish(chat, message(chat, "u1", `m${i}`), { dedupId: `${chat}:u1:m${i}` }),
+      ),
+    );
+    // Queue order is n order: the i-th call got n = i + 1, with the stream seq it landed at.
+    assert.deepEqual(
+      results.map((r) => r.event.n),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
+    assert.ok(results.every((r) => !r.duplicate));
+    const inStream = await stored(chat);
+    assert.deepEqual(
+      inStream.map(([n, s]) => [n, s]),
+      results.map((r) => [r.event.n, r.event.seq]),
+      "every event is in the stream at the seq its caller got",
+    );
+    const b = await batches();
+    assert.equal(b.events, 40);
+    assert.ok(b.publishes < 40, `fewer publishes than events (${b.publishes} for 40): some went as a batch`);
+  });
+
+  test("sequencer - two gateways batching on one chat never share an n (conflicts rebuild the batch)", async () => {
+    const chat = newChat();
+    const a = sequencer();
+    const b = sequencer();
+    const sends = (s: Sequencer, who: string) =>
+      Array.from({ length: 30 }, (_, i) =>
+        s.publish(chat, message(chat, who, `${who}${i}`), { dedupId: `${chat}:${who}:${i}` }),
+      );
+    const results: Published[] = await Promise.all([...sends(a.seq, "ua"), ...sends(b.seq, "ub")]);
+    const ns = results.map((r) => r.event.n).sort((x, y) => x - y);
+    assert.deepEqual(
+      ns,
+      Array.from({ length: 60 }, (_, i) => i + 1),
+    );
+    const inStream = await stored(chat);
+    assert.deepEqual(
+      inStream.map(([n]) => n),
+      Array.from({ length: 60 }, (_, i) => i + 1),
+      "stream order is n order",
+    );
+    const byId = new Map(results.map((r) => [(r.event as { id: string }).id, r.event.seq]));
+    for (const [, s, id] of inStream) assert.equal(byId.get(id), s, `${id} was told the seq it landed at`);
+  });
+
+  test("sequencer - a batch holding an id already stored goes one by one: the repeat gets the original", async () => {
+    const chat = newChat();
+    const { seq } = sequencer();
+    const first = await seq.publish(chat, message(chat, "u1", "x"), { dedupId: `${chat}:u1:x` });
+    const results = await Promise.all([
+      seq.publish(chat, message(chat, "u1", "y0"), { dedupId: `${chat}:u1:y0` }),
+      seq.publish(chat, message(chat, "u1", "y1"), { dedupId: `${chat}:u1:y1` }),
+      seq.publish(chat, message(chat, "u1", "x"), { dedupId: `${chat}:u1:x` }),
+      seq.publish(chat, message(chat, "u1", "y2"), { dedupId: `${chat}:u1:y2` }),
+    ]);
+    assert.equal(results[2]!.duplicate, true);
+    assert.equal(results[2]!.event.seq, first.event.seq);
+    assert.equal(results[2]!.event.n, 1);
+    assert.deepEqual(
+      results.filter((r) => !r.duplicate).map((r) => r.event.n),
+      [2, 3, 4],
+    );
+    assert.deepEqual(
+      (await stored(chat)).map(([n, , id]) => [n, id]),
+      [
+        [1, "x"],
+        [2, "y0"],
+        [3, "y1"],
+        [4, "y2"],
+      ],
+    );
+  });
+
+  test("sequencer - maxBatch 1 publishes one event at a time, with the same result", async () => {
+    const chat = newChat();
+    const { seq, batches } = sequencer(1);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => seq.publish(chat, message(chat, "u1", `s${i}`))),
+    );
+    assert.deepEqual(
+      results.map((r) => r.event.n),
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(await batches(), { publishes: 10, events: 10 });
+  });
+});
+
+describe("sequencer - a chat stream without atomic batches (created before them, or a server older than 2.12)", () => {
+  test("sequencer - publishes one at a time and stays dense", async () => {
+    const server = await startNatsServer();
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const { allow_atomic: _off, ...config } = chatStreamConfig({
+        replicas: 1,
+        maxAgeMs: 3_600_000,
+        duplicateWindowMs: 120_000,
+      });
+      await jsm.streams.add(config as never);
+      const registry = new Registry();
+      const store = new SqliteStore({ path: ":memory:" });
+      await store.migrate();
+      const seq = new Sequencer({
+        publisher: new JsPublisher(nc),
+        jsm,
+        store,
+        metrics: createGatewayMetrics(registry),
+        logger,
+      });
+      const chat = newChat();
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => seq.publish(chat, message(chat, "u1", `o${i}`))),
+      );
+      assert.deepEqual(
+        results.map((r) => r.event.n),
+        Array.from({ length: 12 }, (_, i) => i + 1),
+      );
+      const m = (await registry.getMetricsAsJSON()).find((x) => x.name === "natter_publish_batch_events");
+      const count = (m?.values as { metricName?: string; value: number }[]).find(
+        (v) => v.metricName === "natter_publish_batch_events_count",
+      );
+      assert.equal(count?.value, 12, "twelve publishes of one event each");
+    } finally {
+      await nc.close();
+      await server.stop();
+    }
+  });
+});

@@ -24,7 +24,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { repoRoot, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
+import { exitOnSignals, LIFTED_RATE_LIMITS, repoRoot, startNatsServer } from "@natter/testkit";
 import { stackStore, startConsumers, startGateway } from "@natter/testkit";
 import { runCoreBaseline, runJetStreamBaseline } from "./baseline.ts";
 import { type CeilingResult, natterEventBytes, runCeiling } from "./ceiling.ts";
@@ -79,6 +79,7 @@ if (a.store !== "sqlite" && a.store !== "cassandra") throw new Error("--store sq
 const sources = loopbackSources(Number(a.sources));
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
+exitOnSignals();
 const nats = await startNatsServer();
 const store = await stackStore(a.store);
 // The benchmark measures throughput: lift the per-user send limits.

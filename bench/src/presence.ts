@@ -19,7 +19,7 @@
 import { parseArgs } from "node:util";
 import type { ChatEvent } from "@natter/protocol";
 import { projectEvents, SqliteStore } from "@natter/store";
-import { startNatsServer } from "@natter/testkit";
+import { exitOnSignals, startNatsServer } from "@natter/testkit";
 import { connect } from "@nats-io/transport-node";
 import WebSocket from "ws";
 import { TokenSigner } from "../../gateway/src/auth/tokens.ts";
@@ -45,6 +45,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- the stack and its data
 
+exitOnSignals();
 const nats = await startNatsServer();
 const store = await stackStore("sqlite");
 const db = new SqliteStore({ path: store.env.NATTER_SQLITE_PATH! });

@@ -1,4 +1,5 @@
 export { natsBin, repoRoot } from "./binaries.ts";
+export { exitOnSignals, trackChild } from "./children.ts";
 export { cassandraContactPoints, createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
 export { freePort, type NatsServer, type NatsServerOptions, startNatsServer } from "./nats-server.ts";
 export * from "./stack.ts";

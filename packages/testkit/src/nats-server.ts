@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { trackChild } from "./children.ts";
 import { natsBin } from "./binaries.ts";
 
 export interface NatsServerOptions {
@@ -84,6 +85,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const launch = async () => {
     output = "";
     proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+    trackChild(proc);
     proc.stdout?.on("data", (d: Buffer) => {
       output = (output + d.toString()).slice(-8000);
     });

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { trackChild } from "./children.ts";
 import { repoRoot } from "./binaries.ts";
 import { createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
 import { freePort } from "./nats-server.ts";
@@ -58,6 +59,7 @@ function spawnNode(name: string, script: string, args: string[], env: Record<str
     env: { ...process.env, NATTER_TOKEN_SECRET: TOKEN_SECRET, NATTER_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  trackChild(child);
   let out = "";
   const keep = (d: Buffer) => {
     out = (out + d.toString()).slice(-6000);

@@ -38,7 +38,7 @@ describe("sequencer - group commit over a real nats-server", () => {
     await store.close();
   });
 
-  function sequencer(maxBatch?: number) {
+  function sequencer(maxBatch = 64) {
     const registry = new Registry();
     const seq = new Sequencer({
       publisher: new JsPublisher(nc),
@@ -46,7 +46,7 @@ describe("sequencer - group commit over a real nats-server", () => {
       store,
       metrics: createGatewayMetrics(registry),
       logger,
-      ...(maxBatch === undefined ? {} : { maxBatch }),
+      maxBatch,
     });
     const batches = async () => {
       const m = (await registry.getMetricsAsJSON()).find((x) => x.name === "natter_publish_batch_events");
@@ -184,6 +184,7 @@ describe("sequencer - a chat stream without atomic batches (created before them,
         store,
         metrics: createGatewayMetrics(registry),
         logger,
+        maxBatch: 64,
       });
       const chat = newChat();
       const results = await Promise.all(

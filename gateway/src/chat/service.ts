@@ -152,9 +152,10 @@ export class ChatService {
       throw new NatterError("too_large", `the body is over ${this.#config.bodyLimit} bytes`, { field: "body" });
     }
     if (body.trim() === "") throw new NatterError("invalid_input", "the body is empty", { field: "body" });
-    await this.requireMember(me, chatId);
-    // A retry after the JetStream dedup window: the history store knows where it landed.
-    const earlier = await this.#store.findClientMsg(chatId, me, id);
+    // Membership, and a retry after the JetStream dedup window (the history store knows
+    // where it landed), in one store read: this runs for every message.
+    const { member, earlier } = await this.#store.sendCheck(chatId, me, id);
+    if (!member?.active) throw await this.#notMember(chatId);
     if (earlier) return { chat: chatId, id, seq: earlier.seq, n: earlier.n, ts: earlier.ts, duplicate: true };
     const wait = this.#sendLimiter.take(me);
     if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
@@ -197,8 +198,13 @@ export class ChatService {
   async requireMember(me: string, chatId: string): Promise<Member> {
     const member = await this.#store.getMember(chatId, me);
     if (member?.active) return member;
-    if (!(await this.#store.getChat(chatId))) throw new NatterError("not_found", "no such chat");
-    throw new NatterError("forbidden", "not a member of this chat");
+    throw await this.#notMember(chatId);
+  }
+
+  /** Why a user who is not an active member gets nothing: 404 for an unknown chat, else 403. */
+  async #notMember(chatId: string): Promise<NatterError> {
+    if (!(await this.#store.getChat(chatId))) return new NatterError("not_found", "no such chat");
+    return new NatterError("forbidden", "not a member of this chat");
   }
 
   async view(chatId: string): Promise<ChatView> {

@@ -5,7 +5,7 @@
 export class RateLimiter {
   readonly #burst: number;
   readonly #perMs: number;
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #buckets = new Map<string, Bucket>();
   readonly #maxKeys: number;
 
   constructor(opts: { burst: number; perSecond: number; maxKeys?: number }) {
@@ -21,15 +21,8 @@ export class RateLimiter {
       if (this.#buckets.size >= this.#maxKeys) this.#sweep(now);
       b = { tokens: this.#burst, at: now };
       this.#buckets.set(key, b);
-    } else {
-      b.tokens = Math.min(this.#burst, b.tokens + (now - b.at) * this.#perMs);
-      b.at = now;
     }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil((1 - b.tokens) / this.#perMs);
+    return takeToken(b, this.#burst, this.#perMs, now);
   }
 
   #sweep(now: number): void {
@@ -46,4 +39,25 @@ export class RateLimiter {
       }
     }
   }
+}
+
+/** One token bucket: `tokens` left as of `at` (ms). */
+export interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/**
+ * Refills `b` (`burst` at most, `perMs` tokens per ms) and takes one token; returns 0 when
+ * allowed, else the ms until one is available. For one bucket without a `RateLimiter`'s
+ * map (a socket's frame limit).
+ */
+export function takeToken(b: Bucket, burst: number, perMs: number, now = Date.now()): number {
+  b.tokens = Math.min(burst, b.tokens + (now - b.at) * perMs);
+  b.at = now;
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return 0;
+  }
+  return Math.ceil((1 - b.tokens) / perMs);
 }

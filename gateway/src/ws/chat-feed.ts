@@ -4,26 +4,33 @@ import type { Member } from "@natter/store";
 /** How a delivered event reached the socket, for metrics: live from the inbox, a gap filled from the log, a replay for `sync`. */
 export type DeliveryPath = "live" | "fill" | "replay";
 
+/**
+ * What every feed of a gateway shares: one object for the gateway, not closures per socket
+ * (a gateway holds tens of thousands of idle sockets).
+ */
 export interface ChatFeedDeps {
-  userId: string;
   /** Contiguous events `afterN < n <= toN` (ascending, at most `limit`): `readChatEvents`. */
   readRange(chatId: string, afterN: number, toN: number | undefined, limit: number): Promise<ChatEvent[]>;
-  getMember(chatId: string): Promise<Member | undefined>;
+  getMember(chatId: string, userId: string): Promise<Member | undefined>;
   chatExists(chatId: string): Promise<boolean>;
+  /** Dropped as a duplicate (n at or below what the socket already has). */
+  duplicate(): void;
+  maxPending: number;
+  page: number;
+}
+
+/** The socket a feed writes to (the `Connection`). */
+export interface FeedSocket {
   /** Writes an `event` frame; false once the socket is gone (the feed stops). */
   deliver(event: ChatEvent, path: DeliveryPath): boolean;
   /** Resolves true when the socket's send buffer is low enough to write a page more; false if it closed. */
   drained(): Promise<boolean>;
   synced(chatId: string, n: number, ref: string | undefined): void;
   syncFailed(chatId: string, err: NatterError, ref: string | undefined): void;
-  /** Dropped as a duplicate (n at or below what the socket already has). */
-  duplicate(): void;
   /** Too many live events held: the socket must close as a slow consumer. */
   overflow(): void;
   /** A gap could not be filled, or the log could not be read: the socket must close. */
   failed(err: unknown): void;
-  maxPending: number;
-  page: number;
 }
 
 interface SyncRequest {
@@ -72,15 +79,20 @@ const CONCURRENT_READS = 8;
  * current membership (`joinedN`) and, for a removed user, ends at the removal.
  */
 export class ChatFeed {
+  readonly #userId: string;
+  readonly #socket: FeedSocket;
   readonly #d: ChatFeedDeps;
   readonly #chats = new Map<string, Cursor>();
   #held = true;
   #pending = 0;
   #stopped = false;
   #reading = 0;
-  readonly #readQueue: (() => void)[] = [];
+  /** Chats waiting for a read slot; from the first wait. */
+  #readQueue: (() => void)[] | undefined;
 
-  constructor(deps: ChatFeedDeps) {
+  constructor(userId: string, socket: FeedSocket, deps: ChatFeedDeps) {
+    this.#userId = userId;
+    this.#socket = socket;
     this.#d = deps;
   }
 
@@ -94,7 +106,7 @@ export class ChatFeed {
     }
     if (this.#pending >= this.#d.maxPending) {
       this.#stopped = true;
-      this.#d.overflow();
+      this.#socket.overflow();
       return;
     }
     c.pending.push(event);
@@ -155,7 +167,7 @@ export class ChatFeed {
         c.running = false;
         if (this.#stopped) return;
         this.#stopped = true;
-        this.#d.failed(err);
+        this.#socket.failed(err);
       },
     );
   }
@@ -191,20 +203,20 @@ export class ChatFeed {
 
   /** Runs `work` when fewer than CONCURRENT_READS chats of this socket are reading the log. */
   async #reads<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#reading >= CONCURRENT_READS) await new Promise<void>((r) => this.#readQueue.push(r));
+    if (this.#reading >= CONCURRENT_READS) await new Promise<void>((r) => (this.#readQueue ??= []).push(r));
     this.#reading++;
     try {
       return await work();
     } finally {
       this.#reading--;
-      this.#readQueue.shift()?.();
+      this.#readQueue?.shift()?.();
     }
   }
 
   /** Delivers `last+1 .. toN` from the log; retries briefly when the log is behind the inbox. */
   async #fill(c: Cursor, toN: number): Promise<void> {
     for (let attempt = 0; c.last < toN;) {
-      if (!(await this.#d.drained())) return;
+      if (!(await this.#socket.drained())) return;
       const page = await this.#d.readRange(c.chatId, c.last, toN, this.#d.page);
       if (this.#stopped) return;
       let progressed = false;
@@ -222,11 +234,11 @@ export class ChatFeed {
   }
 
   async #replay(c: Cursor, req: SyncRequest): Promise<void> {
-    const member = await this.#d.getMember(c.chatId);
+    const member = await this.#d.getMember(c.chatId, this.#userId);
     if (this.#stopped) return;
     if (!member) {
       const exists = await this.#d.chatExists(c.chatId);
-      this.#d.syncFailed(
+      this.#socket.syncFailed(
         c.chatId,
         exists
           ? new NatterError("forbidden", "not a member of this chat")
@@ -249,7 +261,7 @@ export class ChatFeed {
     c.member = member.active || from < member.changedN;
 
     while (toN === undefined || c.last < toN) {
-      if (!(await this.#d.drained())) return;
+      if (!(await this.#socket.drained())) return;
       const page = await this.#d.readRange(c.chatId, c.last, toN, this.#d.page);
       if (this.#stopped) return;
       let applied = 0;
@@ -260,12 +272,12 @@ export class ChatFeed {
       }
       if (applied < this.#d.page) break;
     }
-    this.#d.synced(c.chatId, c.last, req.ref);
+    this.#socket.synced(c.chatId, c.last, req.ref);
   }
 
   /** Event `last + 1`: delivered while the user is a member, skipped otherwise; `last` moves on either way. */
   #apply(c: Cursor, e: ChatEvent, path: DeliveryPath): void {
-    const me = this.#d.userId;
+    const me = this.#userId;
     if (!c.member) {
       const joins =
         (e.kind === "member.added" && e.user === me) || (e.kind === "chat.created" && e.members.includes(me));
@@ -275,7 +287,7 @@ export class ChatFeed {
       }
       c.member = true;
     }
-    if (!this.#d.deliver(e, path)) {
+    if (!this.#socket.deliver(e, path)) {
       this.#stopped = true;
       return;
     }

@@ -1,4 +1,3 @@
-import { readChatEvents } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import {
   CLOSE_CODES,
@@ -9,26 +8,30 @@ import {
   NatterError,
   parseClientFrame,
   type PresenceFrame,
+  type ReceiptFrame,
   refOf,
   type ServerFrame,
+  type TypingSignalFrame,
 } from "@natter/protocol";
-import type { JetStreamManager } from "@nats-io/jetstream";
 import type { WebSocket } from "ws";
 import { authenticate, bearer } from "../auth/authenticate.ts";
 import type { AuthInfo, GatewayContext } from "../context.ts";
-import { RateLimiter } from "../rate-limit.ts";
-import { ChatFeed, type DeliveryPath } from "./chat-feed.ts";
+import { type Bucket, takeToken } from "../rate-limit.ts";
+import { ChatFeed, type ChatFeedDeps, type DeliveryPath, type FeedSocket } from "./chat-feed.ts";
 import type { PresenceHub } from "../presence/presence-hub.ts";
+import type { Heartbeats } from "./heartbeats.ts";
 import type { InboxHub, InboxListener } from "./inbox-hub.ts";
 import type { WsOptions } from "./options.ts";
 
+/** Shared by every connection of the gateway (one object, not one per socket). */
 export interface ConnectionDeps {
   ctx: GatewayContext;
-  jsm: JetStreamManager;
+  feed: ChatFeedDeps;
   hub: InboxHub;
   presenceHub: PresenceHub;
   opts: WsOptions;
   logger: Logger;
+  heartbeats: Heartbeats;
   /** Called once when the socket is gone. */
   onClosed(conn: Connection): void;
 }
@@ -52,29 +55,30 @@ const REASONS: Record<number, string> = {
 /**
  * One WebSocket of one device: authentication (header or first `auth` frame), frames in,
  * frames out with a bounded send buffer, heartbeats, and the device's live feed (an
- * `InboxHub` listener feeding a `ChatFeed`).
+ * `InboxHub` listener feeding a `ChatFeed`). A gateway holds tens of thousands of mostly
+ * idle ones: the connection is itself its feed's socket and its user's inbox listener (no
+ * closures per socket for them), and what only some sockets use (watches, timers) is
+ * allocated when first needed.
  */
-export class Connection {
+export class Connection implements FeedSocket, InboxListener {
   readonly #socket: WebSocket;
   readonly #d: ConnectionDeps;
   readonly #log: Logger;
   #state: State = "authenticating";
   #auth: AuthInfo | undefined;
   #feed: ChatFeed | undefined;
-  #listener: InboxListener | undefined;
-  /** Users this socket watches (visible ones only), and the online state last sent for each. */
-  #watched = new Map<string, boolean | undefined>();
+  /** Users this socket watches (visible ones only), and the online state last sent for each; from the first `watch`. */
+  #watched: Map<string, boolean | undefined> | undefined;
   #watchGen = 0;
   /** Counted as a device in presence (from `ready` until the close). */
   #online = false;
-  #presenceListener = (f: PresenceFrame) => this.#onPresence(f);
+  #presenceListener: ((f: PresenceFrame) => void) | undefined;
   #early: string[] | undefined;
   #alive = true;
-  #heartbeat: NodeJS.Timeout | undefined;
   #authTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #inflight = 0;
-  readonly #frameLimiter: RateLimiter;
+  readonly #frames: Bucket;
   #badFrames = 0;
   #refused = 0;
   #windowStart = Date.now();
@@ -83,7 +87,7 @@ export class Connection {
     this.#socket = socket;
     this.#d = deps;
     this.#log = deps.logger;
-    this.#frameLimiter = new RateLimiter({ burst: deps.opts.frameBurst, perSecond: deps.opts.framesPerSecond });
+    this.#frames = { tokens: deps.opts.frameBurst, at: Date.now() };
     deps.ctx.metrics.wsConnections.inc();
 
     // Handlers first, synchronously: frames that arrive during authentication are kept.
@@ -92,7 +96,7 @@ export class Connection {
       this.#alive = true;
     });
     socket.on("close", (code) => this.#onClose(code));
-    this.#heartbeat = setInterval(() => this.#beat(), deps.opts.heartbeatMs);
+    deps.heartbeats.add(this);
 
     // The token comes from the Authorization header or the first frame; a token in the URL is never read.
     if (authorization !== undefined) {
@@ -133,36 +137,12 @@ export class Connection {
       return;
     }
     if (this.#state !== "authenticating") return;
-    clearTimeout(this.#authTimer);
+    this.#clearAuthTimer();
     this.#auth = info;
-    const feed = new ChatFeed({
-      userId: info.userId,
-      readRange: (chatId, afterN, toN, limit) =>
-        readChatEvents(this.#d.jsm, ctx.store, chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
-      getMember: (chatId) => ctx.store.getMember(chatId, info.userId),
-      chatExists: async (chatId) => (await ctx.store.getChat(chatId)) !== undefined,
-      deliver: (event, path) => this.#deliver(event, path),
-      drained: () => this.#drained(),
-      synced: (chat, n, ref) => this.#send({ type: "synced", ...(ref === undefined ? {} : { ref }), chat, n }),
-      syncFailed: (chat, err, ref) => this.#sendError(err, ref, chat),
-      duplicate: () => ctx.metrics.duplicatesDropped.inc(),
-      overflow: () => this.close(CLOSE_CODES.slowConsumer),
-      failed: (err) => {
-        this.#log.error({ err, userId: info.userId }, "live feed failed; closing the socket");
-        this.close(CLOSE_CODES.internalError);
-      },
-      maxPending: this.#d.opts.maxPendingEvents,
-      page: this.#d.opts.replayPage,
-    });
+    const feed = new ChatFeed(info.userId, this, this.#d.feed);
     this.#feed = feed;
-    this.#listener = {
-      event: (e) => feed.live(e),
-      signal: (f) => {
-        this.#send(f);
-      },
-    };
     try {
-      await this.#d.hub.add(info.userId, this.#listener);
+      await this.#d.hub.add(info.userId, this);
     } catch (err) {
       this.#log.error({ err }, "inbox subscription failed");
       this.close(CLOSE_CODES.internalError);
@@ -170,14 +150,17 @@ export class Connection {
     }
     if (this.#state !== "authenticating") {
       // Closed while subscribing: give the subscription back.
-      this.#d.hub.remove(info.userId, this.#listener);
+      this.#d.hub.remove(info.userId, this);
       return;
     }
     this.#state = "open";
     ctx.presence.connect(info.userId);
     this.#online = true;
     this.#send({ type: "ready", userId: info.userId, deviceId: info.deviceId, heartbeatMs: this.#d.opts.heartbeatMs });
-    this.#graceTimer = setTimeout(() => feed.release(), this.#d.opts.syncGraceMs);
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      feed.release();
+    }, this.#d.opts.syncGraceMs);
     const early = this.#early ?? [];
     this.#early = undefined;
     for (const text of early) this.#handleText(text);
@@ -196,7 +179,8 @@ export class Connection {
       return;
     }
     this.#rollWindow();
-    const wait = this.#frameLimiter.take("socket");
+    const { frameBurst, framesPerSecond } = this.#d.opts;
+    const wait = takeToken(this.#frames, frameBurst, framesPerSecond / 1000);
     if (wait > 0) {
       metrics.wsFramesIn.inc({ type: "rate_limited" });
       metrics.rateLimited.inc({ limit: "ws_frames" });
@@ -235,7 +219,7 @@ export class Connection {
       this.close(CLOSE_CODES.unauthorized);
       return;
     }
-    clearTimeout(this.#authTimer);
+    this.#clearAuthTimer();
     // Frames after `auth` and before `ready` wait, as with a header token.
     this.#early = [];
     void this.#authenticate(frame.token);
@@ -292,7 +276,7 @@ export class Connection {
         await ctx.signals.advance(me, frame.chat, frame.n, frame.type === "read" ? frame.n : 0);
         return;
       case "sync":
-        clearTimeout(this.#graceTimer);
+        this.#clearGraceTimer();
         this.#feed!.sync(frame.cursors, frame.ref);
         return;
       case "typing":
@@ -318,27 +302,30 @@ export class Connection {
     const gen = ++this.#watchGen;
     const visible = await ctx.contacts.visible(this.#auth!.userId, users);
     if (gen !== this.#watchGen || this.#state !== "open") return;
+    const watched = (this.#watched ??= new Map());
+    const listener = (this.#presenceListener ??= (f) => this.#onPresence(f));
     const next = new Set(visible);
-    const gone = [...this.#watched.keys()].filter((u) => !next.has(u));
-    const added = visible.filter((u) => !this.#watched.has(u));
-    this.#d.presenceHub.remove(gone, this.#presenceListener);
-    for (const u of gone) this.#watched.delete(u);
-    for (const u of added) this.#watched.set(u, undefined);
-    await this.#d.presenceHub.add(added, this.#presenceListener);
+    const gone = [...watched.keys()].filter((u) => !next.has(u));
+    const added = visible.filter((u) => !watched.has(u));
+    this.#d.presenceHub.remove(gone, listener);
+    for (const u of gone) watched.delete(u);
+    for (const u of added) watched.set(u, undefined);
+    await this.#d.presenceHub.add(added, listener);
     if (this.#state !== "open") return;
     const states = await ctx.presence.read(visible);
     if (gen !== this.#watchGen || this.#state !== "open") return;
     for (const u of visible) {
       const s = states.get(u);
-      if (!s || !this.#watched.has(u)) continue;
-      this.#watched.set(u, s.online);
+      if (!s || !watched.has(u)) continue;
+      watched.set(u, s.online);
       this.#send({ type: "presence", user: u, online: s.online, lastSeen: s.lastSeen });
     }
   }
 
   #onPresence(f: PresenceFrame): void {
-    if (!this.#watched.has(f.user) || this.#watched.get(f.user) === f.online) return;
-    this.#watched.set(f.user, f.online);
+    const watched = this.#watched;
+    if (!watched?.has(f.user) || watched.get(f.user) === f.online) return;
+    watched.set(f.user, f.online);
     this.#send(f);
   }
 
@@ -362,7 +349,19 @@ export class Connection {
 
   // ------------------------------------------------------------------ frames out
 
-  #deliver(event: ChatEvent, path: DeliveryPath): boolean {
+  // ------------------------------------------------------------------ the feed's socket, the inbox's listener
+
+  /** A live event from the user's inbox. */
+  event(event: ChatEvent): void {
+    this.#feed?.live(event);
+  }
+
+  /** A typing or receipt signal from the user's inbox: forwarded as it is. */
+  signal(frame: TypingSignalFrame | ReceiptFrame): void {
+    this.#send(frame);
+  }
+
+  deliver(event: ChatEvent, path: DeliveryPath): boolean {
     const ok = this.#send({ type: "event", ...event });
     if (!ok) return false;
     const { metrics } = this.#d.ctx;
@@ -415,8 +414,25 @@ export class Connection {
     this.#send(frame);
   }
 
+  synced(chat: string, n: number, ref: string | undefined): void {
+    this.#send({ type: "synced", ...(ref === undefined ? {} : { ref }), chat, n });
+  }
+
+  syncFailed(chat: string, err: NatterError, ref: string | undefined): void {
+    this.#sendError(err, ref, chat);
+  }
+
+  overflow(): void {
+    this.close(CLOSE_CODES.slowConsumer);
+  }
+
+  failed(err: unknown): void {
+    this.#log.error({ err, userId: this.#auth?.userId }, "live feed failed; closing the socket");
+    this.close(CLOSE_CODES.internalError);
+  }
+
   /** Waits (bounded) until the client has read enough of a replay to send the next page. */
-  async #drained(): Promise<boolean> {
+  async drained(): Promise<boolean> {
     const low = this.#d.opts.maxBufferedBytes / 4;
     const deadline = Date.now() + this.#d.opts.drainTimeoutMs;
     while (this.#socket.readyState === this.#socket.OPEN && this.#socket.bufferedAmount > low) {
@@ -431,8 +447,8 @@ export class Connection {
 
   // ------------------------------------------------------------------ lifecycle
 
-  /** A socket that answered neither the last ping nor sent anything since is closed. */
-  #beat(): void {
+  /** A socket that answered neither the last ping nor sent anything since is closed (`Heartbeats` calls it every `heartbeatMs`). */
+  beat(): void {
     if (!this.#alive) {
       this.close(CLOSE_CODES.idleTimeout);
       return;
@@ -445,6 +461,17 @@ export class Connection {
     }
   }
 
+  // Cleared timers are dropped too: a Timeout object kept in a field is ~130 bytes per socket.
+  #clearAuthTimer(): void {
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
+  }
+
+  #clearGraceTimer(): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+  }
+
   #onClose(code: number): void {
     if (this.#state !== "closed") this.#d.ctx.metrics.wsCloses.inc({ code: String(code) });
     this.#teardown();
@@ -453,16 +480,16 @@ export class Connection {
   #teardown(): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    clearInterval(this.#heartbeat);
-    clearTimeout(this.#authTimer);
-    clearTimeout(this.#graceTimer);
+    this.#d.heartbeats.remove(this);
+    this.#clearAuthTimer();
+    this.#clearGraceTimer();
     this.#feed?.stop();
-    if (this.#auth && this.#listener) {
-      this.#d.hub.remove(this.#auth.userId, this.#listener);
-    }
+    if (this.#auth && this.#feed) this.#d.hub.remove(this.#auth.userId, this);
     if (this.#auth && this.#online) this.#d.ctx.presence.disconnect(this.#auth.userId);
-    this.#d.presenceHub.remove(this.#watched.keys(), this.#presenceListener);
-    this.#watched.clear();
+    if (this.#watched && this.#presenceListener) {
+      this.#d.presenceHub.remove(this.#watched.keys(), this.#presenceListener);
+      this.#watched.clear();
+    }
     this.#d.ctx.metrics.wsConnections.dec();
     this.#d.onClosed(this);
   }

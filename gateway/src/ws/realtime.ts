@@ -1,10 +1,12 @@
+import { readChatEvents } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import { CLOSE_CODES } from "@natter/protocol";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { WebSocket } from "ws";
 import type { GatewayContext } from "../context.ts";
 import { PresenceHub } from "../presence/presence-hub.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type ConnectionDeps } from "./connection.ts";
+import { Heartbeats } from "./heartbeats.ts";
 import { InboxHub } from "./inbox-hub.ts";
 import type { WsOptions } from "./options.ts";
 
@@ -19,17 +21,40 @@ export class Realtime {
   readonly opts: WsOptions;
   readonly #ctx: GatewayContext;
   readonly #jsm: JetStreamManager;
-  readonly #log: Logger;
+  readonly log: Logger;
   readonly #connections = new Set<Connection>();
+  readonly #heartbeats: Heartbeats;
+  /** Shared by every connection (one object, not one per socket). */
+  readonly #deps: ConnectionDeps;
   #accepting = true;
 
   constructor(opts: { ctx: GatewayContext; jsm: JetStreamManager; options: WsOptions }) {
     this.#ctx = opts.ctx;
     this.#jsm = opts.jsm;
     this.opts = opts.options;
-    this.#log = opts.ctx.logger.child({ component: "ws" });
-    this.hub = new InboxHub({ nc: opts.ctx.nc, logger: this.#log, metrics: opts.ctx.metrics });
-    this.presenceHub = new PresenceHub({ nc: opts.ctx.nc, logger: this.#log, metrics: opts.ctx.metrics });
+    this.log = opts.ctx.logger.child({ component: "ws" });
+    this.hub = new InboxHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
+    this.presenceHub = new PresenceHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
+    this.#heartbeats = new Heartbeats(this.opts.heartbeatMs);
+    const { store, metrics } = this.#ctx;
+    this.#deps = {
+      ctx: this.#ctx,
+      feed: {
+        readRange: (chatId, afterN, toN, limit) =>
+          readChatEvents(this.#jsm, store, chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
+        getMember: (chatId, userId) => store.getMember(chatId, userId),
+        chatExists: async (chatId) => (await store.getChat(chatId)) !== undefined,
+        duplicate: () => metrics.duplicatesDropped.inc(),
+        maxPending: this.opts.maxPendingEvents,
+        page: this.opts.replayPage,
+      },
+      hub: this.hub,
+      presenceHub: this.presenceHub,
+      opts: this.opts,
+      logger: this.log,
+      heartbeats: this.#heartbeats,
+      onClosed: (c) => this.#connections.delete(c),
+    };
   }
 
   /** A socket just upgraded on `/v1/ws`, with the request's Authorization header. */
@@ -38,16 +63,7 @@ export class Realtime {
       socket.close(CLOSE_CODES.goingAway, "gateway shutting down");
       return;
     }
-    const conn = new Connection(socket, authorization, {
-      ctx: this.#ctx,
-      jsm: this.#jsm,
-      hub: this.hub,
-      presenceHub: this.presenceHub,
-      opts: this.opts,
-      logger: this.#log,
-      onClosed: (c) => this.#connections.delete(c),
-    });
-    this.#connections.add(conn);
+    this.#connections.add(new Connection(socket, authorization, this.#deps));
   }
 
   get connections(): number {
@@ -57,6 +73,7 @@ export class Realtime {
   async close(): Promise<void> {
     this.#accepting = false;
     for (const conn of [...this.#connections]) conn.close(CLOSE_CODES.goingAway);
+    this.#heartbeats.stop();
     this.presenceHub.close();
     await this.hub.drain();
   }

@@ -8,7 +8,8 @@
  *    process, RSS growth per socket and the time to accept them: the baseline;
  * 2. one gateway process: the same number of Natter sockets, each authenticated (bearer
  *    token, device session read from the store) and synced on its one group chat
- *    (`sync` answered by `synced`): RSS growth per socket, time to accept;
+ *    (`sync` answered by `synced`): RSS growth per socket, time to accept, and the growth of
+ *    its V8 heap in use (from its /metrics; the lowest sample while settling);
  * 3. scale-out: more gateway processes (`--per-gateway` sockets each) and one load process
  *    per gateway, each from two loopback source addresses of its own, ramped in steps up to
  *    `--total` sockets; stops early if the machine's available memory drops under
@@ -120,12 +121,33 @@ interface Ramp {
   "rss settled MiB": number;
   "KiB/socket after": number;
   "KiB/socket settled": number;
+  /** Growth of the V8 heap in use per socket (lowest sample while settling); gateways only. */
+  "heap KiB/socket settled"?: number;
   failed: number;
 }
 
-/** Opens `clients` on one server process from two loaders, in steps; RSS growth per socket. */
-async function rampOne(target: string, pid: number, clients: ConnClient[], loaders: Loader[]): Promise<Ramp> {
-  await sleep(2000);
+/** The V8 heap in use of a process that serves prom-client's default metrics. */
+async function heapUsedMiB(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(text);
+  if (!m) throw new Error(`no nodejs_heap_size_used_bytes at ${metricsUrl}`);
+  return Number(m[1]) / 1048576;
+}
+
+/** Opens `clients` on one server process from two loaders, in steps; RSS (and heap) growth per socket. */
+async function rampOne(
+  target: string,
+  pid: number,
+  clients: ConnClient[],
+  loaders: Loader[],
+  metricsUrl?: string,
+): Promise<Ramp> {
+  // The heap before is the lowest of a few samples too, so the growth is not understated.
+  let heapBefore = Infinity;
+  for (let i = 0; i < 4; i++) {
+    await sleep(500);
+    if (metricsUrl) heapBefore = Math.min(heapBefore, await heapUsedMiB(metricsUrl));
+  }
   const before = rssMiB(pid);
   let failed = 0;
   const t0 = performance.now();
@@ -138,16 +160,21 @@ async function rampOne(target: string, pid: number, clients: ConnClient[], loade
   const seconds = (performance.now() - t0) / 1000;
   // Right after the burst RSS still holds the garbage of the handshakes; idle, the heap
   // shrinks after a few GCs. Both are reported: right after (3 s) and settled (the lowest
-  // sample over the next --settle seconds).
+  // sample over the next --settle seconds). The V8 heap in use is reported beside them
+  // (not instead): its lowest sample is close to what the sockets keep alive, without the
+  // garbage and heap headroom that RSS holds until the next full GC.
   await sleep(3000);
   const after = rssMiB(pid);
   let settled = after;
+  let heapSettled = metricsUrl ? await heapUsedMiB(metricsUrl) : 0;
   for (let i = 0; i < SETTLE_S; i++) {
     await sleep(1000);
     settled = Math.min(settled, rssMiB(pid));
+    if (metricsUrl) heapSettled = Math.min(heapSettled, await heapUsedMiB(metricsUrl));
   }
   const sockets = clients.length - failed;
-  const kib = (mib: number) => Math.round((((mib - before) * 1024) / sockets) * 10) / 10;
+  const perSocket = (growthMiB: number) => Math.round(((growthMiB * 1024) / sockets) * 10) / 10;
+  const kib = (mib: number) => perSocket(mib - before);
   const row = {
     target,
     sockets,
@@ -158,6 +185,7 @@ async function rampOne(target: string, pid: number, clients: ConnClient[], loade
     "rss settled MiB": settled,
     "KiB/socket after": kib(after),
     "KiB/socket settled": kib(settled),
+    ...(metricsUrl ? { "heap KiB/socket settled": perSocket(heapSettled - heapBefore) } : {}),
     failed,
   };
   console.log(JSON.stringify(row));
@@ -223,7 +251,7 @@ try {
   const wsOf = (g: GatewayProc) => `${g.url.replace(/^http/, "ws")}/v1/ws`;
   loaders.push(new Loader(0), new Loader(1));
   const first = users.slice(0, PER_PROCESS).map((u) => ({ ...u, url: wsOf(g1) }));
-  rows.push(await rampOne("Natter gateway (g1)", g1.child.pid!, first, loaders));
+  rows.push(await rampOne("Natter gateway (g1)", g1.child.pid!, first, loaders, `${g1.url}/metrics`));
   console.table(rows);
   report.perProcess = rows;
 

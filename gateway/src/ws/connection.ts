@@ -347,9 +347,7 @@ export class Connection implements FeedSocket, InboxListener {
     this.#refused = 0;
   }
 
-  // ------------------------------------------------------------------ frames out
-
-  // ------------------------------------------------------------------ the feed's socket, the inbox's listener
+  // ------------------------------------------------------------------ frames out (the feed's socket, the inbox's listener)
 
   /** A live event from the user's inbox. */
   event(event: ChatEvent): void {

@@ -27,7 +27,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { repoRoot, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
+import { exitOnSignals, LIFTED_RATE_LIMITS, repoRoot, startNatsServer } from "@natter/testkit";
 import { type GatewayProc, stackStore, startConsumers, startGateway } from "@natter/testkit";
 import type { ConnClient } from "./load/conn-worker.ts";
 import { procSample } from "./proc-stats.ts";
@@ -192,6 +192,7 @@ async function rampOne(
   return row;
 }
 
+exitOnSignals();
 const nats = await startNatsServer();
 const store = await stackStore("sqlite");
 const env = {

@@ -19,6 +19,28 @@ const message =
   (chat: string, from: string, id: string) =>
   (n: number, ts: number): ChatEventPayload => ({ chat, n, ts, from, kind: "message.created", id, body: `body ${id}` });
 
+/** A sequencer on `nc`, and a reader of its batch-size histogram: publishes made and events in them. */
+function testSequencer(nc: NatsConnection, jsm: JetStreamManager, store: SqliteStore, maxBatch: number) {
+  const registry = new Registry();
+  const seq = new Sequencer({
+    publisher: new JsPublisher(nc),
+    jsm,
+    store,
+    metrics: createGatewayMetrics(registry),
+    logger,
+    maxBatch,
+  });
+  const batches = async () => {
+    const m = (await registry.getMetricsAsJSON()).find((x) => x.name === "natter_publish_batch_events");
+    const values = (m?.values ?? []) as { metricName?: string; value: number }[];
+    return {
+      publishes: values.find((v) => v.metricName === "natter_publish_batch_events_count")?.value ?? 0,
+      events: values.find((v) => v.metricName === "natter_publish_batch_events_sum")?.value ?? 0,
+    };
+  };
+  return { seq, batches };
+}
+
 describe("sequencer - group commit over a real nats-server", () => {
   let server: NatsServer;
   let nc: NatsConnection;
@@ -38,26 +60,7 @@ describe("sequencer - group commit over a real nats-server", () => {
     await store.close();
   });
 
-  function sequencer(maxBatch = 64) {
-    const registry = new Registry();
-    const seq = new Sequencer({
-      publisher: new JsPublisher(nc),
-      jsm,
-      store,
-      metrics: createGatewayMetrics(registry),
-      logger,
-      maxBatch,
-    });
-    const batches = async () => {
-      const m = (await registry.getMetricsAsJSON()).find((x) => x.name === "natter_publish_batch_events");
-      const values = (m?.values ?? []) as { metricName?: string; value: number }[];
-      return {
-        publishes: values.find((v) => v.metricName === "natter_publish_batch_events_count")?.value ?? 0,
-        events: values.find((v) => v.metricName === "natter_publish_batch_events_sum")?.value ?? 0,
-      };
-    };
-    return { seq, batches };
-  }
+  const sequencer = (maxBatch = 64) => testSequencer(nc, jsm, store, maxBatch);
 
   /** The chat's events as stored, in stream order: [n, seq, id]. */
   async function stored(chat: string): Promise<[number, number, string][]> {
@@ -175,17 +178,9 @@ describe("sequencer - a chat stream without atomic batches (created before them,
         duplicateWindowMs: 120_000,
       });
       await jsm.streams.add(config as never);
-      const registry = new Registry();
       const store = new SqliteStore({ path: ":memory:" });
       await store.migrate();
-      const seq = new Sequencer({
-        publisher: new JsPublisher(nc),
-        jsm,
-        store,
-        metrics: createGatewayMetrics(registry),
-        logger,
-        maxBatch: 64,
-      });
+      const { seq, batches } = testSequencer(nc, jsm, store, 64);
       const chat = newChat();
       const results = await Promise.all(
         Array.from({ length: 12 }, (_, i) => seq.publish(chat, message(chat, "u1", `o${i}`))),
@@ -194,11 +189,7 @@ describe("sequencer - a chat stream without atomic batches (created before them,
         results.map((r) => r.event.n),
         Array.from({ length: 12 }, (_, i) => i + 1),
       );
-      const m = (await registry.getMetricsAsJSON()).find((x) => x.name === "natter_publish_batch_events");
-      const count = (m?.values as { metricName?: string; value: number }[]).find(
-        (v) => v.metricName === "natter_publish_batch_events_count",
-      );
-      assert.equal(count?.value, 12, "twelve publishes of one event each");
+      assert.deepEqual(await batches(), { publishes: 12, events: 12 }, "twelve publishes of one event each");
     } finally {
       await nc.close();
       await server.stop();

@@ -31,7 +31,7 @@ import { type CeilingResult, natterEventBytes, runCeiling } from "./ceiling.ts";
 import { summarize } from "./hist.ts";
 import { LoadPool, loopbackSources, type PoolResult } from "./load/pool.ts";
 import type { PlanChat, SystemName } from "./load/worker.ts";
-import { cpuShare, procSample } from "./proc-stats.ts";
+import { cassandraPid, cpuShare, procSample } from "./proc-stats.ts";
 import { seedChats } from "./seed.ts";
 import { verifyHistory } from "./verify.ts";
 
@@ -247,6 +247,8 @@ try {
         nats: nats.pid,
         ...Object.fromEntries(consumers.map((c) => [c.name, c.child.pid!])),
         ...Object.fromEntries(gateways.map((g) => [g.name, g.child.pid!])),
+        // The store is a server too when it is Cassandra: its JVM's CPU is Natter's cost.
+        ...(a.store === "cassandra" && cassandraPid() !== undefined ? { cassandra: cassandraPid()! } : {}),
       };
       rows.push(await runSystem("natter", chats, pids));
     } else {

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -19,4 +19,19 @@ export function procSample(pid: number): { cpuS: number; rssMiB: number } | unde
 /** CPU used between two samples as a share of one core (1.0 = one core busy). */
 export function cpuShare(a: { cpuS: number }, b: { cpuS: number }, seconds: number): number {
   return Math.round(((b.cpuS - a.cpuS) / seconds) * 100) / 100;
+}
+
+/** The pid of the local Cassandra (its JVM's main class on the command line), if one runs. */
+export function cassandraPid(): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("org.apache.cassandra.service.CassandraDaemon")) {
+        return Number(entry);
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return undefined;
 }

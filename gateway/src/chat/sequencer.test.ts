@@ -10,7 +10,7 @@ import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { createGatewayMetrics } from "../metrics.ts";
-import { type Published, Sequencer } from "./sequencer.ts";
+import { NotMemberError, type Published, Sequencer } from "./sequencer.ts";
 
 const logger = createLogger(process.env.NATTER_TEST_LOG ?? "silent", "sequencer-test");
 let chatCounter = 0;
@@ -150,6 +150,64 @@ describe("sequencer - group commit over a real nats-server", () => {
         [4, "y2"],
       ],
     );
+  });
+
+  test("sequencer - a sender is checked against the members as of the position the message takes, not the store", async () => {
+    const chat = newChat();
+    const a = sequencer(1);
+    const b = sequencer(1);
+    const created = (n: number, ts: number): ChatEventPayload => ({
+      chat,
+      n,
+      ts,
+      from: "admin",
+      kind: "chat.created",
+      chatKind: "group",
+      members: ["admin", "carol", "dave"],
+    });
+    await a.seq.publish(chat, created, { expectEmpty: true });
+    // The store never hears of this chat here (no history consumer): members come from the stream.
+    const ok = await a.seq.publish(chat, message(chat, "carol", "c1"), { sender: "carol" });
+    assert.equal(ok.event.n, 2);
+    await assert.rejects(a.seq.publish(chat, message(chat, "mallory", "m1"), { sender: "mallory" }), NotMemberError);
+    // Another gateway removes carol; the store still lists nobody. The next send from carol on
+    // the first gateway conflicts, re-reads the head and the events since, and is refused.
+    await b.seq.publish(chat, (n, ts) => ({ chat, n, ts, from: "admin", kind: "member.removed", user: "carol" }));
+    await assert.rejects(a.seq.publish(chat, message(chat, "carol", "c2"), { sender: "carol" }), NotMemberError);
+    const dave = await a.seq.publish(chat, message(chat, "dave", "d1"), { sender: "dave" });
+    assert.equal(dave.event.n, 4);
+    // Added back (by this gateway this time): allowed again at once.
+    await a.seq.publish(chat, (n, ts) => ({ chat, n, ts, from: "admin", kind: "member.added", user: "carol" }));
+    assert.equal((await a.seq.publish(chat, message(chat, "carol", "c3"), { sender: "carol" })).event.n, 6);
+    assert.deepEqual(
+      (await stored(chat)).map(([n, , id]) => [n, id]),
+      [
+        [1, undefined],
+        [2, "c1"],
+        [3, undefined],
+        [4, "d1"],
+        [5, undefined],
+        [6, "c3"],
+      ],
+      "no refused message reached the stream",
+    );
+  });
+
+  test("sequencer - in a batch, a sender who is not a member is refused and the rest land", async () => {
+    const chat = newChat();
+    const { seq } = sequencer(64);
+    await seq.publish(
+      chat,
+      (n, ts) => ({ chat, n, ts, from: "u1", kind: "chat.created", chatKind: "group", members: ["u1", "u2"] }),
+      { expectEmpty: true },
+    );
+    const sends = ["u1", "x", "u2", "u1"].map((who, i) =>
+      seq.publish(chat, message(chat, who, `b${i}`), { sender: who }).then(
+        (r) => r.event.n,
+        (err: unknown) => (err instanceof NotMemberError ? "refused" : Promise.reject(err)),
+      ),
+    );
+    assert.deepEqual(await Promise.all(sends), [2, "refused", 3, 4]);
   });
 
   test("sequencer - maxBatch 1 publishes one event at a time, with the same result", async () => {

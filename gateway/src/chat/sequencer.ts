@@ -1,4 +1,4 @@
-import { chatEventAt, JsPublishError, type JsPublisher, lastChatEvent } from "@natter/bus";
+import { chatEventAt, JsPublishError, type JsPublisher, lastChatEvent, readChatEvents } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import { type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
@@ -25,7 +25,23 @@ interface Head {
 }
 
 type Build = (n: number, ts: number) => ChatEventPayload;
-type PublishOpts = { dedupId?: string; expectEmpty?: boolean };
+type PublishOpts = {
+  dedupId?: string;
+  expectEmpty?: boolean;
+  /** Publish only if this user is an active member as of the event right before the new one (G3). */
+  sender?: string;
+};
+
+/** The sender is not an active member as of the chat's head: nothing was published. */
+export class NotMemberError extends Error {
+  override name = "NotMemberError";
+}
+
+/** A chat's active members as of the event at stream seq `seq`. */
+interface MembersAt {
+  seq: number;
+  ids: Set<string>;
+}
 
 /** A publish waiting in its chat's queue. */
 interface Request {
@@ -37,6 +53,8 @@ interface Request {
 
 const MAX_ATTEMPTS = 20;
 const MAX_CACHED_HEADS = 50_000;
+/** Most events replayed from the stream to bring a stored member list up to the head. */
+const MAX_MEMBERSHIP_REPLAY = 10_000;
 const PUBLISH_TIMEOUT_MS = 5000;
 
 /**
@@ -62,6 +80,12 @@ export class Sequencer {
   readonly #log: Logger;
   readonly #maxBatch: number;
   readonly #heads = new Map<string, Head>();
+  /**
+   * Members as of a chat's cached head, for the send check: exact in log order, because a
+   * publish succeeds only at the head the members are known for (any event in between, a
+   * removal included, fails it with 10071 and the members are worked out again).
+   */
+  readonly #members = new Map<string, MembersAt>();
   /** Chats with publishes queued or in flight; the entry goes when its queue drains. */
   readonly #queues = new Map<string, Request[]>();
   /** Whether the chat stream takes atomic batches (asked once; a failed answer is asked again). */
@@ -146,6 +170,9 @@ export class Sequencer {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const head = this.#heads.get(chatId) ?? (await this.#loadHead(chatId));
       if (opts.expectEmpty && head.n > 0) throw new NatterError("conflict", "the chat already exists");
+      if (opts.sender !== undefined && !(await this.#membersAt(chatId, head)).has(opts.sender)) {
+        throw new NotMemberError(`${opts.sender} is not a member of ${chatId}`);
+      }
       const n = head.n + 1;
       const payload = build(n, Date.now());
       try {
@@ -165,16 +192,17 @@ export class Sequencer {
           this.#metrics.publishes.inc({ kind: payload.kind, outcome: "duplicate" });
           return { event: original, duplicate: true };
         }
-        this.#rememberHead(chatId, { n, seq: ack.seq });
+        const event = { ...payload, seq: ack.seq } as ChatEvent;
+        this.#advance(chatId, head, [event]);
         this.#metrics.publishes.inc({ kind: payload.kind, outcome: "ok" });
-        return { event: { ...payload, seq: ack.seq } as ChatEvent, duplicate: false };
+        return { event, duplicate: false };
       } catch (err) {
         if (err instanceof JsPublishError && err.errCode === JS_ERR_WRONG_LAST_SEQUENCE) {
           this.#metrics.conflicts.inc();
           this.#heads.delete(chatId);
           continue;
         }
-        if (err instanceof NatterError) throw err;
+        if (err instanceof NatterError || err instanceof NotMemberError) throw err;
         throw this.#failed(chatId, err);
       }
     }
@@ -187,16 +215,27 @@ export class Sequencer {
    * batch the server will not take as one (a message id it already has, a batch limit)
    * goes one by one, where each publish handles its own duplicate.
    */
-  async #publishBatch(chatId: string, requests: Request[]): Promise<void> {
+  async #publishBatch(chatId: string, batch: Request[]): Promise<void> {
+    let requests = batch;
     const started = performance.now();
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       let head: Head;
+      let members: Set<string> | undefined;
       try {
         head = this.#heads.get(chatId) ?? (await this.#loadHead(chatId));
+        if (requests.some((r) => r.opts.sender !== undefined)) members = await this.#membersAt(chatId, head);
       } catch (err) {
-        const failure = this.#failed(chatId, err);
+        const failure = err instanceof NatterError ? err : this.#failed(chatId, err);
         for (const r of requests) r.reject(failure);
         return;
+      }
+      // Senders who are not members as of the head are refused here; the rest go on.
+      const refused = requests.filter((r) => r.opts.sender !== undefined && !members?.has(r.opts.sender));
+      if (refused.length > 0) {
+        for (const r of refused) r.reject(new NotMemberError(`${r.opts.sender} is not a member of ${chatId}`));
+        requests = requests.filter((r) => !refused.includes(r));
+        if (requests.length === 1) return this.#publishOne(chatId, requests[0]!);
+        if (requests.length === 0) return;
       }
       const ts = Date.now();
       const payloads = requests.map((r, i) => r.build(head.n + 1 + i, ts));
@@ -225,13 +264,13 @@ export class Sequencer {
         }
         const first = ack.seq - ack.count + 1;
         const seconds = (performance.now() - started) / 1000;
-        this.#rememberHead(chatId, { n: head.n + requests.length, seq: ack.seq });
+        const events = payloads.map((payload, i) => ({ ...payload, seq: first + i }) as ChatEvent);
+        this.#advance(chatId, head, events);
         this.#metrics.publishBatch.observe(requests.length);
         requests.forEach((r, i) => {
-          const payload = payloads[i]!;
           this.#metrics.publishLatency.observe(seconds);
-          this.#metrics.publishes.inc({ kind: payload.kind, outcome: "ok" });
-          r.resolve({ event: { ...payload, seq: first + i } as ChatEvent, duplicate: false });
+          this.#metrics.publishes.inc({ kind: events[i]!.kind, outcome: "ok" });
+          r.resolve({ event: events[i]!, duplicate: false });
         });
         return;
       } catch (err) {
@@ -259,8 +298,64 @@ export class Sequencer {
   /** A publish whose outcome is unknown (no answer, connection lost): the sender retries with the same id. */
   #failed(chatId: string, err: unknown): NatterError {
     this.#heads.delete(chatId);
+    this.#members.delete(chatId);
     this.#log.error({ err, chatId }, "publish failed");
     return new NatterError("unavailable", "could not publish the event; retry with the same id", { cause: err });
+  }
+
+  /** After our own events landed right after `head`: the new head, and the members carried along. */
+  #advance(chatId: string, head: Head, events: ChatEvent[]): void {
+    const last = events.at(-1)!;
+    this.#rememberHead(chatId, { n: last.n, seq: last.seq });
+    const members = this.#members.get(chatId);
+    if (!members) return;
+    if (members.seq !== head.seq) {
+      this.#members.delete(chatId);
+      return;
+    }
+    for (const e of events) applyMembership(members.ids, e);
+    members.seq = last.seq;
+  }
+
+  /**
+   * The chat's active members as of `head`: cached while the head is ours, else the store's
+   * member list brought up to the head with the membership events the store has not
+   * projected yet (read back from the stream). Member lists are sets of users each last
+   * added or removed by some event, so replaying events the store may already hold changes
+   * nothing, and the result is the membership right after event `head.n`, in log order.
+   */
+  async #membersAt(chatId: string, head: Head): Promise<Set<string>> {
+    const cached = this.#members.get(chatId);
+    if (cached && cached.seq === head.seq) return cached.ids;
+    // The stored head first: the member list read after it is at least as new.
+    const stored = await this.#store.getChatHead(chatId);
+    const ids = new Set((await this.#store.listMembers(chatId)).map((m) => m.userId));
+    const from = stored?.lastN ?? 0;
+    if (head.n > from) {
+      const missing = head.n - from;
+      if (missing > MAX_MEMBERSHIP_REPLAY) {
+        throw new NatterError("unavailable", "the chat's history is catching up; retry with the same id");
+      }
+      const events = await readChatEvents(this.#jsm, this.#store, chatId, {
+        afterN: from,
+        toN: head.n,
+        limit: missing,
+      });
+      if (events.length !== missing) {
+        throw new NatterError(
+          "unavailable",
+          "the chat's latest events cannot be read right now; retry with the same id",
+        );
+      }
+      for (const e of events) applyMembership(ids, e);
+    }
+    if (this.#members.size >= MAX_CACHED_HEADS) {
+      const oldest = this.#members.keys().next().value;
+      if (oldest !== undefined) this.#members.delete(oldest);
+    }
+    this.#members.delete(chatId);
+    this.#members.set(chatId, { seq: head.seq, ids });
+    return ids;
   }
 
   /**
@@ -291,4 +386,11 @@ function eventHeaders(payload: ChatEventPayload) {
   h.set(HEADERS.n, String(payload.n));
   h.set(HEADERS.kind, payload.kind);
   return h;
+}
+
+/** One event's effect on a set of active members (messages change nothing). */
+function applyMembership(ids: Set<string>, e: ChatEvent): void {
+  if (e.kind === "chat.created") for (const u of e.members) ids.add(u);
+  else if (e.kind === "member.added") ids.add(e.user);
+  else if (e.kind === "member.removed") ids.delete(e.user);
 }

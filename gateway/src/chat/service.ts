@@ -4,7 +4,7 @@ import { type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
 import type { RateLimiter } from "../rate-limit.ts";
-import type { Sequencer } from "./sequencer.ts";
+import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
 
 export type { ChatView };
 
@@ -152,18 +152,30 @@ export class ChatService {
       throw new NatterError("too_large", `the body is over ${this.#config.bodyLimit} bytes`, { field: "body" });
     }
     if (body.trim() === "") throw new NatterError("invalid_input", "the body is empty", { field: "body" });
-    // Membership, and a retry after the JetStream dedup window (the history store knows
-    // where it landed), in one store read: this runs for every message.
-    const { member, earlier } = await this.#store.sendCheck(chatId, me, id);
-    if (!member?.active) throw await this.#notMember(chatId);
-    if (earlier) return { chat: chatId, id, seq: earlier.seq, n: earlier.n, ts: earlier.ts, duplicate: true };
+    // A retry after the JetStream dedup window: the history store knows where it landed
+    // (told to members only, like everything in a chat).
+    const earlier = await this.#store.findClientMsg(chatId, me, id);
+    if (earlier) {
+      await this.requireMember(me, chatId);
+      return { chat: chatId, id, seq: earlier.seq, n: earlier.n, ts: earlier.ts, duplicate: true };
+    }
     const wait = this.#sendLimiter.take(me);
     if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
-    const { event, duplicate } = await this.#seq.publish(
-      chatId,
-      (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.created", id, body }),
-      { dedupId: msgId(chatId, me, id) },
-    );
+    let published: Published;
+    try {
+      // The sequencer checks membership as of the position the message takes (G3, exact in
+      // log order): a removal anywhere before it, even one the store has not projected yet,
+      // refuses the send.
+      published = await this.#seq.publish(
+        chatId,
+        (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.created", id, body }),
+        { dedupId: msgId(chatId, me, id), sender: me },
+      );
+    } catch (err) {
+      if (err instanceof NotMemberError) throw await this.#notMember(chatId);
+      throw err;
+    }
+    const { event, duplicate } = published;
     if (event.kind !== "message.created" || event.from !== me || event.id !== id) {
       this.#log.error({ chatId, id, seq: event.seq }, "dedup id matched a different event");
       throw new NatterError("internal", "message id collision");

@@ -411,26 +411,6 @@ export function runStoreContract(
       assert.deepEqual(ns(await store.getEvents(chat, { beforeN: 3, limit: 10 })), [1, 2]);
     });
 
-    test(t("sendCheck reads the sender's membership and an earlier landing of the same id together"), async () => {
-      const chat = id("c");
-      await store.applyMembership({ chatId: chat, userId: "bob", role: "member", active: true, n: 1 });
-      await store.applyMembership({ chatId: chat, userId: "eve", role: "member", active: true, n: 1 });
-      await store.applyMembership({ chatId: chat, userId: "eve", role: "member", active: false, n: 2 });
-      const m = msg(chat, 3, "bob", "sent-once");
-      await store.appendEvents([m]);
-      const bob = await store.getMember(chat, "bob");
-      assert.deepEqual(await store.sendCheck(chat, "bob", "sent-once"), {
-        member: bob,
-        earlier: { n: 3, seq: m.seq, ts: m.ts },
-      });
-      assert.deepEqual(await store.sendCheck(chat, "bob", "new-id"), { member: bob });
-      // A removed member's row is there (inactive): the caller refuses the send.
-      assert.equal((await store.sendCheck(chat, "eve", "x")).member?.active, false);
-      // Never a member: nothing, not even another user's landing of the same id.
-      assert.deepEqual(await store.sendCheck(chat, "mallory", "sent-once"), {});
-      assert.deepEqual(await store.sendCheck(id("c"), "bob", "sent-once"), {});
-    });
-
     test(t("findClientMsg finds where a client message landed"), async () => {
       const chat = id("c");
       const m = msg(chat, 3, "bob", "client-1");

@@ -66,12 +66,6 @@ export interface ReadState {
 }
 
 /** Where an earlier client message landed, for retries after the JetStream dedup window. */
-/** `Store.sendCheck`: the sender's membership row, and the earlier landing of the same client message id. */
-export interface SendCheck {
-  member?: Member;
-  earlier?: ClientMsgRef;
-}
-
 export interface ClientMsgRef {
   n: number;
   seq: number;
@@ -172,12 +166,6 @@ export interface Store {
   countUnread(chatId: string, userId: string, afterN: number, cap: number): Promise<UnreadCount>;
   /** Where a client message landed, if it is in history. */
   findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined>;
-  /**
-   * The two reads of every send, at once: the sender's membership row (`getMember`) and,
-   * when there is one, where this client message id already landed (`findClientMsg`).
-   * One statement on SQLite (each costs its own lock round), concurrent on Cassandra.
-   */
-  sendCheck(chatId: string, userId: string, clientMsgId: string): Promise<SendCheck>;
 
   /** Moves the chat head forward; ignored unless `head.lastN` > the stored lastN. */
   advanceChatHead(head: ChatHead): Promise<void>;

@@ -8,7 +8,6 @@ import type {
   EventPageQuery,
   Member,
   ReadState,
-  SendCheck,
   Store,
   UnreadCount,
   User,
@@ -126,14 +125,6 @@ export class CassandraStore implements Store {
   }
   findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined> {
     return events.findClientMsg(this.#cql, chatId, userId, clientMsgId);
-  }
-
-  async sendCheck(chatId: string, userId: string, clientMsgId: string): Promise<SendCheck> {
-    const [member, earlier] = await Promise.all([
-      chats.getMember(this.#cql, chatId, userId),
-      events.findClientMsg(this.#cql, chatId, userId, clientMsgId),
-    ]);
-    return { ...(member ? { member } : {}), ...(member && earlier ? { earlier } : {}) };
   }
 
   advanceChatHead(head: ChatHead): Promise<void> {

@@ -1,5 +1,5 @@
 import type { MemberRole } from "@natter/protocol";
-import type { Chat, Member, SendCheck } from "../store.ts";
+import type { Chat, Member } from "../store.ts";
 import type { SqliteDb } from "./db.ts";
 
 export function createChat(db: SqliteDb, chat: Chat): void {
@@ -78,21 +78,6 @@ function toMember(row: Record<string, unknown>): Member {
 export function getMember(db: SqliteDb, chatId: string, userId: string): Member | undefined {
   const row = db.get("SELECT * FROM members WHERE chat_id = $chatId AND user_id = $userId", { chatId, userId });
   return row ? toMember(row) : undefined;
-}
-
-/** The membership row and the client message's earlier landing in one statement (see `Store.sendCheck`). */
-export function sendCheck(db: SqliteDb, chatId: string, userId: string, clientMsgId: string): SendCheck {
-  const row = db.get(
-    `SELECT m.*, c.n AS earlier_n, c.seq AS earlier_seq, c.ts AS earlier_ts
-     FROM members m LEFT JOIN client_msgs c
-       ON c.chat_id = m.chat_id AND c.user_id = m.user_id AND c.client_msg_id = $clientMsgId
-     WHERE m.chat_id = $chatId AND m.user_id = $userId`,
-    { chatId, userId, clientMsgId },
-  );
-  if (!row) return {};
-  const member = toMember(row);
-  if (row.earlier_n === null || row.earlier_n === undefined) return { member };
-  return { member, earlier: { n: Number(row.earlier_n), seq: Number(row.earlier_seq), ts: Number(row.earlier_ts) } };
 }
 
 export function listMembers(db: SqliteDb, chatId: string): Member[] {

@@ -8,7 +8,6 @@ import type {
   Member,
   MembershipChange,
   ReadState,
-  SendCheck,
   Store,
   StoreWrite,
   UnreadCount,
@@ -102,10 +101,6 @@ export class SqliteStore implements Store {
   }
   async findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined> {
     return events.findClientMsg(this.#db, chatId, userId, clientMsgId);
-  }
-
-  async sendCheck(chatId: string, userId: string, clientMsgId: string): Promise<SendCheck> {
-    return chats.sendCheck(this.#db, chatId, userId, clientMsgId);
   }
 
   async advanceChatHead(head: ChatHead): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- [--shape direct|group] [--members 10] [--chats 50] [--inflight 20]
  *   [--rate 0] [--duration 10] [--warmup 1] [--gateways 2] [--workers 1] [--sources 0]
- *   [--systems natter,socketio] [--store sqlite|cassandra] [--body 100] [--flap 2]
+ *   [--systems natter,socketio] [--store sqlite|cassandra] [--body 100] [--flap 2] [--spread-senders]
  *   [--quick | --smoke]`
  *
  * Starts its own stack (nats-server, a history and a fanout consumers process, N gateway processes) and, in
@@ -55,6 +55,7 @@ const { values: a } = parseArgs({
     "skip-history": { type: "boolean", default: false },
     "skip-baselines": { type: "boolean", default: false },
     "skip-ceiling": { type: "boolean", default: false },
+    "spread-senders": { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
   },
@@ -185,7 +186,7 @@ let failed = false;
 try {
   const eventBytes = natterEventBytes(shape.bodyBytes);
   console.log(
-    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s (latency timed after a ${shape.warmupS} s warm-up), ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s), ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}`,
+    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s (latency timed after a ${shape.warmupS} s warm-up), ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s)${a["spread-senders"] ? " (senders spread over them)" : " (senders on the first)"}, ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}`,
   );
 
   // 1. The ceiling, measured first while the stack is idle.
@@ -238,10 +239,14 @@ try {
   const rows: SystemRow[] = [];
   for (const system of systems) {
     if (system === "natter") {
-      const chats: PlanChat[] = seeded.map((c) => ({
+      // A chat's members are spread over the gateways, the sender on the first; with
+      // --spread-senders chat k starts at gateway k, so every gateway holds senders.
+      const chats: PlanChat[] = seeded.map((c, k) => ({
         chatId: c.chatId,
-        // A chat's members are spread over the gateways (the sender on the first).
-        members: c.members.map((u, i) => ({ ...u, endpoint: gateways[i % gateways.length]!.url })),
+        members: c.members.map((u, i) => ({
+          ...u,
+          endpoint: gateways[(i + (a["spread-senders"] ? k : 0)) % gateways.length]!.url,
+        })),
       }));
       const pids = {
         nats: nats.pid,

@@ -168,7 +168,7 @@ export const KEYS = {
   historyBatch: {
     env: "NATTER_HISTORY_BATCH",
     kind: "int",
-    default: "256",
+    default: "1000",
     min: 1,
     max: 10000,
     doc: "Events the history consumer writes per batch",
@@ -184,7 +184,7 @@ export const KEYS = {
   historyLinger: {
     env: "NATTER_HISTORY_LINGER",
     kind: "duration",
-    default: "25ms",
+    default: "50ms",
     doc: "How long the history consumer waits for a batch to fill before writing it: fewer, larger store writes; delivery does not wait for it",
   },
   consumers: {

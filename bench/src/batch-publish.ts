@@ -1,6 +1,7 @@
 /**
- * `node bench/src/batch-publish.ts [--count 300] [--size 237]`: what group commit would
- * buy. On one subject of a fresh file-backed R1 stream with `allow_atomic`, publishes
+ * `node bench/src/batch-publish.ts [--count 300] [--size 237] [--replicas 1|3]`: what group
+ * commit would buy. On one subject of a fresh file-backed stream with `allow_atomic` (R1 on
+ * one server, or R3 on a 3-node cluster of local servers with `--replicas 3`), publishes
  * one after the other (each waiting for its PubAck, each expecting the previous seq, the
  * way the sequencer chains a chat) singly, then as atomic batches of 2, 4, 8, 16 and 32,
  * and prints the time per round trip and messages per second of each; the singles row is
@@ -8,27 +9,64 @@
  */
 import { parseArgs } from "node:util";
 import { JsPublisher } from "@natter/bus";
-import { exitOnSignals, startNatsServer } from "@natter/testkit";
+import { exitOnSignals, freePort, type NatsServer, startNatsServer } from "@natter/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 
 const { values: a } = parseArgs({
-  options: { count: { type: "string", default: "300" }, size: { type: "string", default: "237" } },
+  options: {
+    count: { type: "string", default: "300" },
+    size: { type: "string", default: "237" },
+    replicas: { type: "string", default: "1" },
+  },
 });
 const rounds = Number(a.count);
 const body = "x".repeat(Number(a.size));
+const replicas = Number(a.replicas);
+if (replicas !== 1 && replicas !== 3) throw new Error("--replicas 1|3");
+
+/** One server, or three clustered over loopback routes. */
+async function startServers(): Promise<NatsServer[]> {
+  if (replicas === 1) return [await startNatsServer()];
+  const routes = await Promise.all([freePort(), freePort(), freePort()]);
+  return Promise.all(
+    routes.map((port, i) =>
+      startNatsServer({
+        extraConfig: [
+          `server_name: bench-n${i + 1}`,
+          `cluster { name: natterbench, listen: 127.0.0.1:${port}, routes: [${routes
+            .filter((p) => p !== port)
+            .map((p) => `nats://127.0.0.1:${p}`)
+            .join(", ")}] }`,
+        ].join("\n"),
+      }),
+    ),
+  );
+}
 
 exitOnSignals();
-const server = await startNatsServer();
-const nc = await connect({ servers: server.url });
+const servers = await startServers();
+const server = servers[0]!;
+const nc = await connect({ servers: servers.map((s) => s.url) });
 try {
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({
-    name: "BATCHBENCH",
-    subjects: ["batchbench.>"],
-    storage: "file",
-    allow_atomic: true,
-  } as never);
+  // No API check up front: a new cluster answers it only once its meta leader is elected.
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  // A fresh cluster elects its JetStream meta leader a moment after the servers answer.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await jsm.streams.add({
+        name: "BATCHBENCH",
+        subjects: ["batchbench.>"],
+        storage: "file",
+        num_replicas: replicas,
+        allow_atomic: true,
+      } as never);
+      break;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   const pub = new JsPublisher(nc);
   const rows = [];
   let singles = 0;
@@ -59,10 +97,10 @@ try {
     });
   }
   console.log(
-    `nats-server ${server.version}, R1 file stream, ${rounds} round trips per row, ${body.length}-byte messages, chained expectations`,
+    `nats-server ${server.version}, R${replicas} file stream${replicas > 1 ? " on a 3-node local cluster" : ""}, ${rounds} round trips per row, ${body.length}-byte messages, chained expectations`,
   );
   console.table(rows);
 } finally {
   await nc.close();
-  await server.stop();
+  await Promise.all(servers.map((s) => s.stop()));
 }

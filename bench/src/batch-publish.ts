@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { JsPublisher } from "@natter/bus";
-import { exitOnSignals, freePort, type NatsServer, startNatsServer } from "@natter/testkit";
+import { exitOnSignals, startNatsCluster, startNatsServer, waitForJetStream } from "@natter/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 
@@ -25,48 +25,22 @@ const body = "x".repeat(Number(a.size));
 const replicas = Number(a.replicas);
 if (replicas !== 1 && replicas !== 3) throw new Error("--replicas 1|3");
 
-/** One server, or three clustered over loopback routes. */
-async function startServers(): Promise<NatsServer[]> {
-  if (replicas === 1) return [await startNatsServer()];
-  const routes = await Promise.all([freePort(), freePort(), freePort()]);
-  return Promise.all(
-    routes.map((port, i) =>
-      startNatsServer({
-        extraConfig: [
-          `server_name: bench-n${i + 1}`,
-          `cluster { name: natterbench, listen: 127.0.0.1:${port}, routes: [${routes
-            .filter((p) => p !== port)
-            .map((p) => `nats://127.0.0.1:${p}`)
-            .join(", ")}] }`,
-        ].join("\n"),
-      }),
-    ),
-  );
-}
-
 exitOnSignals();
-const servers = await startServers();
+const servers = replicas === 1 ? [await startNatsServer()] : await startNatsCluster(3);
 const server = servers[0]!;
 const nc = await connect({ servers: servers.map((s) => s.url) });
 try {
   // No API check up front: a new cluster answers it only once its meta leader is elected.
   const jsm = await jetstreamManager(nc, { checkAPI: false });
-  // A fresh cluster elects its JetStream meta leader a moment after the servers answer.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await jsm.streams.add({
-        name: "BATCHBENCH",
-        subjects: ["batchbench.>"],
-        storage: "file",
-        num_replicas: replicas,
-        allow_atomic: true,
-      } as never);
-      break;
-    } catch (err) {
-      if (attempt >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await waitForJetStream(() =>
+    jsm.streams.add({
+      name: "BATCHBENCH",
+      subjects: ["batchbench.>"],
+      storage: "file",
+      num_replicas: replicas,
+      allow_atomic: true,
+    } as never),
+  );
   const pub = new JsPublisher(nc);
   const rows = [];
   let singles = 0;

@@ -4,8 +4,8 @@ import { ensureChatStream, JsPublisher } from "@natter/bus";
 import { createLogger } from "@natter/config";
 import type { ChatEventPayload } from "@natter/protocol";
 import { SqliteStore } from "@natter/store";
-import { CHAT_STREAM, chatStreamConfig, chatSubject } from "@natter/subjects";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { CHAT_STREAM, chatSubject } from "@natter/subjects";
+import { type NatsServer, startNatsCluster, startNatsServer, waitForJetStream } from "@natter/testkit";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
@@ -41,22 +41,24 @@ function testSequencer(nc: NatsConnection, jsm: JetStreamManager, store: SqliteS
   return { seq, batches };
 }
 
-describe("sequencer - group commit over a real nats-server", () => {
-  let server: NatsServer;
+describe("sequencer - group commit on an R3 chat stream (a real 3-node nats-server cluster)", () => {
+  let servers: NatsServer[] = [];
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   const store = new SqliteStore({ path: ":memory:" });
 
   before(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-    jsm = await jetstreamManager(nc);
+    servers = await startNatsCluster(3);
+    nc = await connect({ servers: servers.map((s) => s.url) });
+    jsm = await jetstreamManager(nc, { checkAPI: false });
     await store.migrate();
-    await ensureChatStream(jsm, { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger);
+    await waitForJetStream(() =>
+      ensureChatStream(jsm, { replicas: 3, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger),
+    );
   });
   after(async () => {
     await nc?.close();
-    await server?.stop();
+    await Promise.all(servers.map((s) => s.stop()));
     await store.close();
   });
 
@@ -224,18 +226,13 @@ describe("sequencer - group commit over a real nats-server", () => {
   });
 });
 
-describe("sequencer - a chat stream without atomic batches (created before them, or a server older than 2.12)", () => {
-  test("sequencer - publishes one at a time and stays dense", async () => {
+describe("sequencer - chat streams that get no atomic batches", () => {
+  test("sequencer - on an R1 stream (a batch is staged on disk there) it publishes one at a time", async () => {
     const server = await startNatsServer();
     const nc = await connect({ servers: server.url });
     try {
       const jsm = await jetstreamManager(nc);
-      const { allow_atomic: _off, ...config } = chatStreamConfig({
-        replicas: 1,
-        maxAgeMs: 3_600_000,
-        duplicateWindowMs: 120_000,
-      });
-      await jsm.streams.add(config as never);
+      await ensureChatStream(jsm, { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger);
       const store = new SqliteStore({ path: ":memory:" });
       await store.migrate();
       const { seq, batches } = testSequencer(nc, jsm, store, 64);

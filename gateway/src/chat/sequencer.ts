@@ -8,6 +8,7 @@ import {
   HEADERS,
   JS_ERR_BATCH_DUPLICATE_MSG_ID,
   JS_ERR_WRONG_LAST_SEQUENCE,
+  JS_ERR_WRONG_LAST_SEQUENCE_CLUSTERED,
 } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
@@ -68,9 +69,9 @@ const PUBLISH_TIMEOUT_MS = 5000;
  * together as one atomic batch (nats-server 2.12+, `allow_atomic` on the stream): the
  * expectation on the first holds for all, the server stores all with consecutive
  * sequences or none, and one PubAck answers them. A busy chat then costs one round trip
- * per batch, not per message. Off by default (`NATTER_SEND_BATCH=1`): nats-server stages
- * an R1 stream's batch on disk before the commit, ~2.3 ms a batch against ~0.2 ms a single
- * publish here, so it only pays for long queues or replicated streams.
+ * per batch, not per message. Only on a replicated stream: nats-server stages an R1
+ * stream's batch on disk before the commit (~2.5 ms a batch against ~0.2 ms a single
+ * publish here), while on R3 a batch costs about what one publish does (~0.9 ms).
  */
 export class Sequencer {
   readonly #publisher: JsPublisher;
@@ -98,7 +99,7 @@ export class Sequencer {
     store: Store;
     metrics: GatewayMetrics;
     logger: Logger;
-    /** Most queued events of one chat published as one atomic batch; 1 (the default) turns batching off. */
+    /** Most queued events of one chat published as one atomic batch (replicated streams only); 1 turns batching off. Default 64. */
     maxBatch?: number;
   }) {
     this.#publisher = opts.publisher;
@@ -106,7 +107,7 @@ export class Sequencer {
     this.#store = opts.store;
     this.#metrics = opts.metrics;
     this.#log = opts.logger;
-    this.#maxBatch = opts.maxBatch ?? 1;
+    this.#maxBatch = opts.maxBatch ?? 64;
   }
 
   /**
@@ -147,8 +148,11 @@ export class Sequencer {
 
   #atomicAllowed(): Promise<boolean> {
     if (this.#maxBatch <= 1) return Promise.resolve(false);
+    // Replicated streams only: an R1 stream stages a batch on disk before the commit, ~10×
+    // a single publish, while an R3 one takes a batch for about the price of one publish
+    // (`npm run bench:batch -- --replicas 3`).
     this.#atomic ??= this.#jsm.streams.info(CHAT_STREAM).then(
-      (info) => (info.config as { allow_atomic?: boolean }).allow_atomic === true,
+      (info) => (info.config as { allow_atomic?: boolean }).allow_atomic === true && info.config.num_replicas > 1,
       () => {
         this.#atomic = undefined;
         return false;
@@ -197,7 +201,7 @@ export class Sequencer {
         this.#metrics.publishes.inc({ kind: payload.kind, outcome: "ok" });
         return { event, duplicate: false };
       } catch (err) {
-        if (err instanceof JsPublishError && err.errCode === JS_ERR_WRONG_LAST_SEQUENCE) {
+        if (isWrongLastSequence(err)) {
           this.#metrics.conflicts.inc();
           this.#heads.delete(chatId);
           continue;
@@ -274,7 +278,7 @@ export class Sequencer {
         });
         return;
       } catch (err) {
-        if (err instanceof JsPublishError && err.errCode === JS_ERR_WRONG_LAST_SEQUENCE) {
+        if (isWrongLastSequence(err)) {
           this.#metrics.conflicts.inc();
           this.#heads.delete(chatId);
           continue;
@@ -393,4 +397,12 @@ function applyMembership(ids: Set<string>, e: ChatEvent): void {
   if (e.kind === "chat.created") for (const u of e.members) ids.add(u);
   else if (e.kind === "member.added") ids.add(e.user);
   else if (e.kind === "member.removed") ids.delete(e.user);
+}
+
+/** Another event took the position: 10071 from a single server, 10164 from a replicated stream's leader. */
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JsPublishError &&
+    (err.errCode === JS_ERR_WRONG_LAST_SEQUENCE || err.errCode === JS_ERR_WRONG_LAST_SEQUENCE_CLUSTERED)
+  );
 }

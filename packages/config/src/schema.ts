@@ -176,10 +176,10 @@ export const KEYS = {
   sendBatch: {
     env: "NATTER_SEND_BATCH",
     kind: "int",
-    default: "1",
+    default: "64",
     min: 1,
     max: 1000,
-    doc: "Most queued sends of one chat a gateway publishes as one atomic JetStream batch (group commit, nats-server 2.12+); 1, the default, publishes one at a time: on an R1 stream a batch is staged on disk and costs ~10 publishes (BENCHMARKS.md)",
+    doc: "Most queued sends of one chat a gateway publishes as one atomic JetStream batch (group commit, nats-server 2.12+), on a replicated chat stream only (an R1 stream stages a batch on disk: BENCHMARKS.md); 1 publishes one at a time",
   },
   historyLinger: {
     env: "NATTER_HISTORY_LINGER",

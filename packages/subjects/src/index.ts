@@ -114,6 +114,12 @@ export function msgId(chatId: string, userId: string, clientMsgId: string): stri
 
 /** JetStream API error code for a failed expected-last-subject-sequence check ("wrong last sequence"). */
 export const JS_ERR_WRONG_LAST_SEQUENCE = 10071;
+/**
+ * The same refusal from a clustered (replicated) stream, whose leader checks the
+ * expectation before proposing: "wrong last sequence" with this code instead (measured on
+ * nats-server 2.15.2 with an R3 stream).
+ */
+export const JS_ERR_WRONG_LAST_SEQUENCE_CLUSTERED = 10164;
 /** JetStream API error code for an atomic batch holding a message id already stored: nothing of it was stored. */
 export const JS_ERR_BATCH_DUPLICATE_MSG_ID = 10201;
 

@@ -133,3 +133,38 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     },
   };
 }
+
+/**
+ * A JetStream cluster of `size` servers (each from `startNatsServer`) routed over loopback,
+ * for replicated streams. JetStream answers once the cluster has elected its meta leader,
+ * a moment after the servers are up: create streams with a retry, or `waitForJetStream`.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsServer[]> {
+  const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
+  return Promise.all(
+    routes.map((port, i) =>
+      startNatsServer({
+        extraConfig: [
+          `server_name: natter-n${i + 1}`,
+          `cluster { name: natter-test, listen: 127.0.0.1:${port}, routes: [${routes
+            .filter((p) => p !== port)
+            .map((p) => `nats://127.0.0.1:${p}`)
+            .join(", ")}] }`,
+        ].join("\n"),
+      }),
+    ),
+  );
+}
+
+/** Retries `fn` (a JetStream API call) until the cluster's meta leader answers, up to `timeoutMs`. */
+export async function waitForJetStream<T>(fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

@@ -54,7 +54,7 @@ function parse(out: string): { msgsPerS: number; p50Us?: number; p99Us?: number 
 
 export async function runCeiling(
   natsUrl: string,
-  opts: { mode: "sync" | "async"; chats: number; size: number; msgs: number; clients?: number },
+  opts: { mode: "sync" | "async"; chats: number; size: number; msgs: number; clients?: number; replicas?: number },
 ): Promise<CeilingResult> {
   const nats = path.join(natsBin(), "nats");
   const stream = `CEILING_${opts.mode.toUpperCase()}`;
@@ -69,7 +69,7 @@ export async function runCeiling(
     `ceiling${opts.mode}.chat`,
     "--create",
     "--storage=file",
-    "--replicas=1",
+    `--replicas=${opts.replicas ?? 1}`,
     "--dedup",
     "--dedupwindow=2m",
     `--stream=${stream}`,

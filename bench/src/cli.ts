@@ -24,8 +24,17 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { exitOnSignals, LIFTED_RATE_LIMITS, repoRoot, startNatsServer } from "@natter/testkit";
+import {
+  exitOnSignals,
+  LIFTED_RATE_LIMITS,
+  repoRoot,
+  startNatsCluster,
+  startNatsServer,
+  waitForJetStream,
+} from "@natter/testkit";
 import { stackStore, startConsumers, startGateway } from "@natter/testkit";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { runCoreBaseline, runJetStreamBaseline } from "./baseline.ts";
 import { type CeilingResult, natterEventBytes, runCeiling } from "./ceiling.ts";
 import { summarize } from "./hist.ts";
@@ -56,6 +65,7 @@ const { values: a } = parseArgs({
     "skip-baselines": { type: "boolean", default: false },
     "skip-ceiling": { type: "boolean", default: false },
     "spread-senders": { type: "boolean", default: false },
+    replicas: { type: "string", default: "1" },
     quick: { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
   },
@@ -80,22 +90,42 @@ if (a.store !== "sqlite" && a.store !== "cassandra") throw new Error("--store sq
 const sources = loopbackSources(Number(a.sources));
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
+const replicas = Number(a.replicas);
+if (replicas !== 1 && replicas !== 3) throw new Error("--replicas 1|3");
+
 exitOnSignals();
-const nats = await startNatsServer();
+// One nats-server (R1 streams), or with --replicas 3 a local 3-node cluster and R3 streams.
+const natsServers = replicas === 1 ? [await startNatsServer()] : await startNatsCluster(3);
+const nats = natsServers[0]!;
+const natsUrl = natsServers.map((s) => s.url).join(",");
+if (replicas > 1) {
+  // The stack's processes create the chat stream at start-up: wait for the meta leader.
+  const probe = await connect({ servers: natsServers.map((s) => s.url) });
+  const jsm = await jetstreamManager(probe, { checkAPI: false });
+  await waitForJetStream(() => jsm.getAccountInfo());
+  await probe.close();
+}
 const store = await stackStore(a.store);
 // The benchmark measures throughput: lift the per-user send limits.
 const env = {
   ...store.env,
   ...LIFTED_RATE_LIMITS,
   NATTER_LOG_LEVEL: "warn",
+  NATTER_STREAM_REPLICAS: String(replicas),
 };
-const gateways = await Promise.all(
-  Array.from({ length: Number(a.gateways) }, (_, i) => startGateway(nats.url, env, `g${i + 1}`)),
-);
+// The first gateway creates the stream and buckets alone: several processes creating the
+// same R3 assets at once on a 2-core box can outwait a JetStream API timeout.
+const first = await startGateway(natsUrl, env, "g1");
+const gateways = [
+  first,
+  ...(await Promise.all(
+    Array.from({ length: Number(a.gateways) - 1 }, (_, i) => startGateway(natsUrl, env, `g${i + 2}`)),
+  )),
+];
 // History and fanout in processes of their own, as a deployment would run them: a store
 // commit on the history side never holds up a delivery.
 const consumers = await Promise.all(
-  (["history", "fanout"] as const).map((c) => startConsumers(nats.url, { ...env, NATTER_CONSUMERS: c }, c)),
+  (["history", "fanout"] as const).map((c) => startConsumers(natsUrl, { ...env, NATTER_CONSUMERS: c }, c)),
 );
 
 /** Spawns the Socket.IO peer and waits for its port. */
@@ -186,7 +216,7 @@ let failed = false;
 try {
   const eventBytes = natterEventBytes(shape.bodyBytes);
   console.log(
-    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s (latency timed after a ${shape.warmupS} s warm-up), ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s)${a["spread-senders"] ? " (senders spread over them)" : " (senders on the first)"}, ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}`,
+    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s (latency timed after a ${shape.warmupS} s warm-up), ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s)${a["spread-senders"] ? " (senders spread over them)" : " (senders on the first)"}, ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}${replicas > 1 ? ", 3-node cluster, R3 streams" : ", R1 streams"}`,
   );
 
   // 1. The ceiling, measured first while the stack is idle.
@@ -195,8 +225,9 @@ try {
     const msgs = Number(a["ceiling-msgs"] ?? 100_000);
     for (const mode of ["sync", "async"] as const) {
       ceilings.push(
-        await runCeiling(nats.url, {
+        await runCeiling(natsUrl, {
           mode,
+          replicas,
           chats: shape.chats,
           size: eventBytes,
           msgs: mode === "sync" ? msgs / 2 : msgs,
@@ -249,7 +280,7 @@ try {
         })),
       }));
       const pids = {
-        nats: nats.pid,
+        ...Object.fromEntries(natsServers.map((s, i) => [replicas > 1 ? `nats${i + 1}` : "nats", s.pid])),
         ...Object.fromEntries(consumers.map((c) => [c.name, c.child.pid!])),
         ...Object.fromEntries(gateways.map((g) => [g.name, g.child.pid!])),
         // The store is a server too when it is Cassandra: its JVM's CPU is Natter's cost.
@@ -342,6 +373,6 @@ try {
   if (failed) process.exitCode = 1;
 } finally {
   await Promise.all([...gateways.map((g) => g.kill()), ...consumers.map((c) => c.kill())]);
-  await nats.stop();
+  await Promise.all(natsServers.map((s) => s.stop()));
   await store.cleanup();
 }

@@ -2,35 +2,21 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type NatsServer, natsBin, startNatsServer } from "@natter/testkit";
+import { type GatewayProc, natsBin, type Stack, startStack } from "@natter/testkit";
 import { Api, eventually } from "./http-client.ts";
-import {
-  type GatewayProc,
-  type Proc,
-  type StackStore,
-  stackStore,
-  startConsumers,
-  startGateway,
-} from "@natter/testkit";
 
 // The acceptance of the chat log over the production path: two gateway processes and a
 // consumers process over a real nats-server and a real Cassandra keyspace.
-let nats: NatsServer;
-let store: StackStore;
+let stack: Stack;
 let g1: GatewayProc;
 let g2: GatewayProc;
-let consumers: Proc;
 
 before(async () => {
-  nats = await startNatsServer();
-  store = await stackStore("cassandra");
-  [g1, g2] = await Promise.all([startGateway(nats.url, store.env, "g1"), startGateway(nats.url, store.env, "g2")]);
-  consumers = await startConsumers(nats.url, store.env);
+  stack = await startStack({ store: "cassandra", gateways: 2 });
+  [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
 });
 after(async () => {
-  await Promise.all([g1?.kill(), g2?.kill(), consumers?.kill()]);
-  await nats?.stop();
-  await store?.cleanup();
+  await stack?.stop();
 });
 
 /** Every event of a chat, paged forward with `after` (limit 100), as a member sees it. */
@@ -197,7 +183,7 @@ describe("chat log - tailing with the nats CLI", () => {
     const a = await new Api(g1.url).signup("e2e_tail_a");
     const b = await new Api(g1.url).signup("e2e_tail_b");
     const chatId = (await a.call("POST", "/v1/chats", { kind: "direct", userId: b.userId })).body.chatId;
-    const sub = spawn(path.join(natsBin(), "nats"), ["--server", nats.url, "sub", "chat.*.msg", "--count", "1"], {
+    const sub = spawn(path.join(natsBin(), "nats"), ["--server", stack.nats.url, "sub", "chat.*.msg", "--count", "1"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

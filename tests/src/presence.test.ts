@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { PresenceFrame, ReceiptFrame, ServerFrame, TypingSignalFrame } from "@natter/protocol";
-import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
+import { type GatewayProc, LIFTED_RATE_LIMITS, type Stack, startStack } from "@natter/testkit";
 import { Api, eventually } from "./http-client.ts";
-import {
-  type GatewayProc,
-  type Proc,
-  type StackStore,
-  stackStore,
-  startConsumers,
-  startGateway,
-} from "@natter/testkit";
 import { WsClient } from "./ws-client.ts";
 
 // Presence, typing, receipts and unread counts over the production path: two gateway
@@ -22,27 +14,18 @@ const ENV = {
   NATTER_PRESENCE_TTL: `${TTL_MS}ms`,
   NATTER_PRESENCE_ONLINE_DELAY: `${DELAY_MS}ms`,
 };
-let nats: NatsServer;
-let store: StackStore;
-let env: Record<string, string>;
+let stack: Stack;
 let g1: GatewayProc;
 let g2: GatewayProc;
-let consumers: Proc;
-const procs: Proc[] = [];
 const sockets: WsClient[] = [];
 
 before(async () => {
-  nats = await startNatsServer();
-  store = await stackStore("sqlite");
-  env = { ...store.env, ...ENV };
-  [g1, g2] = await Promise.all([startGateway(nats.url, env, "g1"), startGateway(nats.url, env, "g2")]);
-  consumers = await startConsumers(nats.url, env);
+  stack = await startStack({ gateways: 2, env: ENV });
+  [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
 });
 after(async () => {
   await Promise.all(sockets.map((s) => s.close().catch(() => {})));
-  await Promise.all([g1?.kill(), g2?.kill(), consumers?.kill(), ...procs.map((p) => p.kill())]);
-  await nats?.stop();
-  await store?.cleanup();
+  await stack?.stop();
 });
 
 let handles = 0;
@@ -163,8 +146,7 @@ describe("presence - across gateways", () => {
   });
 
   test("presence - a gateway killed with SIGKILL takes its users offline within the TTL", async () => {
-    const g3 = await startGateway(nats.url, env, "g3");
-    procs.push(g3);
+    const g3 = await stack.startGateway("g3");
     const victim = await user("victim", g3);
     const friend = await user("friend", g1);
     await direct(friend, victim);

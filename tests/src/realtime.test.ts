@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CLOSE_CODES, type SentFrame } from "@natter/protocol";
-import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
+import { type GatewayProc, LIFTED_RATE_LIMITS, type Proc, type Stack, startStack } from "@natter/testkit";
 import { Api } from "./http-client.ts";
-import {
-  type GatewayProc,
-  type Proc,
-  type StackStore,
-  stackStore,
-  startConsumers,
-  startGateway,
-} from "@natter/testkit";
 import { WsClient } from "./ws-client.ts";
 
 // The acceptance of real-time delivery over the production path: two gateway processes,
@@ -18,25 +10,20 @@ import { WsClient } from "./ws-client.ts";
 // and real WebSocket clients.
 // Send and frame rate limits lifted: these tests are about delivery (gateway/src/ws tests cover the limits).
 const ENV = LIFTED_RATE_LIMITS;
-let nats: NatsServer;
-let store: StackStore;
+let stack: Stack;
 let g1: GatewayProc;
 let g2: GatewayProc;
 let consumers: Proc;
 const sockets: WsClient[] = [];
 
 before(async () => {
-  nats = await startNatsServer();
-  store = await stackStore("cassandra");
-  const env = { ...store.env, ...ENV };
-  [g1, g2] = await Promise.all([startGateway(nats.url, env, "g1"), startGateway(nats.url, env, "g2")]);
-  consumers = await startConsumers(nats.url, env);
+  stack = await startStack({ store: "cassandra", gateways: 2, env: ENV });
+  [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
+  consumers = stack.consumers;
 });
 after(async () => {
   await Promise.all(sockets.map((s) => s.close().catch(() => {})));
-  await Promise.all([g1?.kill(), g2?.kill(), consumers?.kill()]);
-  await nats?.stop();
-  await store?.cleanup();
+  await stack?.stop();
 });
 
 let handles = 0;
@@ -168,7 +155,7 @@ describe("realtime - crashes", () => {
     await consumers.kill("SIGKILL");
     assert.ok(a1.frames.filter((f) => f.type === "sent").length < COUNT, "killed while sends went on");
     await new Promise((r) => setTimeout(r, 500));
-    consumers = await startConsumers(nats.url, { ...store.env, ...ENV });
+    consumers = await stack.startConsumers();
     await sending;
     const N = 1 + COUNT;
     for (const d of [a1, a2, b1]) await d.until(() => d.ns(chat).length >= N, 60_000, `${d.name}: ${N} events`);
@@ -207,7 +194,7 @@ describe("realtime - crashes", () => {
       replayed.some((r) => r > 0),
       `replayed per device: ${replayed}`,
     );
-    g1 = await startGateway(nats.url, { ...store.env, ...ENV }, "g1");
+    g1 = await stack.startGateway("g1");
   });
 });
 

@@ -11,17 +11,9 @@ import { mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { freePort, type NatsServer, repoRoot, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
+import { freePort, type GatewayProc, LIFTED_RATE_LIMITS, repoRoot, type Stack, startStack } from "@natter/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { Api } from "./http-client.ts";
-import {
-  type GatewayProc,
-  type Proc,
-  type StackStore,
-  stackStore,
-  startConsumers,
-  startGateway,
-} from "@natter/testkit";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = [
@@ -83,10 +75,8 @@ async function startProxy(target: string): Promise<Proxy> {
   };
 }
 
-let nats: NatsServer;
-let store: StackStore;
+let stack: Stack;
 let gw: GatewayProc;
-let consumers: Proc;
 let browser: Browser;
 const proxies: Proxy[] = [];
 const contexts: BrowserContext[] = [];
@@ -98,17 +88,15 @@ describe("web client in Chromium", { skip }, () => {
       encoding: "utf8",
     });
     assert.equal(build.status, 0, `npm run build:web failed:\n${build.stdout}\n${build.stderr}`);
-    nats = await startNatsServer();
-    store = await stackStore("sqlite");
-    const env = {
-      ...store.env,
-      NATTER_PRESENCE_ONLINE_DELAY: "200ms",
-      NATTER_PRESENCE_TTL: "3s",
-      // The history test seeds 130 messages over HTTP at once.
-      ...LIFTED_RATE_LIMITS,
-    };
-    gw = await startGateway(nats.url, env);
-    consumers = await startConsumers(nats.url, env);
+    stack = await startStack({
+      env: {
+        NATTER_PRESENCE_ONLINE_DELAY: "200ms",
+        NATTER_PRESENCE_TTL: "3s",
+        // The history test seeds 130 messages over HTTP at once.
+        ...LIFTED_RATE_LIMITS,
+      },
+    });
+    gw = stack.gateways[0]!;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
     await mkdir(RESULTS, { recursive: true });
   });
@@ -116,9 +104,7 @@ describe("web client in Chromium", { skip }, () => {
     for (const c of contexts) await c.close().catch(() => {});
     await browser?.close().catch(() => {});
     await Promise.all(proxies.map((p) => p.close()));
-    await Promise.all([gw?.kill(), consumers?.kill()]);
-    await nats?.stop();
-    await store?.cleanup();
+    await stack?.stop();
   });
 
   async function open(

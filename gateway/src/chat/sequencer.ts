@@ -353,12 +353,7 @@ export class Sequencer {
       }
       for (const e of events) applyMembership(ids, e);
     }
-    if (this.#members.size >= MAX_CACHED_HEADS) {
-      const oldest = this.#members.keys().next().value;
-      if (oldest !== undefined) this.#members.delete(oldest);
-    }
-    this.#members.delete(chatId);
-    this.#members.set(chatId, { seq: head.seq, ids });
+    setNewest(this.#members, chatId, { seq: head.seq, ids });
     return ids;
   }
 
@@ -375,13 +370,18 @@ export class Sequencer {
   }
 
   #rememberHead(chatId: string, head: Head): void {
-    if (this.#heads.size >= MAX_CACHED_HEADS) {
-      const oldest = this.#heads.keys().next().value;
-      if (oldest !== undefined) this.#heads.delete(oldest);
-    }
-    this.#heads.delete(chatId);
-    this.#heads.set(chatId, head);
+    setNewest(this.#heads, chatId, head);
   }
+}
+
+/** Sets `key` as the newest entry of a map bounded to `MAX_CACHED_HEADS` chats, dropping the oldest. */
+function setNewest<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_CACHED_HEADS) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+  map.set(key, value);
 }
 
 /** `Natter-N` and `Natter-Kind`: the event's position and kind where `nats sub` shows them. */

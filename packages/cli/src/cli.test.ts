@@ -8,40 +8,22 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NatterHttp } from "@natter/client";
-import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
-import {
-  type GatewayProc,
-  type Proc,
-  type StackStore,
-  stackStore,
-  startConsumers,
-  startGateway,
-} from "@natter/testkit";
+import { type GatewayProc, LIFTED_RATE_LIMITS, type Stack, startStack } from "@natter/testkit";
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.ts");
 
-let nats: NatsServer;
-let store: StackStore;
+let stack: Stack;
 let gw: GatewayProc;
-let consumers: Proc;
 let dir: string;
 
 before(async () => {
-  nats = await startNatsServer();
-  store = await stackStore("sqlite");
   // The export test sends 120 messages at once: lift the per-user send rate limit.
-  const env = {
-    ...store.env,
-    ...LIFTED_RATE_LIMITS,
-  };
-  gw = await startGateway(nats.url, env);
-  consumers = await startConsumers(nats.url, env);
+  stack = await startStack({ env: LIFTED_RATE_LIMITS });
+  gw = stack.gateways[0]!;
   dir = await mkdtemp(path.join(tmpdir(), "natter-cli-"));
 });
 after(async () => {
-  await Promise.all([gw?.kill("SIGKILL"), consumers?.kill("SIGKILL")]);
-  await nats?.stop();
-  await store?.cleanup();
+  await stack?.stop("SIGKILL");
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -2,37 +2,23 @@
 // consumers process (@natter/testkit stack.ts) on a SQLite store. No mocks.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
 import type { ChatEvent } from "@natter/protocol";
-import {
-  type GatewayProc,
-  type Proc,
-  type StackStore,
-  stackStore,
-  startConsumers,
-  startGateway,
-} from "@natter/testkit";
+import { type GatewayProc, type Stack, startStack } from "@natter/testkit";
 import { ChatOrdering } from "./ordering.ts";
 import { LocalStorageCursorStore, MemoryCursorStore, NatterClient, NatterHttp, type StorageLike } from "./index.ts";
 import { fullJitter } from "./backoff.ts";
 
-let nats: NatsServer;
-let store: StackStore;
+let stack: Stack;
 let gw: GatewayProc;
-let consumers: Proc;
 const clients: NatterClient[] = [];
 
 before(async () => {
-  nats = await startNatsServer();
-  store = await stackStore("sqlite");
-  gw = await startGateway(nats.url, store.env);
-  consumers = await startConsumers(nats.url, store.env);
+  stack = await startStack();
+  gw = stack.gateways[0]!;
 });
 after(async () => {
   for (const c of clients) c.close();
-  await Promise.all([gw?.kill("SIGKILL"), consumers?.kill("SIGKILL")]);
-  await nats?.stop();
-  await store?.cleanup();
+  await stack?.stop("SIGKILL");
 });
 
 let seq = 0;

@@ -3,47 +3,26 @@
 // nats-server, SQLite store. The send rate limit is lifted on the gateways.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type NatsServer, startNatsServer, LIFTED_RATE_LIMITS } from "@natter/testkit";
 import type { ChatEvent } from "@natter/protocol";
-import {
-  type GatewayProc,
-  type Proc,
-  type StackStore,
-  stackStore,
-  startConsumers,
-  startGateway,
-} from "@natter/testkit";
+import { type GatewayProc, LIFTED_RATE_LIMITS, type Stack, startStack } from "@natter/testkit";
 import { type ClientState, MemoryCursorStore, NatterClient, type SentMessage } from "./index.ts";
 
 const TOTAL = 500;
 const KILL_AFTER = 150;
 
-let nats: NatsServer;
-let store: StackStore;
+let stack: Stack;
 let g1: GatewayProc;
 let g2: GatewayProc;
 const clients: NatterClient[] = [];
 
-const procs: Proc[] = [];
-
 before(async () => {
-  nats = await startNatsServer();
-  store = await stackStore("sqlite");
-  const env = {
-    ...store.env,
-    ...LIFTED_RATE_LIMITS,
-  };
-  // One at a time, each tracked as soon as it runs, so a failed start leaves nothing behind.
-  procs.push((g1 = await startGateway(nats.url, env, "g1")));
-  procs.push((g2 = await startGateway(nats.url, env, "g2")));
-  procs.push(await startConsumers(nats.url, env));
+  stack = await startStack({ gateways: 2, env: LIFTED_RATE_LIMITS });
+  [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
 });
 after(async () => {
   for (const c of clients) c.close();
   // SIGKILL: throwaway processes, and a teardown that cannot hang on a graceful stop.
-  await Promise.all(procs.map((p) => p.kill("SIGKILL")));
-  await nats?.stop();
-  await store?.cleanup();
+  await stack?.stop("SIGKILL");
 });
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {

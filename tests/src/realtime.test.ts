@@ -143,6 +143,36 @@ describe("realtime - fanout across gateways", () => {
   });
 });
 
+describe("realtime - live from ready", () => {
+  for (const auth of ["header", "frame"] as const) {
+    test(`realtime - a client that never syncs (${auth} auth) gets a message sent 50 ms after its ready, with no hold`, async () => {
+      const a = await user("nohold_a");
+      const b = await user("nohold_b", g2);
+      const chat = (await a.call("POST", "/v1/chats", { kind: "direct", userId: b.userId })).body.chatId as string;
+      const bot = await WsClient.open(g2.url, { token: b.token!, auth, name: "bot" });
+      sockets.push(bot);
+      await bot.waitFor((f) => f.type === "ready", 10_000, "ready");
+      await new Promise((r) => setTimeout(r, 50));
+      const sender = await WsClient.open(g1.url, { token: a.token!, name: "sender" });
+      sockets.push(sender);
+      await sender.waitFor((f) => f.type === "ready", 10_000, "ready");
+      sender.send({ type: "send", ref: "s", chat, id: "hello", body: "hi bot" });
+      const sent = await sender.waitFor<SentFrame>((f) => f.type === "sent");
+      const sentAt = Date.now();
+      const event = await bot.waitFor((f) => f.type === "event" && f.n === sent.n, 10_000, "the event");
+      // No timer hold: the gateway held events for 2 s after ready before; now the event
+      // follows its `sent` by the fanout's hop alone. The bound is far below the old hold.
+      assert.ok(Date.now() - sentAt < 1000, `event ${Date.now() - sentAt} ms after sent`);
+      assert.deepEqual(
+        bot.frames.map((f) => f.type).filter((t) => t !== "receipt" && t !== "typing"),
+        ["ready", "event"],
+        "ready, then the live event; no sync asked for, none needed",
+      );
+      assert.equal(event.type === "event" && event.kind === "message.created" && event.body, "hi bot");
+    });
+  }
+});
+
 describe("realtime - crashes", () => {
   test("realtime - fanout killed with SIGKILL mid-stream and restarted: every device ends complete, no duplicate", async () => {
     const a = await user("fa");

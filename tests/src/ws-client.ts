@@ -1,4 +1,4 @@
-import type { ClientFrame, EventFrame, ServerFrame } from "@natter/protocol";
+import { type ClientFrame, type EventFrame, RESUME_PARAM, type ServerFrame } from "@natter/protocol";
 import WebSocket from "ws";
 
 /**
@@ -61,9 +61,17 @@ export class WsClient {
       path?: string;
       /** False: do not answer the server's pings (a dead client, for heartbeat tests). */
       autoPong?: boolean;
+      /**
+       * Resume at connect time: by header, `?resume=1` (live events wait for the first
+       * `sync`); by frame, the held cursors in the `auth` frame.
+       */
+      resume?: boolean;
     } = {},
   ): Promise<WsClient> {
-    const url = base.replace(/^http/, "ws") + (opts.path ?? "/v1/ws");
+    const path = opts.path ?? "/v1/ws";
+    const resumeByUrl = opts.resume === true && opts.auth !== "frame";
+    const url =
+      base.replace(/^http/, "ws") + path + (resumeByUrl ? `${path.includes("?") ? "&" : "?"}${RESUME_PARAM}=1` : "");
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token && opts.auth !== "frame") headers.authorization = `Bearer ${opts.token}`;
     const ws = new WebSocket(url, { headers, maxPayload: 16 * 1024 * 1024, autoPong: opts.autoPong ?? true });
@@ -73,22 +81,39 @@ export class WsClient {
       ws.once("error", reject);
       ws.once("unexpected-response", (_req, res) => reject(new Error(`unexpected response ${res.statusCode}`)));
     });
-    if (opts.token && opts.auth === "frame") client.send({ type: "auth", token: opts.token });
+    if (opts.token && opts.auth === "frame") {
+      const cursors = opts.resume ? { cursors: Object.fromEntries(client.held) } : {};
+      client.send({ type: "auth", token: opts.token, ...cursors });
+    }
     return client;
   }
 
   /**
-   * Opens, waits for `ready`, and sends `sync` with the cursors held (an empty sync for a
-   * fresh device: it starts live delivery at once). Resolves after every `synced`.
+   * Opens resuming from the cursors held (connect-time resume: replay, then live, with no
+   * gap or duplicate at the seam), waits for `ready` and for the `synced` (or error) of
+   * every held chat.
    */
   static async connect(
     base: string,
     token: string,
     opts: { name?: string; held?: Map<string, number>; auth?: "header" | "frame"; syncMs?: number } = {},
   ): Promise<WsClient> {
-    const c = await WsClient.open(base, { token, ...opts });
+    const c = await WsClient.open(base, { token, ...opts, resume: true });
     await c.waitFor((f) => f.type === "ready", 10_000, "ready");
-    await c.sync(opts.syncMs);
+    if (opts.auth !== "frame") {
+      await c.sync(opts.syncMs);
+      return c;
+    }
+    // The auth frame carried the cursors: one `synced` (or error) per held chat, no ref.
+    const chats = [...c.held.keys()];
+    await c.until(
+      () =>
+        chats.every((chat) =>
+          c.frames.some((f) => (f.type === "synced" || f.type === "error") && "chat" in f && f.chat === chat),
+        ),
+      opts.syncMs ?? 60_000,
+      `${chats.length} synced frames`,
+    );
     return c;
   }
 

@@ -1,10 +1,12 @@
+import { RESUME_PARAM } from "@natter/protocol";
 import { WebSocket } from "ws";
 import type { BenchClient, ClientHandlers, ClientSpec, SystemAdapter } from "./adapter.ts";
 
 /**
- * Natter over its WebSocket protocol (gateway/README.md): bearer token on the upgrade,
- * `sync` right after `ready` (from the last `n` held per chat on a reopen, `{}` on a fresh
- * socket so live delivery starts at once), `send` answered by `sent`, `event` frames.
+ * Natter over its WebSocket protocol (gateway/README.md): bearer token on the upgrade; a
+ * fresh socket takes live events from `ready` on; a reopen resumes at connect time
+ * (`?resume=1`, then `sync` from the last `n` held per chat right after `ready`); `send`
+ * answered by `sent`, `event` frames.
  */
 export const natterAdapter: SystemAdapter = {
   name: "Natter",
@@ -13,7 +15,8 @@ export const natterAdapter: SystemAdapter = {
     let ws!: WebSocket;
     const connect = () =>
       new Promise<void>((resolve, reject) => {
-        ws = new WebSocket(spec.endpoint.replace(/^http/, "ws") + "/v1/ws", {
+        const resume = last.size > 0;
+        ws = new WebSocket(spec.endpoint.replace(/^http/, "ws") + "/v1/ws" + (resume ? `?${RESUME_PARAM}=1` : ""), {
           headers: { authorization: `Bearer ${spec.token}` },
           perMessageDeflate: false,
           ...(spec.localAddress ? { localAddress: spec.localAddress } : {}),
@@ -23,7 +26,7 @@ export const natterAdapter: SystemAdapter = {
           const f = JSON.parse(String(data)) as Record<string, unknown>;
           switch (f.type) {
             case "ready":
-              ws.send(JSON.stringify({ type: "sync", cursors: Object.fromEntries(last) }));
+              if (resume) ws.send(JSON.stringify({ type: "sync", cursors: Object.fromEntries(last) }));
               resolve();
               break;
             case "event": {

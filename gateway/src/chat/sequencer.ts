@@ -1,4 +1,4 @@
-import { chatEventAt, JsPublishError, type JsPublisher, lastChatEvent, readChatEvents } from "@natter/bus";
+import { chatEventAt, JsPublishError, type JsPublisher, readChatEvents, readChatHead } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import { type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
@@ -362,11 +362,8 @@ export class Sequencer {
    * aged every event of the chat out, the last `n` from the history store with expected
    * subject sequence 0 ("no message on this subject").
    */
-  async #loadHead(chatId: string): Promise<Head> {
-    const last = await lastChatEvent(this.#jsm, chatId);
-    if (last) return { n: last.n, seq: last.seq };
-    const stored = await this.#store.getChatHead(chatId);
-    return { n: stored?.lastN ?? 0, seq: 0 };
+  #loadHead(chatId: string): Promise<Head> {
+    return readChatHead(this.#jsm, this.#store, chatId);
   }
 
   #rememberHead(chatId: string, head: Head): void {

@@ -1,7 +1,9 @@
+import { readChatPage } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import { type ChatEvent, type ChatView, NatterError } from "@natter/protocol";
 import { type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { directChatId, newId } from "../ids.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
@@ -33,14 +35,23 @@ export interface ChatHooks {
  */
 export class ChatService {
   readonly #store: Store;
+  readonly #jsm: JetStreamManager;
   readonly #seq: Sequencer;
   readonly #config: Config;
   readonly #sendLimiter: RateLimiter;
   readonly #log: Logger;
   #hooks: ChatHooks | undefined;
 
-  constructor(opts: { store: Store; sequencer: Sequencer; config: Config; sendLimiter: RateLimiter; logger: Logger }) {
+  constructor(opts: {
+    store: Store;
+    jsm: JetStreamManager;
+    sequencer: Sequencer;
+    config: Config;
+    sendLimiter: RateLimiter;
+    logger: Logger;
+  }) {
     this.#store = opts.store;
+    this.#jsm = opts.jsm;
     this.#seq = opts.sequencer;
     this.#config = opts.config;
     this.#sendLimiter = opts.sendLimiter;
@@ -126,7 +137,10 @@ export class ChatService {
     return event.n;
   }
 
-  /** Admins remove anyone; anyone may remove themselves (leave). */
+  /**
+   * Admins remove anyone; anyone may remove themselves (leave), except the sole admin of a
+   * group that still has other members (409 `last_admin`).
+   */
   async removeMember(me: string, chatId: string, userId: string): Promise<number> {
     const mine = await this.requireMember(me, chatId);
     const chat = await this.#store.getChat(chatId);
@@ -134,6 +148,19 @@ export class ChatService {
     if (userId !== me && mine.role !== "admin") throw new NatterError("forbidden", "only admins remove other members");
     const target = await this.#store.getMember(chatId, userId);
     if (!target?.active) throw new NatterError("not_found", "not a member of this chat", { field: "userId" });
+    if (target.role === "admin") {
+      // Refused rather than promoting someone: only admins add and remove members, so a group
+      // whose last admin left would be stuck as it is. The admin of a group with nobody else
+      // in it may leave (nothing is left to manage).
+      const members = await this.#store.listMembers(chatId);
+      const othersRemain = members.some((m) => m.userId !== userId);
+      const otherAdmin = members.some((m) => m.userId !== userId && m.role === "admin");
+      if (othersRemain && !otherAdmin) {
+        throw new NatterError("last_admin", "the sole admin cannot leave while the group has other members", {
+          field: "userId",
+        });
+      }
+    }
     const { event } = await this.#seq.publish(chatId, (n, ts) => ({
       chat: chatId,
       n,
@@ -187,23 +214,25 @@ export class ChatService {
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
   }
 
-  /** History page for a member: from the point they joined; a removed member gets 403. */
+  /**
+   * History page for a member, from the event that added them. A removed member reads up to
+   * and including their removal, nothing after (the same rule as `sync`). Read from the
+   * store and the stream's tail beyond it, so every event acked `sent` is in it at once.
+   */
   async history(
     me: string,
     chatId: string,
     q: { before?: number; after?: number; limit: number },
   ): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
-    const member = await this.requireMember(me, chatId);
-    const events = await this.#store.getEvents(chatId, {
-      ...(q.before === undefined ? {} : { beforeN: q.before }),
-      ...(q.after === undefined ? {} : { afterN: q.after }),
+    const member = await this.#store.getMember(chatId, me);
+    if (!member) throw await this.#notMember(chatId);
+    return readChatPage(this.#jsm, this.#store, chatId, {
+      ...(q.before === undefined ? {} : { before: q.before }),
+      ...(q.after === undefined ? {} : { after: q.after }),
+      limit: q.limit,
       minN: member.joinedN,
-      limit: q.limit + 1,
+      ...(member.active ? {} : { maxN: member.changedN }),
     });
-    const hasMore = events.length > q.limit;
-    if (!hasMore) return { events, hasMore };
-    // Asked for limit+1 to learn whether more exist; drop the extra on the far side.
-    return { events: q.after !== undefined ? events.slice(0, q.limit) : events.slice(1), hasMore };
   }
 
   /** The caller's active membership; 404 for an unknown chat, 403 otherwise. */

@@ -1,7 +1,9 @@
+import { readChatHead } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import type { ReceiptFrame, TypingSignalFrame } from "@natter/protocol";
 import type { ReadState, Store } from "@natter/store";
 import { userSignalSubject } from "@natter/subjects";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 import { RateLimiter } from "../rate-limit.ts";
@@ -31,6 +33,7 @@ export class Signals {
   readonly #knownRead = new Map<string, number>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #nc: NatsConnection;
+  readonly #jsm: JetStreamManager;
   readonly #store: Store;
   readonly #chats: ChatService;
   readonly #members: MembersCache;
@@ -40,6 +43,7 @@ export class Signals {
 
   constructor(opts: {
     nc: NatsConnection;
+    jsm: JetStreamManager;
     store: Store;
     chats: ChatService;
     members: MembersCache;
@@ -48,6 +52,7 @@ export class Signals {
     typingIntervalMs: number;
   }) {
     this.#nc = opts.nc;
+    this.#jsm = opts.jsm;
     this.#store = opts.store;
     this.#chats = opts.chats;
     this.#members = opts.members;
@@ -87,6 +92,10 @@ export class Signals {
    */
   async advance(me: string, chatId: string, deliveredN: number, readN: number): Promise<void> {
     await this.#chats.requireMember(me, chatId);
+    // Pointers never pass the chat's head: `read n=2^53` must not mark every future message read.
+    const head = await this.#headAtLeast(chatId, Math.max(deliveredN, readN));
+    deliveredN = Math.min(deliveredN, head);
+    readN = Math.min(readN, head);
     const before = await this.#store.getReadState(chatId, me);
     const next: ReadState = {
       chatId,
@@ -138,6 +147,18 @@ export class Signals {
         return Promise.all(batch.filter((m) => m.news).map((m) => this.#receipt(m.state)));
       })
       .catch((err: unknown) => this.#log.warn({ err, marks: batch.length }, "marking sent messages read failed"));
+  }
+
+  /**
+   * `n` when the chat has reached it, else the chat's head. The store's head answers the
+   * common case (acks of events the history consumer wrote); the stream's head, which is
+   * ahead of it, the rest.
+   */
+  async #headAtLeast(chatId: string, n: number): Promise<number> {
+    if (n === 0) return 0;
+    const stored = await this.#store.getChatHead(chatId);
+    if (stored && stored.lastN >= n) return n;
+    return Math.min(n, (await readChatHead(this.#jsm, this.#store, chatId)).n);
   }
 
   #remember(key: string, readN: number): void {

@@ -12,6 +12,8 @@ export interface ChatFeedDeps {
   /** Contiguous events `afterN < n <= toN` (ascending, at most `limit`): `readChatEvents`. */
   readRange(chatId: string, afterN: number, toN: number | undefined, limit: number): Promise<ChatEvent[]>;
   getMember(chatId: string, userId: string): Promise<Member | undefined>;
+  /** The chat's newest n (the stream's head, else the store's): a cursor never passes it. */
+  headN(chatId: string): Promise<number>;
   chatExists(chatId: string): Promise<boolean>;
   /** Dropped as a duplicate (n at or below what the socket already has). */
   duplicate(): void;
@@ -68,10 +70,11 @@ const CONCURRENT_READS = 8;
  * `pending`, and are then delivered with the same duplicate and gap rules, so the seam
  * between replay and live has no gap and no duplicate.
  *
- * Until the client's first `sync` (or `syncGraceMs`), live events of chats it has not
- * named are held: otherwise an event arriving between `ready` and the client's `sync`
- * would start the chat's cursor ahead of the client, and the replay behind it would come
- * out of order.
+ * Live events are held until `release()` (or the first `sync`): the connection releases
+ * them right after `ready` unless the client resumes, in which case its cursors' replay
+ * comes first (an event arriving between `ready` and the client's `sync` would otherwise
+ * start the chat's cursor ahead of the client, and the replay behind it would come out of
+ * order). No timer decides it: the client says at connect time whether it resumes.
  *
  * G3: events between a user's removal and re-addition are skipped (the user's membership
  * is folded along the events delivered: `member.removed` of the user stops delivery,
@@ -250,6 +253,7 @@ export class ChatFeed {
     // Never before the current membership began; for a removed member, never after the removal.
     const toN = member.active ? undefined : member.changedN;
     let from = Math.max(req.n, member.joinedN - 1);
+    if (toN !== undefined) from = Math.min(from, toN);
     if (c.known && from < c.last && from >= c.start - 1) {
       // The events after the client's cursor were already sent on this socket: only what follows them.
       from = c.last;
@@ -271,6 +275,16 @@ export class ChatFeed {
         applied++;
       }
       if (applied < this.#d.page) break;
+    }
+    if (c.last === from && from > 0 && toN === undefined) {
+      // Nothing after the cursor: a cursor past the chat's head is answered as at the head,
+      // so the live events after the head are not taken for duplicates and dropped.
+      const head = await this.#d.headN(c.chatId);
+      if (this.#stopped) return;
+      if (head < c.last) {
+        c.last = head;
+        c.start = Math.min(c.start, head + 1);
+      }
     }
     this.#socket.synced(c.chatId, c.last, req.ref);
   }

@@ -74,17 +74,23 @@ export class Connection implements FeedSocket, InboxListener {
   #online = false;
   #presenceListener: ((f: PresenceFrame) => void) | undefined;
   #early: string[] | undefined;
+  /**
+   * Connect-time resume: the cursors of the `auth` frame (replayed right after `ready`), or
+   * `true` for `?resume=1` (live events wait for the client's first `sync`); undefined: live
+   * events flow from `ready` on.
+   */
+  #resume: Record<string, number> | true | undefined;
   #alive = true;
   #authTimer: NodeJS.Timeout | undefined;
-  #graceTimer: NodeJS.Timeout | undefined;
   #inflight = 0;
   readonly #frames: Bucket;
   #badFrames = 0;
   #refused = 0;
   #windowStart = Date.now();
 
-  constructor(socket: WebSocket, authorization: string | undefined, deps: ConnectionDeps) {
+  constructor(socket: WebSocket, authorization: string | undefined, resume: boolean, deps: ConnectionDeps) {
     this.#socket = socket;
+    if (resume) this.#resume = true;
     this.#d = deps;
     this.#log = deps.logger;
     this.#frames = { tokens: deps.opts.frameBurst, at: Date.now() };
@@ -157,13 +163,17 @@ export class Connection implements FeedSocket, InboxListener {
     ctx.presence.connect(info.userId);
     this.#online = true;
     this.#send({ type: "ready", userId: info.userId, deviceId: info.deviceId, heartbeatMs: this.#d.opts.heartbeatMs });
-    this.#graceTimer = setTimeout(() => {
-      this.#graceTimer = undefined;
-      feed.release();
-    }, this.#d.opts.syncGraceMs);
+    // The feed has held the live events that came in since the subscription: a resume
+    // replays first and they follow it; otherwise they flow now, each chat from its first.
+    // Frames sent before `ready` (a `sync` among them) are handled before the release, so
+    // a client that sent its `sync` early gets replay, then live, too.
+    const resume = this.#resume;
+    this.#resume = undefined;
+    if (resume !== undefined && resume !== true) feed.sync(resume, undefined);
     const early = this.#early ?? [];
     this.#early = undefined;
     for (const text of early) this.#handleText(text);
+    if (resume === undefined) feed.release();
   }
 
   // ------------------------------------------------------------------ frames in
@@ -220,6 +230,7 @@ export class Connection implements FeedSocket, InboxListener {
       return;
     }
     this.#clearAuthTimer();
+    if (frame.cursors) this.#resume = frame.cursors;
     // Frames after `auth` and before `ready` wait, as with a header token.
     this.#early = [];
     void this.#authenticate(frame.token);
@@ -276,7 +287,6 @@ export class Connection implements FeedSocket, InboxListener {
         await ctx.signals.advance(me, frame.chat, frame.n, frame.type === "read" ? frame.n : 0);
         return;
       case "sync":
-        this.#clearGraceTimer();
         this.#feed!.sync(frame.cursors, frame.ref);
         return;
       case "typing":
@@ -465,11 +475,6 @@ export class Connection implements FeedSocket, InboxListener {
     this.#authTimer = undefined;
   }
 
-  #clearGraceTimer(): void {
-    clearTimeout(this.#graceTimer);
-    this.#graceTimer = undefined;
-  }
-
   #onClose(code: number): void {
     if (this.#state !== "closed") this.#d.ctx.metrics.wsCloses.inc({ code: String(code) });
     this.#teardown();
@@ -480,7 +485,6 @@ export class Connection implements FeedSocket, InboxListener {
     this.#state = "closed";
     this.#d.heartbeats.remove(this);
     this.#clearAuthTimer();
-    this.#clearGraceTimer();
     this.#feed?.stop();
     if (this.#auth && this.#feed) this.#d.hub.remove(this.#auth.userId, this);
     if (this.#auth && this.#online) this.#d.ctx.presence.disconnect(this.#auth.userId);

@@ -27,8 +27,6 @@ export interface WsOptions {
   rateLimitCloseAfter: number;
   /** Frames handled at once per socket (sends awaiting their PubAck); beyond it reading pauses. */
   maxInflight: number;
-  /** Live events of chats the client has not synced are held until its first `sync`, at most this long. */
-  syncGraceMs: number;
   /** Events per read while replaying or filling a gap. */
   replayPage: number;
 }
@@ -46,7 +44,6 @@ export const WS_DEFAULTS: WsOptions = {
   framesPerSecond: 250,
   rateLimitCloseAfter: 500,
   maxInflight: 32,
-  syncGraceMs: 2_000,
   replayPage: 200,
 };
 

@@ -1,4 +1,4 @@
-import { readChatEvents } from "@natter/bus";
+import { readChatEvents, readChatHead } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import { CLOSE_CODES } from "@natter/protocol";
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -43,6 +43,7 @@ export class Realtime {
         readRange: (chatId, afterN, toN, limit) =>
           readChatEvents(this.#jsm, store, chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
         getMember: (chatId, userId) => store.getMember(chatId, userId),
+        headN: async (chatId) => (await readChatHead(this.#jsm, store, chatId)).n,
         chatExists: async (chatId) => (await store.getChat(chatId)) !== undefined,
         duplicate: () => metrics.duplicatesDropped.inc(),
         maxPending: this.opts.maxPendingEvents,
@@ -57,13 +58,16 @@ export class Realtime {
     };
   }
 
-  /** A socket just upgraded on `/v1/ws`, with the request's Authorization header. */
-  accept(socket: WebSocket, authorization: string | undefined): void {
+  /**
+   * A socket just upgraded on `/v1/ws`, with the request's Authorization header and
+   * whether it asked to resume (`?resume=1`: live events wait for its first `sync`).
+   */
+  accept(socket: WebSocket, authorization: string | undefined, resume: boolean): void {
     if (!this.#accepting) {
       socket.close(CLOSE_CODES.goingAway, "gateway shutting down");
       return;
     }
-    this.#connections.add(new Connection(socket, authorization, this.#deps));
+    this.#connections.add(new Connection(socket, authorization, resume, this.#deps));
   }
 
   get connections(): number {

@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import websocket from "@fastify/websocket";
 import type { App } from "../server-types.ts";
+import { RESUME_PARAM } from "@natter/protocol";
 import type { Realtime } from "./realtime.ts";
 
 /**
@@ -30,6 +31,19 @@ export async function websocketRoutes(app: App, realtime: Realtime): Promise<voi
     socket.on("error", onSocketError);
     const raw = req.raw.socket as Socket & { _httpMessage?: ServerResponse | null };
     raw._httpMessage?.detachSocket(raw);
-    realtime.accept(socket, req.headers.authorization);
+    realtime.accept(socket, req.headers.authorization, resumeRequested(req.url));
   });
+}
+
+/**
+ * `?resume=1` (or `true`) on the upgrade URL: the client will send `sync` with its cursors,
+ * so its live events wait for that instead of starting each chat at its first live event.
+ * Not a credential (the token never travels in a URL); for sockets authenticated by header,
+ * which have no `auth` frame to carry the cursors.
+ */
+export function resumeRequested(url: string): boolean {
+  const q = url.indexOf("?");
+  if (q < 0) return false;
+  const v = new URLSearchParams(url.slice(q + 1)).get(RESUME_PARAM);
+  return v === "1" || v === "true";
 }

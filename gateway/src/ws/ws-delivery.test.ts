@@ -22,7 +22,6 @@ before(async () => {
   env = await startWsTestEnv({
     ws: {
       replayPage: 7,
-      syncGraceMs: 300,
       heartbeatMs: 200,
       maxBufferedBytes: 256 * 1024,
       drainTimeoutMs: 1000,
@@ -130,13 +129,13 @@ describe("gateway ws - sync", () => {
     await c.close();
   });
 
-  test("sync - live events before the first sync wait for it, so the replay comes first", async () => {
+  test("sync - with ?resume=1, live events before the first sync wait for it, so the replay comes first", async () => {
     const a = await signup(env);
     const b = await signup(env);
     const chat = await group(env, [a, b]);
     await sendMany(env, a, chat, 8);
     const log = await streamEvents(env, chat);
-    const c = await WsClient.open(env.base, { token: b.token });
+    const c = await WsClient.open(env.base, { token: b.token, resume: true });
     await c.waitFor((f) => f.type === "ready");
     await publishToInbox(env, b.userId, log.slice(5)); // n 6..9 arrive before the client syncs
     await new Promise((r) => setTimeout(r, 50));
@@ -147,17 +146,73 @@ describe("gateway ws - sync", () => {
     await c.close();
   });
 
-  test("sync - without a sync, held live events flow after the grace period, from the first one", async () => {
+  for (const auth of ["header", "frame"] as const) {
+    test(`live - a socket that does not resume (${auth} auth) gets live events from ready on, from the first one, with no hold`, async () => {
+      const a = await signup(env);
+      const b = await signup(env);
+      const chat = await group(env, [a, b]);
+      await sendMany(env, a, chat, 3);
+      const log = await streamEvents(env, chat);
+      const c = await WsClient.open(env.base, { token: b.token, auth });
+      await c.waitFor((f) => f.type === "ready");
+      await publishToInbox(env, b.userId, [log[2]!, log[3]!]);
+      // A ping sent after the inbox publish is answered after the events reached the
+      // gateway: both events must be on the socket by the pong (a hold, timed or not, fails).
+      await new Promise((r) => setTimeout(r, 100));
+      c.send({ type: "ping", ref: "after" });
+      await c.waitFor((f) => f.type === "pong");
+      // (Receipts of the sender's own reads may come too; they are signals, not chat events.)
+      assert.deepEqual(
+        c.frames.map((f) => f.type).filter((t) => t !== "receipt"),
+        ["ready", "event", "event", "pong"],
+      );
+      assert.deepEqual(c.ns(chat), [3, 4]);
+      await c.close();
+    });
+  }
+
+  test("resume - cursors in the auth frame: replay first, then live, no gap or duplicate at the seam", async () => {
     const a = await signup(env);
     const b = await signup(env);
     const chat = await group(env, [a, b]);
-    await sendMany(env, a, chat, 3);
+    await sendMany(env, a, chat, 20);
     const log = await streamEvents(env, chat);
-    const c = await WsClient.open(env.base, { token: b.token });
+    const c = await WsClient.open(env.base, {
+      token: b.token,
+      auth: "frame",
+      resume: true,
+      held: new Map([[chat, 4]]),
+    });
+    // Live events race the replay (pages of 7): some the replay also reads, and newer ones.
     await c.waitFor((f) => f.type === "ready");
-    await publishToInbox(env, b.userId, [log[2]!, log[3]!]);
-    await c.until(() => c.events.length === 2, 5000);
-    assert.deepEqual(c.ns(chat), [3, 4]);
+    await sendMany(env, a, chat, 2, "live");
+    const all = await streamEvents(env, chat);
+    await publishToInbox(env, b.userId, all.slice(10));
+    await c.until(() => c.ns(chat).length >= all.length - 4, 10_000, "5..23");
+    assert.deepEqual(c.ns(chat), range(5, all.length));
+    assert.deepEqual(c.violations, []);
+    const synced = await c.waitFor<SyncedFrame>((f) => f.type === "synced");
+    assert.equal(synced.chat, chat);
+    assert.ok(synced.n >= log.length, "the replay reached at least the head as of the connect");
+    assert.equal(c.frames[0]!.type, "ready", "ready comes before any event");
+    await c.close();
+  });
+
+  test("sync - a cursor past the chat's head is answered at the head, and later live events still arrive", async () => {
+    const a = await signup(env);
+    const b = await signup(env);
+    const chat = await group(env, [a, b]);
+    await sendMany(env, a, chat, 2);
+    const c = await WsClient.open(env.base, { token: b.token, resume: true });
+    await c.waitFor((f) => f.type === "ready");
+    c.send({ type: "sync", ref: "far", cursors: { [chat]: Number.MAX_SAFE_INTEGER } });
+    const synced = await c.waitFor<SyncedFrame>((f) => f.type === "synced");
+    assert.equal(synced.n, 3, "the head");
+    await sendMany(env, a, chat, 1, "next");
+    const log = await streamEvents(env, chat);
+    await publishToInbox(env, b.userId, [log[3]!]);
+    await c.until(() => c.events.length === 1, 5000, "event 4");
+    assert.deepEqual(c.ns(chat), [4]);
     await c.close();
   });
 

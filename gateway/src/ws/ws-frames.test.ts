@@ -178,6 +178,24 @@ describe("gateway ws - frames", () => {
     await c.close();
   });
 
+  test("frames - ack and read past the chat's head stop at the head", async () => {
+    const chat = await group(env, [a, b]);
+    const sent = await req(env, "POST", `/v1/chats/${chat}/messages`, { id: "clamp-1", body: "one" }, a.token);
+    assert.equal(sent.status, 201);
+    const { c } = await ready(b.token);
+    c.send({ type: "read", ref: "far", chat, n: Number.MAX_SAFE_INTEGER });
+    const state = async () => env.t.store.getReadState(chat, b.userId);
+    for (let i = 0; i < 50 && (await state()) === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await state(), { chatId: chat, userId: b.userId, deliveredN: sent.body.n, readN: sent.body.n });
+    // A later message is unread for b: the pointer did not run ahead of it.
+    await req(env, "POST", `/v1/chats/${chat}/messages`, { id: "clamp-2", body: "two" }, a.token);
+    const list = await req(env, "GET", "/v1/chats", undefined, b.token);
+    const item = list.body.chats.find((x: { chatId: string }) => x.chatId === chat);
+    assert.equal(item.readN, sent.body.n);
+    assert.equal(item.unread, 1);
+    await c.close();
+  });
+
   test("frames - typing reaches the other members; watch answers a member's presence and leaves strangers out", async () => {
     const stranger = await signup(env);
     const { c: ca } = await ready(a.token);

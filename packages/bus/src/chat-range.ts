@@ -2,6 +2,7 @@ import { type ChatEvent, parseEventPayload } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { CHAT_STREAM, chatSubject } from "@natter/subjects";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import { lastChatEvent } from "./chat-stream.ts";
 
 export interface ChatRangeQuery {
   /** Events with n > afterN (0 for the chat's first event). */
@@ -100,6 +101,69 @@ export async function readChatEvents(
     if (!progressed || atHead) break;
   }
   return out;
+}
+
+/** A chat's head: the `n` of its newest event and that event's stream `seq` (0 when the stream no longer holds it). */
+export interface ChatHeadRef {
+  n: number;
+  seq: number;
+}
+
+/**
+ * The chat's head as of now: its last event in the stream (the stream is ahead of the
+ * store, which the history consumer writes behind it), else the store's head (the chat's
+ * events have all aged out of the stream); `{n: 0, seq: 0}` for a chat with no event.
+ */
+export async function readChatHead(jsm: JetStreamManager, store: Store, chatId: string): Promise<ChatHeadRef> {
+  const last = await lastChatEvent(jsm, chatId);
+  if (last) return { n: last.n, seq: last.seq };
+  const stored = await store.getChatHead(chatId);
+  return { n: stored?.lastN ?? 0, seq: 0 };
+}
+
+export interface ChatPageQuery {
+  /** The newest events with n < before. */
+  before?: number;
+  /** The oldest events with n > after (wins over `before` when both are given). */
+  after?: number;
+  /** Most events returned (≥ 1). */
+  limit: number;
+  /** The lowest n the reader may see (the event that added them). */
+  minN: number;
+  /** The highest n the reader may see (a removed member: their removal); the head when absent. */
+  maxN?: number;
+}
+
+/**
+ * One page of a chat's history for a reader, ascending by n, from the same two sources as
+ * `readChatEvents` (the store, then the stream's tail beyond it), so an event acked `sent`
+ * is in every page that covers its `n` at once, whatever the history consumer's lag.
+ * With neither `before` nor `after` it is the newest page. `hasMore`: events the reader may
+ * see exist beyond the page in its direction (older for `before`, newer for `after`).
+ */
+export async function readChatPage(
+  jsm: JetStreamManager,
+  store: Store,
+  chatId: string,
+  q: ChatPageQuery,
+): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
+  const minN = Math.max(1, q.minN);
+  if (q.after !== undefined) {
+    const events = await readChatEvents(jsm, store, chatId, {
+      afterN: Math.max(q.after, minN - 1),
+      ...(q.maxN === undefined ? {} : { toN: q.maxN }),
+      limit: q.limit + 1,
+    });
+    const hasMore = events.length > q.limit;
+    return { events: hasMore ? events.slice(0, q.limit) : events, hasMore };
+  }
+  // Numbers are dense from 1, so the newest page below `before` is known from the head alone.
+  let top = q.maxN ?? (await readChatHead(jsm, store, chatId)).n;
+  if (q.before !== undefined) top = Math.min(top, q.before - 1);
+  if (top < minN) return { events: [], hasMore: false };
+  const bottom = Math.max(minN, top - q.limit + 1);
+  const events = await readChatEvents(jsm, store, chatId, { afterN: bottom - 1, toN: top, limit: top - bottom + 1 });
+  return { events, hasMore: bottom > minN };
 }
 
 /**

@@ -1,4 +1,11 @@
-export { type ChatRangeQuery, readChatEvents } from "./chat-range.ts";
+export {
+  type ChatHeadRef,
+  type ChatPageQuery,
+  type ChatRangeQuery,
+  readChatEvents,
+  readChatHead,
+  readChatPage,
+} from "./chat-range.ts";
 export { chatEventAt, ensureChatStream, isNoResults, lastChatEvent, lastChatEvents } from "./chat-stream.ts";
 export { type ConnectOptions, connectNats } from "./connect.ts";
 export {

@@ -15,6 +15,7 @@ import {
   MAX_FRAME_BYTES,
   MAX_SYNC_CHATS,
   NatterError,
+  RESUME_PARAM,
   type ServerFrame,
   shouldReconnect,
 } from "@natter/protocol";
@@ -409,7 +410,9 @@ export class NatterClient {
   #open(): void {
     this.#setState("connecting");
     const base = this.server;
-    const url = `${base.replace(/^http/, "ws")}/v1/ws`;
+    // Connect-time resume: the gateway holds live events until the `sync` sent right after
+    // `ready`, so each chat's replay comes first and live events follow with no gap.
+    const url = `${base.replace(/^http/, "ws")}/v1/ws?${RESUME_PARAM}=1`;
     let ws: WebSocket;
     try {
       ws = new this.#WS(url);
@@ -578,7 +581,7 @@ export class NatterClient {
     this.http.useServer(this.#serverIndex);
     this.#setState("open");
     this.#startHeartbeat();
-    // Sync first (an empty sync also tells the gateway to start live delivery at once).
+    // Sync first: the socket asked to resume, so live events wait for this (an empty sync starts them at once).
     this.#sync(this.cursors.all());
     if (this.#watch.length > 0) this.#frame({ type: "watch", users: this.#watch });
     this.#pumpSends();

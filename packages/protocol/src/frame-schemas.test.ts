@@ -12,6 +12,9 @@ const validate = ajv.compile(CLIENT_FRAME_SCHEMA);
 const cases: [string, string, boolean][] = [
   ["auth", '{"type":"auth","token":"v1.a.b"}', true],
   ["auth, empty token", '{"type":"auth","token":""}', false],
+  ["auth with cursors", '{"type":"auth","token":"v1.a.b","cursors":{"c1":4}}', true],
+  ["auth with no cursors (resume, nothing held)", '{"type":"auth","token":"v1.a.b","cursors":{}}', true],
+  ["auth, bad cursor", '{"type":"auth","token":"v1.a.b","cursors":{"c1":-1}}', false],
   ["send", '{"type":"send","ref":"r","chat":"g_1","id":"m:1.x","body":"hi"}', true],
   ["send, extra field", '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"","x":1}', true],
   ["send, no ref", '{"type":"send","chat":"g_1","id":"m","body":"hi"}', false],

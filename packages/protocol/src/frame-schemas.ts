@@ -10,6 +10,8 @@ import { MAX_REF_LENGTH, MAX_SYNC_CHATS, MAX_TOKEN_LENGTH, MAX_WATCH_USERS } fro
 const id = { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } as const;
 const ref = { type: "string", minLength: 1, maxLength: MAX_REF_LENGTH } as const;
 const n = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+/** Chat id → the last n the device holds (`sync`, and `auth` for a connect-time resume). */
+const cursors = { type: "object", maxProperties: MAX_SYNC_CHATS, propertyNames: id, additionalProperties: n } as const;
 
 function frame(type: string, properties: Record<string, object>, required: string[] = []) {
   return {
@@ -22,7 +24,7 @@ function frame(type: string, properties: Record<string, object>, required: strin
 
 /** One schema per client frame type; unknown extra fields are allowed (and ignored by the gateway). */
 export const CLIENT_FRAME_SCHEMAS = {
-  auth: frame("auth", { token: { type: "string", minLength: 1, maxLength: MAX_TOKEN_LENGTH } }, ["token"]),
+  auth: frame("auth", { token: { type: "string", minLength: 1, maxLength: MAX_TOKEN_LENGTH }, cursors }, ["token"]),
   send: frame(
     "send",
     { ref, chat: id, id: { type: "string", pattern: CLIENT_MSG_ID_PATTERN.source }, body: { type: "string" } },
@@ -31,19 +33,7 @@ export const CLIENT_FRAME_SCHEMAS = {
   ack: frame("ack", { ref, chat: id, n }, ["chat", "n"]),
   read: frame("read", { ref, chat: id, n }, ["chat", "n"]),
   typing: frame("typing", { ref, chat: id }, ["chat"]),
-  sync: frame(
-    "sync",
-    {
-      ref,
-      cursors: {
-        type: "object",
-        maxProperties: MAX_SYNC_CHATS,
-        propertyNames: id,
-        additionalProperties: n,
-      },
-    },
-    ["cursors"],
-  ),
+  sync: frame("sync", { ref, cursors }, ["cursors"]),
   watch: frame("watch", { ref, users: { type: "array", maxItems: MAX_WATCH_USERS, items: id } }, ["users"]),
   ping: frame("ping", { ref }),
 } as const;

@@ -13,6 +13,13 @@ import { isClientMsgId } from "./limits.ts";
 export interface AuthFrame {
   type: "auth";
   token: string;
+  /**
+   * Connect-time resume: the device's cursors (as in `sync`). Present (even `{}`): the
+   * gateway replays each listed chat after its cursor before any live event of it, as if
+   * `sync` had been the first frame, with no gap or duplicate at the seam. Absent: live
+   * events flow from `ready` on, each chat starting at its first live event.
+   */
+  cursors?: Record<string, number>;
 }
 export interface SendFrame {
   type: "send";
@@ -141,6 +148,11 @@ export type ServerFrameType = ServerFrame["type"];
 
 /** Largest frame the gateway reads (bytes); a bigger one closes the socket with 1009. */
 export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * The query parameter of `/v1/ws` by which a socket authenticated by header says it will
+ * resume (`?resume=1`): its live events wait for its first `sync`. Not a credential.
+ */
+export const RESUME_PARAM = "resume";
 /** Most chats in one `sync` frame; send several frames for more. */
 export const MAX_SYNC_CHATS = 1000;
 /** Most users in one `watch` frame. */
@@ -219,6 +231,22 @@ function count(v: unknown, field: string): number {
   return v;
 }
 
+/** `cursors` of a `sync` or `auth` frame: chat id → the last n the device holds. */
+function cursorsOf(o: Obj): Record<string, number> {
+  const c = o.cursors;
+  if (typeof c !== "object" || c === null || Array.isArray(c)) {
+    throw bad("cursors must be an object of chatId to n", "cursors");
+  }
+  const entries = Object.entries(c as Obj);
+  if (entries.length > MAX_SYNC_CHATS) throw bad(`at most ${MAX_SYNC_CHATS} chats per frame`, "cursors");
+  const cursors: Record<string, number> = {};
+  for (const [chat, n] of entries) {
+    if (!ID.test(chat)) throw bad("cursor keys must be chat ids", "cursors");
+    cursors[chat] = count(n, `cursors.${chat}`);
+  }
+  return cursors;
+}
+
 /**
  * Parses one text frame from a client. Throws `NatterError` with code `invalid_json`
  * (not JSON) or `invalid_input` (not an object, unknown `type`, a missing or malformed
@@ -238,7 +266,7 @@ export function parseClientFrame(text: string): ClientFrame {
       if (typeof o.token !== "string" || o.token.length === 0 || o.token.length > MAX_TOKEN_LENGTH) {
         throw bad("token must be a non-empty string", "token");
       }
-      return { type: "auth", token: o.token };
+      return { type: "auth", token: o.token, ...(o.cursors === undefined ? {} : { cursors: cursorsOf(o) }) };
     }
     case "send": {
       const r = optRef(o);
@@ -253,21 +281,8 @@ export function parseClientFrame(text: string): ClientFrame {
       return { type: o.type, ...optRef(o), chat: id(o, "chat"), n: count(o.n, "n") };
     case "typing":
       return { type: "typing", ...optRef(o), chat: id(o, "chat") };
-    case "sync": {
-      const ref = optRef(o);
-      const c = o.cursors;
-      if (typeof c !== "object" || c === null || Array.isArray(c)) {
-        throw bad("cursors must be an object of chatId to n", "cursors");
-      }
-      const entries = Object.entries(c as Obj);
-      if (entries.length > MAX_SYNC_CHATS) throw bad(`at most ${MAX_SYNC_CHATS} chats per sync frame`, "cursors");
-      const cursors: Record<string, number> = {};
-      for (const [chat, n] of entries) {
-        if (!ID.test(chat)) throw bad("cursor keys must be chat ids", "cursors");
-        cursors[chat] = count(n, `cursors.${chat}`);
-      }
-      return { type: "sync", ...ref, cursors };
-    }
+    case "sync":
+      return { type: "sync", ...optRef(o), cursors: cursorsOf(o) };
     case "watch": {
       const ref = optRef(o);
       const users = o.users;

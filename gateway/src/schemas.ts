@@ -59,6 +59,8 @@ export const MemberView = Type.Object({
   userId: Type.String(),
   role: Type.Union([Type.Literal("admin"), Type.Literal("member")]),
   joinedN: Type.Integer(),
+  handle: Type.String({ description: "the member's handle, so a client names members without a lookup each" }),
+  displayName: Type.String({ description: "the member's display name" }),
 });
 
 export const ChatView = Type.Object({
@@ -82,6 +84,8 @@ export const ChatListItem = Type.Object({
   kind: Type.Union([Type.Literal("direct"), Type.Literal("group")]),
   title: Type.Optional(Type.String()),
   peer: Type.Optional(Type.String()),
+  peerHandle: Type.Optional(Type.String({ description: "the peer's handle (a direct chat, with peer)" })),
+  peerDisplayName: Type.Optional(Type.String({ description: "the peer's display name (a direct chat, with peer)" })),
   lastN: Type.Integer(),
   lastActivity: Type.Integer(),
   preview: Type.Optional(Type.String()),

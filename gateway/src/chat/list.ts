@@ -1,5 +1,5 @@
 import { lastChatEvents, readChatEvents } from "@natter/bus";
-import { type ChatEvent, type ChatSummary, previewOf } from "@natter/protocol";
+import { type ChatEvent, type ChatSummary, countsAsUnread, previewOf } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import type { JetStreamManager } from "@nats-io/jetstream";
 
@@ -15,9 +15,12 @@ export type ChatListItem = ChatSummary;
  * here; a user's chat count is bounded in practice. The cursor is the position after the
  * last item returned, as `<lastActivity>:<chatId>`, stable while chats move.
  *
- * `unread` is exact up to `UNREAD_CAP`: the events from others after my read pointer and
- * after the event that added me (which itself is not unread), counted in the history store, plus those the history consumer has not
- * written yet, read from the chat stream.
+ * `unread` is exact up to `UNREAD_CAP`: the messages from others (`countsAsUnread`) after my
+ * read pointer and after the event that added me, counted in the history store, plus those
+ * the history consumer has not written yet, read from the chat stream.
+ *
+ * A direct chat's item names its peer (`peerHandle`, `peerDisplayName`), so a client shows
+ * the chat of someone it never looked up by name from its first render.
  */
 export async function listChats(
   store: Store,
@@ -74,11 +77,13 @@ export async function listChats(
       const unread = await countUnread(store, jsm, chatId, me, Math.max(read?.readN ?? 0, joinedN), lastN);
       const readN = Math.min(read?.readN ?? 0, lastN);
       const peer = chat.kind === "direct" ? members.find((m) => m.userId !== me)?.userId : undefined;
+      const peerUser = peer === undefined ? undefined : await store.getUser(peer);
       return {
         chatId,
         kind: chat.kind,
         ...(chat.title === undefined ? {} : { title: chat.title }),
         ...(peer === undefined ? {} : { peer }),
+        ...(peerUser === undefined ? {} : { peerHandle: peerUser.handle, peerDisplayName: peerUser.displayName }),
         lastN,
         lastActivity: head?.lastActivity ?? chat.createdAt,
         ...(head?.preview === undefined ? {} : { preview: head.preview }),
@@ -95,7 +100,7 @@ export async function listChats(
   };
 }
 
-/** Events from others after `afterN`, up to the cap: the store's count, then the stream beyond what it holds. */
+/** Messages from others after `afterN`, up to the cap: the store's count, then the stream beyond what it holds. */
 async function countUnread(
   store: Store,
   jsm: JetStreamManager,
@@ -114,6 +119,6 @@ async function countUnread(
     toN: lastN,
     limit: UNREAD_CAP - count,
   });
-  for (const e of newer) if (e.from !== me) count++;
+  for (const e of newer) if (countsAsUnread(e, me)) count++;
   return { count: Math.min(count, UNREAD_CAP) };
 }

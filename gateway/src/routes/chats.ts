@@ -79,13 +79,26 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
       ...auth,
       schema: {
         tags: ["chats"],
-        summary: "A chat and its members",
+        summary: "A chat and its members, each with handle and display name",
         security,
         params: ChatParams,
         response: { 200: ChatView, ...errors(400, 401, 403, 404) },
       },
     },
-    async (req) => chats.getForMember(req.auth.userId, req.params.chatId),
+    async (req) => {
+      const view = await chats.getForMember(req.auth.userId, req.params.chatId);
+      // Names with the members: a client shows a chat it did not start without a lookup each.
+      const users = await Promise.all(view.members.map((m) => ctx.store.getUser(m.userId)));
+      return {
+        ...view,
+        members: view.members.map((m, i) => {
+          const u = users[i];
+          // Accounts are never deleted, and only existing users become members.
+          if (!u) throw new Error(`member ${m.userId} of ${view.chatId} has no account`);
+          return { ...m, handle: u.handle, displayName: u.displayName };
+        }),
+      };
+    },
   );
 
   app.post(

@@ -3,7 +3,7 @@
  * the client SDK (which reads them). The JSON schemas in `gateway/src/schemas.ts` describe
  * the same shapes for validation and the OpenAPI document.
  */
-import type { ChatKind, MemberRole } from "./events.ts";
+import type { ChatEvent, ChatKind, MemberRole } from "./events.ts";
 
 /** `POST /v1/chats`. */
 export interface ChatCreated {
@@ -21,12 +21,24 @@ export interface ChatSummary {
   title?: string;
   /** The other member of a direct chat. */
   peer?: string;
+  /** The peer's handle and display name, with `peer`: a client names the chat without a lookup. */
+  peerHandle?: string;
+  peerDisplayName?: string;
   lastN: number;
   lastActivity: number;
   preview?: string;
   readN: number;
-  /** Events from others after `readN` (exact up to 1000). */
+  /** Messages from others after `readN` (exact up to 1000): the events `countsAsUnread`. */
   unread: number;
+}
+
+/**
+ * The one rule for `unread`, shared by the server's count and a client that raises its
+ * badge on live events (so the two agree): a message, from someone else. `chat.created`
+ * and member events are not unread, nor are my own messages.
+ */
+export function countsAsUnread(event: ChatEvent, me: string): boolean {
+  return event.kind === "message.created" && event.from !== me;
 }
 
 /** `GET /v1/chats/:chatId`. */
@@ -34,6 +46,7 @@ export interface ChatView {
   chatId: string;
   kind: ChatKind;
   title?: string;
-  members: { userId: string; role: MemberRole; joinedN: number }[];
+  /** `GET /v1/chats/:chatId` gives each member's `handle` and `displayName` too. */
+  members: { userId: string; role: MemberRole; joinedN: number; handle?: string; displayName?: string }[];
   lastN: number;
 }

@@ -587,13 +587,12 @@ export function runStoreContract(
       assert.deepEqual(await store.listReadStates(id("c")), []);
     });
 
-    test(t("countUnread counts events from others after the pointer, up to the cap"), async () => {
+    test(t("countUnread counts messages from others after the pointer, up to the cap"), async () => {
       const chatId = id("c");
       const [me, other] = [id("me"), id("other")];
       assert.deepEqual(await store.countUnread(chatId, me, 0, 1000), { count: 0, storedN: 0 });
-      // 1..30: every third from me; and a member event from someone else.
-      const events: ChatEvent[] = range(1, 30).map((n) => msg(chatId, n, n % 3 === 0 ? me : other));
-      events.push({ kind: "member.added", chat: chatId, seq: 200_000, n: 31, ts: T0 + 31, from: other, user: id("x") });
+      // 1..31: every third from me.
+      const events: ChatEvent[] = range(1, 31).map((n) => msg(chatId, n, n % 3 === 0 ? me : other));
       await store.appendEvents(events);
       assert.deepEqual(await store.countUnread(chatId, me, 0, 1000), { count: 21, storedN: 31 });
       assert.deepEqual(await store.countUnread(chatId, me, 27, 1000), { count: 3, storedN: 31 }, "28, 29, 31");
@@ -601,6 +600,25 @@ export function runStoreContract(
       assert.deepEqual(await store.countUnread(chatId, me, 40, 1000), { count: 0, storedN: 31 });
       assert.deepEqual(await store.countUnread(chatId, me, 0, 5), { count: 5, storedN: 31 }, "capped");
       assert.deepEqual(await store.countUnread(chatId, other, 0, 1000), { count: 10, storedN: 31 });
+
+      // Only messages are unread: not the chat's creation, nor member events, by whomever.
+      const group = id("g");
+      await store.appendEvents([
+        {
+          kind: "chat.created",
+          chat: group,
+          seq: 200_001,
+          n: 1,
+          ts: T0,
+          from: other,
+          chatKind: "group",
+          members: [other, me],
+        },
+        { kind: "member.added", chat: group, seq: 200_002, n: 2, ts: T0 + 2, from: other, user: id("x") },
+        { kind: "member.removed", chat: group, seq: 200_003, n: 3, ts: T0 + 3, from: other, user: id("x") },
+        msg(group, 4, other),
+      ]);
+      assert.deepEqual(await store.countUnread(group, me, 0, 1000), { count: 1, storedN: 4 });
     });
 
     test(t("countUnread spans a bucket boundary"), async () => {

@@ -73,7 +73,7 @@ export interface ClientMsgRef {
 }
 
 export interface UnreadCount {
-  /** Events after the pointer from others, at most the cap asked for. */
+  /** Unread events after the pointer (`countsAsUnread`: messages from others), at most the cap asked for. */
   count: number;
   /** The highest n stored for the chat (0 for none). */
   storedN: number;
@@ -158,8 +158,9 @@ export interface Store {
   /** Events of one chat, ascending by n, honouring the page query. */
   getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]>;
   /**
-   * Unread events for `userId`: events of the chat with n > `afterN` whose `from` is not the
-   * user, counted up to `cap` (counting stops there). `storedN` is the highest n the store
+   * Unread events for `userId`: events of the chat with n > `afterN` that `countsAsUnread`
+   * (`@natter/protocol`: messages whose `from` is not the user), counted up to `cap`
+   * (counting stops there). `storedN` is the highest n the store
    * holds for the chat (0 for none), so a caller can count the events the history consumer
    * has not written yet from the stream.
    */

@@ -1,4 +1,4 @@
-import type { ChatEvent } from "@natter/protocol";
+import { type ChatEvent, countsAsUnread } from "@natter/protocol";
 import { BUCKET_SIZE, bucketOf, type ClientMsgRef, type EventPageQuery, type UnreadCount } from "../store.ts";
 import { getChatHead } from "./heads.ts";
 import { type Cql, mapLimit, num, type Params, type Row } from "./cql.ts";
@@ -139,7 +139,7 @@ const COUNT_PAGE = 500;
 
 /**
  * Walks the chat's partitions upward from the pointer (single-partition range reads, in
- * pages) and counts events whose `from` is not the user, stopping at `cap`. The sender's own
+ * pages) and counts the events that `countsAsUnread` (messages from others), stopping at `cap`. The sender's own
  * events after their read pointer are rare (sending marks the chat read), so the walk reads
  * about `cap` rows at most. `storedN` comes from the highest bucket that holds events.
  */
@@ -173,7 +173,7 @@ export async function countUnread(
       [chatId, b, lo, hi, COUNT_PAGE],
     );
     for (const r of rows) {
-      if ((JSON.parse(r.get("event") as string) as ChatEvent).from !== userId && ++count >= limit) break;
+      if (countsAsUnread(JSON.parse(r.get("event") as string) as ChatEvent, userId) && ++count >= limit) break;
     }
     const last = rows.at(-1);
     lo = rows.length === COUNT_PAGE && last ? num(last.get("n")) + 1 : hi + 1;

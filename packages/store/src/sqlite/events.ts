@@ -60,11 +60,15 @@ export function findClientMsg(
   return row ? { n: Number(row.n), seq: Number(row.seq), ts: Number(row.ts) } : undefined;
 }
 
-/** Counts from the primary key (chat_id, n) up; `from` is read out of the stored JSON. */
+/**
+ * Counts from the primary key (chat_id, n) up; `kind` and `from` are read out of the stored
+ * JSON. The condition is `countsAsUnread` (`@natter/protocol`) in SQL: keep the two alike.
+ */
 export function countUnread(db: SqliteDb, chatId: string, userId: string, afterN: number, cap: number): UnreadCount {
   const limit = Math.max(0, Math.floor(cap));
   const counted = db.get(
     `SELECT count(*) AS c FROM (SELECT 1 FROM events WHERE chat_id = $chatId AND n > $afterN
+       AND json_extract(event, '$.kind') = 'message.created'
        AND json_extract(event, '$.from') IS NOT $userId LIMIT $limit)`,
     { chatId, afterN: Math.max(0, Math.floor(afterN)), userId, limit },
   );

@@ -1,3 +1,4 @@
+import { ERROR_STATUS, type ErrorCode } from "@natter/protocol";
 import { Type } from "typebox";
 
 /** JSON schemas of the HTTP API (request and response), the source of the OpenAPI document. */
@@ -5,15 +6,34 @@ import { Type } from "typebox";
 export const Id = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", description: "opaque id, safe as a subject token" });
 export const ClientMsgId = Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,64}$", description: "client-chosen message id" });
 
-export const ErrorBody = Type.Object(
-  {
-    code: Type.String({ description: "stable snake_case error code" }),
-    message: Type.String(),
-    field: Type.Optional(Type.String()),
-    retryAfterMs: Type.Optional(Type.Integer()),
-  },
-  { $id: "Error" },
-);
+const ALL_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+/** The error body, with `code` one of `codes` (the codes of one HTTP status, or all of them). */
+function errorBodyOf(codes: readonly ErrorCode[], opts: { $id?: string; description?: string } = {}) {
+  return Type.Object(
+    {
+      code: Type.String({ enum: [...codes], description: "stable snake_case error code" }),
+      message: Type.String({ description: "for humans; clients branch on code, never on this" }),
+      field: Type.Optional(Type.String({ description: "the offending field, when there is one" })),
+      retryAfterMs: Type.Optional(Type.Integer({ description: "rate_limited: when to try again" })),
+    },
+    opts,
+  );
+}
+
+export const ErrorBody = errorBodyOf(ALL_CODES, { $id: "Error" });
+
+/** The stable codes an HTTP status carries (from `ERROR_STATUS`, their one home). */
+export function codesOf(status: number): ErrorCode[] {
+  return ALL_CODES.filter((c) => ERROR_STATUS[c] === status);
+}
+
+/** The response schema of one error status: its codes, and what they mean here when given. */
+export function errorResponse(status: number, description?: string) {
+  const codes = codesOf(status);
+  if (codes.length === 0) throw new Error(`no error code has HTTP status ${status}`);
+  return errorBodyOf(codes, { description: description ?? `Error: ${codes.join(", ")}` });
+}
 
 export const Session = Type.Object({
   userId: Type.String(),
@@ -111,10 +131,25 @@ export const Event = Type.Object(
   { $id: "Event" },
 );
 
-export const SendBody = Type.Object(
-  { id: ClientMsgId, body: Type.String({ maxLength: 65_536 }) },
-  { additionalProperties: false },
-);
+/**
+ * The body of a send. The limit is NATTER_BODY_LIMIT bytes of UTF-8, which JSON Schema
+ * cannot say; `maxLength` (characters) is set to the same number, the tightest bound in
+ * characters that is never below it (a character is at least one byte). Over it, in
+ * characters or in bytes: 413 `too_large` (`x-too-large` maps the schema's refusal onto it).
+ */
+export function sendBody(bodyLimit: number) {
+  return Type.Object(
+    {
+      id: ClientMsgId,
+      body: Type.String({
+        maxLength: bodyLimit,
+        "x-too-large": true,
+        description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace; over it: 413 too_large`,
+      }),
+    },
+    { additionalProperties: false },
+  );
+}
 
 export const Sent = Type.Object({
   chat: Type.String(),
@@ -128,9 +163,15 @@ export const ChatParams = Type.Object({ chatId: Id });
 export const MemberParams = Type.Object({ chatId: Id, userId: Id });
 export const N = Type.Object({ n: Type.Integer() });
 
-/** Standard error responses, so the OpenAPI document lists them. */
-export function errors(...statuses: number[]) {
-  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+/**
+ * Error responses of a route, so the OpenAPI document lists them: a status, or a status and
+ * what it means on this route. The framework's own (400 for invalid input, 401, 413, 415,
+ * 500) are added to every route that can answer them by `app.ts`.
+ */
+export function errors(...statuses: (number | [number, string])[]) {
+  return Object.fromEntries(
+    statuses.map((s) => (typeof s === "number" ? [s, errorResponse(s)] : [s[0], errorResponse(s[0], s[1])])),
+  );
 }
 
 export const ReceiptsView = Type.Object({

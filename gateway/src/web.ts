@@ -9,8 +9,10 @@ import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { NatterError } from "@natter/protocol";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
+import { errors } from "./schemas.ts";
 import type { App } from "./server-types.ts";
 
 /** `packages/web/dist` of this checkout. */
@@ -52,6 +54,8 @@ Build it from the repository root, then reload this page:</p>
 </body></html>
 `;
 
+const NOT_MODIFIED = { description: "Not modified: If-None-Match named the current ETag", type: "null" } as const;
+
 interface Cached {
   size: number;
   mtimeMs: number;
@@ -81,28 +85,47 @@ export function webRoutes(app: App, opts: { dir?: string } = {}): void {
     return entry;
   }
 
+  /**
+   * Sends the file and says whether it existed. It must not return the reply: a reply is
+   * thenable, so an async function returning it resolves (to undefined) only once the
+   * response has finished, and the caller took that for "no file" and set 503 or 404 on a
+   * 200 already sent (the client saw 200, the metrics and logs the other status).
+   */
   async function serve(req: FastifyRequest, reply: FastifyReply, file: string, cacheControl: string) {
     const f = await load(file);
-    if (!f) return undefined;
+    if (!f) return false;
     reply
       .header("content-type", TYPES[path.extname(file)] ?? "application/octet-stream")
       .header("cache-control", cacheControl)
       .header("etag", f.etag)
       .header("x-content-type-options", "nosniff");
-    if (req.headers["if-none-match"] === f.etag) return reply.code(304).send();
-    return reply.send(f.body);
+    if (req.headers["if-none-match"] === f.etag) reply.code(304).send();
+    else reply.send(f.body);
+    return true;
   }
 
   app.get(
     "/",
-    { schema: { tags: ["web"], summary: "The web client (HTML); 503 with instructions when it is not built" } },
+    {
+      schema: {
+        tags: ["web"],
+        summary: "The web client (HTML); 503 with instructions when it is not built",
+        response: {
+          200: { description: "index.html of the web client", content: { "text/html": { schema: Type.String() } } },
+          304: NOT_MODIFIED,
+          503: {
+            description: "The web client is not built: a page that says how to build it",
+            content: { "text/html": { schema: Type.String() } },
+          },
+        },
+      },
+    },
     async (req, reply) => {
       reply
         .header("content-security-policy", CSP)
         .header("referrer-policy", "no-referrer")
         .header("x-frame-options", "DENY");
-      const sent = await serve(req, reply, path.join(dir, "index.html"), "no-cache");
-      if (sent !== undefined) return sent;
+      if (await serve(req, reply, path.join(dir, "index.html"), "no-cache")) return reply;
       return reply
         .code(503)
         .removeHeader("content-security-policy") // the page below styles itself inline
@@ -119,16 +142,21 @@ export function webRoutes(app: App, opts: { dir?: string } = {}): void {
         tags: ["web"],
         summary: "A static file of the web client (hashed names are immutable)",
         params: Type.Object({ file: Type.String({ maxLength: 128 }) }),
+        response: {
+          200: {
+            description: "The file, in the media type of its extension",
+            content: { "*/*": { schema: Type.String({ format: "binary" }) } },
+          },
+          304: NOT_MODIFIED,
+          ...errors([404, "No such file"]),
+        },
       },
     },
     async (req, reply) => {
       const { file } = req.params as { file: string };
       const cacheControl = HASHED.test(file) ? "public, max-age=31536000, immutable" : "no-cache";
-      const sent = SAFE_NAME.test(file)
-        ? await serve(req, reply, path.join(dir, "assets", file), cacheControl)
-        : undefined;
-      if (sent !== undefined) return sent;
-      return reply.code(404).send({ code: "not_found", message: "no such file" });
+      if (SAFE_NAME.test(file) && (await serve(req, reply, path.join(dir, "assets", file), cacheControl))) return reply;
+      throw new NatterError("not_found", "no such file", { field: "file" });
     },
   );
 }

@@ -41,7 +41,19 @@ export function healthRoutes(app: App, ctx: GatewayContext): void {
 
   app.get(
     "/metrics",
-    { schema: { tags: ["ops"], summary: "Prometheus metrics", response: { 200: Type.String(), ...errors(500) } } },
+    {
+      schema: {
+        tags: ["ops"],
+        summary: "Prometheus metrics",
+        response: {
+          200: {
+            description: "The Prometheus text exposition format, version 0.0.4",
+            content: { "text/plain": { schema: Type.String() } },
+          },
+          ...errors(500),
+        },
+      },
+    },
     async (_req, reply) => {
       reply.header("content-type", ctx.metrics.registry.contentType);
       return ctx.metrics.registry.metrics();

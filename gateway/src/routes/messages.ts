@@ -1,6 +1,6 @@
 import { Type } from "typebox";
 import type { GatewayContext } from "../context.ts";
-import { ChatParams, Event, errors, SendBody, Sent } from "../schemas.ts";
+import { ChatParams, Event, errors, Sent, sendBody } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
 export function messageRoutes(app: App, ctx: GatewayContext): void {
@@ -45,7 +45,7 @@ export function messageRoutes(app: App, ctx: GatewayContext): void {
         summary: "Send a message; a retry with the same id returns the same seq and n (200)",
         security: [{ bearer: [] }],
         params: ChatParams,
-        body: SendBody,
+        body: sendBody(ctx.config.bodyLimit),
         response: { 200: Sent, 201: Sent, ...errors(400, 401, 403, 404, 413, 429, 503) },
       },
     },

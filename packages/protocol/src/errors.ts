@@ -9,11 +9,21 @@ export const ERROR_STATUS = {
   bad_credentials: 401,
   forbidden: 403,
   not_found: 404,
+  /** The path exists but not with this method; the answer's `Allow` header lists the methods it has. */
+  method_not_allowed: 405,
+  /** The client did not send the whole request in time (Node's request timeout). */
+  request_timeout: 408,
   handle_taken: 409,
   conflict: 409,
+  /** The sole admin of a group that has other members may not leave (nobody could manage it). */
+  last_admin: 409,
   too_large: 413,
+  /** A request body in a media type the route does not read (send `application/json`). */
+  unsupported_media_type: 415,
   member_limit: 422,
   rate_limited: 429,
+  /** The request's headers are over the server's limit (answered before any route runs). */
+  headers_too_large: 431,
   internal: 500,
   /** A frame or feature this gateway does not implement yet (e.g. `typing`, `watch`). */
   unsupported: 501,

@@ -13,7 +13,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort, type GatewayProc, LIFTED_RATE_LIMITS, repoRoot, type Stack, startStack } from "@natter/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { Api } from "./http-client.ts";
+import { Api, eventually } from "./http-client.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = [
@@ -110,6 +110,7 @@ describe("web client in Chromium", { skip }, () => {
   async function open(
     viewport: { width: number; height: number },
     name: string,
+    prepare?: (page: Page) => Promise<void>,
   ): Promise<{ page: Page; proxy: Proxy }> {
     const proxy = await startProxy(gw.url);
     proxies.push(proxy);
@@ -119,6 +120,7 @@ describe("web client in Chromium", { skip }, () => {
     });
     contexts.push(ctx);
     const page = await ctx.newPage();
+    await prepare?.(page);
     page.on("pageerror", (err) => console.error(`[${name}] page error:`, err));
     page.on("console", (m) => {
       if (m.type() === "error") console.error(`[${name}] console:`, m.text());
@@ -136,6 +138,55 @@ describe("web client in Chromium", { skip }, () => {
   }
 
   const bodies = (page: Page) => page.locator("#message-list .msg .body").allTextContents();
+
+  /**
+   * Records, from before the app's first render, every title and badge each chat-list item
+   * showed and every system line of the conversation, so a test can assert what was never
+   * on screen (an id instead of a name, a badge above the count), not only the final state.
+   */
+  async function recordScreen(page: Page): Promise<void> {
+    // Page code as a string: this program is type-checked without the DOM's types.
+    await page.addInitScript(`{
+      const seen = { titles: {}, badges: {}, sys: [] };
+      window.__seen = seen;
+      const add = (list, v) => { if (list.at(-1) !== v) list.push(v); };
+      new MutationObserver(() => {
+        for (const li of document.querySelectorAll("#chat-list li[data-chat]")) {
+          const chat = li.dataset.chat;
+          add((seen.titles[chat] ??= []), li.querySelector(".chat-title")?.textContent ?? "");
+          add((seen.badges[chat] ??= []), li.querySelector(".badge")?.textContent ?? "");
+        }
+        for (const el of document.querySelectorAll("#message-list .sys, #message-list .sender")) {
+          if (!seen.sys.includes(el.textContent)) seen.sys.push(el.textContent);
+        }
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    }`);
+  }
+
+  const screen = (page: Page) =>
+    page.evaluate<{ titles: Record<string, string[]>; badges: Record<string, string[]>; sys: string[] }>(
+      "window.__seen",
+    );
+
+  /** A user made over the API with a display name unlike the handle. */
+  async function apiUser(handle: string, displayName: string): Promise<Api> {
+    const api = new Api(gw.url);
+    const r = await api.call("POST", "/v1/auth/signup", { handle, displayName, password: "password-123" });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    api.token = r.body.token;
+    api.userId = r.body.userId;
+    return api;
+  }
+
+  /** The browser's own session, to ask the API what the page should show. */
+  async function pageApi(page: Page): Promise<Api> {
+    const s = await page.evaluate<{ token: string; userId: string }>(
+      'JSON.parse(localStorage.getItem("natter:session"))',
+    );
+    const api = new Api(gw.url, s.token);
+    api.userId = s.userId;
+    return api;
+  }
 
   test("web - two users sign up, open a direct chat, chat in order, see typing and read marks, survive a dropped network", async () => {
     const suffix = Date.now().toString(36).slice(-5);
@@ -237,6 +288,128 @@ describe("web client in Chromium", { skip }, () => {
 
     await ana.screenshot({ path: path.join(RESULTS, "conversation.png") });
     await ben.screenshot({ path: path.join(RESULTS, "conversation-phone.png") });
+  });
+
+  test("web - unread badges count messages from others only and agree with GET /v1/chats", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const { page } = await open({ width: 1000, height: 700 }, "fay", recordScreen);
+    await signup(page, `fay_${suffix}`, "Fay");
+    const fay = await pageApi(page);
+    const [gus, hal, ivy] = await Promise.all([
+      apiUser(`gus_${suffix}`, "Gus Grant"),
+      apiUser(`hal_${suffix}`, "Hal"),
+      apiUser(`ivy_${suffix}`, "Ivy"),
+    ]);
+    const unreadOf = async (chatId: string) =>
+      ((await fay.call("GET", "/v1/chats")).body.chats as { chatId: string; unread: number }[]).find(
+        (c) => c.chatId === chatId,
+      )?.unread;
+
+    // A new direct chat (chat.created) and three messages from Gus: 3, as the server says.
+    const dm = await gus.call("POST", "/v1/chats", { kind: "direct", userId: fay.userId });
+    assert.equal(dm.status, 201, JSON.stringify(dm.body));
+    for (const i of [1, 2, 3]) {
+      assert.equal(
+        (await gus.call("POST", `/v1/chats/${dm.body.chatId}/messages`, { id: `u${i}`, body: `unread ${i}` })).status,
+        201,
+      );
+    }
+    const dmItem = page.locator(`#chat-list li[data-chat="${dm.body.chatId}"]`);
+    await dmItem.locator(".badge").filter({ hasText: "3" }).waitFor();
+    // Past the list refresh a new chat triggers: the badge stays where the server is.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await dmItem.locator(".badge").textContent(), "3");
+    assert.equal(await unreadOf(dm.body.chatId), 3);
+    const dmBadges = (await screen(page)).badges[dm.body.chatId]!;
+    assert.ok(
+      dmBadges.every((b) => b === "" || Number(b) <= 3),
+      `the direct chat's badge never counted more than the messages: ${JSON.stringify(dmBadges)}`,
+    );
+
+    // A group: its creation and a member added by someone else are not unread; one message is.
+    const group = await gus.call("POST", "/v1/chats", {
+      kind: "group",
+      title: "Unread club",
+      members: [fay.userId, hal.userId],
+    });
+    assert.equal(group.status, 201, JSON.stringify(group.body));
+    assert.equal(
+      (await gus.call("POST", `/v1/chats/${group.body.chatId}/members`, { userId: ivy.userId })).status,
+      200,
+    );
+    assert.equal(
+      (await gus.call("POST", `/v1/chats/${group.body.chatId}/messages`, { id: "g1", body: "welcome" })).status,
+      201,
+    );
+    const groupItem = page.locator(`#chat-list li[data-chat="${group.body.chatId}"]`);
+    await groupItem.locator(".badge").waitFor();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await groupItem.locator(".badge").textContent(), "1");
+    assert.equal(await unreadOf(group.body.chatId), 1);
+
+    // Fay answers from another device: her own message reads the chat up to it, here and on the server.
+    const phone = new Api(gw.url);
+    const login = await phone.call("POST", "/v1/auth/login", { handle: `fay_${suffix}`, password: "password-123" });
+    phone.token = login.body.token;
+    assert.equal(
+      (await phone.call("POST", `/v1/chats/${dm.body.chatId}/messages`, { id: "f1", body: "from my phone" })).status,
+      201,
+    );
+    await dmItem.locator(".badge").waitFor({ state: "detached" });
+    // The server writes the sender's read pointer a moment after `sent`.
+    await eventually(async () => (await unreadOf(dm.body.chatId)) === 0, 5000, "unread 0 on the server");
+
+    assert.deepEqual(
+      (await screen(page)).badges[group.body.chatId]!.filter((b) => b !== ""),
+      ["1"],
+      "the group's badge counted only the message",
+    );
+  });
+
+  test("web - people are named from the first render: a new peer, a new member, the list after logging in", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const { page } = await open({ width: 1000, height: 700 }, "jo", recordScreen);
+    await signup(page, `jo_${suffix}`, "Jo");
+    const jo = await pageApi(page);
+    const joId = jo.userId;
+    const [kim, lev] = await Promise.all([apiUser(`kim_${suffix}`, "Kim Kato"), apiUser(`lev_${suffix}`, "Lev Lund")]);
+
+    // Kim, whom Jo never looked up, opens a direct chat: its first appearance has Kim's name.
+    const dm = await kim.call("POST", "/v1/chats", { kind: "direct", userId: joId });
+    assert.equal(
+      (await kim.call("POST", `/v1/chats/${dm.body.chatId}/messages`, { id: "k1", body: "hi jo" })).status,
+      201,
+    );
+    const dmItem = page.locator(`#chat-list li[data-chat="${dm.body.chatId}"]`);
+    await dmItem.locator(".badge").filter({ hasText: "1" }).waitFor();
+
+    // A group Jo has open; Kim adds Lev, new to Jo, who says hello: both lines name Lev.
+    const group = await kim.call("POST", "/v1/chats", { kind: "group", title: "Names", members: [joId] });
+    await page.locator(`#chat-list li[data-chat="${group.body.chatId}"] button`).click();
+    await page.locator("#conv-title").filter({ hasText: "Names" }).waitFor();
+    await kim.call("POST", `/v1/chats/${group.body.chatId}/members`, { userId: lev.userId });
+    await kim.call("POST", `/v1/chats/${group.body.chatId}/messages`, { id: "k2", body: "meet lev" });
+    await lev.call("POST", `/v1/chats/${group.body.chatId}/messages`, { id: "l1", body: "hello all" });
+    await page.locator("#message-list .msg .body").filter({ hasText: "hello all" }).waitFor();
+    await page.locator("#message-list .sys").filter({ hasText: "Kim Kato added Lev Lund" }).waitFor();
+    await page.locator("#message-list .sender").filter({ hasText: "Lev Lund" }).waitFor();
+
+    // A fresh browser (nothing learned yet) logs in as Jo: the first list already has names.
+    const { page: fresh } = await open({ width: 1000, height: 700 }, "jo-fresh", recordScreen);
+    await fresh.locator("#login-handle").fill(`jo_${suffix}`);
+    await fresh.locator("#login-password").fill("password-123");
+    await fresh.getByRole("button", { name: "Log in" }).click();
+    await fresh.locator(`#chat-list li[data-chat="${dm.body.chatId}"]`).waitFor();
+
+    const live = await screen(page);
+    assert.deepEqual(live.titles[dm.body.chatId], ["Kim Kato"], "the live new chat: named at once");
+    assert.deepEqual(
+      live.sys.filter((t) => /user \S{6}/.test(t)),
+      [],
+      `no system line or sender named by id: ${JSON.stringify(live.sys)}`,
+    );
+    const after = await screen(fresh);
+    assert.deepEqual(after.titles[dm.body.chatId], ["Kim Kato"], "after logging in: named at once");
   });
 
   test("web - log in, create a group and add and remove members, page a long history in by scrolling up", async () => {

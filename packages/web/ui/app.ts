@@ -6,6 +6,7 @@
  * the SDK's (`@natter/client`); this file only keeps view state and the DOM in step.
  */
 import type { ChatEvent, ChatSummary, ChatView, ClientState, HistoryPager, NatterClient } from "@natter/client";
+import { countsAsUnread, previewOf } from "@natter/protocol";
 import { errorText, formatTime, formatWhen, h, setChildren } from "./dom.ts";
 import { membersDialog, newChatDialog } from "./dialogs.ts";
 import type { Directory } from "./session.ts";
@@ -34,6 +35,11 @@ interface ChatState {
   typing: Map<string, number>;
   members?: ChatView["members"];
   readSent: number;
+  /**
+   * `summary.unread` covers the events up to this n: the server's count up to the list's
+   * `lastN`, then each live event once. A live event at or below it is already counted.
+   */
+  countedN: number;
 }
 
 export type MarkStatus = "pending" | "sent" | "delivered" | "read" | "failed";
@@ -47,6 +53,8 @@ const MARKS: Record<MarkStatus, { glyph: string; label: string }> = {
 };
 
 const TYPING_MS = 5000;
+/** How long a live event that names an unknown user waits for the lookup of their name. */
+const NAME_WAIT_MS = 2000;
 const BANNER: Partial<Record<ClientState, string>> = {
   idle: "Connecting…",
   connecting: "Connecting…",
@@ -72,6 +80,11 @@ export class ChatApp {
   #typingTimer: ReturnType<typeof setInterval> | undefined;
   #wasOffline = false;
   readonly #off: (() => void)[] = [];
+  /** Live events not applied yet: the first one waits while the users it names are looked up. */
+  readonly #inbox: ChatEvent[] = [];
+  #draining = false;
+  /** User lookups by id, kept (a failed one is not repeated for every event). */
+  readonly #lookups = new Map<string, Promise<void>>();
 
   // Elements.
   readonly #appEl: HTMLElement;
@@ -218,9 +231,12 @@ export class ChatApp {
       c.on("state", (s) => this.#onState(s)),
       c.on("event", (e) => this.#onEvent(e)),
       c.on("receipt", (r) => {
-        if (r.user === this.me) return;
         const chat = this.#chats.get(r.chat);
         if (!chat) return;
+        if (r.user === this.me) {
+          this.#readElsewhere(chat, r.readN);
+          return;
+        }
         const had = chat.receipts.get(r.user) ?? { deliveredN: 0, readN: 0 };
         chat.receipts.set(r.user, {
           deliveredN: Math.max(had.deliveredN, r.deliveredN),
@@ -305,11 +321,23 @@ export class ChatApp {
       console.warn("natter: chat list", err);
       return;
     }
-    void this.#learnPeers(seen.flatMap((s) => (s.peer ? [s.peer] : [])));
+    for (const s of seen) {
+      // The list names each direct chat's peer: the first render shows names, not ids.
+      if (s.peer && s.peerHandle !== undefined && s.peerDisplayName !== undefined) {
+        this.dir.learn({ userId: s.peer, handle: s.peerHandle, displayName: s.peerDisplayName });
+      }
+    }
+    // A gateway older than those fields: look the peers up.
+    void this.#learnUsers(seen.flatMap((s) => (s.peer && !this.dir.get(s.peer) ? [s.peer] : [])));
     for (const s of seen) {
       const chat = this.#chat(s.chatId);
-      const unread = s.chatId === this.#active && document.visibilityState === "visible" ? 0 : s.unread;
       const loadedTop = Math.max(0, ...chat.events.keys());
+      // The server counted up to its lastN; live events already here beyond it are added.
+      const unread =
+        s.chatId === this.#active && document.visibilityState === "visible"
+          ? 0
+          : unreadAfter(chat.events.values(), s.lastN, this.me, s.unread);
+      chat.countedN = Math.max(chat.countedN, s.lastN);
       chat.summary = {
         ...s,
         unread,
@@ -343,6 +371,7 @@ export class ChatApp {
         receipts: new Map(),
         typing: new Map(),
         readSent: 0,
+        countedN: 0,
       };
       this.#chats.set(id, c);
     }
@@ -375,6 +404,30 @@ export class ChatApp {
   // ---------------------------------------------------------------- events in
 
   #onEvent(e: ChatEvent): void {
+    this.#inbox.push(e);
+    void this.#drain();
+  }
+
+  /**
+   * Applies live events in order. One that names a user this browser does not know (a new
+   * peer, a new member) first waits for their name, up to `NAME_WAIT_MS`, so it is named from
+   * its first render; with every name known this runs synchronously.
+   */
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#inbox.length > 0) {
+        const unknown = usersIn(this.#inbox[0]!).filter((u) => u !== this.me && !this.dir.get(u));
+        if (unknown.length > 0) await this.#learnUsers(unknown, NAME_WAIT_MS);
+        this.#apply(this.#inbox.shift()!);
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #apply(e: ChatEvent): void {
     const isNew = !this.#chats.has(e.chat);
     const c = this.#chat(e.chat);
     c.events.set(e.n, e);
@@ -390,13 +443,21 @@ export class ChatApp {
     if (e.n >= s.lastN) {
       s.lastN = e.n;
       s.lastActivity = Math.max(s.lastActivity, e.ts);
-      if (e.kind === "message.created") s.preview = e.body.length > 100 ? `${e.body.slice(0, 99)}…` : e.body;
+      s.preview = previewOf(e) ?? s.preview;
     }
     if (e.kind === "message.created" && e.from === this.me) c.pending.delete(e.id);
     c.typing.delete(e.from);
-    if (e.from !== this.me && e.n > c.readSent && e.n > s.readN) {
+    // Each event is counted once (the list's count covers up to `countedN`), by the rule the
+    // server's `unread` uses (`countsAsUnread`).
+    const uncounted = e.n > c.countedN;
+    if (uncounted) c.countedN = e.n;
+    if (e.kind === "message.created" && e.from === this.me) {
+      // Sending reads the chat up to the message (here or on another device).
+      if (uncounted) s.unread = 0;
+      s.readN = Math.max(s.readN, e.n);
+    } else if (e.from !== this.me && e.n > c.readSent && e.n > s.readN) {
       if (this.#isVisible(c)) this.#markRead(c);
-      else s.unread++;
+      else if (uncounted && countsAsUnread(e, this.me)) s.unread++;
     }
     if (e.kind === "member.added" || e.kind === "member.removed") {
       if (e.kind === "member.removed" && e.user === this.me) this.#scheduleRefresh();
@@ -405,6 +466,17 @@ export class ChatApp {
     if (isNew) this.#scheduleRefresh();
     if (e.chat === this.#active) this.#fillHoles(c);
     this.#invalidate("list", e.chat === this.#active ? "conv" : "list");
+  }
+
+  /** My read pointer moved on another device: what it covers is no longer unread here. */
+  #readElsewhere(c: ChatState, readN: number): void {
+    const s = c.summary;
+    if (readN <= s.readN) return;
+    s.readN = readN;
+    if (readN >= c.countedN) s.unread = 0;
+    // Some counted events are beyond it: the server knows how many.
+    else this.#scheduleRefresh();
+    this.#invalidate("list");
   }
 
   #isVisible(c: ChatState): boolean {
@@ -524,6 +596,15 @@ export class ChatApp {
     try {
       const v = await this.client.http.chat(c.id);
       c.members = v.members;
+      let learned = false;
+      for (const m of v.members) {
+        if (m.handle === undefined || m.displayName === undefined) continue;
+        const had = this.dir.get(m.userId);
+        if (had?.handle === m.handle && had.displayName === m.displayName) continue;
+        this.dir.learn({ userId: m.userId, handle: m.handle, displayName: m.displayName });
+        learned = true;
+      }
+      if (learned) this.#namesChanged();
       // Members who left keep no receipts; new ones start at zero.
       for (const user of [...c.receipts.keys()]) if (!v.members.some((m) => m.userId === user)) c.receipts.delete(user);
       for (const m of v.members) {
@@ -543,6 +624,7 @@ export class ChatApp {
     this.#invalidate("conv");
     try {
       const events = await pager.older();
+      await this.#learnUsers(this.#unknownIn(events), NAME_WAIT_MS);
       if (c.id === this.#active && c.events.size > 0) {
         this.#anchorOlder = { height: this.#scroller.scrollHeight, top: this.#scroller.scrollTop };
       }
@@ -578,7 +660,8 @@ export class ChatApp {
     c.filling = true;
     void this.client.http
       .messages(c.id, { after: missingAfter, limit: 100 })
-      .then((page) => {
+      .then(async (page) => {
+        await this.#learnUsers(this.#unknownIn(page.events), NAME_WAIT_MS);
         for (const e of page.events) if (!c.events.has(e.n)) c.events.set(e.n, e);
         c.filling = false;
         if (page.events.length > 0) this.#fillHoles(c);
@@ -614,22 +697,21 @@ export class ChatApp {
     this.client.send(c.id, p.body, { id: p.id }).then(
       (sent) => {
         if (!c.pending.delete(p.id)) return;
-        if (!c.events.has(sent.n)) {
-          c.events.set(sent.n, {
-            chat: c.id,
-            seq: sent.seq,
-            n: sent.n,
-            ts: sent.ts,
-            kind: "message.created",
-            from: this.me,
-            id: sent.id,
-            body: p.body,
-          });
-        }
+        const event: ChatEvent = {
+          chat: c.id,
+          seq: sent.seq,
+          n: sent.n,
+          ts: sent.ts,
+          kind: "message.created",
+          from: this.me,
+          id: sent.id,
+          body: p.body,
+        };
+        if (!c.events.has(sent.n)) c.events.set(sent.n, event);
         if (sent.n >= c.summary.lastN) {
           c.summary.lastN = sent.n;
           c.summary.lastActivity = sent.ts;
-          c.summary.preview = p.body;
+          c.summary.preview = previewOf(event) ?? c.summary.preview;
         }
         this.#invalidate("list", "conv");
       },
@@ -661,17 +743,45 @@ export class ChatApp {
     membersDialog(this, c.id, c.summary.kind, () => void this.#loadMembers(c));
   }
 
-  /** Looks up the names of peers never seen before (someone else opened the chat). */
-  async #learnPeers(userIds: string[]): Promise<void> {
-    const unknown = [...new Set(userIds)].filter((u) => !this.dir.get(u));
-    for (const userId of unknown.slice(0, 50)) {
-      try {
-        this.dir.learn(await this.client.http.user(userId));
-      } catch (err) {
-        console.warn("natter: user lookup", err);
-      }
+  /** The users named in these events whom this browser does not know yet. */
+  #unknownIn(events: Iterable<ChatEvent>): string[] {
+    const ids = new Set<string>();
+    for (const e of events) for (const u of usersIn(e)) if (u !== this.me && !this.dir.get(u)) ids.add(u);
+    return [...ids];
+  }
+
+  /**
+   * Looks users up by id (`GET /v1/users/:userId`), each once per session. Resolves when all
+   * are known, or after `waitMs`; a name that arrives later still replaces the short id.
+   */
+  #learnUsers(userIds: string[], waitMs = Number.POSITIVE_INFINITY): Promise<void> {
+    if (userIds.length === 0) return Promise.resolve();
+    const all = Promise.all([...new Set(userIds)].slice(0, 200).map((u) => this.#lookup(u))).then(() => {});
+    if (waitMs === Number.POSITIVE_INFINITY) return all;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
+    return Promise.race([all, late]).finally(() => clearTimeout(timer));
+  }
+
+  #lookup(userId: string): Promise<void> {
+    let p = this.#lookups.get(userId);
+    if (!p) {
+      p = this.client.http.user(userId).then(
+        (u) => {
+          this.dir.learn(u);
+          this.#namesChanged();
+        },
+        (err: unknown) => console.warn("natter: user lookup", err),
+      );
+      this.#lookups.set(userId, p);
     }
-    if (unknown.length > 0) this.#invalidate("list", "conv");
+    return p;
+  }
+
+  /** New names: rebuild what shows names (messages of others and system lines; mine show none). */
+  #namesChanged(): void {
+    for (const [key, li] of this.#msgItems) if (!li.classList.contains("mine")) this.#msgItems.delete(key);
+    this.#invalidate("list", "conv");
   }
 
   // ---------------------------------------------------------------- rendering
@@ -908,6 +1018,37 @@ export class ChatApp {
       ),
     );
   }
+}
+
+/**
+ * The users an event shows by name: its author, the member added or removed, a new direct
+ * chat's peer (its title). A new group's members are named when it is opened (`GET
+ * /v1/chats/:id` carries their names), not looked up one by one here.
+ */
+function usersIn(e: ChatEvent): string[] {
+  switch (e.kind) {
+    case "chat.created":
+      return e.chatKind === "direct" ? [e.from, ...e.members] : [e.from];
+    case "member.added":
+    case "member.removed":
+      return [e.from, e.user];
+    default:
+      return [e.from];
+  }
+}
+
+/**
+ * `unread` once the server's count (`serverUnread`, up to its `lastN`) meets the events
+ * already delivered beyond that: plus each one that `countsAsUnread`, and from my own
+ * message on only what came after it (sending reads the chat).
+ */
+function unreadAfter(events: Iterable<ChatEvent>, lastN: number, me: string, serverUnread: number): number {
+  let count = serverUnread;
+  for (const e of [...events].filter((x) => x.n > lastN).sort((a, b) => a.n - b.n)) {
+    if (e.kind === "message.created" && e.from === me) count = 0;
+    else if (countsAsUnread(e, me)) count++;
+  }
+  return count;
 }
 
 function sysItem(e: ChatEvent, text: string): HTMLLIElement {

@@ -35,9 +35,10 @@ export function cursorKey(userId: string): string {
 }
 
 /**
- * userId → handle and display name. The API looks users up by handle only, so names are
- * learned from lookups (creating a chat, adding a member) and `/v1/me`, and kept here;
- * a user never looked up shows as a short id.
+ * userId → handle and display name, learned from the chat list (a direct chat's peer), a
+ * chat's members, `/v1/me`, handle lookups and, for someone seen first in an event, a lookup
+ * by id; kept here so a reload starts with them. A user whose name could not be had shows as
+ * a short id.
  */
 export class Directory {
   readonly #key: string;

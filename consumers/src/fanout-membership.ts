@@ -1,4 +1,4 @@
-import type { ChatEvent } from "@natter/protocol";
+import { type ChatEvent, membershipEffect } from "@natter/protocol";
 
 /** One membership change, kept so the set can be rolled back to an earlier n. */
 interface Change {
@@ -37,7 +37,7 @@ export class ChatMembership {
    */
   apply(event: ChatEvent): void {
     if (event.n !== this.n + 1) throw new Error(`membership of ${event.chat}: event n=${event.n} after n=${this.n}`);
-    for (const [user, member] of membershipEffect(event)) {
+    for (const { user, member } of membershipEffect(event)) {
       const wasMember = this.members.has(user);
       if (wasMember === member) continue;
       this.#changes.push({ n: event.n, user, wasMember });
@@ -62,20 +62,6 @@ export class ChatMembership {
   }
 }
 
-/** Which users an event makes members (true) or non-members (false). */
-function membershipEffect(event: ChatEvent): [string, boolean][] {
-  switch (event.kind) {
-    case "chat.created":
-      return event.members.map((u) => [u, true]);
-    case "member.added":
-      return [[event.user, true]];
-    case "member.removed":
-      return [[event.user, false]];
-    case "message.created":
-      return [];
-  }
-}
-
 /**
  * Who receives an event, given the members just before it: everyone who is a member
  * before or after it. So a message reaches the current members, an added user receives
@@ -84,34 +70,6 @@ function membershipEffect(event: ChatEvent): [string, boolean][] {
  */
 export function recipientsOf(before: ReadonlySet<string>, event: ChatEvent): Set<string> {
   const out = new Set(before);
-  for (const [user, member] of membershipEffect(event)) if (member) out.add(user);
+  for (const { user, member } of membershipEffect(event)) if (member) out.add(user);
   return out;
-}
-
-/** A map with least-recently-used eviction: the per-chat membership states, bounded. */
-export class LruMap<K, V> {
-  readonly #map = new Map<K, V>();
-  readonly max: number;
-  constructor(max: number) {
-    this.max = max;
-  }
-  get size(): number {
-    return this.#map.size;
-  }
-  get(key: K): V | undefined {
-    const v = this.#map.get(key);
-    if (v !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, v);
-    }
-    return v;
-  }
-  set(key: K, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    while (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as K);
-  }
-  delete(key: K): void {
-    this.#map.delete(key);
-  }
 }

@@ -1,10 +1,13 @@
-import { ERROR_STATUS, type ErrorCode } from "@natter/protocol";
+import { CLIENT_MSG_ID_PATTERN, ERROR_STATUS, type ErrorCode, ID_PATTERN } from "@natter/protocol";
 import { Type } from "typebox";
 
 /** JSON schemas of the HTTP API (request and response), the source of the OpenAPI document. */
 
-export const Id = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", description: "opaque id, safe as a subject token" });
-export const ClientMsgId = Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,64}$", description: "client-chosen message id" });
+export const Id = Type.String({ pattern: ID_PATTERN.source, description: "opaque id, safe as a subject token" });
+export const ClientMsgId = Type.String({
+  pattern: CLIENT_MSG_ID_PATTERN.source,
+  description: "client-chosen message id",
+});
 
 const ALL_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 

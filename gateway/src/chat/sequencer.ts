@@ -1,15 +1,17 @@
-import { chatEventAt, JsPublishError, type JsPublisher, readChatEvents, readChatHead } from "@natter/bus";
-import type { Logger } from "@natter/config";
-import { type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
-import type { Store } from "@natter/store";
 import {
-  CHAT_STREAM,
-  chatSubject,
-  HEADERS,
-  JS_ERR_BATCH_DUPLICATE_MSG_ID,
-  JS_ERR_WRONG_LAST_SEQUENCE,
-  JS_ERR_WRONG_LAST_SEQUENCE_CLUSTERED,
-} from "@natter/subjects";
+  chatEventAt,
+  isWrongLastSequence,
+  JsApiCodes,
+  JsPublishError,
+  type JsPublisher,
+  readChatEvents,
+  readChatHead,
+} from "@natter/bus";
+import { setNewest } from "@natter/collections";
+import type { Logger } from "@natter/config";
+import { applyMembership, type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
+import type { Store } from "@natter/store";
+import { CHAT_STREAM, chatSubject, HEADERS } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -284,7 +286,7 @@ export class Sequencer {
           continue;
         }
         if (err instanceof JsPublishError) {
-          if (err.errCode !== JS_ERR_BATCH_DUPLICATE_MSG_ID) {
+          if (err.errCode !== JsApiCodes.BatchDuplicateMsgId) {
             this.#log.warn({ chatId, err: err.message, events: requests.length }, "atomic batch refused; one by one");
           }
           for (const r of requests) await this.#publishOne(chatId, r);
@@ -353,7 +355,7 @@ export class Sequencer {
       }
       for (const e of events) applyMembership(ids, e);
     }
-    setNewest(this.#members, chatId, { seq: head.seq, ids });
+    setNewest(this.#members, chatId, { seq: head.seq, ids }, MAX_CACHED_HEADS);
     return ids;
   }
 
@@ -367,18 +369,8 @@ export class Sequencer {
   }
 
   #rememberHead(chatId: string, head: Head): void {
-    setNewest(this.#heads, chatId, head);
+    setNewest(this.#heads, chatId, head, MAX_CACHED_HEADS);
   }
-}
-
-/** Sets `key` as the newest entry of a map bounded to `MAX_CACHED_HEADS` chats, dropping the oldest. */
-function setNewest<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_CACHED_HEADS) {
-    const oldest = map.keys().next().value;
-    if (oldest !== undefined) map.delete(oldest);
-  }
-  map.set(key, value);
 }
 
 /** `Natter-N` and `Natter-Kind`: the event's position and kind where `nats sub` shows them. */
@@ -387,19 +379,4 @@ function eventHeaders(payload: ChatEventPayload) {
   h.set(HEADERS.n, String(payload.n));
   h.set(HEADERS.kind, payload.kind);
   return h;
-}
-
-/** One event's effect on a set of active members (messages change nothing). */
-function applyMembership(ids: Set<string>, e: ChatEvent): void {
-  if (e.kind === "chat.created") for (const u of e.members) ids.add(u);
-  else if (e.kind === "member.added") ids.add(e.user);
-  else if (e.kind === "member.removed") ids.delete(e.user);
-}
-
-/** Another event took the position: 10071 from a single server, 10164 from a replicated stream's leader. */
-function isWrongLastSequence(err: unknown): boolean {
-  return (
-    err instanceof JsPublishError &&
-    (err.errCode === JS_ERR_WRONG_LAST_SEQUENCE || err.errCode === JS_ERR_WRONG_LAST_SEQUENCE_CLUSTERED)
-  );
 }

@@ -1,10 +1,8 @@
-import { NatterError } from "@natter/protocol";
+import { isId, NatterError } from "@natter/protocol";
 import { Type } from "typebox";
 import type { GatewayContext } from "../context.ts";
 import { errors, PresenceView } from "../schemas.ts";
 import type { App } from "../server-types.ts";
-
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function presenceRoutes(app: App, ctx: GatewayContext): void {
   app.get(
@@ -24,7 +22,7 @@ export function presenceRoutes(app: App, ctx: GatewayContext): void {
       const users = [...new Set(req.query.users.split(",").map((u) => u.trim()))].filter(Boolean);
       const limit = ctx.config.presenceWatchLimit;
       if (users.length > limit) throw new NatterError("invalid_input", `at most ${limit} users`, { field: "users" });
-      if (!users.every((u) => ID.test(u)))
+      if (!users.every((u) => isId(u)))
         throw new NatterError("invalid_input", "users are user ids", { field: "users" });
       const visible = await ctx.contacts.visible(req.auth.userId, users);
       const states = await ctx.presence.read(visible);

@@ -1,4 +1,4 @@
-import { type ChatEvent, NatterError } from "@natter/protocol";
+import { type ChatEvent, membershipOf, NatterError } from "@natter/protocol";
 import type { Member } from "@natter/store";
 
 /** How a delivered event reached the socket, for metrics: live from the inbox, a gap filled from the log, a replay for `sync`. */
@@ -291,11 +291,9 @@ export class ChatFeed {
 
   /** Event `last + 1`: delivered while the user is a member, skipped otherwise; `last` moves on either way. */
   #apply(c: Cursor, e: ChatEvent, path: DeliveryPath): void {
-    const me = this.#userId;
+    const mine = membershipOf(e, this.#userId);
     if (!c.member) {
-      const joins =
-        (e.kind === "member.added" && e.user === me) || (e.kind === "chat.created" && e.members.includes(me));
-      if (!joins) {
+      if (mine !== true) {
         c.last = e.n;
         return;
       }
@@ -306,6 +304,6 @@ export class ChatFeed {
       return;
     }
     c.last = e.n;
-    if (e.kind === "member.removed" && e.user === me) c.member = false;
+    if (mine === false) c.member = false;
   }
 }

@@ -9,6 +9,8 @@ export {
 export { chatEventAt, ensureChatStream, isNoResults, lastChatEvent, lastChatEvents } from "./chat-stream.ts";
 export { type ConnectOptions, connectNats } from "./connect.ts";
 export {
+  isWrongLastSequence,
+  JsApiCodes,
   type JsBatchMessage,
   JsPublishError,
   JsPublisher,

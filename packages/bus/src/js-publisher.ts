@@ -1,3 +1,5 @@
+import { JetStreamApiCodes } from "@nats-io/jetstream";
+import { HEADERS } from "@natter/subjects";
 import {
   createInbox,
   headers as natsHeaders,
@@ -23,7 +25,27 @@ export interface JsBatchMessage {
   msgId?: string;
 }
 
-/** JetStream refused the message: `errCode` is the API error code (10071: wrong last sequence). */
+/**
+ * The JetStream API error codes Natter acts on: the client library's table
+ * (`StreamWrongLastSequence` 10071; `StreamWrongLastSequenceUnknown` 10164, the same
+ * refusal from a replicated stream's leader, which checks the expectation before
+ * proposing), and the one it lacks.
+ */
+export const JsApiCodes = {
+  ...JetStreamApiCodes,
+  /** An atomic batch holding a message id already stored: nothing of it was stored. */
+  BatchDuplicateMsgId: 10201,
+} as const;
+
+/** Another event took the expected position ("wrong last sequence"), from a single server or a replicated stream. */
+export function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JsPublishError &&
+    (err.errCode === JsApiCodes.StreamWrongLastSequence || err.errCode === JsApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+/** JetStream refused the message: `errCode` is the API error code (`JsApiCodes`). */
 export class JsPublishError extends Error {
   override name = "JsPublishError";
   readonly errCode: number;
@@ -100,9 +122,9 @@ export class JsPublisher {
   /** Publishes and resolves with the PubAck; rejects with `JsPublishError` (API error) or `JsPublishFailed`. */
   publish(subject: string, data: string | Uint8Array, opts: JsPublishOptions = {}): Promise<PubAck> {
     const h = opts.headers;
-    if (opts.msgId !== undefined) h?.set("Nats-Msg-Id", opts.msgId);
+    if (opts.msgId !== undefined) h?.set(HEADERS.msgId, opts.msgId);
     if (opts.expectLastSubjectSequence !== undefined) {
-      h?.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
+      h?.set(HEADERS.expectedLastSubjectSequence, String(opts.expectLastSubjectSequence));
     }
     return this.#request(opts.timeoutMs, (reply) =>
       this.#nc.publish(subject, data, { reply, ...(h ? { headers: h } : {}) }),
@@ -125,15 +147,15 @@ export class JsPublisher {
     return this.#request(opts.timeoutMs, (reply) => {
       messages.forEach((m, i) => {
         const h = m.headers ?? natsHeaders();
-        h.set("Nats-Batch-Id", batchId);
-        h.set("Nats-Batch-Sequence", String(i + 1));
-        if (m.msgId !== undefined) h.set("Nats-Msg-Id", m.msgId);
+        h.set(HEADERS.batchId, batchId);
+        h.set(HEADERS.batchSequence, String(i + 1));
+        if (m.msgId !== undefined) h.set(HEADERS.msgId, m.msgId);
         if (i === 0 && opts.expectLastSubjectSequence !== undefined) {
-          h.set("Nats-Expected-Last-Subject-Sequence", String(opts.expectLastSubjectSequence));
+          h.set(HEADERS.expectedLastSubjectSequence, String(opts.expectLastSubjectSequence));
         }
         // Only the commit asks for an answer: the server acks the batch as a whole.
         const last = i === messages.length - 1;
-        if (last) h.set("Nats-Batch-Commit", "1");
+        if (last) h.set(HEADERS.batchCommit, "1");
         this.#nc.publish(subject, m.data, { headers: h, ...(last ? { reply } : {}) });
       });
     });

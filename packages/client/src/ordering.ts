@@ -17,7 +17,7 @@
  * user's own `member.added` (or a `chat.created` naming them) after a gap is accepted as
  * the new start, since the events before it are not the user's to see.
  */
-import { type ChatEvent, isNatterError } from "@natter/protocol";
+import { type ChatEvent, isNatterError, membershipOf } from "@natter/protocol";
 import type { CursorStore } from "./cursor-store.ts";
 import type { Page } from "./http.ts";
 
@@ -212,7 +212,6 @@ export class ChatOrdering {
 
   #isOwnJoin(e: ChatEvent): boolean {
     const me = this.#d.me();
-    if (me === undefined) return false;
-    return (e.kind === "member.added" && e.user === me) || (e.kind === "chat.created" && e.members.includes(me));
+    return me !== undefined && membershipOf(e, me) === true;
   }
 }

@@ -4,10 +4,10 @@
  * itself validates with `parseClientFrame`, which must agree with these schemas
  * (`frame-schemas.test.ts` checks both on the same table of good and bad frames).
  */
-import { CLIENT_MSG_ID_PATTERN } from "./limits.ts";
+import { CLIENT_MSG_ID_PATTERN, ID_PATTERN } from "./limits.ts";
 import { MAX_REF_LENGTH, MAX_SYNC_CHATS, MAX_TOKEN_LENGTH, MAX_WATCH_USERS } from "./frames.ts";
 
-const id = { type: "string", pattern: "^[A-Za-z0-9_-]{1,64}$" } as const;
+const id = { type: "string", pattern: ID_PATTERN.source } as const;
 const ref = { type: "string", minLength: 1, maxLength: MAX_REF_LENGTH } as const;
 const n = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 /** Chat id → the last n the device holds (`sync`, and `auth` for a connect-time resume). */

@@ -6,7 +6,7 @@
  */
 import { NatterError } from "./errors.ts";
 import type { ChatEvent } from "./events.ts";
-import { isClientMsgId } from "./limits.ts";
+import { isClientMsgId, isId } from "./limits.ts";
 
 // ---------------------------------------------------------------- client → server
 
@@ -200,9 +200,6 @@ export function shouldReconnect(code: number): boolean {
 
 // ---------------------------------------------------------------- parsing
 
-/** Chat and user ids: opaque `[A-Za-z0-9_-]`, 1..64 (safe as NATS subject tokens). */
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
-
 type Obj = Record<string, unknown>;
 
 function bad(message: string, field?: string): NatterError {
@@ -220,7 +217,7 @@ function optRef(o: Obj): { ref?: string } {
 
 function id(o: Obj, field: string): string {
   const v = o[field];
-  if (typeof v !== "string" || !ID.test(v)) throw bad(`${field} must be an id of 1..64 [A-Za-z0-9_-]`, field);
+  if (!isId(v)) throw bad(`${field} must be an id of 1..64 [A-Za-z0-9_-]`, field);
   return v;
 }
 
@@ -241,7 +238,7 @@ function cursorsOf(o: Obj): Record<string, number> {
   if (entries.length > MAX_SYNC_CHATS) throw bad(`at most ${MAX_SYNC_CHATS} chats per frame`, "cursors");
   const cursors: Record<string, number> = {};
   for (const [chat, n] of entries) {
-    if (!ID.test(chat)) throw bad("cursor keys must be chat ids", "cursors");
+    if (!isId(chat)) throw bad("cursor keys must be chat ids", "cursors");
     cursors[chat] = count(n, `cursors.${chat}`);
   }
   return cursors;
@@ -288,7 +285,7 @@ export function parseClientFrame(text: string): ClientFrame {
       const users = o.users;
       if (!Array.isArray(users)) throw bad("users must be a list of user ids", "users");
       if (users.length > MAX_WATCH_USERS) throw bad(`at most ${MAX_WATCH_USERS} users`, "users");
-      for (const u of users) if (typeof u !== "string" || !ID.test(u)) throw bad("users must be user ids", "users");
+      for (const u of users) if (!isId(u)) throw bad("users must be user ids", "users");
       return { type: "watch", ...ref, users: [...new Set(users as string[])] };
     }
     case "ping":

@@ -1,3 +1,14 @@
+/**
+ * Ids (`userId`, `chatId`, `deviceId`): opaque, 1–64 characters of `[A-Za-z0-9_-]`, so
+ * safe as NATS subject tokens (no `.`, `*`, `>` or whitespace). The one home of the rule:
+ * the frame parser, the JSON and HTTP schemas and the subject builders use it.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isId(v: unknown): v is string {
+  return typeof v === "string" && ID_PATTERN.test(v);
+}
+
 /** Client message ids: 1–64 characters of `[A-Za-z0-9_.:-]`, chosen by the client. */
 export const CLIENT_MSG_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 

@@ -4,14 +4,9 @@
  * very server frame a socket receives, so a gateway checks it and forwards it unchanged.
  */
 import type { PresenceFrame, ReceiptFrame, TypingSignalFrame } from "./frames.ts";
+import { isId } from "./limits.ts";
 
 export type SignalFrame = TypingSignalFrame | ReceiptFrame | PresenceFrame;
-
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-function isId(v: unknown): v is string {
-  return typeof v === "string" && ID.test(v);
-}
 
 function isCount(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;

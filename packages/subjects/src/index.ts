@@ -4,13 +4,12 @@
  * with the `nats` CLI; change both together.
  */
 
-/** Ids that become subject tokens: opaque, `[A-Za-z0-9_-]`, 1..64 characters. */
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+import { isId } from "@natter/protocol";
 
-/** True when `id` is safe as one NATS subject token (no `.`, `*`, `>` or whitespace). */
-export function isSafeId(id: unknown): id is string {
-  return typeof id === "string" && ID_PATTERN.test(id);
-}
+export { ID_PATTERN } from "@natter/protocol";
+
+/** True when `id` is safe as one NATS subject token: a protocol id (`isId`). */
+export const isSafeId: (id: unknown) => id is string = isId;
 
 function token(id: string, what: string): string {
   if (!isSafeId(id)) throw new TypeError(`${what} ${JSON.stringify(id)} is not a safe subject token`);
@@ -105,23 +104,16 @@ export const HEADERS = {
   n: "Natter-N",
   /** The event kind, duplicated from the payload for the same reason. */
   kind: "Natter-Kind",
+  /** Atomic batch (group commit): the batch's id, each message's 1-based place in it, and "1" on the last. */
+  batchId: "Nats-Batch-Id",
+  batchSequence: "Nats-Batch-Sequence",
+  batchCommit: "Nats-Batch-Commit",
 } as const;
 
 /** The JetStream dedup id of a client message. */
 export function msgId(chatId: string, userId: string, clientMsgId: string): string {
   return `${chatId}:${userId}:${clientMsgId}`;
 }
-
-/** JetStream API error code for a failed expected-last-subject-sequence check ("wrong last sequence"). */
-export const JS_ERR_WRONG_LAST_SEQUENCE = 10071;
-/**
- * The same refusal from a clustered (replicated) stream, whose leader checks the
- * expectation before proposing: "wrong last sequence" with this code instead (measured on
- * nats-server 2.15.2 with an R3 stream).
- */
-export const JS_ERR_WRONG_LAST_SEQUENCE_CLUSTERED = 10164;
-/** JetStream API error code for an atomic batch holding a message id already stored: nothing of it was stored. */
-export const JS_ERR_BATCH_DUPLICATE_MSG_ID = 10201;
 
 export interface ChatStreamOptions {
   /** Replicas: 1 for a single node, 3 on the cluster. */

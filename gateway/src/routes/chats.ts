@@ -28,7 +28,11 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
         summary: "Create a group, or open the direct chat with a user (200 if it exists)",
         security,
         body: CreateChatBody,
-        response: { 200: ChatCreatedView, 201: ChatCreatedView, ...errors(400, 401, 404, 422) },
+        response: {
+          200: ChatCreatedView,
+          201: ChatCreatedView,
+          ...errors([400, "invalid_input: the body fails its schema, or a direct chat with yourself"], 401, 404, 422),
+        },
       },
     },
     async (req, reply) => {
@@ -111,7 +115,16 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
         security,
         params: ChatParams,
         body: Type.Object({ userId: MemberParams.properties.userId }, { additionalProperties: false }),
-        response: { 200: N, ...errors(400, 401, 403, 404, 422) },
+        response: {
+          200: N,
+          ...errors(
+            [400, "invalid_input: bad ids or body, or the chat is a direct chat (no member changes)"],
+            401,
+            403,
+            404,
+            422,
+          ),
+        },
       },
     },
     async (req) => ({ n: await chats.addMember(req.auth.userId, req.params.chatId, req.body.userId) }),
@@ -126,7 +139,13 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
         summary: "Remove a member (admins), or leave (yourself); returns the event's n",
         security,
         params: MemberParams,
-        response: { 200: N, ...errors(400, 401, 403, 404) },
+        response: {
+          200: N,
+          ...errors([400, "invalid_input: bad ids, or the chat is a direct chat (no member changes)"], 401, 403, 404, [
+            409,
+            "last_admin: the sole admin may not leave while the group has other members",
+          ]),
+        },
       },
     },
     async (req) => ({ n: await chats.removeMember(req.auth.userId, req.params.chatId, req.params.userId) }),

@@ -1,0 +1,319 @@
+// Keeps `/v1/openapi.json` describing the server exactly (issue 11 item 9). Requests are
+// derived from the document itself: for each operation, valid ones built from its schemas
+// (over a few fixtures: ids that exist, the caller's own, unknown ones), then invalid ones
+// (a required field missing, a field of the wrong type, a malformed id, no token, a body
+// that is not JSON or not JSON at all). Each is sent with inject() to a real gateway (real
+// nats-server, SQLite); every answer's status must be declared for the operation, its
+// media type declared for that status, and its body valid against the declared schema.
+// Each operation must also answer 2xx at least once, so the valid requests really are.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { Ajv } from "ajv";
+import type { FastifyInstance, InjectOptions } from "fastify";
+import { buildApp } from "./app.ts";
+import { startTestGateway, type TestGateway } from "./testing.ts";
+
+type Schema = Record<string, unknown> & {
+  type?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  items?: Schema;
+  anyOf?: Schema[];
+  enum?: unknown[];
+  pattern?: string;
+  minLength?: number;
+  minItems?: number;
+  minimum?: number;
+  default?: unknown;
+};
+interface Parameter {
+  in: "path" | "query";
+  name: string;
+  required?: boolean;
+  schema: Schema;
+}
+interface Operation {
+  parameters?: Parameter[];
+  requestBody?: { content: Record<string, { schema: Schema }> };
+  responses: Record<string, { content?: Record<string, { schema: Schema }> }>;
+  security?: unknown[];
+}
+
+let nats: NatsServer;
+let t: TestGateway;
+let app: FastifyInstance;
+let webDir: string;
+
+before(async () => {
+  nats = await startNatsServer();
+  t = await startTestGateway(nats.url);
+  // The web client's files from a directory of the test's own, so `/` and `/assets/…`
+  // answer the same whether or not packages/web was built on this machine.
+  webDir = await mkdtemp(path.join(os.tmpdir(), "natter-openapi-"));
+  await mkdir(path.join(webDir, "assets"));
+  await writeFile(path.join(webDir, "index.html"), "<!doctype html><title>natter</title>");
+  await writeFile(path.join(webDir, "assets", "app.0123abcd.js"), "console.log(1)");
+  ({ app } = await buildApp(t.gw.ctx, undefined, { webDir }));
+});
+after(async () => {
+  await app?.close();
+  await t?.close();
+  await nats?.stop();
+  if (webDir) await rm(webDir, { recursive: true, force: true });
+});
+
+interface Sent {
+  label: string;
+  method: string;
+  path: string;
+  status: number;
+}
+
+describe("openapi - the document describes the server", () => {
+  test("openapi - every answer to requests derived from the document is declared, in media type and body", async () => {
+    const doc = JSON.parse((await app.inject({ url: "/v1/openapi.json" })).body) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false });
+    ajv.addSchema(doc, "doc");
+    const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, "~0").replace(/\//g, "~1")).join("/");
+
+    // Fixtures: the people and chats the requests name.
+    let n = 0;
+    const password = "correct horse";
+    const signup = async () => {
+      const handle = `oa_user${++n}`;
+      const r = await app.inject({
+        method: "POST",
+        url: "/v1/auth/signup",
+        payload: { handle, displayName: handle, password },
+      });
+      assert.equal(r.statusCode, 201, r.body);
+      return { ...(JSON.parse(r.body) as { userId: string; token: string }), handle };
+    };
+    const [me, peer, other] = [await signup(), await signup(), await signup()];
+    const as = { authorization: `Bearer ${me.token}` };
+    const group = JSON.parse(
+      (
+        await app.inject({
+          method: "POST",
+          url: "/v1/chats",
+          payload: { kind: "group", title: "team", members: [peer.userId] },
+          headers: as,
+        })
+      ).body,
+    ).chatId as string;
+    const direct = JSON.parse(
+      (
+        await app.inject({
+          method: "POST",
+          url: "/v1/chats",
+          payload: { kind: "direct", userId: peer.userId },
+          headers: as,
+        })
+      ).body,
+    ).chatId as string;
+
+    // Values by parameter or property name: each one valid for the schema, several where
+    // the server's answer depends on which (yourself, a direct chat, an unknown id).
+    const unique = () => `x${++n}`;
+    const fixtures: Record<string, () => unknown[]> = {
+      chatId: () => [group, direct, "c_unknown"],
+      userId: () => [me.userId, other.userId, peer.userId, "u_unknown"],
+      members: () => [[peer.userId, other.userId]],
+      file: () => ["app.0123abcd.js", "missing.js"],
+      handle: () => [me.handle, `oa_new${++n}`],
+      users: () => [`${peer.userId},${other.userId}`],
+      password: () => [password],
+      id: () => [unique()],
+      body: () => ["hello"],
+    };
+
+    /** Valid values of a schema: fixtures by name, else built from the schema's own constraints. */
+    function samples(schema: Schema, name?: string): unknown[] {
+      if (schema.anyOf) return schema.anyOf.flatMap((s) => samples(s, name));
+      if (schema.enum) return [schema.enum[0]];
+      const fixture = name === undefined ? undefined : fixtures[name];
+      if (fixture && schema.type !== "object") return fixture();
+      switch (schema.type) {
+        case "string": {
+          const s = "a".repeat(Math.max(schema.minLength ?? 1, 1));
+          assert.ok(
+            !schema.pattern || new RegExp(schema.pattern).test(s),
+            `no fixture for ${name} (${schema.pattern})`,
+          );
+          return [s];
+        }
+        case "integer":
+        case "number":
+          return [schema.default ?? schema.minimum ?? 1];
+        case "boolean":
+          return [true];
+        case "array":
+          return [Array.from({ length: schema.minItems ?? 0 }, () => samples(schema.items ?? {})[0])];
+        case "object": {
+          // One object with the first value of every required property, then one per other
+          // value of a property, so each fixture is tried without a product of them all.
+          const required = schema.required ?? [];
+          const options = required.map((k) => samples(schema.properties?.[k] ?? {}, k));
+          const base = Object.fromEntries(required.map((k, i) => [k, options[i]![0]]));
+          const variants = [base];
+          required.forEach((k, i) => options[i]!.slice(1).forEach((v) => variants.push({ ...base, [k]: v })));
+          return variants;
+        }
+        default:
+          return ["a"];
+      }
+    }
+    /** A value of the wrong JSON type for a schema. */
+    const wrongType = (schema: Schema): unknown =>
+      schema.type === "string" || schema.anyOf || schema.enum ? 12345 : schema.type === "object" ? "text" : "text";
+
+    const sent: Sent[] = [];
+    const failures: string[] = [];
+    async function check(label: string, method: string, docPath: string, op: Operation, req: InjectOptions) {
+      const res = await app.inject({ ...req, method: method.toUpperCase() as "GET" });
+      const where = `${method.toUpperCase()} ${docPath} [${label}] ${String(req.url)} -> ${res.statusCode}`;
+      sent.push({ label, method, path: docPath, status: res.statusCode });
+      const declared = op.responses[String(res.statusCode)];
+      if (!declared) return void failures.push(`${where}: status not declared (${res.body.slice(0, 120)})`);
+      if (!declared.content) {
+        if (res.body !== "") failures.push(`${where}: a body where none is declared`);
+        return;
+      }
+      const type = String(res.headers["content-type"] ?? "")
+        .split(";")[0]!
+        .trim();
+      const media = Object.keys(declared.content).find(
+        (m) => m === type || m === "*/*" || (m.endsWith("/*") && type.startsWith(m.slice(0, -1))),
+      );
+      if (!media) return void failures.push(`${where}: media type ${type} not declared`);
+      if (!type.includes("json")) return;
+      const validate = ajv.getSchema(
+        `doc#/${pointer("paths", docPath, method, "responses", String(res.statusCode), "content", media, "schema")}`,
+      );
+      assert.ok(validate, `${where}: schema resolves`);
+      if (!validate(JSON.parse(res.body))) {
+        failures.push(`${where}: ${ajv.errorsText(validate.errors)} in ${res.body.slice(0, 200)}`);
+      }
+    }
+
+    // Operations that remove things go last, so the others run against the fixtures intact.
+    const operations = Object.entries(doc.paths)
+      .flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) => ({ path: p, method: m, op })))
+      .sort((a, b) => Number(a.method === "delete") - Number(b.method === "delete"));
+    const logoutLast = (o: { path: string }) => (o.path === "/v1/auth/logout" ? 1 : 0);
+    operations.sort((a, b) => logoutLast(a) - logoutLast(b));
+
+    for (const { path: docPath, method, op } of operations) {
+      const params = op.parameters ?? [];
+      const pathParams = params.filter((p) => p.in === "path");
+      const query = params.filter((p) => p.in === "query" && p.required);
+      const bodySchema = op.requestBody?.content["application/json"]?.schema;
+      const url = (values: Record<string, unknown>, q: Record<string, unknown>) => {
+        const base = docPath.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(String(values[k])));
+        const qs = new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)])).toString();
+        return qs ? `${base}?${qs}` : base;
+      };
+      // Logging out revokes the token: it gets a session of its own.
+      const token =
+        docPath === "/v1/auth/logout"
+          ? JSON.parse(
+              (
+                await app.inject({
+                  method: "POST",
+                  url: "/v1/auth/login",
+                  payload: { handle: me.handle, password },
+                })
+              ).body,
+            ).token
+          : me.token;
+      const headers = op.security ? { authorization: `Bearer ${token}` } : {};
+
+      const firstPath = Object.fromEntries(pathParams.map((p) => [p.name, samples(p.schema, p.name)[0]]));
+      const firstQuery = Object.fromEntries(query.map((p) => [p.name, samples(p.schema, p.name)[0]]));
+      const body = bodySchema ? samples(bodySchema) : [undefined];
+      const withBody = (payload: unknown): InjectOptions =>
+        payload === undefined ? {} : { payload: payload as object, headers: { ...headers } };
+
+      // Valid: every fixture of each path parameter, every query and body variant.
+      const pathVariants = [firstPath];
+      for (const p of pathParams) {
+        for (const v of samples(p.schema, p.name).slice(1)) pathVariants.push({ ...firstPath, [p.name]: v });
+      }
+      for (const pv of pathVariants) {
+        for (const payload of body) {
+          await check("valid", method, docPath, op, { url: url(pv, firstQuery), headers, ...withBody(payload) });
+        }
+      }
+      // Invalid: no token, a malformed id, a missing required field, a field of the wrong type.
+      if (op.security) await check("no token", method, docPath, op, { url: url(firstPath, firstQuery) });
+      for (const p of pathParams) {
+        await check(`malformed ${p.name}`, method, docPath, op, {
+          url: url({ ...firstPath, [p.name]: "bad.id*" }, firstQuery),
+          headers,
+        });
+      }
+      for (const p of query) {
+        const { [p.name]: _, ...rest } = firstQuery;
+        await check(`missing ${p.name}`, method, docPath, op, { url: url(firstPath, rest), headers });
+      }
+      if (bodySchema) {
+        const b = body[0] as Record<string, unknown>;
+        const props = (bodySchema.anyOf?.[0] ?? bodySchema).properties ?? {};
+        for (const k of Object.keys(b)) {
+          const { [k]: _, ...rest } = b;
+          await check(`missing ${k}`, method, docPath, op, { url: url(firstPath, firstQuery), headers, payload: rest });
+          await check(`wrong type ${k}`, method, docPath, op, {
+            url: url(firstPath, firstQuery),
+            headers,
+            payload: { ...b, [k]: wrongType(props[k] ?? {}) },
+          });
+        }
+        await check("not JSON", method, docPath, op, {
+          url: url(firstPath, firstQuery),
+          headers: { ...headers, "content-type": "application/json" },
+          payload: '{"broken": ',
+        });
+        await check("other media type", method, docPath, op, {
+          url: url(firstPath, firstQuery),
+          headers: { ...headers, "content-type": "application/xml" },
+          payload: "<x/>",
+        });
+      }
+    }
+
+    assert.deepEqual(failures, []);
+    // Every operation was reached with a request it accepts.
+    const operationsWithout2xx = operations
+      .filter((o) => !sent.some((s) => s.path === o.path && s.method === o.method && s.status < 300))
+      .map((o) => `${o.method.toUpperCase()} ${o.path}`);
+    assert.deepEqual(operationsWithout2xx, []);
+    // And the rules a schema cannot state were met: a direct chat with yourself, member
+    // changes on a direct chat (documented 400s), the sole admin leaving (409).
+    const statuses = (p: string, m: string) =>
+      new Set(sent.filter((s) => s.path === p && s.method === m).map((s) => s.status));
+    assert.ok(statuses("/v1/chats", "post").has(400));
+    assert.ok(statuses("/v1/chats/{chatId}/members/{userId}", "delete").has(409));
+    assert.ok(sent.length > 100, `${sent.length} requests`);
+  });
+
+  test("openapi - a path served with another method answers 405 with the error body and Allow", async () => {
+    const doc = JSON.parse((await app.inject({ url: "/v1/openapi.json" })).body) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    for (const [docPath, ops] of Object.entries(doc.paths)) {
+      const url = docPath.replace(/\{\w+\}/g, "x1");
+      const method = ["PUT", "PATCH", "POST", "DELETE"].find((m) => !ops[m.toLowerCase()]);
+      assert.ok(method, docPath);
+      const res = await app.inject({ method: method as "PUT", url });
+      assert.equal(res.statusCode, 405, `${method} ${url}: ${res.body}`);
+      assert.equal(JSON.parse(res.body).code, "method_not_allowed");
+      for (const m of Object.keys(ops)) assert.ok(String(res.headers.allow).includes(m.toUpperCase()), docPath);
+    }
+  });
+});

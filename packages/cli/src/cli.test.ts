@@ -96,6 +96,8 @@ describe("cli - natter against a spawned gateway", () => {
     const row = chats.stdout.split("\n").find((l) => l.startsWith(chatId));
     assert.ok(row, chats.stdout);
     assert.match(row, /\tdirect\t@\S+\tn=3\t/);
+    // Ben did not start the chat: it is named by Ana's handle all the same.
+    assert.match(row, /\tdirect\t@cli_ana\tn=3\t/);
   });
 
   test("cli - export writes the whole history as JSON Lines", async () => {
@@ -169,6 +171,44 @@ describe("cli - natter against a spawned gateway", () => {
       assert.equal(s.code, 0, s.stderr);
       await waitOut(/#124 \S+ \S+: live one\n$/);
       assert.equal(out.split("\n").filter(Boolean).length, 3, "the backfill and the live event, nothing twice");
+      // People by handle, not by id.
+      assert.match(out, /^#122 \S+ @cli_ana: bulk\n#123 \S+ @cli_ana: bulk\n#124 \S+ @cli_ana: live one\n$/);
+    } finally {
+      child.kill("SIGINT");
+    }
+    assert.equal(await exited, 0, err);
+  });
+
+  test("cli - tail names people by handle: a group's creation, a member added while tailing", async () => {
+    const cara = await natter("cara", ["signup", "cli_cara", "--name", "Cara", "--password", PASSWORD]);
+    assert.equal(cara.code, 0, cara.stderr);
+    const group = await natter("ana", ["group", "Club", "cli_ben"]);
+    assert.equal(group.code, 0, group.stderr);
+    const groupId = group.stdout.trim();
+    const child = spawn(process.execPath, [MAIN, "tail", groupId], {
+      env: { ...process.env, NATTER_SERVER: gw.url, NATTER_CREDENTIALS: path.join(dir, "ben.json") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    const waitOut = async (re: RegExp) => {
+      const deadline = Date.now() + 15_000;
+      while (!re.test(out)) {
+        if (Date.now() > deadline) throw new Error(`tail printed ${JSON.stringify(out)} / ${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await waitOut(/^#1 \S+ @cli_ana created group "Club" with @cli_ana, @cli_ben\n$/);
+      await new Promise((r) => setTimeout(r, 300));
+      // Cara, not a member when the tail started, is added: named by a lookup.
+      const creds = JSON.parse(await readFile(path.join(dir, "ana.json"), "utf8")) as { token: string };
+      const caraId = (JSON.parse(await readFile(path.join(dir, "cara.json"), "utf8")) as { userId: string }).userId;
+      await new NatterHttp({ servers: gw.url, token: creds.token }).addMember(groupId, caraId);
+      await waitOut(/\n#2 \S+ @cli_ana added @cli_cara\n$/);
     } finally {
       child.kill("SIGINT");
     }

@@ -179,7 +179,8 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       do {
         const page = await http.chats({ limit: 100, ...(cursor === undefined ? {} : { cursor }) });
         for (const c of page.chats) {
-          const name = c.kind === "group" ? (c.title ?? "") : `@${c.peer ?? ""}`;
+          // A direct chat by its peer's handle (an older gateway sends only the id).
+          const name = c.kind === "group" ? (c.title ?? "") : c.peerHandle ? `@${c.peerHandle}` : (c.peer ?? "");
           const unread = c.unread > 0 ? `${c.unread} unread` : "";
           io.out([c.chatId, c.kind, name, `n=${c.lastN}`, unread, c.preview ?? ""].join("\t"));
         }
@@ -223,15 +224,27 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       if (!Number.isInteger(last) || last < 0 || last > 100) throw new UsageError("--last is 0..100");
       const { creds, server } = await session(v, io, file);
       const client = new NatterClient({ servers: server, token: creds.token, cursors: new MemoryCursorStore() });
-      const print = (e: ChatEvent) => io.out(v.json ? JSON.stringify(e) : formatEvent(e));
+      const people = new People(client.http);
+      // Lines go out in event order, each once the people it names are known.
+      let printed = Promise.resolve();
+      const print = (e: ChatEvent) => {
+        if (v.json) return io.out(JSON.stringify(e));
+        printed = printed.then(async () => {
+          await people.ensure(usersIn(e));
+          io.out(formatEvent(e, people.label));
+        });
+      };
       try {
-        let afterN = 0;
-        if (last > 0) {
-          const page = await client.http.messages(chat, { limit: last });
+        // The chat's members come with their handles: most lines need no lookup.
+        const [view, page] = await Promise.all([
+          client.http.chat(chat),
+          last > 0 ? client.http.messages(chat, { limit: last }) : undefined,
+        ]);
+        for (const m of view.members) if (m.handle !== undefined) people.learn(m.userId, m.handle);
+        let afterN = view.lastN;
+        if (page) {
           for (const e of page.events) print(e);
           afterN = page.events.at(-1)?.n ?? 0;
-        } else {
-          afterN = (await client.http.chat(chat)).lastN;
         }
         client.track(chat, afterN);
         client.on("event", (e) => {
@@ -257,6 +270,7 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
         await connectOnce(client);
         await Promise.race([io.interrupted, stopped]);
         if (failed) throw failed;
+        await printed;
       } finally {
         client.close();
       }
@@ -334,19 +348,74 @@ async function connectOnce(client: NatterClient): Promise<void> {
   }
 }
 
-/** `#17 2025-11-23T04:13:20.000Z u_x: hi` and similar for the other kinds. */
-export function formatEvent(e: ChatEvent): string {
-  const head = `#${e.n} ${new Date(e.ts).toISOString()} ${e.from}`;
+/**
+ * `#17 2025-11-23T04:13:20.000Z @ana: hi` and similar for the other kinds; `name` turns a
+ * user id into what is printed (`@handle`).
+ */
+export function formatEvent(e: ChatEvent, name: (userId: string) => string = (u) => u): string {
+  const head = `#${e.n} ${new Date(e.ts).toISOString()} ${name(e.from)}`;
   switch (e.kind) {
     case "message.created":
       return `${head}: ${e.body}`;
     case "chat.created":
-      return `${head} created ${e.chatKind === "group" ? `group ${JSON.stringify(e.title ?? "")}` : "the chat"} with ${e.members.join(", ")}`;
+      return `${head} created ${e.chatKind === "group" ? `group ${JSON.stringify(e.title ?? "")}` : "the chat"} with ${e.members.map(name).join(", ")}`;
     case "member.added":
-      return `${head} added ${e.user}`;
+      return `${head} added ${name(e.user)}`;
     case "member.removed":
-      return `${head} removed ${e.user}`;
+      return `${head} removed ${name(e.user)}`;
     default:
       return `${head} ${(e as { kind: string }).kind}`;
   }
+}
+
+/** The users a line names. */
+function usersIn(e: ChatEvent): string[] {
+  switch (e.kind) {
+    case "chat.created":
+      return [e.from, ...e.members];
+    case "member.added":
+    case "member.removed":
+      return [e.from, e.user];
+    default:
+      return [e.from];
+  }
+}
+
+/**
+ * People by `@handle`: learned from a chat's members, else looked up by id once
+ * (`GET /v1/users/:userId`: a former member, someone added while tailing). Shown by id
+ * only when the lookup fails.
+ */
+class People {
+  readonly #http: NatterHttp;
+  readonly #labels = new Map<string, string>();
+  readonly #lookups = new Map<string, Promise<void>>();
+
+  constructor(http: NatterHttp) {
+    this.#http = http;
+  }
+
+  learn(userId: string, handle: string): void {
+    this.#labels.set(userId, `@${handle}`);
+  }
+
+  async ensure(userIds: string[]): Promise<void> {
+    await Promise.all(
+      userIds
+        .filter((u) => !this.#labels.has(u))
+        .map((u) => {
+          let p = this.#lookups.get(u);
+          if (!p) {
+            p = this.#http.user(u).then(
+              (user) => this.learn(user.userId, user.handle),
+              () => {},
+            );
+            this.#lookups.set(u, p);
+          }
+          return p;
+        }),
+    );
+  }
+
+  readonly label = (userId: string): string => this.#labels.get(userId) ?? userId;
 }

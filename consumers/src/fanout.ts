@@ -1,4 +1,5 @@
 import { readChatEvents } from "@natter/bus";
+import { LruMap } from "@natter/collections";
 import type { Logger } from "@natter/config";
 import type { ChatEvent } from "@natter/protocol";
 import type { Store } from "@natter/store";
@@ -6,8 +7,9 @@ import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS, HEADERS, userInboxSubject
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Gauge, Histogram, type Registry, register } from "prom-client";
-import { ChatMembership, LruMap, recipientsOf } from "./fanout-membership.ts";
-import { parseChatEvent } from "./history.ts";
+import { parseChatEvent } from "./chat-event.ts";
+import { ChatMembership, recipientsOf } from "./fanout-membership.ts";
+import { perRegistry } from "./metrics.ts";
 import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
 
 export interface FanoutConsumerOptions {
@@ -69,15 +71,7 @@ function createMetrics(registry: Registry) {
   };
 }
 type FanoutMetrics = ReturnType<typeof createMetrics>;
-const metricsByRegistry = new WeakMap<Registry, FanoutMetrics>();
-function fanoutMetrics(registry: Registry): FanoutMetrics {
-  let m = metricsByRegistry.get(registry);
-  if (!m) {
-    m = createMetrics(registry);
-    metricsByRegistry.set(registry, m);
-  }
-  return m;
-}
+const fanoutMetrics = perRegistry(createMetrics);
 
 /**
  * The fanout's state and batch handler: per-chat membership folded from the log in n

@@ -1,10 +1,11 @@
 import type { Logger } from "@natter/config";
-import { type ChatEvent, type MessageCreatedEvent, parseEventPayload, previewOf } from "@natter/protocol";
-import { applyWrites, projectionWrites, type Store, type StoreWrite } from "@natter/store";
+import { type ChatEvent, type MessageCreatedEvent, previewOf } from "@natter/protocol";
+import { type BatchWrites, projectionWrites, type Store, type StoreWrite } from "@natter/store";
 import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS } from "@natter/subjects";
-import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Histogram, type Registry, register } from "prom-client";
+import { parseChatEvent } from "./chat-event.ts";
+import { perRegistry } from "./metrics.ts";
 import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
 
 export interface HistoryConsumerOptions {
@@ -28,35 +29,26 @@ export interface HistoryConsumerOptions {
  */
 const HISTORY_ACK_WAIT_MS = 10_000;
 
-const writeSeconds = new WeakMap<Registry, Histogram>();
-function historyWriteHistogram(registry: Registry): Histogram {
-  let h = writeSeconds.get(registry);
-  if (!h) {
-    h = new Histogram({
+const historyWriteHistogram = perRegistry(
+  (registry) =>
+    new Histogram({
       name: "natter_history_write_seconds",
       help: "Time to write one batch to the history store (events, membership, chat heads)",
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers: [registry],
-    });
-    writeSeconds.set(registry, h);
-  }
-  return h;
-}
-
-/** A chat stream message as an event; throws (poison) for anything that is not one. */
-export function parseChatEvent(msg: JsMsg): ChatEvent {
-  return parseEventPayload(msg.json(), msg.seq);
-}
+    }),
+);
 
 /**
  * Writes one batch: the events first (idempotent by (chat, n)), then the read models
  * projected from them. Chats are independent, so they are projected concurrently; within
  * one chat the events go in n order. Every write is guarded by n, so a redelivered or
- * reordered batch changes nothing it already wrote. A store with `writeAll` (SQLite) gets
- * the whole batch as one transaction: one commit per batch rather than one per chat, which
- * was most of the time the consumers' event loop spent blocked in SQLite.
+ * reordered batch changes nothing it already wrote. The whole batch is one `writeAll`: on
+ * SQLite one transaction, one commit per batch rather than one per chat (a commit each
+ * was most of the time the consumers' event loop spent blocked in SQLite); on Cassandra
+ * the events first, then the chats concurrently.
  */
-export async function writeHistoryBatch(store: Store, events: ChatEvent[]): Promise<void> {
+export async function writeHistoryBatch(store: BatchWrites, events: ChatEvent[]): Promise<void> {
   const byChat = new Map<string, ChatEvent[]>();
   for (const e of events) {
     const list = byChat.get(e.chat);
@@ -70,12 +62,7 @@ export async function writeHistoryBatch(store: Store, events: ChatEvent[]): Prom
     if (preview) writes.push(preview);
     return writes;
   });
-  if (store.writeAll) {
-    await store.writeAll([{ op: "appendEvents", events }, ...perChat.flat()]);
-    return;
-  }
-  await store.appendEvents(events);
-  await Promise.all(perChat.map((writes) => applyWrites(store, writes)));
+  await store.writeAll([{ op: "appendEvents", events }, ...perChat.flat()]);
 }
 
 /**

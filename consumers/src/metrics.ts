@@ -5,18 +5,30 @@ import { Counter, Gauge, Histogram, type Registry, register } from "prom-client"
  * several runners (history, fanout, push) share it, and prom-client refuses to register
  * the same name twice on one registry.
  */
-export function runnerMetrics(registry: Registry = register) {
-  let m = byRegistry.get(registry);
-  if (!m) {
-    m = create(registry);
-    byRegistry.set(registry, m);
-  }
-  return m;
+export function runnerMetrics(registry: Registry = register): RunnerMetrics {
+  return runnerMetricsOf(registry);
 }
 
 export type RunnerMetrics = ReturnType<typeof create>;
 
-const byRegistry = new WeakMap<Registry, RunnerMetrics>();
+/**
+ * `create` made once per registry: prom-client refuses to register a name twice on one
+ * registry, and every consumer (and every test starting several) asks again. The
+ * registry's metrics go with it (a WeakMap).
+ */
+export function perRegistry<M>(create: (registry: Registry) => M): (registry: Registry) => M {
+  const made = new WeakMap<Registry, M>();
+  return (registry) => {
+    let m = made.get(registry);
+    if (m === undefined) {
+      m = create(registry);
+      made.set(registry, m);
+    }
+    return m;
+  };
+}
+
+const runnerMetricsOf = perRegistry(create);
 
 function create(registry: Registry) {
   const registers = [registry];

@@ -1,3 +1,5 @@
+import { setNewest } from "@natter/collections";
+
 /**
  * A bounded cache of promises that expire after `ttlMs`: concurrent callers share one
  * load, a failed load is forgotten at once, and the oldest entry goes first when full.
@@ -17,12 +19,7 @@ export class TtlCache<V> {
     if (hit && now - hit.at < this.#ttlMs) return hit.value;
     const value = load();
     value.catch(() => this.#entries.delete(key));
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.#max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    this.#entries.set(key, { at: now, value });
+    setNewest(this.#entries, key, { at: now, value }, this.#max);
     return value;
   }
 

@@ -1,4 +1,5 @@
 import { readChatHead } from "@natter/bus";
+import { setNewest } from "@natter/collections";
 import type { Logger } from "@natter/config";
 import type { ReceiptFrame, TypingSignalFrame } from "@natter/protocol";
 import type { ReadState, Store } from "@natter/store";
@@ -137,10 +138,8 @@ export class Signals {
     const states = batch.map((m) => m.state);
     // One store call for every mark of the interval: on SQLite one transaction (a commit
     // each was most of the sending gateway's time in SQLite), on Cassandra concurrent writes.
-    const written = this.#store.writeAll
-      ? this.#store.writeAll(states.map((state) => ({ op: "advanceReadState", state })))
-      : Promise.all(states.map((state) => this.#store.advanceReadState(state)));
-    written
+    this.#store
+      .writeAll(states.map((state) => ({ op: "advanceReadState", state })))
       .then(() => {
         for (const s of states) this.#remember(`${s.chatId}\n${s.userId}`, s.readN);
         this.#metrics.receiptsSkipped.inc(batch.filter((m) => !m.news).length);
@@ -163,12 +162,7 @@ export class Signals {
 
   #remember(key: string, readN: number): void {
     if ((this.#knownRead.get(key) ?? 0) > readN) return;
-    this.#knownRead.delete(key);
-    if (this.#knownRead.size >= KNOWN_READ_MAX) {
-      const oldest = this.#knownRead.keys().next().value;
-      if (oldest !== undefined) this.#knownRead.delete(oldest);
-    }
-    this.#knownRead.set(key, readN);
+    setNewest(this.#knownRead, key, readN, KNOWN_READ_MAX);
   }
 
   async #receipt(s: ReadState): Promise<void> {

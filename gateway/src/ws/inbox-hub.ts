@@ -7,18 +7,14 @@ import {
   type TypingSignalFrame,
 } from "@natter/protocol";
 import { userInboxSubject, userSignalSubject, userSubjects } from "@natter/subjects";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
+import { SubscriptionHub } from "../subscription-hub.ts";
 
 /** One socket's interest in its user's inbox: chat events, and the ephemeral signals beside them. */
 export interface InboxListener {
   event(event: ChatEvent): void;
   signal(frame: TypingSignalFrame | ReceiptFrame): void;
-}
-
-interface Inbox {
-  sub: Subscription;
-  listeners: Set<InboxListener>;
 }
 
 /**
@@ -27,19 +23,33 @@ interface Inbox {
  * signals (`.signal`: typing and receipts, never stored) here and nowhere else. One
  * subscription rather than one per subject halves the subscriptions a gateway holds and
  * the SUB/UNSUB traffic of every connect and reconnect storm. The first socket of a user
- * subscribes, the last one to leave unsubscribes. Each event is parsed once and handed to
- * every socket of the user (its other devices too).
+ * subscribes, the last one to leave unsubscribes (`SubscriptionHub`). Each event is parsed
+ * once and handed to every socket of the user (its other devices too).
  */
 export class InboxHub {
-  readonly #nc: NatsConnection;
   readonly #log: Logger;
   readonly #metrics: GatewayMetrics;
-  readonly #inboxes = new Map<string, Inbox>();
+  readonly #hub: SubscriptionHub<InboxListener>;
 
   constructor(opts: { nc: NatsConnection; logger: Logger; metrics: GatewayMetrics }) {
-    this.#nc = opts.nc;
     this.#log = opts.logger;
     this.#metrics = opts.metrics;
+    this.#hub = new SubscriptionHub<InboxListener>({
+      nc: opts.nc,
+      logger: opts.logger,
+      name: "inbox",
+      subject: userSubjects,
+      gauge: opts.metrics.inboxSubscriptions,
+      handler: (userId, listeners) => {
+        const inboxSubject = userInboxSubject(userId);
+        const signalSubject = userSignalSubject(userId);
+        return (msg) => {
+          if (msg.subject === inboxSubject) this.#dispatch(userId, listeners, msg);
+          else if (msg.subject === signalSubject) this.#signal(userId, listeners, msg);
+          else this.#invalid(userId, msg, "not an inbox or signal subject");
+        };
+      },
+    });
   }
 
   /**
@@ -47,55 +57,26 @@ export class InboxHub {
    * flush), so events published after it reach this gateway.
    */
   async add(userId: string, listener: InboxListener): Promise<void> {
-    let inbox = this.#inboxes.get(userId);
-    if (!inbox) {
-      const listeners = new Set<InboxListener>();
-      const inboxSubject = userInboxSubject(userId);
-      const signalSubject = userSignalSubject(userId);
-      const sub = this.#nc.subscribe(userSubjects(userId), {
-        callback: (err, msg) => {
-          if (err) this.#log.warn({ err: String(err), userId }, "inbox subscription error");
-          else if (msg.subject === inboxSubject) this.#dispatch(userId, listeners, msg);
-          else if (msg.subject === signalSubject) this.#signal(userId, listeners, msg);
-          else this.#invalid(userId, msg, "not an inbox or signal subject");
-        },
-      });
-      inbox = { sub, listeners };
-      this.#inboxes.set(userId, inbox);
-      this.#metrics.inboxSubscriptions.set(this.#inboxes.size);
-    }
-    inbox.listeners.add(listener);
-    await this.#nc.flush();
+    this.#hub.add(userId, listener);
+    await this.#hub.flush();
   }
 
   /** Removes a listener; the user's subscription ends with their last one. */
   remove(userId: string, listener: InboxListener): void {
-    const inbox = this.#inboxes.get(userId);
-    if (!inbox || !inbox.listeners.delete(listener) || inbox.listeners.size > 0) return;
-    this.#inboxes.delete(userId);
-    this.#metrics.inboxSubscriptions.set(this.#inboxes.size);
-    try {
-      inbox.sub.unsubscribe();
-    } catch (err) {
-      // The connection is closing: the subscription goes with it.
-      this.#log.debug({ err: String(err), userId }, "unsubscribe failed");
-    }
+    this.#hub.remove(userId, listener);
   }
 
   /** Users with a subscription on this gateway. */
   get size(): number {
-    return this.#inboxes.size;
+    return this.#hub.size;
   }
 
   /** Drains every subscription (shutdown): messages already received are still handed out. */
-  async drain(): Promise<void> {
-    const subs = [...this.#inboxes.values()].map((i) => i.sub);
-    this.#inboxes.clear();
-    this.#metrics.inboxSubscriptions.set(0);
-    await Promise.all(subs.map((s) => s.drain().catch(() => {})));
+  drain(): Promise<void> {
+    return this.#hub.drain();
   }
 
-  #dispatch(userId: string, listeners: Set<InboxListener>, msg: Msg): void {
+  #dispatch(userId: string, listeners: ReadonlySet<InboxListener>, msg: Msg): void {
     let event: ChatEvent;
     try {
       const data = msg.json<Record<string, unknown>>();
@@ -109,7 +90,7 @@ export class InboxHub {
     for (const listener of [...listeners]) listener.event(event);
   }
 
-  #signal(userId: string, listeners: Set<InboxListener>, msg: Msg): void {
+  #signal(userId: string, listeners: ReadonlySet<InboxListener>, msg: Msg): void {
     let frame;
     try {
       frame = parseSignal(msg.json());

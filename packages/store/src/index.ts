@@ -3,7 +3,8 @@ import { SqliteStore } from "./sqlite/store.ts";
 import type { Store } from "./store.ts";
 
 export * from "./store.ts";
-export { applyWrites, projectEvents, projectionWrites } from "./projection.ts";
+export { projectEvents, projectionWrites } from "./projection.ts";
+export { applyWrite, type WriteMethods, writeOneByOne } from "./writes.ts";
 export { CassandraStore, type CassandraStoreOptions } from "./cassandra/store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite/store.ts";
 

@@ -101,7 +101,7 @@ export interface MembershipChange {
   n: number;
 }
 
-/** One write of a batch (`Store.writeAll`): the write methods of the contract as data. */
+/** One write of a batch (`BatchWrites.writeAll`): the write methods of the contract as data. */
 export type StoreWrite =
   | { op: "appendEvents"; events: ChatEvent[] }
   | { op: "createChat"; chat: Chat }
@@ -109,23 +109,17 @@ export type StoreWrite =
   | { op: "advanceChatHead"; head: ChatHead }
   | { op: "advanceReadState"; state: ReadState };
 
-/**
- * Natter's storage contract. Implementations: Cassandra (production) and SQLite
- * (`node:sqlite`, the embedded default). `contract.ts` is the one test suite both pass.
- *
- * Every write is idempotent: the history consumer re-applies events after a restart, and
- * the gateway applies membership right after its publish so its own reads see it. Writes
- * keyed by `n` (events, membership, heads) apply only when they move state forward, so
- * applying the same or an older event again changes nothing.
+/*
+ * The contract is composed of small interfaces, one per kind of data, so a caller can
+ * depend on just the part it uses. Every write is idempotent: the history consumer
+ * re-applies events after a restart, and the gateway applies membership right after its
+ * publish so its own reads see it. Writes keyed by `n` (events, membership, heads) apply
+ * only when they move state forward, so applying the same or an older event again
+ * changes nothing.
  */
-export interface Store {
-  readonly backend: "cassandra" | "sqlite";
-  /** Creates tables idempotently. */
-  migrate(): Promise<void>;
-  /** Cheap round trip for readiness checks. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
 
+/** Users (handles unique) and their device sessions. */
+export interface UserStore {
   /** Creates a user; returns false (and writes nothing) if the handle is taken. */
   createUser(user: User): Promise<boolean>;
   getUser(userId: string): Promise<User | undefined>;
@@ -134,7 +128,10 @@ export interface Store {
   createSession(session: DeviceSession): Promise<void>;
   getSession(userId: string, deviceId: string): Promise<DeviceSession | undefined>;
   revokeSession(userId: string, deviceId: string): Promise<void>;
+}
 
+/** Chat rows, direct-chat claims and membership, projected from the log. */
+export interface ChatStore {
   /** Creates the chat row if absent (idempotent). */
   createChat(chat: Chat): Promise<void>;
   getChat(chatId: string): Promise<Chat | undefined>;
@@ -152,7 +149,10 @@ export interface Store {
   listMembers(chatId: string): Promise<Member[]>;
   /** Ids of the chats where the user is an active member. */
   listChatIdsForUser(userId: string): Promise<string[]>;
+}
 
+/** The chat log as history: events by (chat, n), client message ids, unread counts, each chat's head. */
+export interface EventStore {
   /** Stores events; the same (chat, n) again is a no-op. Also records client message ids. */
   appendEvents(events: ChatEvent[]): Promise<void>;
   /** Events of one chat, ascending by n, honouring the page query. */
@@ -172,16 +172,37 @@ export interface Store {
   advanceChatHead(head: ChatHead): Promise<void>;
   getChatHead(chatId: string): Promise<ChatHead | undefined>;
   getChatHeads(chatIds: string[]): Promise<ChatHead[]>;
+}
 
+/** Per (chat, user) delivered and read pointers. */
+export interface ReadStateStore {
   /** Moves pointers forward (each field independently; never backwards). */
   advanceReadState(state: ReadState): Promise<void>;
   getReadState(chatId: string, userId: string): Promise<ReadState | undefined>;
   listReadStates(chatId: string): Promise<ReadState[]>;
+}
 
+/** Many writes in one call: what a history batch, a projection or a flush of read marks uses. */
+export interface BatchWrites {
   /**
-   * Optional: applies `writes` in order as one unit, with the same effect as calling the
-   * methods one by one. SQLite does it in one synchronous transaction (one commit, and no
-   * other call can run in between); a store without it gets the calls one by one.
+   * Applies `writes` with the same effect as calling the methods one by one in order.
+   * SQLite does it in one synchronous transaction (one commit, and no other call can run
+   * in between). A backend without transactions uses `writeOneByOne` (`writes.ts`): each
+   * chat's writes in order, different chats concurrently.
    */
-  writeAll?(writes: readonly StoreWrite[]): Promise<void>;
+  writeAll(writes: readonly StoreWrite[]): Promise<void>;
+}
+
+/**
+ * Natter's storage contract: the small interfaces above plus the lifecycle.
+ * Implementations: Cassandra (production) and SQLite (`node:sqlite`, the embedded
+ * default). `contract.ts` is the one test suite both pass.
+ */
+export interface Store extends UserStore, ChatStore, EventStore, ReadStateStore, BatchWrites {
+  readonly backend: "cassandra" | "sqlite";
+  /** Creates tables idempotently. */
+  migrate(): Promise<void>;
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { ChatEvent, MemberRole } from "@natter/protocol";
+import type { ChatEvent } from "@natter/protocol";
 import cassandra from "cassandra-driver";
 import type {
   Chat,
@@ -7,11 +7,14 @@ import type {
   DeviceSession,
   EventPageQuery,
   Member,
+  MembershipChange,
   ReadState,
   Store,
+  StoreWrite,
   UnreadCount,
   User,
 } from "../store.ts";
+import { writeOneByOne } from "../writes.ts";
 import * as chats from "./chats.ts";
 import { Cql } from "./cql.ts";
 import * as events from "./events.ts";
@@ -95,13 +98,7 @@ export class CassandraStore implements Store {
     return chats.claimDirectChat(this.#cql, userA, userB, chatId);
   }
 
-  applyMembership(change: {
-    chatId: string;
-    userId: string;
-    role: MemberRole;
-    active: boolean;
-    n: number;
-  }): Promise<void> {
+  applyMembership(change: MembershipChange): Promise<void> {
     return chats.applyMembership(this.#cql, change);
   }
   getMember(chatId: string, userId: string): Promise<Member | undefined> {
@@ -145,5 +142,10 @@ export class CassandraStore implements Store {
   }
   listReadStates(chatId: string): Promise<ReadState[]> {
     return heads.listReadStates(this.#cql, chatId);
+  }
+
+  /** No transactions here: the writes call by call, each chat's in order, chats concurrently. */
+  writeAll(writes: readonly StoreWrite[]): Promise<void> {
+    return writeOneByOne(this, writes);
   }
 }

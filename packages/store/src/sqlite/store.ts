@@ -13,6 +13,7 @@ import type {
   UnreadCount,
   User,
 } from "../store.ts";
+import { applyWrite, type WriteMethods } from "../writes.ts";
 import * as chats from "./chats.ts";
 import { SqliteDb } from "./db.ts";
 import * as events from "./events.ts";
@@ -32,6 +33,14 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly backend = "sqlite" as const;
   readonly #db: SqliteDb;
+  /** The write methods as the synchronous calls `writeAll` makes inside its transaction. */
+  readonly #writes: WriteMethods<void> = {
+    appendEvents: (list) => events.appendEvents(this.#db, list),
+    createChat: (chat) => chats.createChat(this.#db, chat),
+    applyMembership: (change) => chats.applyMembership(this.#db, change),
+    advanceChatHead: (head) => heads.advanceChatHead(this.#db, head),
+    advanceReadState: (state) => heads.advanceReadState(this.#db, state),
+  };
 
   constructor(options: SqliteStoreOptions | string) {
     this.#db = new SqliteDb(typeof options === "string" ? options : options.path);
@@ -127,25 +136,7 @@ export class SqliteStore implements Store {
   async writeAll(writes: readonly StoreWrite[]): Promise<void> {
     if (writes.length === 0) return;
     this.#db.tx(() => {
-      for (const w of writes) {
-        switch (w.op) {
-          case "appendEvents":
-            events.appendEvents(this.#db, w.events);
-            break;
-          case "createChat":
-            chats.createChat(this.#db, w.chat);
-            break;
-          case "applyMembership":
-            chats.applyMembership(this.#db, w.change);
-            break;
-          case "advanceChatHead":
-            heads.advanceChatHead(this.#db, w.head);
-            break;
-          case "advanceReadState":
-            heads.advanceReadState(this.#db, w.state);
-            break;
-        }
-      }
+      for (const w of writes) applyWrite(this.#writes, w);
     });
   }
 }

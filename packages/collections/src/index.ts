@@ -1,0 +1,1 @@
+export { LruMap, setNewest } from "./bounded-map.ts";

@@ -4,22 +4,22 @@ import type { ChatEvent } from "@natter/protocol";
 import type { Chat, ChatHead, MembershipChange, ReadState, StoreWrite } from "./store.ts";
 import { type WriteMethods, writeOneByOne } from "./writes.ts";
 
-/** A store whose writes take a tick and record when they start and end. */
+/** A store whose writes take a tick and record when they start, `(what`, and end, `what)`. */
 function recorder(): { store: WriteMethods<Promise<void>>; log: string[] } {
   const log: string[] = [];
   const write = async (what: string) => {
-    log.push(`start ${what}`);
+    log.push(`(${what}`);
     await new Promise((resolve) => setImmediate(resolve));
-    log.push(`end ${what}`);
+    log.push(`${what})`);
   };
   return {
     log,
     store: {
-      appendEvents: (events: ChatEvent[]) => write(`events ${events.length}`),
-      createChat: (chat: Chat) => write(`chat ${chat.chatId}`),
-      applyMembership: (c: MembershipChange) => write(`member ${c.chatId} ${c.userId}`),
-      advanceChatHead: (h: ChatHead) => write(`head ${h.chatId}`),
-      advanceReadState: (s: ReadState) => write(`read ${s.chatId} ${s.userId}`),
+      appendEvents: (events: ChatEvent[]) => write(`events:${events.length}`),
+      createChat: (chat: Chat) => write(`chat:${chat.chatId}`),
+      applyMembership: (c: MembershipChange) => write(`member:${c.chatId}:${c.userId}`),
+      advanceChatHead: (h: ChatHead) => write(`head:${h.chatId}`),
+      advanceReadState: (s: ReadState) => write(`read:${s.chatId}:${s.userId}`),
     },
   };
 }
@@ -42,33 +42,16 @@ test("writeOneByOne - events first; each chat's writes in order, chats concurren
     head("a"),
     head("b"),
   ]);
-  assert.deepEqual(log, [
-    "start events 0",
-    "end events 0",
-    "start member a u1",
-    "start member b u1",
-    "end member a u1",
-    "start head a",
-    "end member b u1",
-    "start head b",
-    "end head a",
-    "end head b",
-  ]);
+  assert.equal(
+    log.join(" "),
+    "(events:0 events:0) (member:a:u1 (member:b:u1 member:a:u1) (head:a member:b:u1) (head:b head:a) head:b)",
+  );
 });
 
 test("writeOneByOne - a later appendEvents waits for every write before it", async () => {
   const { store, log } = recorder();
   await writeOneByOne(store, [head("a"), head("b"), { op: "appendEvents", events: [] }, head("a")]);
-  assert.deepEqual(log, [
-    "start head a",
-    "start head b",
-    "end head a",
-    "end head b",
-    "start events 0",
-    "end events 0",
-    "start head a",
-    "end head a",
-  ]);
+  assert.equal(log.join(" "), "(head:a (head:b head:a) head:b) (events:0 events:0) (head:a head:a)");
 });
 
 test("writeOneByOne - a failed write fails the batch and stops the writes after it in its chat", async () => {
@@ -80,5 +63,5 @@ test("writeOneByOne - a failed write fails the batch and stops the writes after 
   await assert.rejects(writeOneByOne(store, [{ op: "createChat", chat }, head("a"), head("b")]), /down/);
   // Like Promise.all: it rejects at once; the other chats' writes still finish.
   await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(log, ["start head b", "end head b"]);
+  assert.equal(log.join(" "), "(head:b head:b)");
 });

@@ -1,6 +1,6 @@
-import { isId, NatterError } from "@natter/protocol";
 import { Type } from "typebox";
 import type { GatewayContext } from "../context.ts";
+import { watchable } from "../presence/watch-policy.ts";
 import { errors, PresenceView } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
@@ -19,12 +19,11 @@ export function presenceRoutes(app: App, ctx: GatewayContext): void {
       },
     },
     async (req) => {
-      const users = [...new Set(req.query.users.split(",").map((u) => u.trim()))].filter(Boolean);
-      const limit = ctx.config.presenceWatchLimit;
-      if (users.length > limit) throw new NatterError("invalid_input", `at most ${limit} users`, { field: "users" });
-      if (!users.every((u) => isId(u)))
-        throw new NatterError("invalid_input", "users are user ids", { field: "users" });
-      const visible = await ctx.contacts.visible(req.auth.userId, users);
+      const users = req.query.users
+        .split(",")
+        .map((u) => u.trim())
+        .filter(Boolean);
+      const visible = await watchable(ctx, req.auth.userId, users);
       const states = await ctx.presence.read(visible);
       return {
         presence: visible.map((userId) => ({ userId, ...(states.get(userId) ?? { online: false, lastSeen: 0 }) })),

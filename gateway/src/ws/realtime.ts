@@ -1,6 +1,6 @@
 import { readChatEvents, readChatHead } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { CLOSE_CODES } from "@natter/protocol";
+import { CLOSE_CODES, closeReason } from "@natter/protocol";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { WebSocket } from "ws";
 import type { GatewayContext } from "../context.ts";
@@ -49,6 +49,11 @@ export class Realtime {
         maxPending: this.opts.maxPendingEvents,
         page: this.opts.replayPage,
       },
+      transport: {
+        metrics,
+        maxBufferedBytes: this.opts.maxBufferedBytes,
+        drainTimeoutMs: this.opts.drainTimeoutMs,
+      },
       hub: this.hub,
       presenceHub: this.presenceHub,
       opts: this.opts,
@@ -64,7 +69,7 @@ export class Realtime {
    */
   accept(socket: WebSocket, authorization: string | undefined, resume: boolean): void {
     if (!this.#accepting) {
-      socket.close(CLOSE_CODES.goingAway, "gateway shutting down");
+      socket.close(CLOSE_CODES.goingAway, closeReason(CLOSE_CODES.goingAway));
       return;
     }
     this.#connections.add(new Connection(socket, authorization, resume, this.#deps));

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { NatterError } from "./errors.ts";
-import { CLOSE_CODES, type ClientFrame, MAX_SYNC_CHATS, parseClientFrame, refOf, shouldReconnect } from "./frames.ts";
+import { CLOSE_CODES, shouldReconnect } from "./close-codes.ts";
+import { type ClientFrame, MAX_SYNC_CHATS, parseClientFrame, refOf } from "./frames.ts";
 
 const good: [string, unknown, ClientFrame][] = [
   ["auth", { type: "auth", token: "v1.abc.def" }, { type: "auth", token: "v1.abc.def" }],

@@ -162,42 +162,6 @@ export const MAX_REF_LENGTH = 64;
 /** Longest token in an `auth` frame. */
 export const MAX_TOKEN_LENGTH = 4096;
 
-/**
- * WebSocket close codes and what a client does on each: "reconnect" means reconnect with
- * exponential backoff and jitter, then `sync`; "stop" means do not reconnect until
- * something changes (the user logs in again, the client is fixed). 1xxx codes are the
- * standard ones (RFC 6455); 4xxx are Natter's.
- */
-export const CLOSE_CODES = {
-  /** 1000: normal closure (the client asked). Nothing to do. */
-  normal: 1000,
-  /** 1001: the gateway is shutting down or restarting. Reconnect (any gateway), then sync. */
-  goingAway: 1001,
-  /** 1008: the client kept sending invalid frames. Stop: a client bug; reconnecting repeats it. */
-  policyViolation: 1008,
-  /** 1009: a frame over `MAX_FRAME_BYTES`. Reconnect, but never resend that frame. */
-  tooLarge: 1009,
-  /** 1011: an internal error on the gateway (e.g. the log could not be read). Reconnect, then sync. */
-  internalError: 1011,
-  /** 4001: missing, invalid, expired or revoked token. Stop: log in again for a new token. */
-  unauthorized: 4001,
-  /** 4002: no `auth` frame within 5 s of connecting. Reconnect and authenticate at once. */
-  authTimeout: 4002,
-  /** 4008: far over the frame rate limit. Reconnect after a delay of at least several seconds. */
-  rateLimited: 4008,
-  /** 4009: slow consumer: the socket's send buffer filled up. Reconnect, then sync. */
-  slowConsumer: 4009,
-  /** 4010: heartbeat timeout: no pong (nor any frame) for two heartbeat intervals. Reconnect, then sync. */
-  idleTimeout: 4010,
-} as const;
-
-export type CloseCode = (typeof CLOSE_CODES)[keyof typeof CLOSE_CODES];
-
-/** Whether a client should reconnect after the socket closed with `code` (1006, an abnormal drop, included). */
-export function shouldReconnect(code: number): boolean {
-  return code !== CLOSE_CODES.policyViolation && code !== CLOSE_CODES.unauthorized && code !== CLOSE_CODES.normal;
-}
-
 // ---------------------------------------------------------------- parsing
 
 type Obj = Record<string, unknown>;

@@ -1,10 +1,10 @@
-import { readChatEvents } from "@natter/bus";
+import { ChatLog } from "@natter/bus";
 import { LruMap } from "@natter/collections";
 import type { Logger } from "@natter/config";
 import type { ChatEvent } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS, HEADERS, userInboxSubject } from "@natter/subjects";
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { Counter, Gauge, Histogram, type Registry, register } from "prom-client";
 import { parseChatEvent } from "./chat-event.ts";
@@ -91,15 +91,16 @@ export class Fanout {
   readonly #nc: NatsConnection;
   readonly #store: Store;
   readonly #log: Logger;
-  readonly #m: FanoutMetrics;
+  readonly #metrics: FanoutMetrics;
   readonly #chats: LruMap<string, ChatMembership>;
-  #jsm: JetStreamManager | undefined;
+  /** The chat log (store, then the stream), made on the first catch-up. */
+  #chatLog: ChatLog | undefined;
 
   constructor(opts: { nc: NatsConnection; store: Store; logger: Logger; registry?: Registry; maxChats?: number }) {
     this.#nc = opts.nc;
     this.#store = opts.store;
     this.#log = opts.logger;
-    this.#m = fanoutMetrics(opts.registry ?? register);
+    this.#metrics = fanoutMetrics(opts.registry ?? register);
     this.#chats = new LruMap(opts.maxChats ?? FANOUT_MAX_CHATS);
   }
 
@@ -121,11 +122,11 @@ export class Fanout {
         h.set(HEADERS.kind, e.kind);
         for (const user of to) this.#nc.publish(userInboxSubject(user), data, { headers: h });
       }
-      this.#m.events.inc();
-      this.#m.deliveries.inc(to.size);
-      this.#m.members.observe(to.size);
+      this.#metrics.events.inc();
+      this.#metrics.deliveries.inc(to.size);
+      this.#metrics.members.observe(to.size);
     }
-    this.#m.chats.set(this.#chats.size);
+    this.#metrics.chats.set(this.#chats.size);
   }
 
   /** The members as of the event (before or after it), applying it to the chat's state when it is the next one. */
@@ -138,7 +139,7 @@ export class Fanout {
     if (e.n > state.n + 1) {
       // Events in between were not seen here yet (an earlier batch naked and not yet
       // redelivered, or another instance took them): read them from the log first.
-      this.#m.loads.inc({ reason: "gap" });
+      this.#metrics.loads.inc({ reason: "gap" });
       await this.#catchUp(state, e.chat, e.n - 1);
     }
     if (e.n === state.n + 1) {
@@ -173,7 +174,7 @@ export class Fanout {
 
   /** The chat's membership as of event `asOf`, folded from its events 1..asOf. */
   async #load(chatId: string, asOf: number, reason: LoadReason): Promise<ChatMembership> {
-    this.#m.loads.inc({ reason });
+    this.#metrics.loads.inc({ reason });
     const state = new ChatMembership();
     await this.#catchUp(state, chatId, asOf);
     this.#log.debug({ chat: chatId, asOf, members: state.members.size, reason }, "membership rebuilt from the log");
@@ -182,9 +183,9 @@ export class Fanout {
 
   /** Applies the chat's events state.n+1..toN from the log (store first, then the stream). */
   async #catchUp(state: ChatMembership, chatId: string, toN: number): Promise<void> {
-    this.#jsm ??= await jetstreamManager(this.#nc);
+    this.#chatLog ??= new ChatLog(await jetstreamManager(this.#nc), this.#store);
     while (state.n < toN) {
-      const page = await readChatEvents(this.#jsm, this.#store, chatId, {
+      const page = await this.#chatLog.range(chatId, {
         afterN: state.n,
         toN,
         limit: REBUILD_PAGE,

@@ -75,8 +75,9 @@ class SessionBroken extends Error {
  */
 export class ConsumerRunner<T> {
   readonly name: string;
-  readonly #o: Required<Omit<RunnerOptions<T>, "filterSubject" | "registry">> & Pick<RunnerOptions<T>, "filterSubject">;
-  readonly #m: RunnerMetrics;
+  readonly #opts: Required<Omit<RunnerOptions<T>, "filterSubject" | "registry">> &
+    Pick<RunnerOptions<T>, "filterSubject">;
+  readonly #metrics: RunnerMetrics;
   readonly #log: Logger;
   #stopping = false;
   #loop: Promise<void> | undefined;
@@ -85,7 +86,7 @@ export class ConsumerRunner<T> {
 
   constructor(opts: RunnerOptions<T>) {
     this.name = opts.durable;
-    this.#o = {
+    this.#opts = {
       ...opts,
       maxAckPending: opts.maxAckPending ?? opts.batchSize * 2,
       ackWaitMs: opts.ackWaitMs ?? 30_000,
@@ -96,7 +97,7 @@ export class ConsumerRunner<T> {
       retryBaseMs: opts.retryBaseMs ?? 250,
       lingerMs: opts.lingerMs ?? 0,
     };
-    this.#m = runnerMetrics(opts.registry);
+    this.#metrics = runnerMetrics(opts.registry);
     this.#log = opts.logger.child({ consumer: opts.durable });
   }
 
@@ -128,13 +129,13 @@ export class ConsumerRunner<T> {
         await this.#session(consumer);
       } catch (err) {
         if (this.#stopping) break;
-        this.#m.restarts.inc({ consumer: this.name });
+        this.#metrics.restarts.inc({ consumer: this.name });
         this.#log.warn({ err: String(err) }, "consumer session ended; re-creating the consumer");
       }
       consumer = undefined;
       // A session that ran a while was healthy: start the backoff over.
       if (Date.now() - began > 10_000) attempt = 0;
-      const wait = Math.min(this.#o.retryBaseMs * 2 ** attempt++, 10_000);
+      const wait = Math.min(this.#opts.retryBaseMs * 2 ** attempt++, 10_000);
       await this.#sleep(wait * (0.5 + Math.random() / 2));
     }
     this.#log.info("consumer stopped");
@@ -142,7 +143,7 @@ export class ConsumerRunner<T> {
 
   /** Creates the durable consumer, or brings its changeable settings up to date. */
   async #ensureConsumer(): Promise<Consumer> {
-    const o = this.#o;
+    const o = this.#opts;
     const jsm = await jetstreamManager(o.nc);
     const settings = {
       max_ack_pending: o.maxAckPending,
@@ -199,13 +200,13 @@ export class ConsumerRunner<T> {
       wake();
     };
     const messages: ConsumerMessages = await consumer.consume({
-      max_messages: this.#o.batchSize,
+      max_messages: this.#opts.batchSize,
       // Stop instead of polling a consumer that is gone: the loop re-creates it.
       abort_on_missing_resource: true,
       callback: (m) => {
         queue.push(m);
         progress.at = Date.now();
-        if (!lingering || queue.length >= this.#o.batchSize) wake();
+        if (!lingering || queue.length >= this.#opts.batchSize) wake();
       },
     });
     messages.closed().then(
@@ -215,7 +216,7 @@ export class ConsumerRunner<T> {
     void this.#watchStatus(messages, breakWith);
     const check = setInterval(() => {
       void this.#check(consumer, queue, progress, breakWith);
-    }, this.#o.checkIntervalMs);
+    }, this.#opts.checkIntervalMs);
     void this.#check(consumer, queue, progress, breakWith);
 
     try {
@@ -226,15 +227,15 @@ export class ConsumerRunner<T> {
           });
           continue;
         }
-        if (this.#o.lingerMs > 0 && queue.length < this.#o.batchSize) {
+        if (this.#opts.lingerMs > 0 && queue.length < this.#opts.batchSize) {
           lingering = true;
-          await this.#sleep(this.#o.lingerMs);
+          await this.#sleep(this.#opts.lingerMs);
           lingering = false;
           if (this.#stopping || broken) break;
         }
         progress.busy = true;
         try {
-          await this.#handle(queue.splice(0, this.#o.batchSize));
+          await this.#handle(queue.splice(0, this.#opts.batchSize));
         } finally {
           progress.busy = false;
           progress.at = Date.now();
@@ -270,15 +271,15 @@ export class ConsumerRunner<T> {
   ): Promise<void> {
     try {
       const info = await consumer.info();
-      this.#m.lag.set({ consumer: this.name }, info.num_pending);
-      this.#m.ackPending.set({ consumer: this.name }, info.num_ack_pending);
+      this.#metrics.lag.set({ consumer: this.name }, info.num_pending);
+      this.#metrics.ackPending.set({ consumer: this.name }, info.num_ack_pending);
       const idle = Date.now() - progress.at;
       if (
         info.num_pending > 0 &&
-        info.num_ack_pending < this.#o.maxAckPending &&
+        info.num_ack_pending < this.#opts.maxAckPending &&
         queue.length === 0 &&
         !progress.busy &&
-        idle > this.#o.stallMs
+        idle > this.#opts.stallMs
       ) {
         breakWith(new SessionBroken(`stalled: ${info.num_pending} pending, nothing delivered for ${idle} ms`));
       }
@@ -297,10 +298,10 @@ export class ConsumerRunner<T> {
     const values: T[] = [];
     for (const m of msgs) {
       try {
-        values.push(this.#o.parse(m));
+        values.push(this.#opts.parse(m));
         good.push(m);
       } catch (err) {
-        this.#m.poison.inc(label);
+        this.#metrics.poison.inc(label);
         this.#log.error(
           { seq: m.seq, subject: m.subject, err: String(err) },
           "poison message: cannot be parsed, terminated",
@@ -310,23 +311,23 @@ export class ConsumerRunner<T> {
     }
     if (good.length === 0) return;
 
-    const end = this.#m.batchSeconds.startTimer(label);
+    const end = this.#metrics.batchSeconds.startTimer(label);
     // A slow store must not make the server redeliver a batch that is still being written.
     const keepAlive = setInterval(
       () => {
         for (const m of good) m.working();
       },
-      Math.max(500, this.#o.ackWaitMs / 2),
+      Math.max(500, this.#opts.ackWaitMs / 2),
     );
     try {
-      await this.#o.onBatch(values);
+      await this.#opts.onBatch(values);
       for (const m of good) m.ack();
-      this.#m.processed.inc(label, good.length);
-      this.#m.batchSize.observe(label, good.length);
+      this.#metrics.processed.inc(label, good.length);
+      this.#metrics.batchSize.observe(label, good.length);
     } catch (err) {
       const deliveries = Math.max(...good.map((m) => m.info.deliveryCount));
-      const delay = Math.min(this.#o.nakBaseMs * 2 ** (deliveries - 1), this.#o.nakMaxMs);
-      this.#m.handlerErrors.inc(label);
+      const delay = Math.min(this.#opts.nakBaseMs * 2 ** (deliveries - 1), this.#opts.nakMaxMs);
+      this.#metrics.handlerErrors.inc(label);
       this.#log.warn(
         { err: String(err), first: good[0]!.seq, count: good.length, deliveries, retryInMs: delay },
         "batch handler failed; naked for redelivery",

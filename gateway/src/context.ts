@@ -1,6 +1,6 @@
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { ChatLog } from "@natter/bus";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
@@ -16,7 +16,8 @@ export interface GatewayContext {
   logger: Logger;
   store: Store;
   nc: NatsConnection;
-  jsm: JetStreamManager;
+  /** The chat log over the stream and the store: every read of heads, ranges and history pages. */
+  chatLog: ChatLog;
   signer: TokenSigner;
   chats: ChatService;
   metrics: GatewayMetrics;

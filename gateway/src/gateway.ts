@@ -1,4 +1,4 @@
-import { JsPublisher } from "@natter/bus";
+import { ChatLog, JsPublisher } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -6,6 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Registry } from "prom-client";
 import { buildApp } from "./app.ts";
 import { TokenSigner } from "./auth/tokens.ts";
+import { ChatAccess } from "./chat/access.ts";
 import { Sequencer } from "./chat/sequencer.ts";
 import { MembersCache } from "./chat/members-cache.ts";
 import { ChatService } from "./chat/service.ts";
@@ -53,21 +54,29 @@ export async function createGateway(opts: {
     maxBatch: config.sendBatch,
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
-  const chats = new ChatService({ store, jsm, sequencer, config, sendLimiter, logger });
+  const chatLog = new ChatLog(jsm, store);
+  const access = new ChatAccess(store);
   const members = new MembersCache({ store });
   const signals = new Signals({
     nc,
-    jsm,
+    chatLog,
     store,
-    chats,
+    access,
     members,
     metrics,
     logger: logger.child({ component: "signals" }),
     typingIntervalMs: config.typingInterval,
   });
-  chats.setHooks({
-    sent: (me, chatId, n) => signals.markSent(me, chatId, n),
-    membershipChanged: (chatId) => members.forget(chatId),
+  const chats = new ChatService({
+    store,
+    chatLog,
+    access,
+    signals,
+    members,
+    sequencer,
+    config,
+    sendLimiter,
+    logger,
   });
   const presence = new Presence({
     nc,
@@ -88,7 +97,7 @@ export async function createGateway(opts: {
     logger,
     store,
     nc,
-    jsm,
+    chatLog,
     metrics,
     signer: new TokenSigner(config.tokenSecret),
     chats,
@@ -100,7 +109,6 @@ export async function createGateway(opts: {
   };
   const realtime = new Realtime({
     ctx,
-    jsm,
     options: wsOptions({ frameBurst: config.wsFrameBurst, framesPerSecond: config.wsFrameRate, ...opts.ws }),
   });
   const { app, routes } = await buildApp(ctx, realtime);

@@ -1,7 +1,6 @@
-import { lastChatEvents, readChatEvents } from "@natter/bus";
+import type { ChatLog } from "@natter/bus";
 import { type ChatEvent, type ChatSummary, countsAsUnread, previewOf } from "@natter/protocol";
 import type { Store } from "@natter/store";
-import type { JetStreamManager } from "@nats-io/jetstream";
 
 /** Unread counts stop here (the list shows "1000+"); counting further costs reads for nothing. */
 export const UNREAD_CAP = 1000;
@@ -24,7 +23,7 @@ export type ChatListItem = ChatSummary;
  */
 export async function listChats(
   store: Store,
-  jsm: JetStreamManager,
+  chatLog: ChatLog,
   me: string,
   q: { limit: number; cursor?: string },
 ): Promise<{ chats: ChatListItem[]; next?: string }> {
@@ -33,7 +32,7 @@ export async function listChats(
   // Both order the list, so the order, the items and the cursor agree.
   const [storedHeads, streamHeads] = await Promise.all([
     store.getChatHeads(ids),
-    lastChatEvents(jsm, ids).catch(() => new Map<string, ChatEvent>()),
+    chatLog.lastEvents(ids).catch(() => new Map<string, ChatEvent>()),
   ]);
   const heads = new Map(storedHeads.map((h) => [h.chatId, h]));
   const freshest = (chatId: string) => {
@@ -74,7 +73,7 @@ export async function listChats(
           : stored;
       const lastN = head?.lastN ?? 0;
       const joinedN = members.find((m) => m.userId === me)?.joinedN ?? 1;
-      const unread = await countUnread(store, jsm, chatId, me, Math.max(read?.readN ?? 0, joinedN), lastN);
+      const unread = await countUnread(store, chatLog, chatId, me, Math.max(read?.readN ?? 0, joinedN), lastN);
       const readN = Math.min(read?.readN ?? 0, lastN);
       const peer = chat.kind === "direct" ? members.find((m) => m.userId !== me)?.userId : undefined;
       const peerUser = peer === undefined ? undefined : await store.getUser(peer);
@@ -103,7 +102,7 @@ export async function listChats(
 /** Messages from others after `afterN`, up to the cap: the store's count, then the stream beyond what it holds. */
 async function countUnread(
   store: Store,
-  jsm: JetStreamManager,
+  chatLog: ChatLog,
   chatId: string,
   me: string,
   afterN: number,
@@ -114,7 +113,7 @@ async function countUnread(
   let count = stored.count;
   const from = Math.max(afterN, stored.storedN);
   if (count >= UNREAD_CAP || lastN <= from) return { count: Math.min(count, UNREAD_CAP) };
-  const newer: ChatEvent[] = await readChatEvents(jsm, store, chatId, {
+  const newer: ChatEvent[] = await chatLog.range(chatId, {
     afterN: from,
     toN: lastN,
     limit: UNREAD_CAP - count,

@@ -1,12 +1,4 @@
-import {
-  chatEventAt,
-  isWrongLastSequence,
-  JsApiCodes,
-  JsPublishError,
-  type JsPublisher,
-  readChatEvents,
-  readChatHead,
-} from "@natter/bus";
+import { ChatLog, isWrongLastSequence, JsApiCodes, JsPublishError, type JsPublisher } from "@natter/bus";
 import { setNewest } from "@natter/collections";
 import type { Logger } from "@natter/config";
 import { applyMembership, type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
@@ -56,8 +48,6 @@ interface Request {
 
 const MAX_ATTEMPTS = 20;
 const MAX_CACHED_HEADS = 50_000;
-/** Most events replayed from the stream to bring a stored member list up to the head. */
-const MAX_MEMBERSHIP_REPLAY = 10_000;
 const PUBLISH_TIMEOUT_MS = 5000;
 
 /**
@@ -72,13 +62,15 @@ const PUBLISH_TIMEOUT_MS = 5000;
  * expectation on the first holds for all, the server stores all with consecutive
  * sequences or none, and one PubAck answers them. A busy chat then costs one round trip
  * per batch, not per message. Only on a replicated stream: nats-server stages an R1
- * stream's batch on disk before the commit (~2.5 ms a batch against ~0.2 ms a single
- * publish here), while on R3 a batch costs about what one publish does (~0.9 ms).
+ * stream's batch on disk before the commit, so there a batch costs many single
+ * publishes, while on R3 it costs about what one publish does (figures and the command
+ * that measures them: BENCHMARKS.md, "Group commit").
  */
 export class Sequencer {
   readonly #publisher: JsPublisher;
   readonly #jsm: JetStreamManager;
-  readonly #store: Store;
+  /** Heads, members as of a head, and events read back: the chat log over stream and store. */
+  readonly #chatLog: ChatLog;
   readonly #metrics: GatewayMetrics;
   readonly #log: Logger;
   readonly #maxBatch: number;
@@ -106,7 +98,7 @@ export class Sequencer {
   }) {
     this.#publisher = opts.publisher;
     this.#jsm = opts.jsm;
-    this.#store = opts.store;
+    this.#chatLog = new ChatLog(opts.jsm, opts.store);
     this.#metrics = opts.metrics;
     this.#log = opts.logger;
     this.#maxBatch = opts.maxBatch ?? 64;
@@ -150,9 +142,8 @@ export class Sequencer {
 
   #atomicAllowed(): Promise<boolean> {
     if (this.#maxBatch <= 1) return Promise.resolve(false);
-    // Replicated streams only: an R1 stream stages a batch on disk before the commit, ~10×
-    // a single publish, while an R3 one takes a batch for about the price of one publish
-    // (`npm run bench:batch -- --replicas 3`).
+    // Replicated streams only: an R1 stream stages a batch on disk before the commit, while
+    // an R3 one takes a batch for about the price of one publish (BENCHMARKS.md).
     this.#atomic ??= this.#jsm.streams.info(CHAT_STREAM).then(
       (info) => (info.config as { allow_atomic?: boolean }).allow_atomic === true && info.config.num_replicas > 1,
       () => {
@@ -193,7 +184,7 @@ export class Sequencer {
         if (ack.duplicate) {
           // The original is in the stream (the dedup window is far shorter than max age).
           this.#heads.delete(chatId);
-          const original = await chatEventAt(this.#jsm, ack.seq);
+          const original = await this.#chatLog.eventAt(ack.seq);
           if (!original) throw new NatterError("unavailable", "the original message is no longer in the stream");
           this.#metrics.publishes.inc({ kind: payload.kind, outcome: "duplicate" });
           return { event: original, duplicate: true };
@@ -324,37 +315,13 @@ export class Sequencer {
   }
 
   /**
-   * The chat's active members as of `head`: cached while the head is ours, else the store's
-   * member list brought up to the head with the membership events the store has not
-   * projected yet (read back from the stream). Member lists are sets of users each last
-   * added or removed by some event, so replaying events the store may already hold changes
-   * nothing, and the result is the membership right after event `head.n`, in log order.
+   * The chat's active members as of `head` (exact in log order): cached while the head is
+   * ours, else read from the chat log (`ChatLog.membersAt`).
    */
   async #membersAt(chatId: string, head: Head): Promise<Set<string>> {
     const cached = this.#members.get(chatId);
     if (cached && cached.seq === head.seq) return cached.ids;
-    // The stored head first: the member list read after it is at least as new.
-    const stored = await this.#store.getChatHead(chatId);
-    const ids = new Set((await this.#store.listMembers(chatId)).map((m) => m.userId));
-    const from = stored?.lastN ?? 0;
-    if (head.n > from) {
-      const missing = head.n - from;
-      if (missing > MAX_MEMBERSHIP_REPLAY) {
-        throw new NatterError("unavailable", "the chat's history is catching up; retry with the same id");
-      }
-      const events = await readChatEvents(this.#jsm, this.#store, chatId, {
-        afterN: from,
-        toN: head.n,
-        limit: missing,
-      });
-      if (events.length !== missing) {
-        throw new NatterError(
-          "unavailable",
-          "the chat's latest events cannot be read right now; retry with the same id",
-        );
-      }
-      for (const e of events) applyMembership(ids, e);
-    }
+    const ids = await this.#chatLog.membersAt(chatId, head.n);
     setNewest(this.#members, chatId, { seq: head.seq, ids }, MAX_CACHED_HEADS);
     return ids;
   }
@@ -365,7 +332,7 @@ export class Sequencer {
    * subject sequence 0 ("no message on this subject").
    */
   #loadHead(chatId: string): Promise<Head> {
-    return readChatHead(this.#jsm, this.#store, chatId);
+    return this.#chatLog.head(chatId);
   }
 
   #rememberHead(chatId: string, head: Head): void {

@@ -1,11 +1,13 @@
-import { readChatPage } from "@natter/bus";
+import type { ChatLog } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import { type ChatEvent, type ChatView, NatterError } from "@natter/protocol";
 import { type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
-import type { JetStreamManager } from "@nats-io/jetstream";
 import { directChatId, newId } from "../ids.ts";
 import type { RateLimiter } from "../rate-limit.ts";
+import type { ChatAccess } from "./access.ts";
+import type { MembersCache } from "./members-cache.ts";
+import type { Signals } from "./signals.ts";
 import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
 
 export type { ChatView };
@@ -20,14 +22,6 @@ export interface SendResult {
   duplicate: boolean;
 }
 
-/** Called by `ChatService` after the fact; set once by `createGateway`. */
-export interface ChatHooks {
-  /** A new message `n` from `me` was sequenced (not for retries). */
-  sent(me: string, chatId: string, n: number): void;
-  /** Membership of the chat changed through this gateway. */
-  membershipChanged(chatId: string): void;
-}
-
 /**
  * Chat operations shared by the HTTP routes and the WebSocket frames: membership rules,
  * limits and the sequencer. Every method checks the caller's rights itself and throws a
@@ -35,31 +29,37 @@ export interface ChatHooks {
  */
 export class ChatService {
   readonly #store: Store;
-  readonly #jsm: JetStreamManager;
+  readonly #chatLog: ChatLog;
   readonly #seq: Sequencer;
   readonly #config: Config;
   readonly #sendLimiter: RateLimiter;
   readonly #log: Logger;
-  #hooks: ChatHooks | undefined;
+  readonly #access: ChatAccess;
+  readonly #signals: Signals;
+  readonly #members: MembersCache;
 
   constructor(opts: {
     store: Store;
-    jsm: JetStreamManager;
+    chatLog: ChatLog;
+    access: ChatAccess;
+    /** Sending marks the chat read for the sender. */
+    signals: Signals;
+    /** Forgotten for a chat whose membership changes here. */
+    members: MembersCache;
     sequencer: Sequencer;
     config: Config;
     sendLimiter: RateLimiter;
     logger: Logger;
   }) {
     this.#store = opts.store;
-    this.#jsm = opts.jsm;
+    this.#chatLog = opts.chatLog;
+    this.#access = opts.access;
+    this.#signals = opts.signals;
+    this.#members = opts.members;
     this.#seq = opts.sequencer;
     this.#config = opts.config;
     this.#sendLimiter = opts.sendLimiter;
     this.#log = opts.logger;
-  }
-
-  setHooks(hooks: ChatHooks): void {
-    this.#hooks = hooks;
   }
 
   /** The direct chat of the pair: created once, then returned as it is (`created` false). */
@@ -133,7 +133,7 @@ export class ChatService {
       user: userId,
     }));
     await projectEvents(this.#store, [event]);
-    this.#hooks?.membershipChanged(chatId);
+    this.#members.forget(chatId);
     return event.n;
   }
 
@@ -170,7 +170,7 @@ export class ChatService {
       user: userId,
     }));
     await projectEvents(this.#store, [event]);
-    this.#hooks?.membershipChanged(chatId);
+    this.#members.forget(chatId);
     return event.n;
   }
 
@@ -199,7 +199,7 @@ export class ChatService {
         { dedupId: msgId(chatId, me, id), sender: me },
       );
     } catch (err) {
-      if (err instanceof NotMemberError) throw await this.#notMember(chatId);
+      if (err instanceof NotMemberError) throw await this.#access.notMember(chatId);
       throw err;
     }
     const { event, duplicate } = published;
@@ -208,7 +208,7 @@ export class ChatService {
       throw new NatterError("internal", "message id collision");
     }
     // Sending marks the chat read up to the message for the sender (after `sent`, not before).
-    if (!duplicate) this.#hooks?.sent(me, chatId, event.n);
+    if (!duplicate) this.#signals.markSent(me, chatId, event.n);
     // No projection here: a message changes only the chat head, which the history consumer
     // advances milliseconds later; a store write per send would halve the gateway's rate.
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
@@ -224,9 +224,8 @@ export class ChatService {
     chatId: string,
     q: { before?: number; after?: number; limit: number },
   ): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
-    const member = await this.#store.getMember(chatId, me);
-    if (!member) throw await this.#notMember(chatId);
-    return readChatPage(this.#jsm, this.#store, chatId, {
+    const member = await this.#access.requireMemberRow(me, chatId);
+    return this.#chatLog.page(chatId, {
       ...(q.before === undefined ? {} : { before: q.before }),
       ...(q.after === undefined ? {} : { after: q.after }),
       limit: q.limit,
@@ -235,17 +234,9 @@ export class ChatService {
     });
   }
 
-  /** The caller's active membership; 404 for an unknown chat, 403 otherwise. */
-  async requireMember(me: string, chatId: string): Promise<Member> {
-    const member = await this.#store.getMember(chatId, me);
-    if (member?.active) return member;
-    throw await this.#notMember(chatId);
-  }
-
-  /** Why a user who is not an active member gets nothing: 404 for an unknown chat, else 403. */
-  async #notMember(chatId: string): Promise<NatterError> {
-    if (!(await this.#store.getChat(chatId))) return new NatterError("not_found", "no such chat");
-    return new NatterError("forbidden", "not a member of this chat");
+  /** The caller's active membership; 404 for an unknown chat, 403 otherwise (`ChatAccess`). */
+  requireMember(me: string, chatId: string): Promise<Member> {
+    return this.#access.requireMember(me, chatId);
   }
 
   async view(chatId: string): Promise<ChatView> {

@@ -1,15 +1,14 @@
-import { readChatHead } from "@natter/bus";
+import type { ChatLog } from "@natter/bus";
 import { setNewest } from "@natter/collections";
 import type { Logger } from "@natter/config";
 import type { ReceiptFrame, TypingSignalFrame } from "@natter/protocol";
 import type { ReadState, Store } from "@natter/store";
 import { userSignalSubject } from "@natter/subjects";
-import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 import { RateLimiter } from "../rate-limit.ts";
 import type { MembersCache } from "./members-cache.ts";
-import type { ChatService } from "./service.ts";
+import type { ChatAccess } from "./access.ts";
 
 /**
  * Typing signals and receipts: ephemeral frames published on core NATS to
@@ -34,9 +33,9 @@ export class Signals {
   readonly #knownRead = new Map<string, number>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #nc: NatsConnection;
-  readonly #jsm: JetStreamManager;
+  readonly #chatLog: ChatLog;
   readonly #store: Store;
-  readonly #chats: ChatService;
+  readonly #access: ChatAccess;
   readonly #members: MembersCache;
   readonly #metrics: GatewayMetrics;
   readonly #log: Logger;
@@ -44,18 +43,18 @@ export class Signals {
 
   constructor(opts: {
     nc: NatsConnection;
-    jsm: JetStreamManager;
+    chatLog: ChatLog;
     store: Store;
-    chats: ChatService;
+    access: ChatAccess;
     members: MembersCache;
     metrics: GatewayMetrics;
     logger: Logger;
     typingIntervalMs: number;
   }) {
     this.#nc = opts.nc;
-    this.#jsm = opts.jsm;
+    this.#chatLog = opts.chatLog;
     this.#store = opts.store;
-    this.#chats = opts.chats;
+    this.#access = opts.access;
     this.#members = opts.members;
     this.#metrics = opts.metrics;
     this.#log = opts.logger;
@@ -71,7 +70,7 @@ export class Signals {
   async typing(me: string, chatId: string): Promise<boolean> {
     let members = await this.#members.members(chatId);
     if (!members.includes(me)) {
-      await this.#chats.requireMember(me, chatId);
+      await this.#access.requireMember(me, chatId);
       this.#members.forget(chatId);
       members = await this.#members.members(chatId);
     }
@@ -92,7 +91,7 @@ export class Signals {
    * and, only when one moved, sends `receipt` to every member (my other devices included).
    */
   async advance(me: string, chatId: string, deliveredN: number, readN: number): Promise<void> {
-    await this.#chats.requireMember(me, chatId);
+    await this.#access.requireMember(me, chatId);
     // Pointers never pass the chat's head: `read n=2^53` must not mark every future message read.
     const head = await this.#headAtLeast(chatId, Math.max(deliveredN, readN));
     deliveredN = Math.min(deliveredN, head);
@@ -157,7 +156,7 @@ export class Signals {
     if (n === 0) return 0;
     const stored = await this.#store.getChatHead(chatId);
     if (stored && stored.lastN >= n) return n;
-    return Math.min(n, (await readChatHead(this.#jsm, this.#store, chatId)).n);
+    return Math.min(n, (await this.#chatLog.head(chatId)).n);
   }
 
   #remember(key: string, readN: number): void {

@@ -71,7 +71,7 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
       },
     },
     async (req) =>
-      listChats(ctx.store, ctx.jsm, req.auth.userId, {
+      listChats(ctx.store, ctx.chatLog, req.auth.userId, {
         limit: req.query.limit ?? 50,
         ...(req.query.cursor === undefined ? {} : { cursor: req.query.cursor }),
       }),

@@ -84,7 +84,7 @@ const CONCURRENT_READS = 8;
 export class ChatFeed {
   readonly #userId: string;
   readonly #socket: FeedSocket;
-  readonly #d: ChatFeedDeps;
+  readonly #deps: ChatFeedDeps;
   readonly #chats = new Map<string, Cursor>();
   #held = true;
   #pending = 0;
@@ -96,7 +96,7 @@ export class ChatFeed {
   constructor(userId: string, socket: FeedSocket, deps: ChatFeedDeps) {
     this.#userId = userId;
     this.#socket = socket;
-    this.#d = deps;
+    this.#deps = deps;
   }
 
   /** A live event from the user's inbox. */
@@ -104,10 +104,10 @@ export class ChatFeed {
     if (this.#stopped) return;
     const c = this.#cursor(event.chat);
     if (c.known && event.n <= c.last && !c.running) {
-      this.#d.duplicate();
+      this.#deps.duplicate();
       return;
     }
-    if (this.#pending >= this.#d.maxPending) {
+    if (this.#pending >= this.#deps.maxPending) {
       this.#stopped = true;
       this.#socket.overflow();
       return;
@@ -195,7 +195,7 @@ export class ChatFeed {
         c.member = true;
       }
       if (e.n <= c.last) {
-        this.#d.duplicate();
+        this.#deps.duplicate();
         continue;
       }
       if (e.n > c.last + 1) await this.#reads(() => this.#fill(c, e.n - 1));
@@ -220,7 +220,7 @@ export class ChatFeed {
   async #fill(c: Cursor, toN: number): Promise<void> {
     for (let attempt = 0; c.last < toN;) {
       if (!(await this.#socket.drained())) return;
-      const page = await this.#d.readRange(c.chatId, c.last, toN, this.#d.page);
+      const page = await this.#deps.readRange(c.chatId, c.last, toN, this.#deps.page);
       if (this.#stopped) return;
       let progressed = false;
       for (const e of page) {
@@ -237,10 +237,10 @@ export class ChatFeed {
   }
 
   async #replay(c: Cursor, req: SyncRequest): Promise<void> {
-    const member = await this.#d.getMember(c.chatId, this.#userId);
+    const member = await this.#deps.getMember(c.chatId, this.#userId);
     if (this.#stopped) return;
     if (!member) {
-      const exists = await this.#d.chatExists(c.chatId);
+      const exists = await this.#deps.chatExists(c.chatId);
       this.#socket.syncFailed(
         c.chatId,
         exists
@@ -266,7 +266,7 @@ export class ChatFeed {
 
     while (toN === undefined || c.last < toN) {
       if (!(await this.#socket.drained())) return;
-      const page = await this.#d.readRange(c.chatId, c.last, toN, this.#d.page);
+      const page = await this.#deps.readRange(c.chatId, c.last, toN, this.#deps.page);
       if (this.#stopped) return;
       let applied = 0;
       for (const e of page) {
@@ -274,12 +274,12 @@ export class ChatFeed {
         this.#apply(c, e, "replay");
         applied++;
       }
-      if (applied < this.#d.page) break;
+      if (applied < this.#deps.page) break;
     }
     if (c.last === from && from > 0 && toN === undefined) {
       // Nothing after the cursor: a cursor past the chat's head is answered as at the head,
       // so the live events after the head are not taken for duplicates and dropped.
-      const head = await this.#d.headN(c.chatId);
+      const head = await this.#deps.headN(c.chatId);
       if (this.#stopped) return;
       if (head < c.last) {
         c.last = head;

@@ -1,7 +1,5 @@
-import { readChatEvents, readChatHead } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import { CLOSE_CODES, closeReason } from "@natter/protocol";
-import type { JetStreamManager } from "@nats-io/jetstream";
 import type { WebSocket } from "ws";
 import type { GatewayContext } from "../context.ts";
 import { PresenceHub } from "../presence/presence-hub.ts";
@@ -20,7 +18,6 @@ export class Realtime {
   readonly presenceHub: PresenceHub;
   readonly opts: WsOptions;
   readonly #ctx: GatewayContext;
-  readonly #jsm: JetStreamManager;
   readonly log: Logger;
   readonly #connections = new Set<Connection>();
   readonly #heartbeats: Heartbeats;
@@ -28,22 +25,21 @@ export class Realtime {
   readonly #deps: ConnectionDeps;
   #accepting = true;
 
-  constructor(opts: { ctx: GatewayContext; jsm: JetStreamManager; options: WsOptions }) {
+  constructor(opts: { ctx: GatewayContext; options: WsOptions }) {
     this.#ctx = opts.ctx;
-    this.#jsm = opts.jsm;
     this.opts = opts.options;
     this.log = opts.ctx.logger.child({ component: "ws" });
     this.hub = new InboxHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
     this.presenceHub = new PresenceHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
     this.#heartbeats = new Heartbeats(this.opts.heartbeatMs);
-    const { store, metrics } = this.#ctx;
+    const { store, metrics, chatLog } = this.#ctx;
     this.#deps = {
       ctx: this.#ctx,
       feed: {
         readRange: (chatId, afterN, toN, limit) =>
-          readChatEvents(this.#jsm, store, chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
+          chatLog.range(chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
         getMember: (chatId, userId) => store.getMember(chatId, userId),
-        headN: async (chatId) => (await readChatHead(this.#jsm, store, chatId)).n,
+        headN: async (chatId) => (await chatLog.head(chatId)).n,
         chatExists: async (chatId) => (await store.getChat(chatId)) !== undefined,
         duplicate: () => metrics.duplicatesDropped.inc(),
         maxPending: this.opts.maxPendingEvents,

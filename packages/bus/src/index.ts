@@ -1,3 +1,4 @@
+export { ChatLog } from "./chat-log.ts";
 export {
   type ChatHeadRef,
   type ChatPageQuery,

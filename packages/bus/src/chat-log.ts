@@ -1,0 +1,91 @@
+import { applyMembership, type ChatEvent, NatterError } from "@natter/protocol";
+import type { Store } from "@natter/store";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import {
+  type ChatHeadRef,
+  type ChatPageQuery,
+  type ChatRangeQuery,
+  readChatEvents,
+  readChatHead,
+  readChatPage,
+} from "./chat-range.ts";
+import { chatEventAt, lastChatEvents } from "./chat-stream.ts";
+
+/** Most events replayed from the stream to bring a stored member list up to a head. */
+const MAX_MEMBERSHIP_REPLAY = 10_000;
+
+/**
+ * The chat log as every reader sees it: one module over its two copies.
+ *
+ * Who writes what. The chat stream (`CHATS`, subject `chat.<chatId>.msg`) is the log
+ * itself: only the gateways' sequencer appends to it, and its sequence is the order. The
+ * store is written behind it: the `history` consumer appends every event and projects it
+ * onto the read models (chats, members, heads); a gateway also projects the membership
+ * events it publishes itself, at once, so the next request it serves sees the change
+ * (projections are guarded by `n`, so the second projection changes nothing). The store
+ * therefore lags the stream by the history consumer's batch, and the stream forgets what
+ * is older than its max age.
+ *
+ * So a reader never asks one of them alone: the head is the stream's last event (the
+ * store's when the stream no longer holds any), a range is the store's contiguous run
+ * then the stream's tail beyond it, and the members as of a head are the store's member
+ * list brought up to that head with the stream's newer membership events.
+ */
+export class ChatLog {
+  readonly #jsm: JetStreamManager;
+  readonly #store: Store;
+
+  constructor(jsm: JetStreamManager, store: Store) {
+    this.#jsm = jsm;
+    this.#store = store;
+  }
+
+  /** The chat's newest event: `n` and its stream `seq` (0 when the stream no longer holds it). */
+  head(chatId: string): Promise<ChatHeadRef> {
+    return readChatHead(this.#jsm, this.#store, chatId);
+  }
+
+  /** The newest event of each chat still in the stream (chats with none there are absent). */
+  lastEvents(chatIds: readonly string[]): Promise<Map<string, ChatEvent>> {
+    return lastChatEvents(this.#jsm, chatIds);
+  }
+
+  /** Contiguous events `afterN < n <= toN`, ascending, at most `limit` (`readChatEvents`). */
+  range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
+    return readChatEvents(this.#jsm, this.#store, chatId, q);
+  }
+
+  /** One page of history for a reader (`readChatPage`). */
+  page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
+    return readChatPage(this.#jsm, this.#store, chatId, q);
+  }
+
+  /** The event at a stream sequence, if the stream still holds it. */
+  eventAt(seq: number): Promise<ChatEvent | undefined> {
+    return chatEventAt(this.#jsm, seq);
+  }
+
+  /**
+   * The chat's active members right after event `headN`, exact in log order: the store's
+   * member list (read after its head, so at least as new) brought up to `headN` with the
+   * events the store has not projected yet. Member rows are each last set by some event,
+   * so replaying events the store already holds changes nothing. Throws `unavailable`
+   * when the store is too far behind, or the events cannot be read right now.
+   */
+  async membersAt(chatId: string, headN: number): Promise<Set<string>> {
+    const stored = await this.#store.getChatHead(chatId);
+    const ids = new Set((await this.#store.listMembers(chatId)).map((m) => m.userId));
+    const from = stored?.lastN ?? 0;
+    if (headN <= from) return ids;
+    const missing = headN - from;
+    if (missing > MAX_MEMBERSHIP_REPLAY) {
+      throw new NatterError("unavailable", "the chat's history is catching up; retry with the same id");
+    }
+    const events = await this.range(chatId, { afterN: from, toN: headN, limit: missing });
+    if (events.length !== missing) {
+      throw new NatterError("unavailable", "the chat's latest events cannot be read right now; retry with the same id");
+    }
+    for (const e of events) applyMembership(ids, e);
+    return ids;
+  }
+}

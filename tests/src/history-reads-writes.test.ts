@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type GatewayProc, type Stack, startStack } from "@natter/testkit";
+import { type GatewayProc, type Stack, startStack, WsClient } from "@natter/testkit";
 import { Api } from "./http-client.ts";
-import { WsClient } from "./ws-client.ts";
 
 // G1 over HTTP: once `sent` arrives the message is in history. The history consumer here
 // lingers 3 s before it writes, so every page read right after the sends is served by

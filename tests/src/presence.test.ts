@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { PresenceFrame, ReceiptFrame, ServerFrame, TypingSignalFrame } from "@natter/protocol";
-import { type GatewayProc, LIFTED_RATE_LIMITS, type Stack, startStack } from "@natter/testkit";
+import { type GatewayProc, LIFTED_RATE_LIMITS, type Stack, startStack, WsClient } from "@natter/testkit";
 import { Api, eventually } from "./http-client.ts";
-import { WsClient } from "./ws-client.ts";
 
 // Presence, typing, receipts and unread counts over the production path: two gateway
 // processes (a third one to kill), the consumers process, a real nats-server, real sockets.

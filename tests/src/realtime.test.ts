@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CLOSE_CODES, type SentFrame } from "@natter/protocol";
-import { type GatewayProc, LIFTED_RATE_LIMITS, type Proc, type Stack, startStack } from "@natter/testkit";
+import { type GatewayProc, LIFTED_RATE_LIMITS, type Proc, type Stack, startStack, WsClient } from "@natter/testkit";
 import { Api } from "./http-client.ts";
-import { WsClient } from "./ws-client.ts";
 
 // The acceptance of real-time delivery over the production path: two gateway processes,
 // a consumers process (history and fanout), a real nats-server and a Cassandra keyspace,

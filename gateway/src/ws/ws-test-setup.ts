@@ -11,7 +11,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import { startTestGateway, type TestGateway } from "../testing.ts";
 import type { WsOptions } from "./options.ts";
 
-export { WsClient } from "../../../tests/src/ws-client.ts";
+export { WsClient } from "@natter/testkit";
 
 export interface WsTestEnv {
   nats: NatsServer;

@@ -10,3 +10,4 @@ export {
   waitForJetStream,
 } from "./nats-server.ts";
 export * from "./stack.ts";
+export { WsClient } from "./ws-client.ts";

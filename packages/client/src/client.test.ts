@@ -173,8 +173,12 @@ describe("client - SDK over the real stack", () => {
     const cursors = new MemoryCursorStore({ [chat.chatId]: 0 });
     const delivered: number[] = [];
     const ordering = new ChatOrdering({
-      cursors,
-      deliver: (e) => delivered.push(e.n),
+      stored: (c) => cursors.get(c),
+      startOf: (e) => e.n - 1,
+      deliver: (e) => {
+        delivered.push(e.n);
+        cursors.set(e.chat, e.n);
+      },
       fetchAfter: (c, afterN, limit) => ben.client.http.messages(c, { after: afterN, limit }),
       me: () => ben.userId,
       onError: (err) => assert.fail(err),
@@ -191,6 +195,7 @@ describe("client - SDK over the real stack", () => {
     assert.ok(ordering.stats.filled > 0, "some came from the HTTP fill");
     assert.ok(ordering.stats.duplicates >= 2);
     assert.equal(cursors.get(chat.chatId), 31);
+    assert.equal(ordering.position(chat.chatId), 31);
     ordering.stop();
   });
 

@@ -25,6 +25,10 @@ import { Emitter } from "./emitter.ts";
 import { HistoryPager } from "./history.ts";
 import { NatterHttp, type SentMessage, type Session } from "./http.ts";
 import { ChatOrdering } from "./ordering.ts";
+import { type CursorMoves, Processing } from "./processing.ts";
+import { tokenClaims } from "./token.ts";
+import { Users } from "./users.ts";
+import type { StorageLike } from "./cursor-store.ts";
 
 /**
  * - `idle`: not started. `connecting`: opening a socket and authenticating.
@@ -53,11 +57,19 @@ export interface PresenceInfo {
 /** What `client.on(...)` offers, with each listener's arguments. */
 export interface ClientEvents {
   [key: string]: unknown[];
-  /** A chat event, in n order per chat, each once. */
+  /**
+   * A chat event, in n order per chat. A listener may return a promise: the chat's cursor
+   * moves, and its next event comes, once it resolves (`cursorMoves`, `processing.ts`).
+   * At least once: after a crash an event not yet processed comes again.
+   */
   event: [ChatEvent];
   /** A send of this client was acknowledged (also the resolution of `send()`). */
   sent: [SentMessage];
-  /** The replay of a chat after `sync` is complete up to `n`; live events follow. */
+  /**
+   * The gateway finished replaying a chat (after a connect or `track`/`rewind`): every event
+   * up to `n`, its head when the replay ended, has been sent; live events follow. The events
+   * themselves may still be in the app's handlers.
+   */
   synced: [{ chat: string; n: number }];
   receipt: [ReceiptInfo];
   typing: [TypingInfo];
@@ -77,6 +89,22 @@ export interface ClientOptions {
   token: string;
   /** Where cursors are kept. Default: a new `MemoryCursorStore`. */
   cursors?: CursorStore;
+  /**
+   * What moves a chat's stored cursor: `"after-handler"` (default) when every `event`
+   * listener has returned or its promise resolved, one event of a chat at a time;
+   * `"on-done"` only when the app calls `done(event)`. See `processing.ts`.
+   */
+  cursorMoves?: CursorMoves;
+  /**
+   * On every connect, the chats of `GET /v1/chats` that have no cursor yet (created, or
+   * joined, while this client was away): `"from-start"` (default) delivers them from their
+   * first event, or from the user's joining; `"from-head"` follows them from their newest
+   * event on (a UI that shows history with the pager); `false` does not look. The same rule
+   * places a chat whose first live event comes before the list.
+   */
+  discoverChats?: "from-start" | "from-head" | false;
+  /** Where `client.users` keeps the names it learns (e.g. `localStorage` and a key per user); default memory only. */
+  users?: { storage?: StorageLike; key?: string };
   /**
    * A send not acknowledged within this many ms fails with `SendTimeoutError` and is not
    * resent again. It must stay below the server's dedup window (`NATTER_DEDUP_WINDOW`,
@@ -149,8 +177,12 @@ const RETRIABLE: ReadonlySet<string> = new Set(["rate_limited", "unavailable"]);
 export class NatterClient {
   readonly http: NatterHttp;
   readonly cursors: CursorStore;
+  /** Display names and handles by user id, learned from lists and members, looked up once otherwise. */
+  readonly users: Users;
   readonly #emitter: Emitter<ClientEvents>;
   readonly #ordering: ChatOrdering;
+  readonly #processing: Processing;
+  readonly #discover: "from-start" | "from-head" | false;
   readonly #servers: string[];
   readonly #WS: typeof WebSocket;
   readonly #random: () => number;
@@ -198,6 +230,12 @@ export class NatterClient {
     for (const s of this.#servers) new URL(s); // throws early on a malformed URL
     this.#token = opts.token;
     this.cursors = opts.cursors ?? new MemoryCursorStore();
+    this.users = new Users(this.http, opts.users);
+    this.#discover = opts.discoverChats ?? "from-start";
+    // The token's payload names the user: known before `connect()`; `ready` confirms it.
+    const claims = tokenClaims(opts.token);
+    this.#userId = claims?.userId;
+    this.#deviceId = claims?.deviceId;
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
     if (!WS) throw new TypeError("no global WebSocket: use Node >= 22 or pass opts.WebSocket");
     this.#WS = WS;
@@ -212,9 +250,17 @@ export class NatterClient {
     this.#emitter = new Emitter<ClientEvents>((err, event) => {
       if (event !== "error") this.#emitter.emit("error", err instanceof Error ? err : new Error(String(err)));
     });
-    this.#ordering = new ChatOrdering({
+    this.#processing = new Processing({
       cursors: this.cursors,
-      deliver: (e) => this.#delivered(e),
+      mode: opts.cursorMoves ?? "after-handler",
+      listeners: () => this.#emitter.listeners("event"),
+      processed: (e) => this.#processed(e.chat, e.n),
+      onError: (err) => this.#emitter.emit("error", err),
+    });
+    this.#ordering = new ChatOrdering({
+      stored: (chat) => this.cursors.get(chat),
+      startOf: (e) => (this.#discover === "from-start" ? 0 : e.n - 1),
+      deliver: (e) => this.#processing.push(e),
       fetchAfter: (chat, afterN, limit) => this.http.messages(chat, { after: afterN, limit }),
       me: () => this.#userId,
       onError: (err) => this.#emitter.emit("error", err),
@@ -255,7 +301,11 @@ export class NatterClient {
   get state(): ClientState {
     return this.#state;
   }
-  /** The user and device of the session, once `ready` was received. */
+  /**
+   * The user and device of the session: read from the token when the client is built (its
+   * payload names them), confirmed by every `ready`. Undefined only for a token of an
+   * unknown shape, until `ready`.
+   */
   get userId(): string | undefined {
     return this.#userId;
   }
@@ -282,6 +332,11 @@ export class NatterClient {
   /** A new token (after `unauthorized`, or a refresh); used from the next connection on. */
   setToken(token: string): void {
     this.#token = token;
+    const claims = tokenClaims(token);
+    if (claims) {
+      this.#userId = claims.userId;
+      this.#deviceId = claims.deviceId;
+    }
     this.http.token = token;
   }
 
@@ -313,6 +368,7 @@ export class NatterClient {
     clearTimeout(this.#pumpTimer);
     this.#teardownSocket(CLOSE_CODES.normal);
     this.#ordering.stop();
+    this.#processing.stop();
     for (const p of this.#outbox.values()) {
       clearTimeout(p.timer);
       p.reject(new ClientClosedError());
@@ -372,23 +428,62 @@ export class NatterClient {
   }
 
   /**
-   * Starts following a chat from `afterN` (0: from its beginning, or from the user's
-   * join). Without it, a chat the client never saw starts at its first live event.
-   * Replays at once when connected. Does nothing if the chat already has a cursor,
-   * unless `force`.
+   * Starts following a chat after `afterN` (0: from its start, or the user's joining),
+   * replaying at once when connected. Does nothing for a chat that already has a cursor:
+   * `rewind` moves a known one.
+   *
+   * ```ts
+   * const { chatId } = await client.http.createDirect(ben.userId);
+   * client.track(chatId); // every event of the new chat, from chat.created on
+   * ```
    */
-  track(chat: string, afterN = 0, opts: { force?: boolean } = {}): void {
-    if (this.cursors.get(chat) !== undefined && !opts.force) return;
-    this.cursors.set(chat, afterN);
-    if (this.#ready) this.#sync({ [chat]: afterN });
+  track(chat: string, afterN = 0): void {
+    if (this.cursors.get(chat) !== undefined || this.#ordering.position(chat) !== undefined) return;
+    this.rewind(chat, afterN);
   }
 
-  /** Stops keeping a cursor for the chat (it is left out of the next `sync`). */
+  /**
+   * Delivers a chat's events again after `afterN` (0: from its start, or the user's
+   * joining): the stored cursor goes back to `afterN`, what is queued for the app is dropped,
+   * and the chat is synced again when connected. For rebuilding a view or reprocessing.
+   *
+   * ```ts
+   * client.rewind(chatId, 0); // the whole chat comes again as `event`s, in order
+   * ```
+   */
+  rewind(chat: string, afterN = 0): void {
+    const n = Math.max(0, Math.floor(afterN));
+    this.#processing.reset(chat);
+    this.#ordering.reset(chat, n);
+    this.cursors.set(chat, n);
+    if (this.#ready) this.#sync({ [chat]: n });
+  }
+
+  /** Stops keeping a cursor for the chat (it is left out of the next `sync`; live events start it again). */
   forget(chat: string): void {
+    this.#processing.reset(chat);
+    this.#ordering.reset(chat, undefined);
     this.cursors.delete(chat);
   }
 
-  /** The last n delivered for the chat. */
+  /**
+   * With `cursorMoves: "on-done"`: the app has processed the chat up to `event.n`; the
+   * cursor moves there (never back) and the server gets the ack. In the default mode the
+   * SDK moves cursors itself, and `done` would move one past a handler still running.
+   *
+   * ```ts
+   * client.on("event", (e) => jobs.push(e)); // processed later, elsewhere
+   * // … once e is stored for good:
+   * client.done(e);
+   * ```
+   */
+  done(event: { chat: string; n: number }): void {
+    const before = this.cursors.get(event.chat) ?? -1;
+    this.#processing.done(event.chat, event.n);
+    if (event.n > before) this.#processed(event.chat, event.n);
+  }
+
+  /** The chat's stored cursor: the last n processed (see `cursorMoves`). */
   cursor(chat: string): number | undefined {
     return this.cursors.get(chat);
   }
@@ -582,7 +677,8 @@ export class NatterClient {
     this.#setState("open");
     this.#startHeartbeat();
     // Sync first: the socket asked to resume, so live events wait for this (an empty sync starts them at once).
-    this.#sync(this.cursors.all());
+    this.#sync({ ...this.cursors.all(), ...this.#ordering.positions() });
+    if (this.#discover !== false) void this.#discoverChats(this.#ws!);
     if (this.#watch.length > 0) this.#frame({ type: "watch", users: this.#watch });
     this.#pumpSends();
     this.#flushAcks();
@@ -703,13 +799,48 @@ export class NatterClient {
 
   // ------------------------------------------------------------------ delivery, acks, reads
 
-  #delivered(e: ChatEvent): void {
-    this.#emitter.emit("event", e);
-    this.#acks.set(e.chat, e.n);
+  /** An event was processed (its cursor stored): the server gets an ack for it, batched. */
+  #processed(chat: string, n: number): void {
+    if (n <= (this.#acks.get(chat) ?? 0)) return;
+    this.#acks.set(chat, n);
     this.#ackTimer ??= setTimeout(() => {
       this.#ackTimer = undefined;
       this.#flushAcks();
     }, this.#ackDelayMs);
+  }
+
+  /**
+   * Chats with no cursor that `GET /v1/chats` lists (created or joined while away) are
+   * synced from their start or their head (`discoverChats`). `connect()` waits for them.
+   */
+  async #discoverChats(ws: WebSocket): Promise<void> {
+    const ref = `discover${++this.#seq}`;
+    this.#syncWaits.set(ref, 1);
+    try {
+      const found: Record<string, number> = {};
+      let cursor: string | undefined;
+      do {
+        const page = await this.http.chats({ limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+        if (this.#ws !== ws) return;
+        for (const c of page.chats) {
+          if (c.peer && c.peerHandle !== undefined && c.peerDisplayName !== undefined) {
+            this.users.learn({ userId: c.peer, handle: c.peerHandle, displayName: c.peerDisplayName });
+          }
+          if (this.cursors.get(c.chatId) !== undefined || this.#ordering.position(c.chatId) !== undefined) continue;
+          found[c.chatId] = this.#discover === "from-head" ? c.lastN : 0;
+        }
+        cursor = page.next;
+      } while (cursor);
+      for (const [chat, n] of Object.entries(found)) {
+        this.#ordering.reset(chat, n);
+        this.cursors.set(chat, n);
+      }
+      if (Object.keys(found).length > 0) this.#sync(found);
+    } catch (err) {
+      if (this.#ws === ws) this.#emitter.emit("error", err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      if (this.#ws === ws) this.#syncProgress(ref);
+    }
   }
 
   #flushAcks(): void {

@@ -26,10 +26,11 @@ export class Emitter<M extends EventMap> {
   }
 
   once<K extends keyof M>(event: K, listener: (...args: M[K]) => void): () => void {
-    const off = this.on(event, (...args) => {
+    // The listener's result is passed on: an `event` listener's promise is waited for.
+    const off = this.on(event, ((...args: M[K]) => {
       off();
-      listener(...args);
-    });
+      return (listener as (...a: M[K]) => unknown)(...args);
+    }) as (...args: M[K]) => void);
     return off;
   }
 
@@ -49,6 +50,11 @@ export class Emitter<M extends EventMap> {
       }
     }
     return true;
+  }
+
+  /** The listeners of `event` as they are now (a copy). */
+  listeners<K extends keyof M>(event: K): ((...args: M[K]) => unknown)[] {
+    return [...(this.#listeners.get(event) ?? [])] as unknown as ((...args: M[K]) => unknown)[];
   }
 
   listenerCount(event: keyof M): number {

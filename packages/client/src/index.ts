@@ -28,5 +28,10 @@ export {
   type User,
 } from "./http.ts";
 export { ChatOrdering, GapError, type OrderingDeps } from "./ordering.ts";
+export { type CursorMoves, HandlerError } from "./processing.ts";
+export { ChatList, type ChatItem, type ChatListOptions } from "./chat-list.ts";
+export { Users, type UsersOptions, usersIn } from "./users.ts";
+export { replyId } from "./ids.ts";
+export { type TokenClaims, tokenClaims } from "./token.ts";
 export type { ChatEvent } from "@natter/protocol";
 export { NatterError } from "@natter/protocol";

@@ -1,29 +1,31 @@
 /**
- * Per-chat delivery in `n` order. For each chat the SDK keeps a cursor (the last `n`
- * delivered to the app, in a `CursorStore`):
+ * Per-chat delivery in `n` order. For each chat the SDK keeps a position (the last `n`
+ * handed on to processing, in memory; it starts at the stored cursor, the last `n`
+ * processed, see `processing.ts`):
  *
- * - `n ≤ cursor`: a duplicate (a replay overlapping live delivery, a resend): dropped.
- * - `n = cursor + 1`: delivered, then every buffered event that now follows on.
- * - `n > cursor + 1`: a gap. The event waits in a bounded buffer; after `gapGraceMs`, if
+ * - `n ≤ position`: a duplicate (a replay overlapping live delivery, a resend): dropped.
+ * - `n = position + 1`: handed on, then every buffered event that now follows on.
+ * - `n > position + 1`: a gap. The event waits in a bounded buffer; after `gapGraceMs`, if
  *   the gap is still open, the missing range is fetched over HTTP
- *   (`GET /v1/chats/:id/messages?after=<cursor>&limit=100`) until it closes.
+ *   (`GET /v1/chats/:id/messages?after=<position>&limit=100`) until it closes.
  *
- * A chat the SDK has never seen starts at its first event (`cursor = n − 1`): a new chat
- * starts at `chat.created` (n = 1), a group the user was added to at their
- * `member.added`, and a fresh device on an old chat at the first live event (older
- * events are the history pager's job). `NatterClient.track(chat, 0)` asks for everything.
+ * Where a chat with no cursor starts is `startOf(event)`: the client's `discoverChats`
+ * decides (from its start, filled over HTTP, or at this first live event). The user's own
+ * join (`chat.created` naming them, their `member.added`) is a start either way.
  *
  * History starts at the user's current membership: a fill whose first event is the
  * user's own `member.added` (or a `chat.created` naming them) after a gap is accepted as
  * the new start, since the events before it are not the user's to see.
  */
 import { type ChatEvent, isNatterError, membershipOf } from "@natter/protocol";
-import type { CursorStore } from "./cursor-store.ts";
 import type { Page } from "./http.ts";
 
 export interface OrderingDeps {
-  cursors: CursorStore;
-  /** Hands one event to the app; called in n order per chat. */
+  /** The stored cursor of a chat this ordering has not seen yet. */
+  stored(chat: string): number | undefined;
+  /** Where a chat with no cursor starts, given its first event: the position before it (`n − 1`) or 0. */
+  startOf(event: ChatEvent): number;
+  /** Hands one event on; called in n order per chat. */
   deliver(event: ChatEvent): void;
   /** `GET …/messages?after=&limit=`. */
   fetchAfter(chat: string, afterN: number, limit: number): Promise<Page>;
@@ -59,6 +61,7 @@ export class GapError extends Error {
 export class ChatOrdering {
   readonly #d: OrderingDeps;
   readonly #chats = new Map<string, ChatState>();
+  readonly #pos = new Map<string, number>();
   readonly #gapGraceMs: number;
   readonly #maxBuffered: number;
   readonly #page: number;
@@ -76,14 +79,19 @@ export class ChatOrdering {
   /** An event from the socket (live or replayed). */
   push(e: ChatEvent): void {
     if (this.#stopped) return;
-    let last = this.#d.cursors.get(e.chat);
+    let last = this.position(e.chat);
     if (last === undefined) {
-      last = e.n - 1;
-      this.#d.cursors.set(e.chat, last);
+      last = this.#isOwnJoin(e) ? e.n - 1 : Math.min(e.n - 1, Math.max(0, this.#d.startOf(e)));
+      this.#pos.set(e.chat, last);
     }
     if (e.n <= last) {
       this.stats.duplicates++;
       return;
+    }
+    if (last === 0 && e.n > 1 && this.#isOwnJoin(e)) {
+      // From the start means from the user's joining: history before it is not theirs.
+      last = e.n - 1;
+      this.#pos.set(e.chat, last);
     }
     const s = this.#state(e.chat);
     if (e.n === last + 1) {
@@ -100,6 +108,33 @@ export class ChatOrdering {
       this.stats.buffered++;
     }
     this.#scheduleFill(e.chat, s);
+  }
+
+  /** The last n handed on for the chat (this session), else its stored cursor. */
+  position(chat: string): number | undefined {
+    const p = this.#pos.get(chat);
+    if (p !== undefined) return p;
+    const stored = this.#d.stored(chat);
+    if (stored !== undefined) this.#pos.set(chat, stored);
+    return stored;
+  }
+
+  /** Every chat's position: those seen this session (the stored cursors are the caller's). */
+  positions(): Record<string, number> {
+    return Object.fromEntries(this.#pos);
+  }
+
+  /** Starts the chat over at `n` (a rewind, a track), or forgets it (`undefined`): its buffer is dropped. */
+  reset(chat: string, n: number | undefined): void {
+    const s = this.#chats.get(chat);
+    if (s) {
+      clearTimeout(s.timer);
+      s.buffer.clear();
+      s.timer = undefined;
+      if (!s.filling) this.#chats.delete(chat);
+    }
+    if (n === undefined) this.#pos.delete(chat);
+    else this.#pos.set(chat, n);
   }
 
   /** Whether a chat has a gap being waited for or filled. */
@@ -124,7 +159,7 @@ export class ChatOrdering {
   }
 
   #apply(e: ChatEvent): void {
-    this.#d.cursors.set(e.chat, e.n);
+    this.#pos.set(e.chat, e.n);
     this.stats.delivered++;
     this.#d.deliver(e);
   }
@@ -135,7 +170,7 @@ export class ChatOrdering {
       if (!s.filling) this.#chats.delete(chat);
       return;
     }
-    let last = this.#d.cursors.get(chat) ?? 0;
+    let last = this.#pos.get(chat) ?? 0;
     for (;;) {
       const next = s.buffer.get(last + 1);
       if (!next) break;
@@ -165,7 +200,7 @@ export class ChatOrdering {
     let attempt = 0;
     try {
       while (s.buffer.size > 0 && !this.#stopped) {
-        const last = this.#d.cursors.get(chat) ?? 0;
+        const last = this.#pos.get(chat) ?? 0;
         let progressed = false;
         let failure: unknown;
         try {
@@ -199,15 +234,15 @@ export class ChatOrdering {
 
   /** Applies a fill page; returns whether the cursor moved. */
   #applyFill(chat: string, events: ChatEvent[]): boolean {
-    const start = this.#d.cursors.get(chat) ?? 0;
+    const start = this.#pos.get(chat) ?? 0;
     for (const e of events) {
-      const last = this.#d.cursors.get(chat) ?? 0;
+      const last = this.#pos.get(chat) ?? 0;
       if (e.n <= last) continue;
       if (e.n !== last + 1 && !(last === start && this.#isOwnJoin(e))) break;
       this.stats.filled++;
       this.#apply(e);
     }
-    return (this.#d.cursors.get(chat) ?? 0) > start;
+    return (this.#pos.get(chat) ?? 0) > start;
   }
 
   #isOwnJoin(e: ChatEvent): boolean {

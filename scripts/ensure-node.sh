@@ -10,7 +10,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 want_major=${NATTER_NODE_MAJOR:-24}
-# In CI always use Node 24 so runs are reproducible; elsewhere any Node >= 22 will do.
+# In CI always use Node 24 so runs are reproducible; elsewhere the machine's Node will do
+# when it can run Natter.
 if [ "${CI:-}" != "true" ] && command -v node >/dev/null; then
   # A Node counts only if it strips types (process.features.typescript): 22.18 does, 23.0
   # to 23.5 and a Node run with --no-experimental-strip-types do not.

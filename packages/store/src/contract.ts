@@ -127,6 +127,28 @@ export function runStoreContract(
       const unknown = id("d");
       await store.revokeSession(userId, unknown);
       assert.equal(await store.getSession(userId, unknown), undefined, "revoking nothing creates no session");
+
+      // Every session of the user, the revoked one too; nobody else's, no phantom.
+      const byDevice = (l: DeviceSession[]) => [...l].sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+      assert.deepEqual(
+        byDevice(await store.listSessions(userId)),
+        byDevice([{ ...phone, expiresAt: phone.expiresAt + 1, revoked: true }, laptop]),
+      );
+      assert.deepEqual(await store.listSessions(id("u")), []);
+    });
+
+    test(t("a password hash is replaced for that user only"), async () => {
+      const a = { userId: id("u"), handle: id("h"), displayName: "A", passwordHash: "old", createdAt: T0 };
+      const b = { ...a, userId: id("u"), handle: id("h") };
+      await store.createUser(a);
+      await store.createUser(b);
+      await store.setPasswordHash(a.userId, "new");
+      assert.equal((await store.getUser(a.userId))?.passwordHash, "new");
+      assert.equal((await store.getUserByHandle(a.handle))?.passwordHash, "new");
+      assert.equal((await store.getUser(b.userId))?.passwordHash, "old");
+      const ghost = id("u");
+      await store.setPasswordHash(ghost, "x");
+      assert.equal(await store.getUser(ghost), undefined, "no user is made by it");
     });
 
     test(t("chats are created once, with and without a title"), async () => {

@@ -128,6 +128,10 @@ export interface UserStore {
   createSession(session: DeviceSession): Promise<void>;
   getSession(userId: string, deviceId: string): Promise<DeviceSession | undefined>;
   revokeSession(userId: string, deviceId: string): Promise<void>;
+  /** Every device session of the user (revoked and expired ones too), in no set order. */
+  listSessions(userId: string): Promise<DeviceSession[]>;
+  /** Replaces the user's password hash (nothing for an unknown user). */
+  setPasswordHash(userId: string, passwordHash: string): Promise<void>;
 }
 
 /** Chat rows, direct-chat claims and membership, projected from the log. */

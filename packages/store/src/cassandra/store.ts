@@ -84,6 +84,12 @@ export class CassandraStore implements Store {
   getSession(userId: string, deviceId: string): Promise<DeviceSession | undefined> {
     return users.getSession(this.#cql, userId, deviceId);
   }
+  listSessions(userId: string): Promise<DeviceSession[]> {
+    return users.listSessions(this.#cql, userId);
+  }
+  setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    return users.setPasswordHash(this.#cql, userId, passwordHash);
+  }
   revokeSession(userId: string, deviceId: string): Promise<void> {
     return users.revokeSession(this.#cql, userId, deviceId);
   }

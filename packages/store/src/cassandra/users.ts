@@ -56,6 +56,21 @@ export async function getSession(cql: Cql, userId: string, deviceId: string): Pr
     userId,
     deviceId,
   ]);
+  return toSession(row);
+}
+
+export async function listSessions(cql: Cql, userId: string): Promise<DeviceSession[]> {
+  const rows = await cql.all(`SELECT * FROM ${cql.t("sessions")} WHERE user_id = ?`, [userId]);
+  return rows.flatMap((row) => toSession(row) ?? []);
+}
+
+export async function setPasswordHash(cql: Cql, userId: string, passwordHash: string): Promise<void> {
+  // Only an existing user: an UPDATE would otherwise create a row with nothing but the hash.
+  if (!(await getUser(cql, userId))) return;
+  await cql.execute(`UPDATE ${cql.t("users")} SET password_hash = ? WHERE user_id = ?`, [passwordHash, userId]);
+}
+
+function toSession(row: Row | undefined): DeviceSession | undefined {
   // A revoke of a never-created session leaves only the `revoked` cell: no session.
   if (!row || row.get("created_at") == null) return undefined;
   return {

@@ -72,6 +72,12 @@ export class SqliteStore implements Store {
   async getSession(userId: string, deviceId: string): Promise<DeviceSession | undefined> {
     return users.getSession(this.#db, userId, deviceId);
   }
+  async listSessions(userId: string): Promise<DeviceSession[]> {
+    return users.listSessions(this.#db, userId);
+  }
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    users.setPasswordHash(this.#db, userId, passwordHash);
+  }
   async revokeSession(userId: string, deviceId: string): Promise<void> {
     users.revokeSession(this.#db, userId, deviceId);
   }

@@ -58,7 +58,20 @@ export function createSession(db: SqliteDb, s: DeviceSession): void {
 }
 
 export function getSession(db: SqliteDb, userId: string, deviceId: string): DeviceSession | undefined {
-  const row = db.get("SELECT * FROM sessions WHERE user_id = $userId AND device_id = $deviceId", { userId, deviceId });
+  return toSession(
+    db.get("SELECT * FROM sessions WHERE user_id = $userId AND device_id = $deviceId", { userId, deviceId }),
+  );
+}
+
+export function listSessions(db: SqliteDb, userId: string): DeviceSession[] {
+  return db.all("SELECT * FROM sessions WHERE user_id = $userId", { userId }).map((row) => toSession(row)!);
+}
+
+export function setPasswordHash(db: SqliteDb, userId: string, passwordHash: string): void {
+  db.run("UPDATE users SET password_hash = $passwordHash WHERE user_id = $userId", { userId, passwordHash });
+}
+
+function toSession(row: Record<string, unknown> | undefined): DeviceSession | undefined {
   if (!row) return undefined;
   return {
     userId: row.user_id as string,

@@ -429,7 +429,7 @@ export class NatterClient {
 
   /**
    * Starts following a chat after `afterN` (0: from its start, or the user's joining),
-   * replaying at once when connected. Does nothing for a chat that already has a cursor:
+   * fetching what it missed at once (over HTTP). Does nothing for a chat that already has a cursor:
    * `rewind` moves a known one.
    *
    * ```ts
@@ -444,8 +444,9 @@ export class NatterClient {
 
   /**
    * Delivers a chat's events again after `afterN` (0: from its start, or the user's
-   * joining): the stored cursor goes back to `afterN`, what is queued for the app is dropped,
-   * and the chat is synced again when connected. For rebuilding a view or reprocessing.
+   * joining): the stored cursor goes back to `afterN`, what is queued for the app is
+   * dropped, and the events after it are fetched over HTTP (connected or not), then live
+   * ones follow. For rebuilding a view or reprocessing.
    *
    * ```ts
    * client.rewind(chatId, 0); // the whole chat comes again as `event`s, in order
@@ -456,7 +457,8 @@ export class NatterClient {
     this.#processing.reset(chat);
     this.#ordering.reset(chat, n);
     this.cursors.set(chat, n);
-    if (this.#ready) this.#sync({ [chat]: n });
+    // Over HTTP, not `sync`: the gateway never sends a socket the same event twice.
+    void this.#ordering.catchUp(chat);
   }
 
   /** Stops keeping a cursor for the chat (it is left out of the next `sync`; live events start it again). */

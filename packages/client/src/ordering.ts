@@ -137,6 +137,35 @@ export class ChatOrdering {
     else this.#pos.set(chat, n);
   }
 
+  /**
+   * Fetches the chat after its position over HTTP up to its head (a rewind or a track: the
+   * gateway's socket does not send again what it already sent, so `sync` cannot replay it).
+   * Live events that arrive meanwhile wait in the buffer.
+   */
+  async catchUp(chat: string): Promise<void> {
+    let attempt = 0;
+    while (!this.#stopped) {
+      const last = this.position(chat) ?? 0;
+      let page: Page;
+      try {
+        page = await this.#d.fetchAfter(chat, last, this.#page);
+      } catch (err) {
+        if (isNatterError(err) && (err.code === "forbidden" || err.code === "not_found")) {
+          this.#d.onError(err);
+          return;
+        }
+        if (++attempt === 5) this.#d.onError(new GapError(chat, last, err));
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+        continue;
+      }
+      if (this.#stopped) return;
+      const progressed = this.#applyFill(chat, page.events);
+      this.#drain(chat, this.#state(chat));
+      if (!page.hasMore || !progressed) return;
+      attempt = 0;
+    }
+  }
+
   /** Whether a chat has a gap being waited for or filled. */
   hasGap(chat: string): boolean {
     const s = this.#chats.get(chat);

@@ -64,7 +64,8 @@ test("processing - the cursor moves when the handler resolves; a rejected handle
   });
   await ben.client.connect();
   const chat = await ana.client.http.createGroup("processing", [ben.session.userId]);
-  for (const body of ["one", "fail me", "three"]) await ana.client.http.sendMessage(chat.chatId, `p-${body.length}${body[0]}`, body);
+  for (const body of ["one", "fail me", "three"])
+    await ana.client.http.sendMessage(chat.chatId, `p-${body.length}${body[0]}`, body);
   await until(() => seen.length === 4, 10_000, "4 events processed");
   assert.deepEqual(seen, [1, 2, 3, 4], "in n order, the failed one again before the next");
   assert.equal(errors.length, 1);

@@ -819,6 +819,10 @@ export class NatterClient {
     const ref = `discover${++this.#seq}`;
     this.#syncWaits.set(ref, 1);
     try {
+      // My own name too, so that events are named from the first one after `connect()`.
+      const me = this.#userId;
+      if (me !== undefined && !this.users.get(me)) await this.users.lookup(me);
+      if (this.#ws !== ws) return;
       const found: Record<string, number> = {};
       let cursor: string | undefined;
       do {

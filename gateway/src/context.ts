@@ -2,6 +2,7 @@ import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
 import type { ChatLog } from "@natter/bus";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Sessions } from "./auth/sessions.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
 import type { Signals } from "./chat/signals.ts";
@@ -27,6 +28,8 @@ export interface GatewayContext {
   presence: Presence;
   /** Who may see whose presence (users sharing a chat). */
   contacts: Contacts;
+  /** Ends device sessions everywhere at once (store, then the user's session subject). */
+  sessions: Sessions;
   /** Login attempts per handle. */
   loginLimiter: RateLimiter;
   /** Logins and signups per client address: 20x the per-handle budget, since many users may share an address (NAT). */
@@ -36,4 +39,6 @@ export interface GatewayContext {
 export interface AuthInfo {
   userId: string;
   deviceId: string;
+  /** When the device session (and its token) expires, ms since the epoch. */
+  expiresAt: number;
 }

@@ -5,6 +5,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Registry } from "prom-client";
 import { buildApp } from "./app.ts";
+import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
 import { Sequencer } from "./chat/sequencer.ts";
@@ -100,6 +101,7 @@ export async function createGateway(opts: {
     chatLog,
     metrics,
     signer: new TokenSigner(config.tokenSecret),
+    sessions: new Sessions({ store, nc, logger: logger.child({ component: "sessions" }) }),
     chats,
     signals,
     presence,

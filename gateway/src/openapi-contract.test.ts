@@ -129,6 +129,8 @@ describe("openapi - the document describes the server", () => {
       handle: () => [me.handle, `oa_new${++n}`],
       users: () => [`${peer.userId},${other.userId}`],
       password: () => [password],
+      // A password change to the same password: later operations still log in with it.
+      newPassword: () => [password],
       id: () => [unique()],
       body: () => ["hello"],
     };

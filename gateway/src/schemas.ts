@@ -45,11 +45,14 @@ export const Session = Type.Object({
   expiresAt: Type.Integer(),
 });
 
+/** A password as chosen: 8–256 characters (hashed with scrypt; never stored as it is). */
+const NewPassword = Type.String({ minLength: 8, maxLength: 256 });
+
 export const SignupBody = Type.Object(
   {
     handle: Type.String({ minLength: 3, maxLength: 32, pattern: "^[A-Za-z0-9_.]{3,32}$" }),
     displayName: Type.String({ minLength: 1, maxLength: 64 }),
-    password: Type.String({ minLength: 8, maxLength: 256 }),
+    password: NewPassword,
     deviceName: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
@@ -60,6 +63,15 @@ export const LoginBody = Type.Object(
     handle: Type.String({ minLength: 1, maxLength: 64 }),
     password: Type.String({ minLength: 1, maxLength: 256 }),
     deviceName: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+export const PasswordChangeBody = Type.Object(
+  {
+    /** The current password. */
+    password: Type.String({ minLength: 1, maxLength: 256 }),
+    newPassword: NewPassword,
   },
   { additionalProperties: false },
 );

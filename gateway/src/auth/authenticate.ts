@@ -13,7 +13,11 @@ export async function authenticate(signer: TokenSigner, store: Store, token: str
   if (claims) {
     const session = await store.getSession(claims.userId, claims.deviceId);
     if (session && !session.revoked && session.expiresAt > Date.now()) {
-      return { userId: claims.userId, deviceId: claims.deviceId };
+      return {
+        userId: claims.userId,
+        deviceId: claims.deviceId,
+        expiresAt: Math.min(session.expiresAt, claims.expiresAt),
+      };
     }
   }
   throw new NatterError("unauthorized", "missing, invalid, expired or revoked token");

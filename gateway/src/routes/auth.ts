@@ -3,7 +3,7 @@ import { Type } from "typebox";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../auth/passwords.ts";
 import type { GatewayContext } from "../context.ts";
 import { newId } from "../ids.ts";
-import { errors, Id, LoginBody, Session, SignupBody, UserView } from "../schemas.ts";
+import { errors, Id, LoginBody, PasswordChangeBody, Session, SignupBody, UserView } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
 export function authRoutes(app: App, ctx: GatewayContext): void {
@@ -86,9 +86,56 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
       },
     },
     async (req, reply) => {
-      await store.revokeSession(req.auth.userId, req.auth.deviceId);
+      // Everywhere at once: this device's open sockets close (4001) on every gateway.
+      await ctx.sessions.revoke(req.auth.userId, [req.auth.deviceId]);
       reply.code(204);
       return null;
+    },
+  );
+
+  app.post(
+    "/v1/auth/logout-others",
+    {
+      preHandler: app.requireAuth,
+      schema: {
+        tags: ["auth"],
+        summary: "Log out my other devices: revoke every session of mine but this one, closing their sockets",
+        security: [{ bearer: [] }],
+        response: { 200: Type.Object({ revoked: Type.Integer({ minimum: 0 }) }), ...errors(401) },
+      },
+    },
+    async (req) => {
+      const revoked = await ctx.sessions.revokeAll(req.auth.userId, req.auth.deviceId);
+      return { revoked: revoked.length };
+    },
+  );
+
+  app.post(
+    "/v1/auth/password",
+    {
+      preHandler: app.requireAuth,
+      schema: {
+        tags: ["auth"],
+        summary: "Change my password (the current one is required); my other devices are logged out",
+        security: [{ bearer: [] }],
+        body: PasswordChangeBody,
+        response: { 200: Type.Object({ revoked: Type.Integer({ minimum: 0 }) }), ...errors(400, 401, 429) },
+      },
+    },
+    async (req) => {
+      const { userId, deviceId } = req.auth;
+      const wait = ctx.loginLimiter.take(`password:${userId}`);
+      if (wait > 0) {
+        ctx.metrics.rateLimited.inc({ limit: "password" });
+        throw new NatterError("rate_limited", "too many attempts", { retryAfterMs: wait });
+      }
+      const user = await store.getUser(userId);
+      if (!user || !(await verifyPassword(req.body.password, user.passwordHash))) {
+        throw new NatterError("bad_credentials", "the current password is wrong", { field: "password" });
+      }
+      await store.setPasswordHash(userId, await hashPassword(req.body.newPassword));
+      const revoked = await ctx.sessions.revokeAll(userId, deviceId);
+      return { revoked: revoked.length };
     },
   );
 

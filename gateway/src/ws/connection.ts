@@ -17,6 +17,7 @@ import type { PresenceHub } from "../presence/presence-hub.ts";
 import { ChatFeed, type ChatFeedDeps, type DeliveryPath, type FeedSocket } from "./chat-feed.ts";
 import { FrameLimits } from "./frame-limits.ts";
 import type { Heartbeats } from "./heartbeats.ts";
+import type { Expiring, SessionExpiry } from "./session-expiry.ts";
 import type { InboxHub, InboxListener } from "./inbox-hub.ts";
 import type { WsOptions } from "./options.ts";
 import { Transport, type TransportDeps } from "./transport.ts";
@@ -32,6 +33,8 @@ export interface ConnectionDeps {
   opts: WsOptions;
   logger: Logger;
   heartbeats: Heartbeats;
+  /** Closes sockets whose session expires. */
+  expiry: SessionExpiry;
   /** Called once when the socket is gone. */
   onClosed(conn: Connection): void;
 }
@@ -49,7 +52,7 @@ const MAX_EARLY_FRAMES = 64;
  * thousands of mostly idle ones: the connection is itself its feed's socket and its user's
  * inbox listener (no closures per socket for them).
  */
-export class Connection implements FeedSocket, InboxListener {
+export class Connection implements FeedSocket, InboxListener, Expiring {
   readonly #io: Transport;
   readonly #deps: ConnectionDeps;
   readonly #limits: FrameLimits;
@@ -103,6 +106,21 @@ export class Connection implements FeedSocket, InboxListener {
     return this.#auth?.userId;
   }
 
+  /** The device session this socket authenticated with (once authenticated). */
+  get auth(): AuthInfo | undefined {
+    return this.#auth;
+  }
+
+  /** The session ended (its expiry passed, or it was revoked): close 4001, log in again. */
+  expired(): void {
+    this.close(CLOSE_CODES.unauthorized);
+  }
+
+  /** Some of the user's device sessions were revoked, on any gateway: this socket ends if it is one of them. */
+  revoked(deviceIds: readonly string[]): void {
+    if (this.#auth && deviceIds.includes(this.#auth.deviceId)) this.expired();
+  }
+
   /** Closes with `code` (idempotent). */
   close(code: number): void {
     this.#io.close(code);
@@ -144,6 +162,7 @@ export class Connection implements FeedSocket, InboxListener {
       return;
     }
     this.#state = "open";
+    this.#deps.expiry.add(this, info.expiresAt);
     ctx.presence.connect(info.userId);
     this.#online = true;
     this.#io.send({
@@ -351,6 +370,7 @@ export class Connection implements FeedSocket, InboxListener {
     this.#state = "closed";
     const { ctx, hub, heartbeats } = this.#deps;
     heartbeats.remove(this);
+    this.#deps.expiry.remove(this);
     this.#clearAuthTimer();
     this.#feed?.stop();
     if (this.#auth && this.#feed) hub.remove(this.#auth.userId, this);

@@ -2,11 +2,12 @@ import type { Logger } from "@natter/config";
 import {
   type ChatEvent,
   parseEventPayload,
+  parseSessionSignal,
   parseSignal,
   type ReceiptFrame,
   type TypingSignalFrame,
 } from "@natter/protocol";
-import { userInboxSubject, userSignalSubject, userSubjects } from "@natter/subjects";
+import { userInboxSubject, userSessionSubject, userSignalSubject, userSubjects } from "@natter/subjects";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 import { SubscriptionHub } from "../subscription-hub.ts";
@@ -15,6 +16,8 @@ import { SubscriptionHub } from "../subscription-hub.ts";
 export interface InboxListener {
   event(event: ChatEvent): void;
   signal(frame: TypingSignalFrame | ReceiptFrame): void;
+  /** These device sessions of the user were revoked (the socket closes if it is one of them). */
+  revoked(deviceIds: readonly string[]): void;
 }
 
 /**
@@ -43,10 +46,12 @@ export class InboxHub {
       handler: (userId, listeners) => {
         const inboxSubject = userInboxSubject(userId);
         const signalSubject = userSignalSubject(userId);
+        const sessionSubject = userSessionSubject(userId);
         return (msg) => {
           if (msg.subject === inboxSubject) this.#dispatch(userId, listeners, msg);
           else if (msg.subject === signalSubject) this.#signal(userId, listeners, msg);
-          else this.#invalid(userId, msg, "not an inbox or signal subject");
+          else if (msg.subject === sessionSubject) this.#session(userId, listeners, msg);
+          else this.#invalid(userId, msg, "not an inbox, signal or session subject");
         };
       },
     });
@@ -88,6 +93,20 @@ export class InboxHub {
       return;
     }
     for (const listener of [...listeners]) listener.event(event);
+  }
+
+  #session(userId: string, listeners: ReadonlySet<InboxListener>, msg: Msg): void {
+    let signal;
+    try {
+      signal = parseSessionSignal(msg.json());
+    } catch {
+      signal = undefined;
+    }
+    if (!signal || signal.user !== userId) {
+      this.#invalid(userId, msg, "not a session signal of this user");
+      return;
+    }
+    for (const listener of [...listeners]) listener.revoked(signal.deviceIds);
   }
 
   #signal(userId: string, listeners: ReadonlySet<InboxListener>, msg: Msg): void {

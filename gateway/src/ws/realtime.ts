@@ -5,6 +5,7 @@ import type { GatewayContext } from "../context.ts";
 import { PresenceHub } from "../presence/presence-hub.ts";
 import { Connection, type ConnectionDeps } from "./connection.ts";
 import { Heartbeats } from "./heartbeats.ts";
+import { SessionExpiry } from "./session-expiry.ts";
 import { InboxHub } from "./inbox-hub.ts";
 import type { WsOptions } from "./options.ts";
 
@@ -13,6 +14,9 @@ import type { WsOptions } from "./options.ts";
  * `close()` is the graceful stop: no new sockets, every open one closed with 1001 (going
  * away: reconnect elsewhere and sync), then the inbox subscriptions drained.
  */
+/** Sessions re-checked at once after a NATS reconnect. */
+const RECHECK_BATCH = 64;
+
 export class Realtime {
   readonly hub: InboxHub;
   readonly presenceHub: PresenceHub;
@@ -21,6 +25,7 @@ export class Realtime {
   readonly log: Logger;
   readonly #connections = new Set<Connection>();
   readonly #heartbeats: Heartbeats;
+  readonly #expiry = new SessionExpiry();
   /** Shared by every connection (one object, not one per socket). */
   readonly #deps: ConnectionDeps;
   #accepting = true;
@@ -55,8 +60,10 @@ export class Realtime {
       opts: this.opts,
       logger: this.log,
       heartbeats: this.#heartbeats,
+      expiry: this.#expiry,
       onClosed: (c) => this.#connections.delete(c),
     };
+    this.#watchReconnects();
   }
 
   /**
@@ -75,10 +82,45 @@ export class Realtime {
     return this.#connections.size;
   }
 
+  /**
+   * Re-checks every open socket's session in the store and closes the ended ones (4001):
+   * after a NATS reconnect, a revocation may have been published while this gateway
+   * could not hear it. Bounded concurrency, so a gateway with many sockets does not flood
+   * the store.
+   */
+  async recheckSessions(): Promise<number> {
+    const open = [...this.#connections].filter((c) => c.auth !== undefined);
+    const now = Date.now();
+    let closed = 0;
+    const check = async (c: Connection) => {
+      const a = c.auth!;
+      const s = await this.#ctx.store.getSession(a.userId, a.deviceId);
+      if (!s || s.revoked || s.expiresAt <= now) {
+        c.expired();
+        closed++;
+      }
+    };
+    for (let i = 0; i < open.length; i += RECHECK_BATCH) await Promise.all(open.slice(i, i + RECHECK_BATCH).map(check));
+    if (closed > 0)
+      this.log.info({ closed, checked: open.length }, "sockets of ended sessions closed after a NATS reconnect");
+    return closed;
+  }
+
+  /** Watches the NATS connection: after each reconnect, `recheckSessions`. */
+  #watchReconnects(): void {
+    void (async () => {
+      for await (const s of this.#ctx.nc.status()) {
+        if (s.type !== "reconnect") continue;
+        this.recheckSessions().catch((err: unknown) => this.log.warn({ err }, "session re-check failed"));
+      }
+    })();
+  }
+
   async close(): Promise<void> {
     this.#accepting = false;
     for (const conn of [...this.#connections]) conn.close(CLOSE_CODES.goingAway);
     this.#heartbeats.stop();
+    this.#expiry.stop();
     this.presenceHub.close();
     await this.hub.drain();
   }

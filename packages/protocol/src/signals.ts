@@ -31,3 +31,22 @@ export function parseSignal(data: unknown): SignalFrame | undefined {
       return undefined;
   }
 }
+
+/**
+ * On `user.<userId>.session`: the listed device sessions of the user are revoked; every
+ * gateway holding one of their sockets closes it with 4001. Never sent to a client.
+ */
+export interface SessionsRevokedSignal {
+  type: "sessions.revoked";
+  user: string;
+  deviceIds: string[];
+}
+
+/** The session signal in a message payload (already JSON-parsed); undefined if it is not one. */
+export function parseSessionSignal(data: unknown): SessionsRevokedSignal | undefined {
+  if (typeof data !== "object" || data === null) return undefined;
+  const o = data as Record<string, unknown>;
+  if (o.type !== "sessions.revoked" || !isId(o.user) || !Array.isArray(o.deviceIds)) return undefined;
+  if (!o.deviceIds.every((d) => isId(d))) return undefined;
+  return { type: "sessions.revoked", user: o.user, deviceIds: o.deviceIds as string[] };
+}

@@ -44,6 +44,16 @@ export function userSignalSubject(userId: string): string {
 }
 
 /**
+ * Core NATS, not stored: "these device sessions of the user are revoked" (logout, a
+ * password change, an admin). It rides the user's `user.<userId>.*` subscription, so
+ * interest routing carries it to exactly the gateways holding a socket of that user, all
+ * of them at once, and they close those sockets (4001).
+ */
+export function userSessionSubject(userId: string): string {
+  return `user.${token(userId, "userId")}.session`;
+}
+
+/**
  * `user.<userId>.*`: what a gateway subscribes to for a user, inbox and signals in one
  * subscription (one interest per user on the server, one SUB and UNSUB per connect).
  */

@@ -7,12 +7,14 @@
 import { parseArgs } from "node:util";
 import {
   type ChatEvent,
+  ChatList,
   HttpError,
   MemoryCursorStore,
   NatterClient,
   NatterError,
   NatterHttp,
   SendTimeoutError,
+  usersIn,
 } from "@natter/client";
 import {
   type Credentials,
@@ -174,18 +176,17 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       return;
     }
     case "chats": {
-      const { http } = await session(v, io, file);
-      let cursor: string | undefined;
-      do {
-        const page = await http.chats({ limit: 100, ...(cursor === undefined ? {} : { cursor }) });
-        for (const c of page.chats) {
-          // A direct chat by its peer's handle (an older gateway sends only the id).
-          const name = c.kind === "group" ? (c.title ?? "") : c.peerHandle ? `@${c.peerHandle}` : (c.peer ?? "");
-          const unread = c.unread > 0 ? `${c.unread} unread` : "";
-          io.out([c.chatId, c.kind, name, `n=${c.lastN}`, unread, c.preview ?? ""].join("\t"));
-        }
-        cursor = page.next;
-      } while (cursor);
+      const { creds, server } = await session(v, io, file);
+      // The SDK's chat-list model (the web client's too): names, unread, preview.
+      const client = new NatterClient({ servers: server, token: creds.token, discoverChats: false });
+      const list = new ChatList(client);
+      await list.refresh();
+      for (const c of list.items()) {
+        // A direct chat by its peer's handle (the id when the server did not name it).
+        const name = list.title(c.chatId, { handle: true });
+        const unread = c.unread > 0 ? `${c.unread} unread` : "";
+        io.out([c.chatId, c.kind, name, `n=${c.lastN}`, unread, c.preview ?? ""].join("\t"));
+      }
       return;
     }
     case "dm": {
@@ -207,7 +208,12 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
     case "send": {
       need(args, 2, "<chatId> <text>");
       const { creds, server } = await session(v, io, file);
-      const client = new NatterClient({ servers: server, token: creds.token, sendTimeoutMs: 30_000 });
+      const client = new NatterClient({
+        servers: server,
+        token: creds.token,
+        sendTimeoutMs: 30_000,
+        discoverChats: false,
+      });
       try {
         await connectOnce(client);
         const sent = await client.send(args[0]!, args.slice(1).join(" "));
@@ -223,15 +229,22 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       const last = v.last === undefined ? 20 : Number(v.last);
       if (!Number.isInteger(last) || last < 0 || last > 100) throw new UsageError("--last is 0..100");
       const { creds, server } = await session(v, io, file);
-      const client = new NatterClient({ servers: server, token: creds.token, cursors: new MemoryCursorStore() });
-      const people = new People(client.http);
+      const client = new NatterClient({
+        servers: server,
+        token: creds.token,
+        cursors: new MemoryCursorStore(),
+        discoverChats: false, // this one chat only
+      });
+      // People by @handle from the SDK's users cache: a chat's members come with their
+      // handles, anyone else (a former member, someone added while tailing) is looked up once.
+      const users = client.users;
       // Lines go out in event order, each once the people it names are known.
       let printed = Promise.resolve();
       const print = (e: ChatEvent) => {
         if (v.json) return io.out(JSON.stringify(e));
         printed = printed.then(async () => {
-          await people.ensure(usersIn(e));
-          io.out(formatEvent(e, people.label));
+          await users.ensure(usersIn(e));
+          io.out(formatEvent(e, (u) => users.handle(u)));
         });
       };
       try {
@@ -240,7 +253,7 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
           client.http.chat(chat),
           last > 0 ? client.http.messages(chat, { limit: last }) : undefined,
         ]);
-        for (const m of view.members) if (m.handle !== undefined) people.learn(m.userId, m.handle);
+        users.learnMembers(view);
         let afterN = view.lastN;
         if (page) {
           for (const e of page.events) print(e);
@@ -366,56 +379,4 @@ export function formatEvent(e: ChatEvent, name: (userId: string) => string = (u)
     default:
       return `${head} ${(e as { kind: string }).kind}`;
   }
-}
-
-/** The users a line names. */
-function usersIn(e: ChatEvent): string[] {
-  switch (e.kind) {
-    case "chat.created":
-      return [e.from, ...e.members];
-    case "member.added":
-    case "member.removed":
-      return [e.from, e.user];
-    default:
-      return [e.from];
-  }
-}
-
-/**
- * People by `@handle`: learned from a chat's members, else looked up by id once
- * (`GET /v1/users/:userId`: a former member, someone added while tailing). Shown by id
- * only when the lookup fails.
- */
-class People {
-  readonly #http: NatterHttp;
-  readonly #labels = new Map<string, string>();
-  readonly #lookups = new Map<string, Promise<void>>();
-
-  constructor(http: NatterHttp) {
-    this.#http = http;
-  }
-
-  learn(userId: string, handle: string): void {
-    this.#labels.set(userId, `@${handle}`);
-  }
-
-  async ensure(userIds: string[]): Promise<void> {
-    await Promise.all(
-      userIds
-        .filter((u) => !this.#labels.has(u))
-        .map((u) => {
-          let p = this.#lookups.get(u);
-          if (!p) {
-            p = this.#http.user(u).then(
-              (user) => this.learn(user.userId, user.handle),
-              () => {},
-            );
-            this.#lookups.set(u, p);
-          }
-          return p;
-        }),
-    );
-  }
-
-  readonly label = (userId: string): string => this.#labels.get(userId) ?? userId;
 }

@@ -153,8 +153,9 @@ export class ChatList {
   /** An event of the chat: moves its last message and unread count. Returns whether it raised `unread`. */
   apply(e: ChatEvent): boolean {
     const me = this.#me();
-    const isNew = !this.#items.has(e.chat);
     const s = this.item(e.chat);
+    // No activity yet: neither listed by the server nor seen in an event (an app may have made the empty item).
+    const isNew = s.lastActivity === 0;
     const t = this.#tallyOf(e.chat);
     if (e.kind === "chat.created") {
       s.kind = e.chatKind;

@@ -5,11 +5,18 @@
  * chats and manage members, and a banner with the connection state. All network work is
  * the SDK's (`@natter/client`); this file only keeps view state and the DOM in step.
  */
-import type { ChatEvent, ChatSummary, ChatView, ClientState, HistoryPager, NatterClient } from "@natter/client";
-import { countsAsUnread, previewOf } from "@natter/protocol";
+import {
+  type ChatEvent,
+  ChatList,
+  type ChatSummary,
+  type ChatView,
+  type ClientState,
+  type HistoryPager,
+  type NatterClient,
+  type Users,
+} from "@natter/client";
 import { errorText, formatTime, formatWhen, h, setChildren } from "./dom.ts";
 import { membersDialog, newChatDialog } from "./dialogs.ts";
-import type { Directory } from "./session.ts";
 
 interface Pending {
   id: string;
@@ -21,6 +28,7 @@ interface Pending {
 
 interface ChatState {
   id: string;
+  /** The chat-list model's item (the same object, kept up to date by `ChatList`). */
   summary: ChatSummary;
   /** Loaded events by n: history pages and live delivery. */
   events: Map<number, ChatEvent>;
@@ -34,12 +42,6 @@ interface ChatState {
   /** user → when their typing indicator lapses. */
   typing: Map<string, number>;
   members?: ChatView["members"];
-  readSent: number;
-  /**
-   * `summary.unread` covers the events up to this n: the server's count up to the list's
-   * `lastN`, then each live event once. A live event at or below it is already counted.
-   */
-  countedN: number;
 }
 
 export type MarkStatus = "pending" | "sent" | "delivered" | "read" | "failed";
@@ -65,7 +67,10 @@ const BANNER: Partial<Record<ClientState, string>> = {
 export class ChatApp {
   readonly client: NatterClient;
   readonly me: string;
-  readonly dir: Directory;
+  /** Names by user id: the SDK's users cache (kept in `localStorage`, see main.ts). */
+  readonly dir: Users;
+  /** The SDK's chat-list model: last message, unread by `countsAsUnread`, reads. */
+  readonly list: ChatList;
   readonly #root: HTMLElement;
   readonly #banner: HTMLElement;
   readonly #onLogout: (message?: string) => void;
@@ -76,15 +81,12 @@ export class ChatApp {
   #watched = "";
   #dirty = { list: false, conv: false };
   #renderQueued = false;
-  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #typingTimer: ReturnType<typeof setInterval> | undefined;
   #wasOffline = false;
   readonly #off: (() => void)[] = [];
   /** Live events not applied yet: the first one waits while the users it names are looked up. */
   readonly #inbox: ChatEvent[] = [];
   #draining = false;
-  /** User lookups by id, kept (a failed one is not repeated for every event). */
-  readonly #lookups = new Map<string, Promise<void>>();
 
   // Elements.
   readonly #appEl: HTMLElement;
@@ -112,12 +114,17 @@ export class ChatApp {
     banner: HTMLElement;
     client: NatterClient;
     me: string;
-    directory: Directory;
     onLogout: (message?: string) => void;
   }) {
     this.client = opts.client;
     this.me = opts.me;
-    this.dir = opts.directory;
+    this.dir = opts.client.users;
+    this.list = new ChatList(opts.client, {
+      viewing: (chatId) => {
+        const c = this.#chats.get(chatId);
+        return c !== undefined && this.#isVisible(c);
+      },
+    });
     this.#root = opts.root;
     this.#banner = opts.banner;
     this.#onLogout = opts.onLogout;
@@ -234,7 +241,7 @@ export class ChatApp {
         const chat = this.#chats.get(r.chat);
         if (!chat) return;
         if (r.user === this.me) {
-          this.#readElsewhere(chat, r.readN);
+          this.list.readElsewhere(r.chat, r.readN);
           return;
         }
         const had = chat.receipts.get(r.user) ?? { deliveredN: 0, readN: 0 };
@@ -265,6 +272,14 @@ export class ChatApp {
         console.warn("natter:", err);
       }),
       c.on("unauthorized", () => this.#onLogout("Your session ended. Log in again.")),
+      this.list.on("change", () => {
+        for (const s of this.list.items()) this.#chat(s.chatId);
+        this.#updateWatch();
+        this.#invalidate("list", "conv");
+      }),
+      this.list.on("error", (err) => console.warn("natter: chat list", err)),
+      // A name learned (a lookup, a chat's members): what shows names is drawn again.
+      this.dir.on("change", () => this.#namesChanged()),
     );
     this.#typingTimer = setInterval(() => this.#expireTyping(), 1000);
     const onVisible = () => {
@@ -295,7 +310,7 @@ export class ChatApp {
   stop(): void {
     for (const off of this.#off.splice(0)) off();
     clearInterval(this.#typingTimer);
-    clearTimeout(this.#refreshTimer);
+    this.list.stop();
     this.client.close();
   }
 
@@ -306,56 +321,17 @@ export class ChatApp {
 
   // ---------------------------------------------------------------- chats
 
-  /** Loads the chat list (every page) and merges it: unread counts and previews from the server. */
+  /**
+   * Loads the chat list (every page) into the SDK's `ChatList`, which merges the server's
+   * unread counts with the events already applied. Every listed chat is followed from its
+   * head by the SDK itself (`discoverChats: "from-head"`, main.ts).
+   */
   async refreshChats(): Promise<void> {
-    let cursor: string | undefined;
-    const seen: ChatSummary[] = [];
     try {
-      for (let page = 0; page < 20; page++) {
-        const r = await this.client.http.chats({ limit: 100, ...(cursor ? { cursor } : {}) });
-        seen.push(...r.chats);
-        if (!r.next) break;
-        cursor = r.next;
-      }
+      await this.list.refresh();
     } catch (err) {
       console.warn("natter: chat list", err);
-      return;
     }
-    for (const s of seen) {
-      // The list names each direct chat's peer: the first render shows names, not ids.
-      if (s.peer && s.peerHandle !== undefined && s.peerDisplayName !== undefined) {
-        this.dir.learn({ userId: s.peer, handle: s.peerHandle, displayName: s.peerDisplayName });
-      }
-    }
-    // A gateway older than those fields: look the peers up.
-    void this.#learnUsers(seen.flatMap((s) => (s.peer && !this.dir.get(s.peer) ? [s.peer] : [])));
-    for (const s of seen) {
-      const chat = this.#chat(s.chatId);
-      const loadedTop = Math.max(0, ...chat.events.keys());
-      // The server counted up to its lastN; live events already here beyond it are added.
-      const unread =
-        s.chatId === this.#active && document.visibilityState === "visible"
-          ? 0
-          : unreadAfter(chat.events.values(), s.lastN, this.me, s.unread);
-      chat.countedN = Math.max(chat.countedN, s.lastN);
-      chat.summary = {
-        ...s,
-        unread,
-        lastN: Math.max(s.lastN, chat.summary.lastN, loadedTop),
-        lastActivity: Math.max(s.lastActivity, chat.summary.lastActivity),
-        ...(loadedTop > s.lastN ? { preview: chat.summary.preview } : {}),
-      };
-      // Follow every listed chat from where the list says it is, so a sync after a
-      // dropped connection replays what was missed even in chats with no live event yet.
-      this.client.track(s.chatId, s.lastN);
-    }
-    this.#updateWatch();
-    this.#invalidate("list", "conv");
-  }
-
-  #scheduleRefresh(): void {
-    clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = setTimeout(() => void this.refreshChats(), 300);
   }
 
   #chat(id: string): ChatState {
@@ -363,15 +339,13 @@ export class ChatApp {
     if (!c) {
       c = {
         id,
-        summary: { chatId: id, kind: "group", lastN: 0, lastActivity: 0, readN: 0, unread: 0 },
+        summary: this.list.item(id),
         events: new Map(),
         pending: new Map(),
         loadingOlder: false,
         filling: false,
         receipts: new Map(),
         typing: new Map(),
-        readSent: 0,
-        countedN: 0,
       };
       this.#chats.set(id, c);
     }
@@ -428,55 +402,18 @@ export class ChatApp {
   }
 
   #apply(e: ChatEvent): void {
-    const isNew = !this.#chats.has(e.chat);
     const c = this.#chat(e.chat);
     c.events.set(e.n, e);
-    const s = c.summary;
-    if (e.kind === "chat.created") {
-      s.kind = e.chatKind;
-      if (e.title !== undefined) s.title = e.title;
-      if (e.chatKind === "direct") {
-        const peer = e.members.find((m) => m !== this.me);
-        if (peer) s.peer = peer;
-      }
-    }
-    if (e.n >= s.lastN) {
-      s.lastN = e.n;
-      s.lastActivity = Math.max(s.lastActivity, e.ts);
-      s.preview = previewOf(e) ?? s.preview;
-    }
     if (e.kind === "message.created" && e.from === this.me) c.pending.delete(e.id);
     c.typing.delete(e.from);
-    // Each event is counted once (the list's count covers up to `countedN`), by the rule the
-    // server's `unread` uses (`countsAsUnread`).
-    const uncounted = e.n > c.countedN;
-    if (uncounted) c.countedN = e.n;
-    if (e.kind === "message.created" && e.from === this.me) {
-      // Sending reads the chat up to the message (here or on another device).
-      if (uncounted) s.unread = 0;
-      s.readN = Math.max(s.readN, e.n);
-    } else if (e.from !== this.me && e.n > c.readSent && e.n > s.readN) {
-      if (this.#isVisible(c)) this.#markRead(c);
-      else if (uncounted && countsAsUnread(e, this.me)) s.unread++;
+    // Last message and unread, by the server's rule (`countsAsUnread`), each event once; an
+    // event of the chat being looked at is read at once instead (`viewing`).
+    this.list.apply(e);
+    if ((e.kind === "member.added" || e.kind === "member.removed") && e.chat === this.#active) {
+      if (!(e.kind === "member.removed" && e.user === this.me)) void this.#loadMembers(c);
     }
-    if (e.kind === "member.added" || e.kind === "member.removed") {
-      if (e.kind === "member.removed" && e.user === this.me) this.#scheduleRefresh();
-      else if (e.chat === this.#active) void this.#loadMembers(c);
-    }
-    if (isNew) this.#scheduleRefresh();
     if (e.chat === this.#active) this.#fillHoles(c);
     this.#invalidate("list", e.chat === this.#active ? "conv" : "list");
-  }
-
-  /** My read pointer moved on another device: what it covers is no longer unread here. */
-  #readElsewhere(c: ChatState, readN: number): void {
-    const s = c.summary;
-    if (readN <= s.readN) return;
-    s.readN = readN;
-    if (readN >= c.countedN) s.unread = 0;
-    // Some counted events are beyond it: the server knows how many.
-    else this.#scheduleRefresh();
-    this.#invalidate("list");
   }
 
   #isVisible(c: ChatState): boolean {
@@ -485,13 +422,7 @@ export class ChatApp {
 
   #markRead(c: ChatState | undefined): void {
     if (!c || !this.#isVisible(c)) return;
-    const top = Math.max(c.summary.lastN, 0, ...c.events.keys());
-    c.summary.unread = 0;
-    c.summary.readN = Math.max(c.summary.readN, top);
-    if (top > c.readSent) {
-      c.readSent = top;
-      this.client.read(c.id, top);
-    }
+    this.list.read(c.id, Math.max(c.summary.lastN, 0, ...c.events.keys()));
     this.#invalidate("list");
   }
 
@@ -596,15 +527,7 @@ export class ChatApp {
     try {
       const v = await this.client.http.chat(c.id);
       c.members = v.members;
-      let learned = false;
-      for (const m of v.members) {
-        if (m.handle === undefined || m.displayName === undefined) continue;
-        const had = this.dir.get(m.userId);
-        if (had?.handle === m.handle && had.displayName === m.displayName) continue;
-        this.dir.learn({ userId: m.userId, handle: m.handle, displayName: m.displayName });
-        learned = true;
-      }
-      if (learned) this.#namesChanged();
+      this.dir.learnMembers(v);
       // Members who left keep no receipts; new ones start at zero.
       for (const user of [...c.receipts.keys()]) if (!v.members.some((m) => m.userId === user)) c.receipts.delete(user);
       for (const m of v.members) {
@@ -708,11 +631,7 @@ export class ChatApp {
           body: p.body,
         };
         if (!c.events.has(sent.n)) c.events.set(sent.n, event);
-        if (sent.n >= c.summary.lastN) {
-          c.summary.lastN = sent.n;
-          c.summary.lastActivity = sent.ts;
-          c.summary.preview = previewOf(event) ?? c.summary.preview;
-        }
+        this.list.sent(sent, p.body);
         this.#invalidate("list", "conv");
       },
       (err: unknown) => {
@@ -750,32 +669,9 @@ export class ChatApp {
     return [...ids];
   }
 
-  /**
-   * Looks users up by id (`GET /v1/users/:userId`), each once per session. Resolves when all
-   * are known, or after `waitMs`; a name that arrives later still replaces the short id.
-   */
-  #learnUsers(userIds: string[], waitMs = Number.POSITIVE_INFINITY): Promise<void> {
-    if (userIds.length === 0) return Promise.resolve();
-    const all = Promise.all([...new Set(userIds)].slice(0, 200).map((u) => this.#lookup(u))).then(() => {});
-    if (waitMs === Number.POSITIVE_INFINITY) return all;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
-    return Promise.race([all, late]).finally(() => clearTimeout(timer));
-  }
-
-  #lookup(userId: string): Promise<void> {
-    let p = this.#lookups.get(userId);
-    if (!p) {
-      p = this.client.http.user(userId).then(
-        (u) => {
-          this.dir.learn(u);
-          this.#namesChanged();
-        },
-        (err: unknown) => console.warn("natter: user lookup", err),
-      );
-      this.#lookups.set(userId, p);
-    }
-    return p;
+  /** Looks users up by id, each once per session (`client.users`); resolves when all are known or after `waitMs`. */
+  #learnUsers(userIds: string[], waitMs?: number): Promise<void> {
+    return this.dir.ensure(userIds.slice(0, 200), waitMs === undefined ? {} : { waitMs });
   }
 
   /** New names: rebuild what shows names (messages of others and system lines; mine show none). */
@@ -1035,20 +931,6 @@ function usersIn(e: ChatEvent): string[] {
     default:
       return [e.from];
   }
-}
-
-/**
- * `unread` once the server's count (`serverUnread`, up to its `lastN`) meets the events
- * already delivered beyond that: plus each one that `countsAsUnread`, and from my own
- * message on only what came after it (sending reads the chat).
- */
-function unreadAfter(events: Iterable<ChatEvent>, lastN: number, me: string, serverUnread: number): number {
-  let count = serverUnread;
-  for (const e of [...events].filter((x) => x.n > lastN).sort((a, b) => a.n - b.n)) {
-    if (e.kind === "message.created" && e.from === me) count = 0;
-    else if (countsAsUnread(e, me)) count++;
-  }
-  return count;
 }
 
 function sysItem(e: ChatEvent, text: string): HTMLLIElement {

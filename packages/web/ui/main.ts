@@ -6,7 +6,7 @@ import { LocalStorageCursorStore, NatterClient, type Session } from "@natter/cli
 import { ChatApp } from "./app.ts";
 import { byId } from "./dom.ts";
 import { showLogin } from "./login.ts";
-import { clearSession, cursorKey, Directory, loadSession, type SavedSession, saveSession } from "./session.ts";
+import { clearSession, cursorKey, loadSession, type SavedSession, saveSession, usersKey } from "./session.ts";
 
 const root = byId("root");
 const banner = byId("banner");
@@ -17,6 +17,11 @@ function start(s: SavedSession): void {
     servers: location.origin,
     token: s.token,
     cursors: new LocalStorageCursorStore(cursorKey(s.userId)),
+    // Chats made while the tab was closed are followed from their head: the list shows
+    // their unread count and the pager their history, nothing is replayed as live.
+    discoverChats: "from-head",
+    // Names learned are kept, so a reload renders every name at once.
+    users: { storage: localStorage, key: usersKey(s.userId) },
     // A browser tab: come back within 10 s at most once the network is back.
     backoff: { baseMs: 500, capMs: 10_000 },
   });
@@ -25,7 +30,6 @@ function start(s: SavedSession): void {
     banner,
     client,
     me: s.userId,
-    directory: new Directory(s.userId),
     onLogout: (message) => {
       current?.stop();
       current = undefined;

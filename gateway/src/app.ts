@@ -37,7 +37,9 @@ export async function buildApp(
     loggerInstance: ctx.logger.child({ component: "http" }) as FastifyBaseLogger,
     // Room for a 4 KiB message in JSON escapes; bigger bodies get 413 before parsing.
     bodyLimit: Math.max(64 * 1024, ctx.config.bodyLimit * 8),
-    trustProxy: false,
+    // The client address (`req.ip`) of login limits and logs: the socket's, or
+    // `X-Forwarded-For`'s when the request comes through a proxy the operator names.
+    trustProxy: ctx.config.trustProxy ?? false,
     // What Fastify answers before any route runs (a malformed URL, an over-long path
     // parameter) gets the same `{code, message}` body as every other error.
     // Such replies skip the onResponse hook, so they are counted here.

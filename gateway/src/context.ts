@@ -2,6 +2,7 @@ import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
 import type { ChatLog } from "@natter/bus";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { LoginGuard } from "./auth/login-guard.ts";
 import type { Sessions } from "./auth/sessions.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
@@ -30,10 +31,12 @@ export interface GatewayContext {
   contacts: Contacts;
   /** Ends device sessions everywhere at once (store, then the user's session subject). */
   sessions: Sessions;
-  /** Login attempts per handle. */
-  loginLimiter: RateLimiter;
-  /** Logins and signups per client address: 20x the per-handle budget, since many users may share an address (NAT). */
-  addressLimiter: RateLimiter;
+  /** Failed logins per handle and address, per address, and per handle (`LoginGuard`). */
+  loginGuard: LoginGuard;
+  /** Signups per client address: 20x the login budget, since many users may share an address (NAT). */
+  signupLimiter: RateLimiter;
+  /** Handle look-ups per user (`GET /v1/users?handle=`), so handles cannot be enumerated fast. */
+  lookupLimiter: RateLimiter;
 }
 
 export interface AuthInfo {

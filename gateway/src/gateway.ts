@@ -5,6 +5,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Registry } from "prom-client";
 import { buildApp } from "./app.ts";
+import { LoginGuard } from "./auth/login-guard.ts";
 import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
@@ -106,8 +107,9 @@ export async function createGateway(opts: {
     signals,
     presence,
     contacts: new Contacts({ store }),
-    loginLimiter: new RateLimiter({ burst: config.loginBurst, perSecond: config.loginRatePerMin / 60 }),
-    addressLimiter: new RateLimiter({ burst: config.loginBurst * 20, perSecond: (config.loginRatePerMin * 20) / 60 }),
+    loginGuard: new LoginGuard({ burst: config.loginBurst, perMinute: config.loginRatePerMin }),
+    signupLimiter: new RateLimiter({ burst: config.loginBurst * 20, perSecond: (config.loginRatePerMin * 20) / 60 }),
+    lookupLimiter: new RateLimiter({ burst: config.lookupBurst, perSecond: config.lookupRatePerMin / 60 }),
   };
   const realtime = new Realtime({
     ctx,

@@ -25,6 +25,20 @@ export class RateLimiter {
     return takeToken(b, this.#burst, this.#perMs, now);
   }
 
+  /** The ms until a token is available (0: one is), without taking it. */
+  peek(key: string, now = Date.now()): number {
+    const b = this.#buckets.get(key);
+    if (!b) return 0;
+    const tokens = Math.min(this.#burst, b.tokens + (now - b.at) * this.#perMs);
+    return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / this.#perMs);
+  }
+
+  /** Whether the key's bucket is full: nothing taken from it lately (or never). */
+  untouched(key: string, now = Date.now()): boolean {
+    const b = this.#buckets.get(key);
+    return !b || b.tokens + (now - b.at) * this.#perMs >= this.#burst;
+  }
+
   #sweep(now: number): void {
     for (const [k, b] of this.#buckets) {
       if (b.tokens + (now - b.at) * this.#perMs >= this.#burst) this.#buckets.delete(k);

@@ -97,9 +97,9 @@ for (const store of ["sqlite", "cassandra"] as const) {
       // Everything else of the chat stays closed to them.
       assert.equal((await gone.call("GET", `/v1/chats/${chat}`)).status, 403);
       assert.equal((await gone.call("POST", `/v1/chats/${chat}/messages`, { id: "x", body: "x" })).status, 403);
-      // A stranger reads nothing.
+      // A stranger reads nothing, and is told the same as for a chat that does not exist.
       const stranger = await new Api(gw.url).signup(`rm_stranger_${store}`);
-      assert.equal((await stranger.call("GET", `/v1/chats/${chat}/messages`)).status, 403);
+      assert.equal((await stranger.call("GET", `/v1/chats/${chat}/messages`)).status, 404);
     });
   });
 }

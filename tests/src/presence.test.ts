@@ -236,7 +236,11 @@ describe("receipts - delivered and read pointers", () => {
     assert.deepEqual(byUser[r.userId], { userId: r.userId, deliveredN: 4, readN: 3 });
     assert.deepEqual(byUser[s.userId], { userId: s.userId, deliveredN: 4, readN: 4 }, "sending marks read");
     const outsider = await user("outsider");
-    assert.equal((await outsider.call("GET", `/v1/chats/${chat}/receipts`)).status, 403);
+    assert.equal(
+      (await outsider.call("GET", `/v1/chats/${chat}/receipts`)).status,
+      404,
+      "as for a chat that does not exist",
+    );
 
     // The reader's reply marks the chat read for them: the sender sees read up to it.
     const reply = await send(dr, chat, "reply");

@@ -199,7 +199,7 @@ export class ChatService {
         { dedupId: msgId(chatId, me, id), sender: me },
       );
     } catch (err) {
-      if (err instanceof NotMemberError) throw await this.#access.notMember(chatId);
+      if (err instanceof NotMemberError) throw await this.#access.notMember(me, chatId);
       throw err;
     }
     const { event, duplicate } = published;

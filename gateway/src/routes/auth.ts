@@ -29,7 +29,7 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
     },
     async (req, reply) => {
       const handle = normalizeHandle(req.body.handle);
-      const wait = ctx.addressLimiter.take(req.ip);
+      const wait = ctx.signupLimiter.take(req.ip);
       if (wait > 0) {
         ctx.metrics.rateLimited.inc({ limit: "signup" });
         throw new NatterError("rate_limited", "too many attempts", { retryAfterMs: wait });
@@ -60,16 +60,20 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
     },
     async (req) => {
       const handle = normalizeHandle(req.body.handle);
-      // Both limits: one handle guessed from many addresses, many handles from one address.
-      const wait = Math.max(ctx.loginLimiter.take(handle), ctx.addressLimiter.take(req.ip));
+      // Failures count per (handle, address), per address, and per handle only against
+      // addresses that failed: nobody can lock the owner out (`LoginGuard`).
+      const wait = ctx.loginGuard.check(handle, req.ip);
       if (wait > 0) {
         ctx.metrics.rateLimited.inc({ limit: "login" });
-        throw new NatterError("rate_limited", "too many login attempts", { retryAfterMs: wait });
+        throw new NatterError("rate_limited", "too many failed logins", { retryAfterMs: wait });
       }
       const user = await store.getUserByHandle(handle);
       // Hash even for an unknown handle, so timing does not reveal which handles exist.
       const ok = await verifyPassword(req.body.password, user?.passwordHash ?? DUMMY_HASH);
-      if (!user || !ok) throw new NatterError("bad_credentials", "wrong handle or password");
+      if (!user || !ok) {
+        ctx.loginGuard.failed(handle, req.ip);
+        throw new NatterError("bad_credentials", "wrong handle or password");
+      }
       return openSession(user.userId, req.body.deviceName ?? "");
     },
   );
@@ -124,13 +128,15 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
     },
     async (req) => {
       const { userId, deviceId } = req.auth;
-      const wait = ctx.loginLimiter.take(`password:${userId}`);
+      // A stolen token must not become a way to guess the password: the login limits apply.
+      const wait = ctx.loginGuard.check(`user:${userId}`, req.ip);
       if (wait > 0) {
         ctx.metrics.rateLimited.inc({ limit: "password" });
-        throw new NatterError("rate_limited", "too many attempts", { retryAfterMs: wait });
+        throw new NatterError("rate_limited", "too many failed attempts", { retryAfterMs: wait });
       }
       const user = await store.getUser(userId);
       if (!user || !(await verifyPassword(req.body.password, user.passwordHash))) {
+        ctx.loginGuard.failed(`user:${userId}`, req.ip);
         throw new NatterError("bad_credentials", "the current password is wrong", { field: "password" });
       }
       await store.setPasswordHash(userId, await hashPassword(req.body.newPassword));
@@ -166,10 +172,15 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
         summary: "Find a user by handle",
         security: [{ bearer: [] }],
         querystring: Type.Object({ handle: Type.String({ minLength: 1, maxLength: 64 }) }),
-        response: { 200: UserView, ...errors(400, 401, 404) },
+        response: { 200: UserView, ...errors(400, 401, 404, 429) },
       },
     },
     async (req) => {
+      const wait = ctx.lookupLimiter.take(req.auth.userId);
+      if (wait > 0) {
+        ctx.metrics.rateLimited.inc({ limit: "lookup" });
+        throw new NatterError("rate_limited", "too many look-ups", { retryAfterMs: wait });
+      }
       const user = await store.getUserByHandle(normalizeHandle(req.query.handle));
       if (!user) throw new NatterError("not_found", "no user with that handle", { field: "handle" });
       return { userId: user.userId, handle: user.handle, displayName: user.displayName };

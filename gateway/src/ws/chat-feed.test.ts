@@ -59,7 +59,6 @@ function deps(chats: Record<string, ChatEvent[]>, members: Record<string, Member
       members[chatId] ??
       (chatId in chats ? { chatId, userId: ME, role: "member", joinedN: 1, active: true, changedN: 1 } : undefined),
     headN: async (chatId) => chats[chatId]?.at(-1)?.n ?? 0,
-    chatExists: async (chatId) => chatId in chats,
     duplicate: () => {},
     maxPending: 100,
     page: 3,
@@ -134,7 +133,7 @@ describe("chat feed - membership", () => {
     assert.deepEqual(sock.ns("c1"), [1, 2, 3, 7, 8, 9, 10]);
   });
 
-  test("chat feed - a removed member's sync ends at the removal; an outsider gets forbidden, an unknown chat not_found", async () => {
+  test("chat feed - a removed member's sync ends at the removal; an outsider and an unknown chat both get not_found", async () => {
     const c1 = log("c1", 8, { 4: { kind: "member.removed", user: ME } as Partial<ChatEvent> });
     const removed: Member = { chatId: "c1", userId: ME, role: "member", joinedN: 1, active: false, changedN: 4 };
     const sock = new Recorder();
@@ -150,7 +149,7 @@ describe("chat feed - membership", () => {
       sock.frames.filter((f) => f.type !== "event").sort((a, b) => a.chat.localeCompare(b.chat)),
       [
         { type: "synced", chat: "c1", n: 4 },
-        { type: "error", chat: "c2", code: "forbidden" },
+        { type: "error", chat: "c2", code: "not_found" },
         { type: "error", chat: "nochat", code: "not_found" },
       ],
     );

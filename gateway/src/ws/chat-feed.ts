@@ -14,7 +14,6 @@ export interface ChatFeedDeps {
   getMember(chatId: string, userId: string): Promise<Member | undefined>;
   /** The chat's newest n (the stream's head, else the store's): a cursor never passes it. */
   headN(chatId: string): Promise<number>;
-  chatExists(chatId: string): Promise<boolean>;
   /** Dropped as a duplicate (n at or below what the socket already has). */
   duplicate(): void;
   maxPending: number;
@@ -240,14 +239,8 @@ export class ChatFeed {
     const member = await this.#deps.getMember(c.chatId, this.#userId);
     if (this.#stopped) return;
     if (!member) {
-      const exists = await this.#deps.chatExists(c.chatId);
-      this.#socket.syncFailed(
-        c.chatId,
-        exists
-          ? new NatterError("forbidden", "not a member of this chat")
-          : new NatterError("not_found", "no such chat"),
-        req.ref,
-      );
+      // Never a member: the same answer whether the chat exists or not (`ChatAccess`).
+      this.#socket.syncFailed(c.chatId, new NatterError("not_found", "no such chat"), req.ref);
       return;
     }
     // Never before the current membership began; for a removed member, never after the removal.

@@ -45,7 +45,6 @@ export class Realtime {
           chatLog.range(chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
         getMember: (chatId, userId) => store.getMember(chatId, userId),
         headN: async (chatId) => (await chatLog.head(chatId)).n,
-        chatExists: async (chatId) => (await store.getChat(chatId)) !== undefined,
         duplicate: () => metrics.duplicatesDropped.inc(),
         maxPending: this.opts.maxPendingEvents,
         page: this.opts.replayPage,

@@ -137,7 +137,8 @@ describe("gateway ws - frames", () => {
     member.send({ type: "send", ref: "big", chat: chatId, id: "x4", body: "é".repeat(2049) });
     const code = async (client: WsClient, ref: string) =>
       (await client.waitFor<ErrorFrame>((f) => f.type === "error" && f.ref === ref)).code;
-    assert.equal(await code(c, "forbidden"), "forbidden");
+    // A stranger is told the same as for a chat that does not exist.
+    assert.equal(await code(c, "forbidden"), "not_found");
     assert.equal(await code(c, "missing"), "not_found");
     assert.equal(await code(member, "empty"), "invalid_input");
     assert.equal(await code(member, "big"), "too_large");

@@ -4,7 +4,7 @@
  * configuration table is generated from the same entries (`npm run config:doc`).
  */
 
-type Kind = "string" | "int" | "duration" | "enum" | "list" | "secret";
+type Kind = "string" | "int" | "duration" | "enum" | "list" | "secret" | "file";
 
 export interface Key {
   env: string;
@@ -14,6 +14,8 @@ export interface Key {
   values?: readonly string[];
   min?: number;
   max?: number;
+  /** No default and not required: unset (or empty) leaves the value undefined. */
+  optional?: boolean;
   doc: string;
 }
 
@@ -29,6 +31,48 @@ export const KEYS = {
     kind: "string",
     default: "natter",
     doc: "Connection name shown by `nats server report connections`",
+  },
+  natsUser: {
+    env: "NATTER_NATS_USER",
+    kind: "string",
+    optional: true,
+    doc: "NATS user name, with `NATTER_NATS_PASSWORD` (one of three ways to authenticate: user and password, an nkey seed, or a creds file)",
+  },
+  natsPassword: {
+    env: "NATTER_NATS_PASSWORD",
+    kind: "string",
+    optional: true,
+    doc: "NATS password of `NATTER_NATS_USER`",
+  },
+  natsNkeySeed: {
+    env: "NATTER_NATS_NKEY_SEED",
+    kind: "file",
+    optional: true,
+    doc: "File holding this process's NATS nkey seed (`SU…`); `npm start` makes one per identity under `.data/nats/secrets/` (SECURITY.md)",
+  },
+  natsCreds: {
+    env: "NATTER_NATS_CREDS",
+    kind: "file",
+    optional: true,
+    doc: "NATS credentials file (user JWT and seed), for a server with decentralised JWT auth",
+  },
+  natsTlsCa: {
+    env: "NATTER_NATS_TLS_CA",
+    kind: "file",
+    optional: true,
+    doc: "CA certificate (PEM) that signed the NATS servers' certificates; set, the connection requires TLS",
+  },
+  natsTlsCert: {
+    env: "NATTER_NATS_TLS_CERT",
+    kind: "file",
+    optional: true,
+    doc: "Client certificate (PEM) for NATS servers that verify clients (mutual TLS), with `NATTER_NATS_TLS_KEY`",
+  },
+  natsTlsKey: {
+    env: "NATTER_NATS_TLS_KEY",
+    kind: "file",
+    optional: true,
+    doc: "Private key (PEM) of `NATTER_NATS_TLS_CERT`",
   },
   streamReplicas: {
     env: "NATTER_STREAM_REPLICAS",
@@ -156,14 +200,34 @@ export const KEYS = {
     kind: "int",
     default: "10",
     min: 1,
-    doc: "Login attempts per handle: bucket size (per client address, for logins and signups: 20 times as many)",
+    doc: "Failed logins per handle and client address before it must wait (per address over all handles, and signups per address: 20 times as many)",
   },
   loginRatePerMin: {
     env: "NATTER_LOGIN_RATE_PER_MIN",
     kind: "int",
     default: "10",
     min: 1,
-    doc: "Login attempts refilled per minute",
+    doc: "Failed logins forgiven per minute (per handle and address; the per-handle bucket over all addresses is 5× larger and refills 5× slower, and refuses only addresses that failed themselves)",
+  },
+  lookupBurst: {
+    env: "NATTER_LOOKUP_BURST",
+    kind: "int",
+    default: "30",
+    min: 1,
+    doc: "Handle look-ups (`GET /v1/users?handle=`) per user: bucket size",
+  },
+  lookupRatePerMin: {
+    env: "NATTER_LOOKUP_RATE_PER_MIN",
+    kind: "int",
+    default: "30",
+    min: 1,
+    doc: "Handle look-ups refilled per minute, per user",
+  },
+  trustProxy: {
+    env: "NATTER_TRUST_PROXY",
+    kind: "list",
+    optional: true,
+    doc: "Proxies (addresses or CIDRs) whose `X-Forwarded-For` gives the client address for login limits and logs; empty: the socket's address, the header never believed",
   },
   historyBatch: {
     env: "NATTER_HISTORY_BATCH",
@@ -237,11 +301,34 @@ export const KEYS = {
 
 export type ConfigKey = keyof typeof KEYS;
 
-type ValueOf<K extends Key> = K["kind"] extends "int" | "duration"
-  ? number
-  : K["kind"] extends "list"
-    ? string[]
-    : string;
+type ValueOf<K extends Key> = K extends { optional: true }
+  ? string | undefined
+  : K["kind"] extends "int" | "duration"
+    ? number
+    : K["kind"] extends "list"
+      ? string[]
+      : string;
 
 /** The validated configuration: durations in milliseconds, lists split. */
 export type Config = { -readonly [P in ConfigKey]: ValueOf<(typeof KEYS)[P]> };
+
+/**
+ * Rules across keys, checked after each key parsed: each returns the problems it finds.
+ * NATS authentication is one of user and password, an nkey seed, or a creds file; a
+ * client certificate comes with its key.
+ */
+export const CHECKS: ((c: Config) => string[])[] = [
+  (c) => {
+    const ways = [c.natsUser !== undefined || c.natsPassword !== undefined, c.natsNkeySeed, c.natsCreds].filter(
+      Boolean,
+    );
+    const out: string[] = [];
+    if (ways.length > 1)
+      out.push("NATTER_NATS_USER/NATTER_NATS_PASSWORD, NATTER_NATS_NKEY_SEED and NATTER_NATS_CREDS: set only one");
+    if ((c.natsUser === undefined) !== (c.natsPassword === undefined))
+      out.push("NATTER_NATS_USER and NATTER_NATS_PASSWORD: set both or neither");
+    if ((c.natsTlsCert === undefined) !== (c.natsTlsKey === undefined))
+      out.push("NATTER_NATS_TLS_CERT and NATTER_NATS_TLS_KEY: set both or neither");
+    return out;
+  },
+];

@@ -1,4 +1,5 @@
-import { type Config, type ConfigKey, type Key, KEYS } from "./schema.ts";
+import { accessSync, constants } from "node:fs";
+import { CHECKS, type Config, type ConfigKey, type Key, KEYS } from "./schema.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -50,6 +51,14 @@ function parse(key: Key, raw: string): { value?: unknown; problem?: string } {
         };
       return { value: [...new Set(items)] };
     }
+    case "file":
+      // A path read later (a key, a certificate): refused now, not at first use, if unreadable.
+      try {
+        accessSync(raw, constants.R_OK);
+      } catch (err) {
+        return { problem: `${key.env}=${raw}: cannot read the file (${(err as NodeJS.ErrnoException).code})` };
+      }
+      return { value: raw };
     case "secret":
       if (raw.length < 32) return { problem: `${key.env}: must be at least 32 characters (try: openssl rand -hex 32)` };
       return { value: raw };
@@ -72,6 +81,7 @@ export function loadConfig(
   for (const [name, key] of Object.entries(KEYS) as [ConfigKey, Key][]) {
     const raw = overrides[name] ?? env[key.env] ?? key.default;
     if (raw === undefined || raw === "") {
+      if (key.optional) continue;
       problems.push(`${key.env} is required: ${key.doc}`);
       continue;
     }
@@ -79,6 +89,7 @@ export function loadConfig(
     if (problem) problems.push(problem);
     else out[name] = value;
   }
+  if (!problems.length) for (const check of CHECKS) problems.push(...check(out as Config));
   if (problems.length) throw new ConfigError(problems);
   return out as Config;
 }
@@ -87,7 +98,7 @@ export function loadConfig(
 export function configTableMarkdown(): string {
   const rows = Object.values(KEYS as Record<string, Key>).map(
     (k) =>
-      `| \`${k.env}\` | ${k.kind === "enum" ? (k.values ?? []).join(" \\| ") : k.kind} | ${k.default === undefined ? "(required)" : `\`${k.default.replace(/\|/g, "\\|")}\``} | ${k.doc} |`,
+      `| \`${k.env}\` | ${k.kind === "enum" ? (k.values ?? []).join(" \\| ") : k.kind} | ${k.default === undefined ? (k.optional ? "(unset)" : "(required)") : `\`${k.default.replace(/\|/g, "\\|")}\``} | ${k.doc} |`,
   );
   return ["| variable | type | default | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }

@@ -80,6 +80,11 @@ export class SubscriptionHub<L> {
   }
 
   /** Users with a subscription here. */
+  /** Listeners of one user here (0 when none). */
+  count(userId: string): number {
+    return this.#entries.get(userId)?.listeners.size ?? 0;
+  }
+
   get size(): number {
     return this.#entries.size;
   }

@@ -146,6 +146,10 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
     }
     if (this.#state !== "authenticating") return;
     this.#clearAuthTimer();
+    if (this.#deps.hub.sockets(info.userId) >= ctx.config.wsMaxPerUser) {
+      this.close(CLOSE_CODES.tooManySockets);
+      return;
+    }
     this.#auth = info;
     const feed = new ChatFeed(info.userId, this, this.#deps.feed);
     this.#feed = feed;

@@ -71,6 +71,11 @@ export class InboxHub {
     this.#hub.remove(userId, listener);
   }
 
+  /** The user's sockets on this gateway. */
+  sockets(userId: string): number {
+    return this.#hub.count(userId);
+  }
+
   /** Users with a subscription on this gateway. */
   get size(): number {
     return this.#hub.size;

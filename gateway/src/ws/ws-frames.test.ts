@@ -8,7 +8,7 @@ let env: WsTestEnv;
 before(async () => {
   env = await startWsTestEnv({
     ws: { authTimeoutMs: 300, badFrameLimit: 5, maxFrameBytes: 8 * 1024 },
-    overrides: { sendBurst: "5", sendRate: "1" },
+    overrides: { sendBurst: "5", sendRate: "1", wsMaxPerUser: "3" },
   });
 });
 after(async () => {
@@ -86,6 +86,21 @@ describe("gateway ws - authentication", () => {
     assert.deepEqual(pong, { type: "pong", ref: "early" });
     assert.equal(c.frames[0]?.type, "ready", "ready comes first");
     await c.close();
+  });
+});
+
+describe("gateway ws - sockets per user", () => {
+  test("sockets - a user holds at most NATTER_WS_MAX_PER_USER sockets on a gateway; one more is closed with 4011", async () => {
+    const u = await signup(env);
+    const open = [];
+    for (let i = 0; i < 3; i++) open.push((await ready(u.token)).c);
+    const extra = await WsClient.open(env.base, { token: u.token, name: "fourth" });
+    assert.equal((await extra.closed).code, CLOSE_CODES.tooManySockets);
+    // Closing one makes room again.
+    await open.pop()!.close();
+    const again = await ready(u.token);
+    assert.equal(again.r.type, "ready");
+    await Promise.all([...open, again.c].map((c) => c.close()));
   });
 });
 
@@ -168,7 +183,9 @@ describe("gateway ws - frames", () => {
     c.send({ type: "ack", ref: "not-mine", chat: "nochat", n: 1 });
     await c.waitFor((f) => f.type === "error" && f.ref === "not-mine");
     const state = async () => env.t.store.getReadState(chatId, b.userId);
-    for (let i = 0; i < 50 && (await state())?.readN !== 1; i++) await new Promise((r) => setTimeout(r, 20));
+    // The two frames are handled concurrently: wait for both to land.
+    const landed = (s: { deliveredN: number; readN: number } | undefined) => s?.readN === 1 && s.deliveredN === 2;
+    for (let i = 0; i < 50 && !landed(await state()); i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(await state(), { chatId, userId: b.userId, deliveredN: 2, readN: 1 });
     c.send({ type: "ack", chat: chatId, n: 1 });
     c.send({ type: "read", ref: "r2", chat: chatId, n: 2 });

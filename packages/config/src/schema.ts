@@ -195,6 +195,13 @@ export const KEYS = {
     min: 1,
     doc: "WebSocket frames per second refilled per socket",
   },
+  wsMaxPerUser: {
+    env: "NATTER_WS_MAX_PER_USER",
+    kind: "int",
+    default: "32",
+    min: 1,
+    doc: "Most open sockets one user may hold on one gateway; one more is closed with 4011 (too many sockets)",
+  },
   loginBurst: {
     env: "NATTER_LOGIN_BURST",
     kind: "int",

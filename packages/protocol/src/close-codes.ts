@@ -35,6 +35,8 @@ export const CLOSES = {
   slowConsumer: { code: 4009, reason: "slow consumer; reconnect and sync", reconnect: true },
   /** Heartbeat timeout: no pong (nor any frame) for two heartbeat intervals. Reconnect, then sync. */
   idleTimeout: { code: 4010, reason: "heartbeat timeout", reconnect: true },
+  /** The user already holds the most sockets a gateway allows (`NATTER_WS_MAX_PER_USER`). Stop: close another first. */
+  tooManySockets: { code: 4011, reason: "too many sockets for this user", reconnect: false },
 } as const satisfies Record<string, CloseKind>;
 
 type Closes = typeof CLOSES;

@@ -3,7 +3,8 @@
 #   scripts/services.sh up [nats|cassandra]     start (idempotent), wait for readiness
 #   scripts/services.sh down [nats|cassandra]   stop
 #   scripts/services.sh status                  what runs, where it listens
-# Data, logs and pid files live under .data/ (git-ignored). Ports come from the
+# Data, logs and pid files live under .data/ (git-ignored); the nats-server's identities,
+# certificates and config under .data/nats (mode 700, secrets 600). Ports come from the
 # environment: NATS_PORT (4222), NATS_MONITOR_PORT (8222), CASSANDRA_PORT (9042),
 # CASSANDRA_STORAGE_PORT (7000), CASSANDRA_HEAP (768M).
 set -euo pipefail
@@ -19,24 +20,67 @@ cass_dir="$NATTER_DATA/cassandra"
 
 pid_of() { cat "$1/pid" 2>/dev/null || true; }
 
+# The dev node's config, identities and certificates, all under .data/nats (mode 700):
+# secrets/<identity>.nk (nkey seeds, made once), auth.conf (rendered from
+# packages/subjects/src/permissions.ts every time), tls/ (a local CA, made once), nats.conf.
+# Prints "changed" when auth.conf or nats.conf differ from what the server last read.
+nats_render() {
+  local before after
+  before=$({ cat "$nats_dir/auth.conf" "$nats_dir/nats.conf" 2>/dev/null || true; } | cksum)
+  mkdir -p "$nats_dir/store"
+  chmod 700 "$nats_dir"
+  bash "$NATTER_ROOT/scripts/nats-certs.sh" "$nats_dir/tls"
+  "$NATTER_ROOT/scripts/node" "$NATTER_ROOT/scripts/nats-auth.ts" "$nats_dir"
+  sed -e "s#@STORE@#$nats_dir/store#" -e "s#@PORT@#$NATS_PORT#" -e "s#@MONITOR_PORT@#$NATS_MONITOR_PORT#" \
+    -e "s#@TLS@#$nats_dir/tls#g" "$NATTER_ROOT/nats/dev.conf" > "$nats_dir/nats.conf"
+  after=$(cat "$nats_dir/auth.conf" "$nats_dir/nats.conf" | cksum)
+  [ "$before" = "$after" ] || echo changed
+}
+
+# `nats` CLI contexts for this node: natter-tail (read-only, for developers), natter-admin
+# (the Natter account) and natter-sys (the system account: nats server list). They point at
+# the seed files, never copy them, and never become the selected context.
+nats_contexts() {
+  local bin=$1 who desc
+  for who in tail admin sys; do
+    case $who in
+      tail) desc="Natter dev node: read-only (subscribe, read streams; publishes nothing)" ;;
+      admin) desc="Natter dev node: operator, everything in the Natter account" ;;
+      sys) desc="Natter dev node: operator, the system account" ;;
+    esac
+    "$bin/nats" context save "natter-$who" --server "tls://127.0.0.1:$NATS_PORT" \
+      --nkey "$nats_dir/secrets/$who.nk" --tlsca "$nats_dir/tls/ca.pem" --description "$desc" >/dev/null
+  done
+}
+
 nats_up() {
-  local bin pid
+  local bin pid changed
   bin=$("$NATTER_ROOT/scripts/ensure-nats.sh")
   pid=$(pid_of "$nats_dir")
-  if pid_alive "$pid"; then log "nats-server already running (pid $pid)"; return 0; fi
+  if pid_alive "$pid"; then
+    changed=$(nats_render)
+    if [ -n "$changed" ]; then
+      # Permissions or identities changed (permissions.ts, a deleted seed): the server reloads them.
+      "$bin/nats-server" --signal "reload=$pid" && log "nats-server reloaded its configuration (pid $pid)"
+    else
+      log "nats-server already running (pid $pid)"
+    fi
+    nats_contexts "$bin"
+    return 0
+  fi
   if port_open 127.0.0.1 "$NATS_PORT"; then
-    # Another checkout (or the user) already runs one: use it rather than fail.
+    # Another checkout (or the user) already runs one: use it rather than fail. Its
+    # identities are its own: point NATTER_NATS_* at them.
     curl_free_healthz || die "port $NATS_PORT is taken by something that is not a JetStream nats-server; set NATS_PORT"
     log "a nats-server with JetStream already listens on 127.0.0.1:$NATS_PORT (not started from this checkout); using it"
     return 0
   fi
-  mkdir -p "$nats_dir/store"
-  sed -e "s#@STORE@#$nats_dir/store#" -e "s#@PORT@#$NATS_PORT#" -e "s#@MONITOR_PORT@#$NATS_MONITOR_PORT#" \
-    "$NATTER_ROOT/nats/dev.conf" > "$nats_dir/nats.conf"
+  nats_render >/dev/null
   nohup "$bin/nats-server" -c "$nats_dir/nats.conf" > "$nats_dir/nats.log" 2>&1 &
   echo $! > "$nats_dir/pid"
   wait_for "nats" 30 curl_free_healthz || { tail -n 20 "$nats_dir/nats.log" >&2; die "nats-server did not become ready"; }
-  log "nats-server $("$bin/nats-server" --version | sed 's/.* //') ready on nats://127.0.0.1:$NATS_PORT (monitor :$NATS_MONITOR_PORT, JetStream store $nats_dir/store)"
+  nats_contexts "$bin"
+  log "nats-server $("$bin/nats-server" --version | sed 's/.* //') ready on tls://127.0.0.1:$NATS_PORT (monitor :$NATS_MONITOR_PORT, JetStream store $nats_dir/store; identities in $nats_dir/secrets; nats CLI contexts natter-tail, natter-admin, natter-sys)"
 }
 
 # Readiness without curl: the monitor port answers /healthz?js-enabled-only=true with "ok".
@@ -113,7 +157,7 @@ stop_pid_dir() {
 status() {
   local pid
   pid=$(pid_of "$nats_dir")
-  if pid_alive "$pid"; then echo "nats-server: running (pid $pid) nats://127.0.0.1:$NATS_PORT monitor http://127.0.0.1:$NATS_MONITOR_PORT"
+  if pid_alive "$pid"; then echo "nats-server: running (pid $pid) tls://127.0.0.1:$NATS_PORT monitor http://127.0.0.1:$NATS_MONITOR_PORT (nats --context natter-tail)"
   else echo "nats-server: stopped"; fi
   pid=$(pid_of "$cass_dir")
   if pid_alive "$pid"; then

@@ -3,7 +3,8 @@ import path from "node:path";
 import { connectNats, ensureChatStream } from "@natter/bus";
 import { type Config, ConfigError, createLogger, type Logger, loadConfig } from "@natter/config";
 import { createStore, type Store, type StoreConfig } from "@natter/store";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { CHAT_STREAM } from "@natter/subjects";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 
@@ -43,19 +44,48 @@ export function loadConfigOrExit(): Config {
 }
 
 /**
- * Config, logger, NATS (endless reconnects), the chat stream, the migrated store and a
- * metrics registry: what every Natter process starts with.
+ * The processes Natter runs. Only a process with a gateway creates the chat stream and
+ * keeps its settings: the consumers' NATS identities may read the stream but not create
+ * or change it (`packages/subjects/src/permissions.ts`), so they wait for it instead.
  */
-export async function openRuntime(name: string, config: Config = loadConfigOrExit()): Promise<Runtime> {
-  const logger = createLogger(config.logLevel, name);
+export type Role = "gateway" | "consumers" | "natter";
+const OWNS_CHAT_STREAM: Record<Role, boolean> = { gateway: true, consumers: false, natter: true };
+
+/** Waits until the chat stream exists (a gateway creates it), logging once while it does not. */
+async function awaitChatStream(jsm: JetStreamManager, logger: Logger): Promise<void> {
+  for (let logged = false; ;) {
+    try {
+      await jsm.streams.info(CHAT_STREAM);
+      return;
+    } catch (err) {
+      if ((err as { name?: string }).name !== "StreamNotFoundError" && !/stream not found/i.test(String(err)))
+        throw err;
+      if (!logged) logger.info({ stream: CHAT_STREAM }, "waiting for a gateway to create the chat stream");
+      logged = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/**
+ * Config, logger, NATS (endless reconnects, the configured identity and TLS), the chat
+ * stream, the migrated store and a metrics registry: what every Natter process starts with.
+ */
+export async function openRuntime(role: Role, config: Config = loadConfigOrExit()): Promise<Runtime> {
+  const logger = createLogger(config.logLevel, role);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const nc = await connectNats({ servers: config.natsUrl, name: `${config.natsName}-${name}`, logger });
-  await ensureChatStream(
-    await jetstreamManager(nc),
-    { replicas: config.streamReplicas, maxAgeMs: config.streamMaxAge, duplicateWindowMs: config.dedupWindow },
-    logger,
-  );
+  const nc = await connectNats({ servers: config.natsUrl, name: `${config.natsName}-${role}`, logger, access: config });
+  const jsm = await jetstreamManager(nc);
+  if (OWNS_CHAT_STREAM[role]) {
+    await ensureChatStream(
+      jsm,
+      { replicas: config.streamReplicas, maxAgeMs: config.streamMaxAge, duplicateWindowMs: config.dedupWindow },
+      logger,
+    );
+  } else {
+    await awaitChatStream(jsm, logger);
+  }
   const store = createStore(storeConfig(config));
   await store.migrate();
   return { config, logger, nc, store, registry };

@@ -3,10 +3,15 @@ export { exitOnSignals, trackChild } from "./children.ts";
 export { cassandraContactPoints, createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
 export {
   freePort,
+  makeNatsIdentities,
+  type NatsAccessKeys,
+  natsEnvFor,
+  type NatsIdentities,
   type NatsServer,
   type NatsServerOptions,
   startNatsCluster,
   startNatsServer,
+  testCertificates,
   waitForJetStream,
 } from "./nats-server.ts";
 export * from "./stack.ts";

@@ -5,7 +5,8 @@ import path from "node:path";
 import { trackChild } from "./children.ts";
 import { repoRoot } from "./binaries.ts";
 import { createTestKeyspace, type TestKeyspace } from "./cassandra.ts";
-import { freePort, type NatsServer, startNatsServer } from "./nats-server.ts";
+import { consumersIdentity } from "@natter/subjects/permissions";
+import { freePort, type NatsServer, natsEnvFor, startNatsServer } from "./nats-server.ts";
 
 /**
  * Environment that lifts the per-user send and per-socket frame rate limits, for tests and
@@ -98,7 +99,10 @@ export interface GatewayProc extends Proc {
   url: string;
 }
 
-/** Spawns `node gateway/src/main.ts` on a free port and waits for /readyz. */
+/**
+ * Spawns `node gateway/src/main.ts` on a free port and waits for /readyz. On a server this
+ * process started it connects as the `gateway` identity (`env` may override).
+ */
 export async function startGateway(
   natsUrl: string,
   env: Record<string, string>,
@@ -107,6 +111,7 @@ export async function startGateway(
   const port = await freePort();
   const proc = spawnNode(name, "gateway/src/main.ts", [], {
     NATTER_NATS_URL: natsUrl,
+    ...natsEnvFor(natsUrl, "gateway"),
     NATTER_HTTP_PORT: String(port),
     ...env,
   });
@@ -115,11 +120,17 @@ export async function startGateway(
   return { ...proc, url };
 }
 
-/** Spawns `node consumers/src/main.ts` and waits for its /healthz. */
+/**
+ * Spawns `node consumers/src/main.ts` and waits for its /healthz. On a server this process
+ * started it connects as the identity of the consumers it runs (`history`, `fanout`, or
+ * `consumers` for both).
+ */
 export async function startConsumers(natsUrl: string, env: Record<string, string>, name = "consumers"): Promise<Proc> {
   const port = await freePort();
+  const running = (env.NATTER_CONSUMERS ?? process.env.NATTER_CONSUMERS ?? "history,fanout").split(",");
   const proc = spawnNode(name, "consumers/src/main.ts", ["--metrics-port", String(port)], {
     NATTER_NATS_URL: natsUrl,
+    ...natsEnvFor(natsUrl, consumersIdentity(running.map((c) => c.trim()))),
     ...env,
   });
   await waitReady(`http://127.0.0.1:${port}/healthz`, proc);

@@ -1,0 +1,261 @@
+// The NATS permission matrix: every identity of packages/subjects/src/permissions.ts,
+// against a real nats-server with TLS that refuses anonymous clients, as `npm start` runs
+// it. For each identity, publishes (and JetStream API requests) it must be allowed and
+// refused, and subscriptions likewise; then what the refusals protect: no forged event
+// reaches the chat stream except through a gateway identity, and the read-only tail reads
+// streams and live subjects with the real `nats` CLI but publishes nothing.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { connectNats, ensureChatStream } from "@natter/bus";
+import { createLogger } from "@natter/config";
+import { CHAT_STREAM, chatSubject, PRESENCE_BUCKET } from "@natter/subjects";
+import { NATS_IDENTITY_NAMES, type NatsIdentity } from "@natter/subjects/permissions";
+import { natsBin, type NatsServer, startNatsServer } from "@natter/testkit";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+
+const run = promisify(execFile);
+const logger = createLogger("silent", "nats-permissions");
+
+/** One row of the matrix: subjects an identity must be able and unable to publish and subscribe to. */
+interface Row {
+  pub: string[];
+  noPub: string[];
+  sub: string[];
+  noSub: string[];
+}
+
+const chat = chatSubject("d_matrix");
+const stream = (op: string, s = CHAT_STREAM) => `$JS.API.STREAM.${op}.${s}`;
+const next = (durable: string) => `$JS.API.CONSUMER.MSG.NEXT.${CHAT_STREAM}.${durable}`;
+const create = (durable: string) => `$JS.API.CONSUMER.CREATE.${CHAT_STREAM}.${durable}`;
+const ack = (durable: string) => `$JS.ACK.${CHAT_STREAM}.${durable}.1.1.1.1.1`;
+const kv = `$KV.${PRESENCE_BUCKET}.seen.u_matrix`;
+const direct = `$JS.API.DIRECT.GET.${CHAT_STREAM}.${chat}`;
+/** Things no service identity may ever do. */
+const DESTRUCTIVE = [
+  stream("DELETE"),
+  stream("PURGE"),
+  `$JS.API.STREAM.MSG.DELETE.${CHAT_STREAM}`,
+  stream("CREATE", "ROGUE"),
+  `$JS.API.CONSUMER.DELETE.${CHAT_STREAM}.history`,
+  `$JS.API.STREAM.DELETE.KV_${PRESENCE_BUCKET}`,
+];
+
+const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
+  gateway: {
+    pub: [chat, "user.u_1.signal", "user.u_1.session", "presence.u_1", kv, stream("INFO"), stream("UPDATE"), direct],
+    noPub: ["user.u_1.inbox", next("history"), next("fanout"), ack("history"), create("history"), ...DESTRUCTIVE],
+    sub: ["user.u_1.*", "presence.u_1", "_INBOX.x"],
+    noSub: ["chat.*.msg", ">", "$JS.API.>", "$KV.>"],
+  },
+  history: {
+    pub: [stream("INFO"), next("history"), create("history"), ack("history")],
+    noPub: [chat, "user.u_1.inbox", "presence.u_1", kv, direct, next("fanout"), stream("UPDATE"), ...DESTRUCTIVE],
+    sub: ["_INBOX.x"],
+    noSub: ["chat.*.msg", "user.*.*", ">"],
+  },
+  fanout: {
+    pub: ["user.u_1.inbox", direct, next("fanout"), ack("fanout")],
+    noPub: [chat, "user.u_1.signal", "presence.u_1", kv, next("history"), stream("UPDATE"), ...DESTRUCTIVE],
+    sub: ["_INBOX.x"],
+    noSub: ["chat.*.msg", "user.*.*", ">"],
+  },
+  consumers: {
+    pub: ["user.u_1.inbox", next("history"), next("fanout")],
+    noPub: [chat, "presence.u_1", kv, stream("UPDATE"), ...DESTRUCTIVE],
+    sub: ["_INBOX.x"],
+    noSub: ["chat.*.msg", ">"],
+  },
+  natter: {
+    pub: [chat, "user.u_1.inbox", "user.u_1.signal", kv, next("history"), next("fanout")],
+    noPub: DESTRUCTIVE,
+    sub: ["user.u_1.*", "presence.u_1", "_INBOX.x"],
+    noSub: ["chat.*.msg", ">"],
+  },
+  tail: {
+    pub: [
+      "$JS.API.INFO",
+      "$JS.API.STREAM.LIST",
+      stream("INFO"),
+      direct,
+      `$JS.API.CONSUMER.INFO.${CHAT_STREAM}.history`,
+      `$JS.API.CONSUMER.CREATE.${CHAT_STREAM}.tail_1.chat.*.msg`,
+    ],
+    noPub: [
+      chat,
+      "user.u_1.inbox",
+      "user.u_1.signal",
+      "user.u_1.session",
+      "presence.u_1",
+      kv,
+      "_INBOX.x",
+      stream("UPDATE"),
+      create("history"),
+      `${create("fanout")}.chat.*.msg`,
+      next("history"),
+      ack("history"),
+      "$JS.API.CONSUMER.DURABLE.CREATE.CHATS.x",
+      ...DESTRUCTIVE,
+    ],
+    sub: ["chat.*.msg", "user.*.*", "presence.*", "_INBOX.x"],
+    noSub: [">", "$JS.API.>", "$JS.ACK.>"],
+  },
+};
+
+/**
+ * True when the server refuses `nc`'s publish to `subject`, false when it lets it through.
+ * A request tells them apart: a refusal surfaces as a permission violation, a message let
+ * through gets an answer or "no responders"; silence would mean neither, and fails.
+ */
+async function publishRefused(nc: NatsConnection, subject: string): Promise<boolean> {
+  try {
+    await nc.request(subject, "{}", { timeout: 2000 });
+    return false;
+  } catch (err) {
+    const e = err as { name?: string; cause?: { name?: string }; message?: string };
+    if (e.name === "PermissionViolationError" || e.cause?.name === "PermissionViolationError") return true;
+    if (/no responders/i.test(e.message ?? "")) return false;
+    throw new Error(`publish to ${subject}: neither refused nor answered (${e.name}: ${e.message})`);
+  }
+}
+
+/** True when the server refuses the subscription (it closes it with a permission error). */
+async function subscribeRefused(nc: NatsConnection, subject: string): Promise<boolean> {
+  const sub = nc.subscribe(subject);
+  await nc.flush();
+  const closed = await Promise.race([sub.closed.then((e) => e ?? "closed"), delay(200).then(() => undefined)]);
+  if (!sub.isClosed()) sub.unsubscribe();
+  return closed instanceof Error && closed.name === "PermissionViolationError";
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("NATS permissions - every identity on a TLS server that refuses anonymous clients", () => {
+  let server: NatsServer;
+  const conns = new Map<NatsIdentity, NatsConnection>();
+  const as = (who: NatsIdentity) => conns.get(who)!;
+
+  before(async () => {
+    server = await startNatsServer({ anonymous: false, tls: true, expectViolations: true });
+    for (const who of NATS_IDENTITY_NAMES) {
+      conns.set(who, await connectNats({ servers: [server.url], name: who, logger, access: server.access(who) }));
+    }
+    // The gateway creates what it owns, as at start-up: the chat stream and the presence bucket.
+    const gw = as("gateway");
+    await ensureChatStream(
+      await jetstreamManager(gw),
+      { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 },
+      logger,
+    );
+    await new Kvm(gw).create(PRESENCE_BUCKET, { history: 1, markerTTL: 30_000, storage: "file" });
+  });
+  after(async () => {
+    for (const nc of conns.values()) await nc.close();
+    await server?.stop();
+  });
+
+  test("a client without credentials is refused, and so is one without TLS", async () => {
+    await assert.rejects(connect({ servers: server.url, tls: { caFile: server.tlsCa! } }), /Authorization/i);
+    // The right password, but no CA to verify the server with: no plain-text fallback.
+    await assert.rejects(connect({ servers: server.url, user: "admin", pass: server.identities.admin.password }));
+    await assert.rejects(
+      connectNats({
+        servers: [server.url],
+        name: "wrong-password",
+        logger,
+        access: { natsUser: "admin", natsPassword: "wrong", natsTlsCa: server.tlsCa! },
+      }),
+      /Authorization/i,
+    );
+  });
+
+  for (const [who, row] of Object.entries(MATRIX) as [keyof typeof MATRIX, Row][]) {
+    test(`${who}: allowed and refused publishes and subscriptions`, async () => {
+      const nc = as(who);
+      for (const s of row.pub) assert.equal(await publishRefused(nc, s), false, `${who} may publish to ${s}`);
+      for (const s of row.noPub) assert.equal(await publishRefused(nc, s), true, `${who} may not publish to ${s}`);
+      for (const s of row.sub) assert.equal(await subscribeRefused(nc, s), false, `${who} may subscribe to ${s}`);
+      for (const s of row.noSub) assert.equal(await subscribeRefused(nc, s), true, `${who} may not subscribe to ${s}`);
+      assert.equal(nc.isClosed(), false, "refusals do not cost the connection");
+    });
+  }
+
+  test("admin may do anything in the Natter account; sys reaches the servers, not the Natter account", async () => {
+    const jsm = await jetstreamManager(as("admin"));
+    await jsm.streams.add({ name: "SCRATCH", subjects: ["scratch.>"] });
+    assert.equal(await jsm.streams.delete("SCRATCH"), true);
+    assert.equal(await subscribeRefused(as("admin"), ">"), false);
+    const ping = await as("sys").request("$SYS.REQ.SERVER.PING", "", { timeout: 2000 });
+    assert.match(ping.string(), /"server"/);
+    // The system account has no JetStream of Natter's: a publish there lands nowhere near CHATS.
+    const before = (await jsm.streams.info(CHAT_STREAM)).state.messages;
+    as("sys").publish(chat, "{}");
+    await as("sys").flush();
+    assert.equal((await jsm.streams.info(CHAT_STREAM)).state.messages, before);
+  });
+
+  test("a forged event reaches the chat stream only through a gateway identity", async () => {
+    const jsm = await jetstreamManager(as("admin"));
+    const count = async () => (await jsm.streams.info(CHAT_STREAM)).state.messages;
+    const start = await count();
+    const forged = JSON.stringify({
+      chat: "d_matrix",
+      n: 1,
+      ts: 1,
+      from: "u_mallory",
+      kind: "member.added",
+      user: "u_mallory",
+    });
+    for (const who of ["history", "fanout", "consumers", "tail", "sys"] as const) {
+      await assert.rejects(jetstream(as(who)).publish(chat, forged, { timeout: 1500 }), `${who} publishes to ${chat}`);
+      as(who).publish(chat, forged);
+      await as(who).flush();
+    }
+    assert.equal(await count(), start, "nothing reached CHATS");
+    const ack = await jetstream(as("gateway")).publish(chat, forged);
+    assert.equal(ack.stream, CHAT_STREAM);
+    assert.equal(await count(), start + 1);
+  });
+
+  test("the read-only tail, with the nats CLI: reads the stream and live events, publishes nothing", async () => {
+    const bin = path.join(natsBin(), "nats");
+    const tail = ["--server", server.url, "--nkey", server.identities.seedFiles.tail, "--tlsca", server.tlsCa!];
+    const cli = (...args: string[]) => run(bin, [...tail, ...args], { timeout: 15_000 });
+
+    assert.match((await cli("stream", "ls", "--names")).stdout, /CHATS/);
+    // The stored events, through an ordered consumer the tail may create.
+    const stored = await cli("sub", "--stream", CHAT_STREAM, "--all", "chat.*.msg", "--count", "1", "--raw");
+    assert.match(stored.stdout, /u_mallory/);
+    await as("gateway").request(`$KV.${PRESENCE_BUCKET}.seen.u_tail`, JSON.stringify({ lastSeen: 1 }));
+    assert.match((await cli("kv", "get", PRESENCE_BUCKET, "seen.u_tail", "--raw")).stdout, /lastSeen/);
+
+    // Live events on the core subject, as README's `nats --context natter-tail sub 'chat.*.msg'`.
+    const live = cli("sub", "chat.*.msg", "--count", "1", "--raw");
+    await delay(500);
+    await jetstream(as("gateway")).publish(chat, JSON.stringify({ live: "yes" }));
+    assert.match((await live).stdout, /"live":"yes"/);
+
+    for (const args of [
+      ["pub", chat, "forged"],
+      ["pub", "presence.u_1", "forged"],
+      ["pub", "user.u_1.inbox", "forged"],
+      ["stream", "add", "ROGUE", "--subjects", "rogue.>", "--defaults"],
+      ["stream", "rm", CHAT_STREAM, "-f"],
+      ["kv", "put", PRESENCE_BUCKET, "seen.u_1", "forged"],
+    ]) {
+      const res = await cli("--timeout", "1s", ...args).then(
+        (r) => ({ ok: true, out: r.stdout + r.stderr }),
+        (e: { stdout?: string; stderr?: string }) => ({ ok: false, out: `${e.stdout ?? ""}${e.stderr ?? ""}` }),
+      );
+      // `nats pub` exits 0 after a refused core publish; the server's error is what shows.
+      assert.ok(!res.ok || /Permissions Violation/i.test(res.out), `nats ${args.join(" ")} refused:\n${res.out}`);
+    }
+    const jsm = await jetstreamManager(as("admin"));
+    assert.equal((await jsm.streams.names().next()).includes("ROGUE"), false);
+  });
+});

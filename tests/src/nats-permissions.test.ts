@@ -120,7 +120,7 @@ async function publishRefused(nc: NatsConnection, subject: string): Promise<bool
     const e = err as { name?: string; cause?: { name?: string }; message?: string };
     if (e.name === "PermissionViolationError" || e.cause?.name === "PermissionViolationError") return true;
     if (/no responders/i.test(e.message ?? "")) return false;
-    throw new Error(`publish to ${subject}: neither refused nor answered (${e.name}: ${e.message})`);
+    throw new Error(`publish to ${subject}: neither refused nor answered`, { cause: err });
   }
 }
 

@@ -11,6 +11,7 @@ import { authRoutes } from "./routes/auth.ts";
 import { chatRoutes } from "./routes/chats.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { adminRoutes } from "./routes/admin.ts";
 import { presenceRoutes } from "./routes/presence.ts";
 import { ErrorBody, errorResponse } from "./schemas.ts";
 import type { App } from "./server-types.ts";
@@ -131,6 +132,7 @@ export async function buildApp(
   chatRoutes(app, ctx);
   messageRoutes(app, ctx);
   presenceRoutes(app, ctx);
+  adminRoutes(app, ctx);
   webRoutes(app, opts.webDir === undefined ? {} : { dir: opts.webDir });
   app.get("/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 

@@ -50,7 +50,8 @@ let webDir: string;
 
 before(async () => {
   nats = await startNatsServer();
-  t = await startTestGateway(nats.url);
+  // The first user signed up below (`oa_user1`, the caller) is an admin, so the admin API answers 2xx too.
+  t = await startTestGateway(nats.url, { overrides: { admins: "oa_user1" } });
   // The web client's files from a directory of the test's own, so `/` and `/assets/…`
   // answer the same whether or not packages/web was built on this machine.
   webDir = await mkdtemp(path.join(os.tmpdir(), "natter-openapi-"));
@@ -208,7 +209,9 @@ describe("openapi - the document describes the server", () => {
     const operations = Object.entries(doc.paths)
       .flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) => ({ path: p, method: m, op })))
       .sort((a, b) => Number(a.method === "delete") - Number(b.method === "delete"));
-    const logoutLast = (o: { path: string }) => (o.path === "/v1/auth/logout" ? 1 : 0);
+    // Logging out, then the admin API (which may revoke the caller's own sessions), last of all.
+    const logoutLast = (o: { path: string }) =>
+      o.path.startsWith("/v1/admin/") ? 2 : o.path === "/v1/auth/logout" ? 1 : 0;
     operations.sort((a, b) => logoutLast(a) - logoutLast(b));
 
     for (const { path: docPath, method, op } of operations) {

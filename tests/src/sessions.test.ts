@@ -14,7 +14,7 @@ let g1: GatewayProc;
 let g2: GatewayProc;
 
 before(async () => {
-  stack = await startStack({ store: "sqlite", gateways: 2 });
+  stack = await startStack({ store: "sqlite", gateways: 2, env: { NATTER_ADMINS: "ses_admin" } });
   [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
 });
 after(async () => {
@@ -107,6 +107,32 @@ describe("sessions - end everywhere at once", () => {
     for (const s of sockets) assert.equal((await s.closed).code, CLOSE_CODES.unauthorized);
     for (const o of others) assert.equal((await o.call("GET", "/v1/me")).status, 401);
     assert.equal((await me.call("GET", "/v1/me")).status, 200);
+  });
+});
+
+describe("sessions - admin revocation", () => {
+  test("sessions - an admin revokes every session of a user: their sockets close everywhere (4001); non-admins are refused", async () => {
+    const admin = await new Api(g1.url).signup("ses_admin");
+    const user = await new Api(g1.url).signup(handle("eve"));
+    const h = (await user.call("GET", "/v1/me")).body.handle as string;
+    const second = await login(g2.url, h);
+    const sockets = [await WsClient.connect(g2.url, user.token!), await WsClient.connect(g1.url, second.token!)];
+
+    const refused = await user.call("POST", `/v1/admin/users/${admin.userId}/revoke-sessions`);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.code, "forbidden");
+    assert.equal((await admin.call("GET", "/v1/me")).status, 200, "nothing revoked by a refused call");
+
+    const at = Date.now();
+    const r = await admin.call("POST", `/v1/admin/users/${user.userId}/revoke-sessions`);
+    assert.deepEqual(r.body, { revoked: 2 });
+    for (const s of sockets) {
+      const { code, ms } = await closedWithin(s, at);
+      assert.equal(code, CLOSE_CODES.unauthorized);
+      assert.ok(ms < WITHIN_MS, `closed ${ms} ms after the revocation`);
+    }
+    assert.equal((await user.call("GET", "/v1/me")).status, 401);
+    assert.equal((await admin.call("POST", "/v1/admin/users/u_nobody/revoke-sessions")).status, 404);
   });
 });
 

@@ -230,6 +230,12 @@ export const KEYS = {
     min: 1,
     doc: "Handle look-ups refilled per minute, per user",
   },
+  admins: {
+    env: "NATTER_ADMINS",
+    kind: "list",
+    optional: true,
+    doc: "Handles of the users who may call the admin API (`/v1/admin/...`); unset: nobody",
+  },
   trustProxy: {
     env: "NATTER_TRUST_PROXY",
     kind: "list",
@@ -308,13 +314,14 @@ export const KEYS = {
 
 export type ConfigKey = keyof typeof KEYS;
 
-type ValueOf<K extends Key> = K extends { optional: true }
-  ? string | undefined
-  : K["kind"] extends "int" | "duration"
-    ? number
-    : K["kind"] extends "list"
-      ? string[]
-      : string;
+type Parsed<K extends Key> = K["kind"] extends "int" | "duration"
+  ? number
+  : K["kind"] extends "list"
+    ? string[]
+    : string;
+
+/** An optional key unset is undefined; set, it parses as its kind. */
+type ValueOf<K extends Key> = K extends { optional: true } ? Parsed<K> | undefined : Parsed<K>;
 
 /** The validated configuration: durations in milliseconds, lists split. */
 export type Config = { -readonly [P in ConfigKey]: ValueOf<(typeof KEYS)[P]> };

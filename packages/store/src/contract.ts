@@ -643,6 +643,68 @@ export function runStoreContract(
       assert.deepEqual(await store.countUnread(group, me, 0, 1000), { count: 1, storedN: 4 });
     });
 
+    test(t("chat requests: a row per (user, chat), rewritten on each change, listed by user and by chat"), async () => {
+      const me = id("me");
+      const other = id("u");
+      const [c1, c2] = [id("c"), id("c")];
+      assert.equal(await store.getChatRequest(me, c1), undefined, "no row: never a request");
+      const pending = { userId: me, chatId: c1, from: other, at: T0, state: "pending" as const };
+      await store.putChatRequest(pending);
+      await store.putChatRequest(pending);
+      assert.deepEqual(await store.getChatRequest(me, c1), pending, "idempotent");
+      await store.putChatRequest({ ...pending, state: "accepted" });
+      assert.equal((await store.getChatRequest(me, c1))?.state, "accepted", "the last write wins");
+      await store.putChatRequest({ ...pending, chatId: c2, state: "declined", at: T0 + 5 });
+      await store.putChatRequest({ userId: other, chatId: c1, from: me, at: T0 + 7, state: "pending" });
+      const mine = (await store.listChatRequests(me)).sort((a, b) => (a.chatId < b.chatId ? -1 : 1));
+      assert.deepEqual(
+        mine,
+        [
+          { ...pending, state: "accepted" },
+          { ...pending, chatId: c2, state: "declined", at: T0 + 5 },
+        ].sort((a, b) => (a.chatId < b.chatId ? -1 : 1)),
+      );
+      const ofChat = (await store.listChatRequestsOfChat(c1)).map((r) => [r.userId, r.state]).sort();
+      assert.deepEqual(
+        ofChat,
+        [
+          [me, "accepted"],
+          [other, "pending"],
+        ].sort(),
+      );
+      assert.deepEqual(await store.listChatRequests(id("nobody")), []);
+      assert.deepEqual(await store.listChatRequestsOfChat(id("nochat")), []);
+    });
+
+    test(t("blocks: a state per (user, blocked user), listed both ways, unblock keeps the row"), async () => {
+      const me = id("me");
+      const [a, b] = [id("a"), id("b")];
+      assert.equal(await store.getBlock(me, a), undefined);
+      await store.putBlock({ userId: me, blockedId: a, blocked: true, at: T0 });
+      await store.putBlock({ userId: me, blockedId: b, blocked: true, at: T0 + 1 });
+      await store.putBlock({ userId: b, blockedId: me, blocked: true, at: T0 + 2 });
+      assert.deepEqual(await store.getBlock(me, a), { userId: me, blockedId: a, blocked: true, at: T0 });
+      assert.deepEqual((await store.listBlocked(me)).map((x) => x.blockedId).sort(), [a, b].sort());
+      assert.deepEqual(
+        (await store.listBlockedBy(me)).map((x) => x.userId),
+        [b],
+      );
+      await store.putBlock({ userId: me, blockedId: a, blocked: false, at: T0 + 3 });
+      assert.deepEqual(await store.getBlock(me, a), { userId: me, blockedId: a, blocked: false, at: T0 + 3 });
+      assert.deepEqual(
+        (await store.listBlocked(me)).map((x) => x.blockedId),
+        [b],
+        "an unblocked user is not listed",
+      );
+      assert.deepEqual(await store.listBlockedBy(a), [], "nor listed as blocked by me");
+      await store.putBlock({ userId: me, blockedId: a, blocked: true, at: T0 + 4 });
+      assert.deepEqual(
+        (await store.listBlockedBy(a)).map((x) => x.userId),
+        [me],
+        "blocked again",
+      );
+    });
+
     test(t("countUnread spans a bucket boundary"), async () => {
       const chatId = id("c");
       const me = id("me");

@@ -101,6 +101,34 @@ export interface MembershipChange {
   n: number;
 }
 
+/**
+ * Where a user stands in a chat that someone they shared no accepted chat with brought
+ * them into (a direct chat they opened, a group they were added to): `pending` until the
+ * user answers, then `accepted` or `declined`. No row means accepted: chats a user made
+ * themselves, or was brought into by someone they already talk to, are never requests.
+ */
+export type RequestState = "pending" | "accepted" | "declined";
+
+export interface ChatRequest {
+  /** The user asked. */
+  userId: string;
+  chatId: string;
+  /** Who opened the chat or added the user. */
+  from: string;
+  /** When the request was made (ms). */
+  at: number;
+  state: RequestState;
+}
+
+/** `userId` blocks `blockedId` while `blocked`; an unblock writes `blocked: false` (no delete, no tombstone). */
+export interface Block {
+  userId: string;
+  blockedId: string;
+  blocked: boolean;
+  /** When it last changed (ms). */
+  at: number;
+}
+
 /** One write of a batch (`BatchWrites.writeAll`): the write methods of the contract as data. */
 export type StoreWrite =
   | { op: "appendEvents"; events: ChatEvent[] }
@@ -186,6 +214,29 @@ export interface ReadStateStore {
   listReadStates(chatId: string): Promise<ReadState[]>;
 }
 
+/**
+ * Message requests and blocks: per-user state beside membership (who is a member stays
+ * the log's business). Both are whole-row writes where the last write wins; a state
+ * changes by writing the row again, never by deleting it.
+ */
+export interface RelationStore {
+  /** Writes the request row of (userId, chatId), replacing any earlier one. */
+  putChatRequest(request: ChatRequest): Promise<void>;
+  getChatRequest(userId: string, chatId: string): Promise<ChatRequest | undefined>;
+  /** Every request row of the user, any state, in no set order. */
+  listChatRequests(userId: string): Promise<ChatRequest[]>;
+  /** Every request row of the chat, any state, in no set order. */
+  listChatRequestsOfChat(chatId: string): Promise<ChatRequest[]>;
+
+  /** Writes the block row of (userId, blockedId), replacing any earlier one. */
+  putBlock(block: Block): Promise<void>;
+  getBlock(userId: string, blockedId: string): Promise<Block | undefined>;
+  /** The users `userId` blocks now (`blocked` true only). */
+  listBlocked(userId: string): Promise<Block[]>;
+  /** The users who block `userId` now (`blocked` true only). */
+  listBlockedBy(userId: string): Promise<Block[]>;
+}
+
 /** Many writes in one call: what a history batch, a projection or a flush of read marks uses. */
 export interface BatchWrites {
   /**
@@ -202,7 +253,7 @@ export interface BatchWrites {
  * Implementations: Cassandra (production) and SQLite (`node:sqlite`, the embedded
  * default). `contract.ts` is the one test suite both pass.
  */
-export interface Store extends UserStore, ChatStore, EventStore, ReadStateStore, BatchWrites {
+export interface Store extends UserStore, ChatStore, EventStore, ReadStateStore, RelationStore, BatchWrites {
   readonly backend: "cassandra" | "sqlite";
   /** Creates tables idempotently. */
   migrate(): Promise<void>;

@@ -1,3 +1,4 @@
+import { NatterError } from "@natter/protocol";
 import cassandra from "cassandra-driver";
 
 const { consistencies } = cassandra.types;
@@ -21,8 +22,37 @@ export function opt(v: string | undefined): unknown {
   return v === undefined ? UNSET : v;
 }
 
-const WRITE_TIMEOUT = 0x1100;
 const UNAVAILABLE = 0x1000;
+const OVERLOADED = 0x1001;
+const IS_BOOTSTRAPPING = 0x1002;
+const WRITE_TIMEOUT = 0x1100;
+const READ_TIMEOUT = 0x1200;
+/** Coordinator answers that mean "not now" rather than "wrong": the request may succeed later. */
+const TRANSIENT = new Set([UNAVAILABLE, OVERLOADED, IS_BOOTSTRAPPING, WRITE_TIMEOUT, READ_TIMEOUT]);
+
+/**
+ * A driver error that means Cassandra cannot be reached or did not answer in time, as the
+ * `unavailable` NatterError every caller already maps to 503 (HTTP) or an `unavailable`
+ * error frame; anything else (a bug, a bad statement) is left as it is.
+ */
+function unavailable(err: unknown): unknown {
+  const e = err as { name?: string; code?: number };
+  const transient =
+    e?.name === "NoHostAvailableError" ||
+    e?.name === "OperationTimedOutError" ||
+    e?.name === "BusyConnectionError" ||
+    (e?.name === "ResponseError" && e.code !== undefined && TRANSIENT.has(e.code));
+  return transient ? new NatterError("unavailable", "the store did not answer; retry", { cause: err }) : err;
+}
+
+/** Runs a driver call, turning "Cassandra is not there" into `unavailable`. */
+async function guarded<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
 
 /**
  * The store's one way to talk to Cassandra: every statement prepared (token-aware
@@ -45,11 +75,13 @@ export class Cql {
   }
 
   execute(query: string, params: Params = [], idempotent = true): Promise<cassandra.types.ResultSet> {
-    return this.client.execute(query, params, {
-      prepare: true,
-      isIdempotent: idempotent,
-      consistency: consistencies.localQuorum,
-    });
+    return guarded(() =>
+      this.client.execute(query, params, {
+        prepare: true,
+        isIdempotent: idempotent,
+        consistency: consistencies.localQuorum,
+      }),
+    );
   }
 
   async first(query: string, params: Params): Promise<Row | undefined> {
@@ -61,13 +93,15 @@ export class Cql {
     const rows: Row[] = [];
     let pageState: string | undefined;
     do {
-      const rs: cassandra.types.ResultSet = await this.client.execute(query, params, {
-        prepare: true,
-        isIdempotent: true,
-        consistency: consistencies.localQuorum,
-        fetchSize: 1000,
-        ...(pageState ? { pageState } : {}),
-      });
+      const rs: cassandra.types.ResultSet = await guarded(() =>
+        this.client.execute(query, params, {
+          prepare: true,
+          isIdempotent: true,
+          consistency: consistencies.localQuorum,
+          fetchSize: 1000,
+          ...(pageState ? { pageState } : {}),
+        }),
+      );
       rows.push(...rs.rows);
       pageState = rs.pageState ?? undefined;
     } while (pageState);
@@ -75,12 +109,14 @@ export class Cql {
   }
 
   batch(queries: { query: string; params: Params }[], logged: boolean): Promise<cassandra.types.ResultSet> {
-    return this.client.batch(queries, {
-      prepare: true,
-      logged,
-      isIdempotent: true,
-      consistency: consistencies.localQuorum,
-    });
+    return guarded(() =>
+      this.client.batch(queries, {
+        prepare: true,
+        logged,
+        isIdempotent: true,
+        consistency: consistencies.localQuorum,
+      }),
+    );
   }
 
   /**
@@ -99,7 +135,7 @@ export class Cql {
         });
       } catch (err) {
         const code = (err as { code?: number }).code;
-        if (attempt >= 5 || (code !== WRITE_TIMEOUT && code !== UNAVAILABLE)) throw err;
+        if (attempt >= 5 || (code !== WRITE_TIMEOUT && code !== UNAVAILABLE)) throw unavailable(err);
         await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50));
       }
     }

@@ -49,6 +49,25 @@ function tables(cql: Cql): string[] {
       chat_id text, user_id text, delivered_n bigint, read_n bigint,
       PRIMARY KEY ((chat_id), user_id)
     ) WITH ${UCS}`,
+    // Requests and blocks: two tables each, keyed for the two reads (a user's rows, a chat's
+    // rows; whom I block, who blocks me), written together in a logged batch. A state
+    // change rewrites the row (last write wins); nothing is deleted.
+    `CREATE TABLE IF NOT EXISTS ${t("chat_requests_by_user")} (
+      user_id text, chat_id text, from_user text, at bigint, state text,
+      PRIMARY KEY ((user_id), chat_id)
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("chat_requests_by_chat")} (
+      chat_id text, user_id text, from_user text, at bigint, state text,
+      PRIMARY KEY ((chat_id), user_id)
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("blocks_by_user")} (
+      user_id text, blocked_id text, blocked boolean, at bigint,
+      PRIMARY KEY ((user_id), blocked_id)
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("blocks_by_blocked")} (
+      blocked_id text, user_id text, blocked boolean, at bigint,
+      PRIMARY KEY ((blocked_id), user_id)
+    ) WITH ${UCS}`,
   ];
 }
 

@@ -1,8 +1,10 @@
 import type { ChatEvent } from "@natter/protocol";
 import cassandra from "cassandra-driver";
 import type {
+  Block,
   Chat,
   ChatHead,
+  ChatRequest,
   ClientMsgRef,
   DeviceSession,
   EventPageQuery,
@@ -19,6 +21,7 @@ import * as chats from "./chats.ts";
 import { Cql } from "./cql.ts";
 import * as events from "./events.ts";
 import * as heads from "./heads.ts";
+import * as relations from "./relations.ts";
 import { DEFAULT_REPLICATION, migrate } from "./schema.ts";
 import * as users from "./users.ts";
 
@@ -148,6 +151,31 @@ export class CassandraStore implements Store {
   }
   listReadStates(chatId: string): Promise<ReadState[]> {
     return heads.listReadStates(this.#cql, chatId);
+  }
+
+  putChatRequest(request: ChatRequest): Promise<void> {
+    return relations.putChatRequest(this.#cql, request);
+  }
+  getChatRequest(userId: string, chatId: string): Promise<ChatRequest | undefined> {
+    return relations.getChatRequest(this.#cql, userId, chatId);
+  }
+  listChatRequests(userId: string): Promise<ChatRequest[]> {
+    return relations.listChatRequests(this.#cql, userId);
+  }
+  listChatRequestsOfChat(chatId: string): Promise<ChatRequest[]> {
+    return relations.listChatRequestsOfChat(this.#cql, chatId);
+  }
+  putBlock(block: Block): Promise<void> {
+    return relations.putBlock(this.#cql, block);
+  }
+  getBlock(userId: string, blockedId: string): Promise<Block | undefined> {
+    return relations.getBlock(this.#cql, userId, blockedId);
+  }
+  listBlocked(userId: string): Promise<Block[]> {
+    return relations.listBlocked(this.#cql, userId);
+  }
+  listBlockedBy(userId: string): Promise<Block[]> {
+    return relations.listBlockedBy(this.#cql, userId);
   }
 
   /** No transactions here: the writes call by call, each chat's in order, chats concurrently. */

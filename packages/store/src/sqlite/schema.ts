@@ -81,4 +81,23 @@ CREATE TABLE IF NOT EXISTS read_state (
   read_n INTEGER NOT NULL,
   PRIMARY KEY (chat_id, user_id)
 ) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chat_requests (
+  user_id TEXT NOT NULL,
+  chat_id TEXT NOT NULL,
+  from_user TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (user_id, chat_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chat_requests_by_chat ON chat_requests (chat_id, user_id);
+
+CREATE TABLE IF NOT EXISTS blocks (
+  user_id TEXT NOT NULL,
+  blocked_id TEXT NOT NULL,
+  blocked INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, blocked_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blocks_by_blocked ON blocks (blocked_id, user_id) WHERE blocked = 1;
 `;

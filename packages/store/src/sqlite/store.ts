@@ -1,7 +1,9 @@
 import type { ChatEvent } from "@natter/protocol";
 import type {
+  Block,
   Chat,
   ChatHead,
+  ChatRequest,
   ClientMsgRef,
   DeviceSession,
   EventPageQuery,
@@ -18,6 +20,7 @@ import * as chats from "./chats.ts";
 import { SqliteDb } from "./db.ts";
 import * as events from "./events.ts";
 import * as heads from "./heads.ts";
+import * as relations from "./relations.ts";
 import * as users from "./users.ts";
 
 export interface SqliteStoreOptions {
@@ -136,6 +139,31 @@ export class SqliteStore implements Store {
   }
   async listReadStates(chatId: string): Promise<ReadState[]> {
     return heads.listReadStates(this.#db, chatId);
+  }
+
+  async putChatRequest(request: ChatRequest): Promise<void> {
+    relations.putChatRequest(this.#db, request);
+  }
+  async getChatRequest(userId: string, chatId: string): Promise<ChatRequest | undefined> {
+    return relations.getChatRequest(this.#db, userId, chatId);
+  }
+  async listChatRequests(userId: string): Promise<ChatRequest[]> {
+    return relations.listChatRequests(this.#db, userId);
+  }
+  async listChatRequestsOfChat(chatId: string): Promise<ChatRequest[]> {
+    return relations.listChatRequestsOfChat(this.#db, chatId);
+  }
+  async putBlock(block: Block): Promise<void> {
+    relations.putBlock(this.#db, block);
+  }
+  async getBlock(userId: string, blockedId: string): Promise<Block | undefined> {
+    return relations.getBlock(this.#db, userId, blockedId);
+  }
+  async listBlocked(userId: string): Promise<Block[]> {
+    return relations.listBlocked(this.#db, userId);
+  }
+  async listBlockedBy(userId: string): Promise<Block[]> {
+    return relations.listBlockedBy(this.#db, userId);
   }
 
   /** One transaction, run synchronously: one commit for a history batch instead of one per chat. */

@@ -13,7 +13,7 @@ import { connectNats, ensureChatStream } from "@natter/bus";
 import { createLogger } from "@natter/config";
 import { CHAT_STREAM, chatSubject, PRESENCE_BUCKET } from "@natter/subjects";
 import { NATS_IDENTITY_NAMES, type NatsIdentity } from "@natter/subjects/permissions";
-import { natsBin, type NatsServer, startNatsServer } from "@natter/testkit";
+import { natsBin, type NatsServer, startNatsCluster, startNatsServer, waitForJetStream } from "@natter/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -257,5 +257,43 @@ describe("NATS permissions - every identity on a TLS server that refuses anonymo
     }
     const jsm = await jetstreamManager(as("admin"));
     assert.equal((await jsm.streams.names().next()).includes("ROGUE"), false);
+  });
+});
+
+describe("NATS permissions - a 3-node cluster with TLS on clients and routes", () => {
+  let servers: NatsServer[];
+  after(async () => {
+    await Promise.all((servers ?? []).map((s) => s.stop()));
+  });
+
+  test("routes verify each other's certificates; the gateway identity runs an R3 chat stream", async () => {
+    servers = await startNatsCluster(3, { anonymous: false, tls: true });
+    const access = servers[0]!.access("gateway");
+    const gw = await connectNats({ servers: servers.map((s) => s.url), name: "gw", logger, access });
+    const tail = await connectNats({
+      servers: [servers[2]!.url],
+      name: "tail",
+      logger,
+      access: servers[2]!.access("tail"),
+    });
+    try {
+      // JetStream answers once the routes are up and the meta leader is elected.
+      const jsm = await waitForJetStream(() => jetstreamManager(gw));
+      await waitForJetStream(() =>
+        ensureChatStream(jsm, { replicas: 3, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 }, logger),
+      );
+      const live = tail.subscribe("chat.*.msg", { max: 1 });
+      await tail.flush();
+      const ack = await jetstream(gw).publish(chat, JSON.stringify({ over: "routes" }));
+      for await (const m of live) assert.match(m.string(), /routes/);
+      const info = await jsm.streams.info(CHAT_STREAM);
+      assert.equal(info.config.num_replicas, 3);
+      assert.equal((info.cluster?.replicas ?? []).length, 2);
+      assert.ok(ack.seq >= 1);
+      assert.equal(await publishRefused(tail, chat), true);
+    } finally {
+      await gw.close();
+      await tail.close();
+    }
   });
 });

@@ -93,10 +93,11 @@ const gateway: Permissions = {
       api.streamUpdate(CHAT_STREAM),
       // Chat heads, ranges and events by seq (ChatLog).
       ...api.directGet(CHAT_STREAM),
-      // Typing and receipts to members; revoked sessions to every gateway holding the
-      // user; presence changes to watchers.
+      // Typing and receipts to members; revoked sessions and changed contacts (blocks,
+      // requests) to every gateway holding the user; presence changes to watchers.
       "user.*.signal",
       "user.*.session",
+      "user.*.contacts",
       "presence.*",
       // The presence bucket: created by the first gateway; leases, conn and seen keys;
       // batch reads; the lease watch and key listings (ordered consumers, which check

@@ -5,7 +5,7 @@ import { Ajv } from "ajv";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { ERROR_STATUS, type ErrorCode, isNatterError, NatterError } from "@natter/protocol";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply, type RouteOptions } from "fastify";
-import { authenticate, bearer } from "./auth/authenticate.ts";
+import { bearer } from "./auth/authenticate.ts";
 import type { GatewayContext } from "./context.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { chatRoutes } from "./routes/chats.ts";
@@ -92,7 +92,7 @@ export async function buildApp(
   // Declared up front (null) so every request object has the same shape.
   app.decorateRequest("auth", null as never);
   app.decorate("requireAuth", async (req, _reply) => {
-    const info = await authenticate(ctx.signer, ctx.store, bearer(req.headers.authorization));
+    const info = await ctx.authenticator.authenticate(bearer(req.headers.authorization));
     (req as { auth: unknown }).auth = info;
   });
 

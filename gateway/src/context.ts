@@ -2,6 +2,7 @@ import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
 import type { ChatLog } from "@natter/bus";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Authenticator } from "./auth/authenticate.ts";
 import type { LoginGuard } from "./auth/login-guard.ts";
 import type { Sessions } from "./auth/sessions.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
@@ -29,6 +30,8 @@ export interface GatewayContext {
   presence: Presence;
   /** Who may see whose presence (users sharing a chat). */
   contacts: Contacts;
+  /** Checks bearer tokens against the store's device sessions (stale-if-error). */
+  authenticator: Authenticator;
   /** Ends device sessions everywhere at once (store, then the user's session subject). */
   sessions: Sessions;
   /** Failed logins per handle and address, per address, and per handle (`LoginGuard`). */

@@ -5,6 +5,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Registry } from "prom-client";
 import { buildApp } from "./app.ts";
+import { Authenticator } from "./auth/authenticate.ts";
 import { LoginGuard } from "./auth/login-guard.ts";
 import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner } from "./auth/tokens.ts";
@@ -94,6 +95,7 @@ export async function createGateway(opts: {
     },
   });
   await presence.start();
+  const signer = new TokenSigner(config.tokenSecret);
   const ctx: GatewayContext = {
     config,
     logger,
@@ -101,7 +103,8 @@ export async function createGateway(opts: {
     nc,
     chatLog,
     metrics,
-    signer: new TokenSigner(config.tokenSecret),
+    signer,
+    authenticator: new Authenticator(signer, store),
     sessions: new Sessions({ store, nc, logger: logger.child({ component: "sessions" }) }),
     chats,
     signals,

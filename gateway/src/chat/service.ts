@@ -1,11 +1,12 @@
 import type { ChatLog } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import { type ChatEvent, type ChatView, NatterError } from "@natter/protocol";
-import { type Member, projectEvents, type Store } from "@natter/store";
+import { type ChatRequest, type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
+import type { Contacts } from "../presence/contacts.ts";
 import type { RateLimiter } from "../rate-limit.ts";
-import type { ChatAccess } from "./access.ts";
+import { accepted, type ChatAccess } from "./access.ts";
 import type { MembersCache } from "./members-cache.ts";
 import type { Signals } from "./signals.ts";
 import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
@@ -37,6 +38,7 @@ export class ChatService {
   readonly #access: ChatAccess;
   readonly #signals: Signals;
   readonly #members: MembersCache;
+  readonly #contacts: Contacts;
 
   constructor(opts: {
     store: Store;
@@ -46,6 +48,8 @@ export class ChatService {
     signals: Signals;
     /** Forgotten for a chat whose membership changes here. */
     members: MembersCache;
+    /** Whether a new chat or an add is a message request; told when relationships change. */
+    contacts: Contacts;
     sequencer: Sequencer;
     config: Config;
     sendLimiter: RateLimiter;
@@ -56,18 +60,32 @@ export class ChatService {
     this.#access = opts.access;
     this.#signals = opts.signals;
     this.#members = opts.members;
+    this.#contacts = opts.contacts;
     this.#seq = opts.sequencer;
     this.#config = opts.config;
     this.#sendLimiter = opts.sendLimiter;
     this.#log = opts.logger;
   }
 
-  /** The direct chat of the pair: created once, then returned as it is (`created` false). */
+  /**
+   * The direct chat of the pair: created once, then returned as it is (`created` false).
+   * Opening it is consent: an open of an existing chat accepts the caller's request in it.
+   * A new chat with someone the caller has no accepted relationship with is a message
+   * request for the peer (written before the chat exists, so the peer is never a member
+   * without it); a new chat between users where either blocks the other is refused.
+   */
   async openDirect(me: string, peer: string): Promise<{ view: ChatView; created: boolean }> {
     if (peer === me) throw new NatterError("invalid_input", "a direct chat needs another user", { field: "userId" });
     if (!(await this.#store.getUser(peer))) throw new NatterError("not_found", "no such user", { field: "userId" });
     const chatId = directChatId(me, peer);
-    if (await this.#store.getChat(chatId)) return { view: await this.view(chatId), created: false };
+    if (await this.#store.getChat(chatId)) {
+      await this.#acceptOwn(me, chatId);
+      return { view: await this.view(chatId), created: false };
+    }
+    if (await this.#access.blockedEitherWay(me, peer)) {
+      throw new NatterError("forbidden", "messages between you and this user are blocked", { field: "userId" });
+    }
+    await this.#ask(peer, chatId, me, !(await this.#contacts.related(me, peer)));
     try {
       const { event } = await this.#seq.publish(
         chatId,
@@ -77,9 +95,12 @@ export class ChatService {
       await projectEvents(this.#store, [event]);
       return { view: await this.view(chatId), created: true };
     } catch (err) {
-      // The peer created it at the same moment: theirs won the position, return it.
+      // The peer created it at the same moment: theirs won the position, return it. Both
+      // opened it, so neither is asked: undo the request written for the peer above, and
+      // accept the one the peer's open wrote for me.
       if (err instanceof NatterError && err.code === "conflict") {
         await this.#waitForChat(chatId);
+        await Promise.all([this.#acceptOwn(peer, chatId), this.#acceptOwn(me, chatId)]);
         return { view: await this.view(chatId), created: false };
       }
       throw err;
@@ -96,7 +117,15 @@ export class ChatService {
     const users = await Promise.all(unique.map((u) => this.#store.getUser(u)));
     const missing = unique.find((_, i) => !users[i]);
     if (missing) throw new NatterError("not_found", `no such user: ${missing}`, { field: "members" });
+    const others = unique.slice(1);
+    const blocks = await Promise.all(others.map((u) => this.#store.getBlock(u, me)));
+    if (blocks.some((b) => b?.blocked)) {
+      throw new NatterError("forbidden", "a user you named does not accept groups from you", { field: "members" });
+    }
     const chatId = newId("g_");
+    // Everyone the creator has no accepted relationship with is asked (before the chat exists).
+    const contacts = others.length > 0 ? await this.#contacts.load(me) : new Set<string>();
+    await Promise.all(others.map((u) => this.#ask(u, chatId, me, !contacts.has(u))));
     const { event } = await this.#seq.publish(
       chatId,
       (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "chat.created", chatKind: "group", title, members: unique }),
@@ -124,6 +153,11 @@ export class ChatService {
     if (count >= this.#config.memberLimit) {
       throw new NatterError("member_limit", `a group has at most ${this.#config.memberLimit} members`);
     }
+    if ((await this.#store.getBlock(userId, me))?.blocked) {
+      throw new NatterError("forbidden", "this user does not accept groups from you", { field: "userId" });
+    }
+    // Added by someone they have no accepted relationship with: a request (written before the add).
+    await this.#ask(userId, chatId, me, !(await this.#contacts.related(me, userId)));
     const { event } = await this.#seq.publish(chatId, (n, ts) => ({
       chat: chatId,
       n,
@@ -171,6 +205,9 @@ export class ChatService {
     }));
     await projectEvents(this.#store, [event]);
     this.#members.forget(chatId);
+    // The removed user and the members may no longer share an accepted chat: their open
+    // watches of each other are re-checked.
+    this.#contacts.changed([userId, ...(await this.#members.members(chatId))]);
     return event.n;
   }
 
@@ -181,11 +218,13 @@ export class ChatService {
     if (body.trim() === "") throw new NatterError("invalid_input", "the body is empty", { field: "body" });
     // A retry after the JetStream dedup window: the history store knows where it landed
     // (told to members only, like everything in a chat).
-    const earlier = await this.#store.findClientMsg(chatId, me, id);
+    const earlier = await this.#earlierSend(chatId, me, id);
     if (earlier) {
       await this.requireMember(me, chatId);
       return { chat: chatId, id, seq: earlier.seq, n: earlier.n, ts: earlier.ts, duplicate: true };
     }
+    // Blocks and declines of a direct chat refuse before anything else is spent.
+    const mine = await this.#access.checkSend(me, chatId);
     const wait = this.#sendLimiter.take(me);
     if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
     let published: Published;
@@ -207,11 +246,100 @@ export class ChatService {
       this.#log.error({ chatId, id, seq: event.seq }, "dedup id matched a different event");
       throw new NatterError("internal", "message id collision");
     }
+    // Replying accepts a request: before the read mark below, so that its receipt is told.
+    if (!accepted(mine)) await this.#accept(me, chatId, mine!);
     // Sending marks the chat read up to the message for the sender (after `sent`, not before).
     if (!duplicate) this.#signals.markSent(me, chatId, event.n);
     // No projection here: a message changes only the chat head, which the history consumer
     // advances milliseconds later; a store write per send would halve the gateway's rate.
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /**
+   * Where an earlier send with this id landed, from the store's client-message index; none
+   * when the store cannot be read. A send never fails for the store's absence: inside the
+   * JetStream dedup window (`NATTER_DEDUP_WINDOW`) the stream itself answers a retry with
+   * the original; only a retry older than that, while the store is down, could be stored
+   * twice (RELIABILITY.md).
+   */
+  async #earlierSend(chatId: string, me: string, id: string) {
+    try {
+      return await this.#store.findClientMsg(chatId, me, id);
+    } catch (err) {
+      this.#log.warn(
+        { err: String(err), chatId },
+        "client-message index unreadable; the stream's dedup window answers retries",
+      );
+      return undefined;
+    }
+  }
+
+  /** `POST /v1/chats/:chatId/accept`: members only; accepting an accepted chat changes nothing. */
+  async accept(me: string, chatId: string): Promise<void> {
+    await this.requireMember(me, chatId);
+    await this.#acceptOwn(me, chatId);
+  }
+
+  /**
+   * `POST /v1/chats/:chatId/decline`: only a request (409 `conflict` for a chat the caller
+   * accepted; leaving a group is `DELETE …/members/<me>`). A group is left (a
+   * `member.removed` of the caller). A direct chat, which nobody leaves, is marked
+   * declined: it leaves the caller's list and the requester's sends are refused until the
+   * caller opens it (`POST /v1/chats`), replies or accepts.
+   */
+  async decline(me: string, chatId: string): Promise<void> {
+    await this.requireMember(me, chatId);
+    const mine = await this.#access.requestOf(me, chatId);
+    if (accepted(mine)) throw new NatterError("conflict", "not a message request: nothing to decline");
+    const chat = await this.#store.getChat(chatId);
+    await this.#store.putChatRequest({ ...mine!, state: "declined" });
+    if (chat?.kind === "group") await this.removeMember(me, chatId, me);
+    else this.#contacts.changed([me, mine!.from]);
+  }
+
+  /**
+   * `POST /v1/users/:userId/block` (`blocked` true) and `DELETE` (false): idempotent. While
+   * blocked, the direct chat of the two refuses sends both ways and no new one can be
+   * opened; groups from the blocked user are refused; the blocked user's requests leave
+   * the blocker's list; presence, typing and receipts stop both ways (watches re-checked).
+   */
+  async setBlocked(me: string, userId: string, blocked: boolean): Promise<void> {
+    if (userId === me) throw new NatterError("invalid_input", "you cannot block yourself", { field: "userId" });
+    if (!(await this.#store.getUser(userId))) throw new NatterError("not_found", "no such user", { field: "userId" });
+    await this.#store.putBlock({ userId: me, blockedId: userId, blocked, at: Date.now() });
+    this.#contacts.changed([me, userId]);
+  }
+
+  /** The users `me` blocks, newest block first. */
+  async blocked(me: string): Promise<{ userId: string; at: number }[]> {
+    const list = await this.#store.listBlocked(me);
+    return list.map((b) => ({ userId: b.blockedId, at: b.at })).sort((a, b) => b.at - a.at);
+  }
+
+  /**
+   * Writes `userId`'s request row for a chat they are being brought into by `from`:
+   * `pending` when `asking`; otherwise only an earlier unanswered row is set accepted (an
+   * add by a contact is no request, even where a stranger's earlier add left one).
+   */
+  async #ask(userId: string, chatId: string, from: string, asking: boolean): Promise<void> {
+    if (asking) {
+      await this.#store.putChatRequest({ userId, chatId, from, at: Date.now(), state: "pending" });
+      return;
+    }
+    const earlier = await this.#store.getChatRequest(userId, chatId);
+    if (!accepted(earlier)) await this.#store.putChatRequest({ ...earlier!, state: "accepted" });
+  }
+
+  /** Accepts `me`'s request in the chat, if there is one not yet accepted. */
+  async #acceptOwn(me: string, chatId: string): Promise<void> {
+    const mine = await this.#access.requestOf(me, chatId);
+    if (!accepted(mine)) await this.#accept(me, chatId, mine!);
+  }
+
+  /** The request becomes accepted; the members' watches are re-checked (they may now see each other). */
+  async #accept(me: string, chatId: string, request: ChatRequest): Promise<void> {
+    await this.#store.putChatRequest({ ...request, state: "accepted" });
+    this.#contacts.changed([me, ...(await this.#members.members(chatId))]);
   }
 
   /**

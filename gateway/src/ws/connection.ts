@@ -11,7 +11,7 @@ import {
   type TypingSignalFrame,
 } from "@natter/protocol";
 import type { WebSocket } from "ws";
-import { authenticate, bearer } from "../auth/authenticate.ts";
+import { bearer } from "../auth/authenticate.ts";
 import type { AuthInfo, GatewayContext } from "../context.ts";
 import type { PresenceHub } from "../presence/presence-hub.ts";
 import { ChatFeed, type ChatFeedDeps, type DeliveryPath, type FeedSocket } from "./chat-feed.ts";
@@ -137,7 +137,7 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
     const { ctx } = this.#deps;
     let info: AuthInfo;
     try {
-      info = await authenticate(ctx.signer, ctx.store, token);
+      info = await ctx.authenticator.authenticate(token);
     } catch (err) {
       if (!isNatterError(err) || err.code !== "unauthorized")
         this.#deps.logger.warn({ err }, "websocket authentication failed");

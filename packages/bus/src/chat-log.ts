@@ -1,5 +1,5 @@
-import { applyMembership, type ChatEvent, NatterError } from "@natter/protocol";
-import type { Store } from "@natter/store";
+import { applyMembership, type ChatEvent, membershipEffect, NatterError } from "@natter/protocol";
+import type { Member, Store } from "@natter/store";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import {
   type ChatHeadRef,
@@ -66,6 +66,38 @@ export class ChatLog {
   }
 
   /**
+   * `userId`'s membership row in the chat (active or not; undefined if never a member): the
+   * store's, or, when the store cannot be read, folded from the stream's copy of the log
+   * (which holds it from `n = 1` unless the chat is older than the stream's max age), so
+   * members keep reading and sending through a store outage.
+   */
+  async member(chatId: string, userId: string): Promise<Member | undefined> {
+    try {
+      return await this.#store.getMember(chatId, userId);
+    } catch (err) {
+      const log = await this.range(chatId, { afterN: 0, limit: MAX_MEMBERSHIP_REPLAY });
+      if (log.length === 0) return undefined;
+      if (log[0]!.n !== 1) {
+        throw new NatterError(
+          "unavailable",
+          "the store did not answer and the stream no longer holds the chat's start; retry",
+          { cause: err },
+        );
+      }
+      let row: Member | undefined;
+      for (const e of log) {
+        for (const c of membershipEffect(e)) {
+          if (c.user !== userId) continue;
+          row = c.member
+            ? { chatId, userId, role: c.role, joinedN: e.n, active: true, changedN: e.n }
+            : { chatId, userId, role: row?.role ?? c.role, joinedN: row?.joinedN ?? e.n, active: false, changedN: e.n };
+        }
+      }
+      return row;
+    }
+  }
+
+  /**
    * The chat's active members right after event `headN`, exact in log order: the store's
    * member list (read after its head, so at least as new) brought up to `headN` with the
    * events the store has not projected yet. Member rows are each last set by some event,
@@ -73,8 +105,25 @@ export class ChatLog {
    * when the store is too far behind, or the events cannot be read right now.
    */
   async membersAt(chatId: string, headN: number): Promise<Set<string>> {
-    const stored = await this.#store.getChatHead(chatId);
-    const ids = new Set((await this.#store.listMembers(chatId)).map((m) => m.userId));
+    let stored: { lastN: number } | undefined;
+    let ids: Set<string>;
+    try {
+      stored = await this.#store.getChatHead(chatId);
+      ids = new Set((await this.#store.listMembers(chatId)).map((m) => m.userId));
+    } catch (err) {
+      // The store cannot be read: fold the chat's whole log from the stream, which holds
+      // it from `n = 1` unless the chat is older than the stream's max age.
+      stored = undefined;
+      ids = new Set();
+      const first = (await this.range(chatId, { afterN: 0, toN: 1, limit: 1 }))[0];
+      if (first?.n !== 1) {
+        throw new NatterError(
+          "unavailable",
+          "the store did not answer and the stream no longer holds the chat's start; retry",
+          { cause: err },
+        );
+      }
+    }
     const from = stored?.lastN ?? 0;
     if (headN <= from) return ids;
     const missing = headN - from;

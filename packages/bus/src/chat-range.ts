@@ -1,5 +1,5 @@
 import { type ChatEvent, parseEventPayload } from "@natter/protocol";
-import type { Store } from "@natter/store";
+import type { EventPageQuery, Store } from "@natter/store";
 import { CHAT_STREAM, chatSubject } from "@natter/subjects";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { lastChatEvent } from "./chat-stream.ts";
@@ -59,7 +59,7 @@ export async function readChatEvents(
     // 1. The store: the contiguous run it holds from `next` on.
     for (;;) {
       const want = Math.min(limit - out.length, toN - next + 1, STORE_PAGE);
-      const page = await store.getEvents(chatId, { afterN: next - 1, maxN: toN, limit: want });
+      const page = await storeEvents(store, chatId, { afterN: next - 1, maxN: toN, limit: want });
       let taken = 0;
       for (const e of page) {
         if (e.n !== next) break;
@@ -179,7 +179,7 @@ async function firstSeqAfter(
 ): Promise<number | undefined> {
   const subject = chatSubject(chatId);
   if (afterN > 0) {
-    const [prev] = await store.getEvents(chatId, { afterN: afterN - 1, limit: 1 });
+    const [prev] = await storeEvents(store, chatId, { afterN: afterN - 1, limit: 1 });
     if (prev?.n === afterN) return prev.seq + 1;
   }
   const lastMsg = await jsm.direct.getMessage(CHAT_STREAM, { last_by_subj: subject });
@@ -199,6 +199,19 @@ async function firstSeqAfter(
     else lo = e.seq + 1;
   }
   return lo;
+}
+
+/**
+ * The store's events, or none when the store cannot be read (Cassandra down): the stream
+ * still holds the recent log, so reads go on from it alone rather than fail (a range then
+ * ends where the stream's copy ends, as for a hole).
+ */
+async function storeEvents(store: Store, chatId: string, q: EventPageQuery): Promise<ChatEvent[]> {
+  try {
+    return await store.getEvents(chatId, q);
+  } catch {
+    return [];
+  }
 }
 
 function parsed(m: StoredMsg): ChatEvent | undefined {

@@ -15,4 +15,5 @@ export {
   waitForJetStream,
 } from "./nats-server.ts";
 export * from "./stack.ts";
+export { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 export { WsClient } from "./ws-client.ts";

@@ -54,7 +54,12 @@ export class CassandraStore implements Store {
         : new cassandra.Client({
             contactPoints: options.contactPoints,
             localDataCenter: options.localDataCenter,
-            socketOptions: { connectTimeout: 10_000, readTimeout: 30_000 },
+            socketOptions: { connectTimeout: 5_000, readTimeout: 10_000 },
+            // Back within seconds of Cassandra's return, not the driver's default of up to 10
+            // minutes between attempts: history catches up by itself after an outage.
+            policies: {
+              reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(500, 5_000, false),
+            },
           });
     this.#ownsClient = !("client" in options);
     this.#cql = new Cql(client, options.keyspace);

@@ -12,36 +12,22 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type NatsServer, startNatsServer } from "@natter/testkit";
-import { Ajv } from "ajv";
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { buildApp } from "./app.ts";
+import {
+  answerChecker,
+  type DocOperation,
+  type Fixtures,
+  openApiDocument,
+  operationsOf,
+  type Operation,
+  requestParts,
+  samples as samplesOf,
+  type Schema,
+  urlFor as url,
+  wrongType,
+} from "./openapi-requests.ts";
 import { startTestGateway, type TestGateway } from "./testing.ts";
-
-type Schema = Record<string, unknown> & {
-  type?: string;
-  properties?: Record<string, Schema>;
-  required?: string[];
-  items?: Schema;
-  anyOf?: Schema[];
-  enum?: unknown[];
-  pattern?: string;
-  minLength?: number;
-  minItems?: number;
-  minimum?: number;
-  default?: unknown;
-};
-interface Parameter {
-  in: "path" | "query";
-  name: string;
-  required?: boolean;
-  schema: Schema;
-}
-interface Operation {
-  parameters?: Parameter[];
-  requestBody?: { content: Record<string, { schema: Schema }> };
-  responses: Record<string, { content?: Record<string, { schema: Schema }> }>;
-  security?: unknown[];
-}
 
 let nats: NatsServer;
 let t: TestGateway;
@@ -76,12 +62,8 @@ interface Sent {
 
 describe("openapi - the document describes the server", () => {
   test("openapi - every answer to requests derived from the document is declared, in media type and body", async () => {
-    const doc = JSON.parse((await app.inject({ url: "/v1/openapi.json" })).body) as {
-      paths: Record<string, Record<string, Operation>>;
-    };
-    const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false });
-    ajv.addSchema(doc, "doc");
-    const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, "~0").replace(/\//g, "~1")).join("/");
+    const doc = await openApiDocument(app);
+    const answerFails = answerChecker(doc);
 
     // Fixtures: the people and chats the requests name.
     let n = 0;
@@ -122,7 +104,7 @@ describe("openapi - the document describes the server", () => {
     // Values by parameter or property name: each one valid for the schema, several where
     // the server's answer depends on which (yourself, a direct chat, an unknown id).
     const unique = () => `x${++n}`;
-    const fixtures: Record<string, () => unknown[]> = {
+    const fixtures: Fixtures = {
       chatId: () => [group, direct, "c_unknown"],
       userId: () => [me.userId, other.userId, peer.userId, "u_unknown"],
       members: () => [[peer.userId, other.userId]],
@@ -136,45 +118,7 @@ describe("openapi - the document describes the server", () => {
       body: () => ["hello"],
     };
 
-    /** Valid values of a schema: fixtures by name, else built from the schema's own constraints. */
-    function samples(schema: Schema, name?: string): unknown[] {
-      if (schema.anyOf) return schema.anyOf.flatMap((s) => samples(s, name));
-      if (schema.enum) return [schema.enum[0]];
-      const fixture = name === undefined ? undefined : fixtures[name];
-      if (fixture && schema.type !== "object") return fixture();
-      switch (schema.type) {
-        case "string": {
-          const s = "a".repeat(Math.max(schema.minLength ?? 1, 1));
-          assert.ok(
-            !schema.pattern || new RegExp(schema.pattern).test(s),
-            `no fixture for ${name} (${schema.pattern})`,
-          );
-          return [s];
-        }
-        case "integer":
-        case "number":
-          return [schema.default ?? schema.minimum ?? 1];
-        case "boolean":
-          return [true];
-        case "array":
-          return [Array.from({ length: schema.minItems ?? 0 }, () => samples(schema.items ?? {})[0])];
-        case "object": {
-          // One object with the first value of every required property, then one per other
-          // value of a property, so each fixture is tried without a product of them all.
-          const required = schema.required ?? [];
-          const options = required.map((k) => samples(schema.properties?.[k] ?? {}, k));
-          const base = Object.fromEntries(required.map((k, i) => [k, options[i]![0]]));
-          const variants = [base];
-          required.forEach((k, i) => options[i]!.slice(1).forEach((v) => variants.push({ ...base, [k]: v })));
-          return variants;
-        }
-        default:
-          return ["a"];
-      }
-    }
-    /** A value of the wrong JSON type for a schema. */
-    const wrongType = (schema: Schema): unknown =>
-      schema.type === "string" || schema.anyOf || schema.enum ? 12345 : schema.type === "object" ? "text" : "text";
+    const samples = (schema: Schema, name?: string) => samplesOf(schema, fixtures, name);
 
     const sent: Sent[] = [];
     const failures: string[] = [];
@@ -182,48 +126,21 @@ describe("openapi - the document describes the server", () => {
       const res = await app.inject({ ...req, method: method.toUpperCase() as "GET" });
       const where = `${method.toUpperCase()} ${docPath} [${label}] ${String(req.url)} -> ${res.statusCode}`;
       sent.push({ label, method, path: docPath, status: res.statusCode });
-      const declared = op.responses[String(res.statusCode)];
-      if (!declared) return void failures.push(`${where}: status not declared (${res.body.slice(0, 120)})`);
-      if (!declared.content) {
-        if (res.body !== "") failures.push(`${where}: a body where none is declared`);
-        return;
-      }
-      const type = String(res.headers["content-type"] ?? "")
-        .split(";")[0]!
-        .trim();
-      const media = Object.keys(declared.content).find(
-        (m) => m === type || m === "*/*" || (m.endsWith("/*") && type.startsWith(m.slice(0, -1))),
-      );
-      if (!media) return void failures.push(`${where}: media type ${type} not declared`);
-      if (!type.includes("json")) return;
-      const validate = ajv.getSchema(
-        `doc#/${pointer("paths", docPath, method, "responses", String(res.statusCode), "content", media, "schema")}`,
-      );
-      assert.ok(validate, `${where}: schema resolves`);
-      if (!validate(JSON.parse(res.body))) {
-        failures.push(`${where}: ${ajv.errorsText(validate.errors)} in ${res.body.slice(0, 200)}`);
-      }
+      const wrong = answerFails({ path: docPath, method, op }, res);
+      if (wrong) failures.push(`${where}: ${wrong}`);
     }
 
     // Operations that remove things go last, so the others run against the fixtures intact.
-    const operations = Object.entries(doc.paths)
-      .flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) => ({ path: p, method: m, op })))
-      .sort((a, b) => Number(a.method === "delete") - Number(b.method === "delete"));
+    const operations: DocOperation[] = operationsOf(doc).sort(
+      (a, b) => Number(a.method === "delete") - Number(b.method === "delete"),
+    );
     // Logging out, then the admin API (which may revoke the caller's own sessions), last of all.
     const logoutLast = (o: { path: string }) =>
       o.path.startsWith("/v1/admin/") ? 2 : o.path === "/v1/auth/logout" ? 1 : 0;
     operations.sort((a, b) => logoutLast(a) - logoutLast(b));
 
     for (const { path: docPath, method, op } of operations) {
-      const params = op.parameters ?? [];
-      const pathParams = params.filter((p) => p.in === "path");
-      const query = params.filter((p) => p.in === "query" && p.required);
-      const bodySchema = op.requestBody?.content["application/json"]?.schema;
-      const url = (values: Record<string, unknown>, q: Record<string, unknown>) => {
-        const base = docPath.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(String(values[k])));
-        const qs = new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)])).toString();
-        return qs ? `${base}?${qs}` : base;
-      };
+      const { pathParams, query, bodySchema } = requestParts(op);
       // Logging out revokes the token: it gets a session of its own.
       const token =
         docPath === "/v1/auth/logout"
@@ -252,40 +169,48 @@ describe("openapi - the document describes the server", () => {
       }
       for (const pv of pathVariants) {
         for (const payload of body) {
-          await check("valid", method, docPath, op, { url: url(pv, firstQuery), headers, ...withBody(payload) });
+          await check("valid", method, docPath, op, {
+            url: url(docPath, pv, firstQuery),
+            headers,
+            ...withBody(payload),
+          });
         }
       }
       // Invalid: no token, a malformed id, a missing required field, a field of the wrong type.
-      if (op.security) await check("no token", method, docPath, op, { url: url(firstPath, firstQuery) });
+      if (op.security) await check("no token", method, docPath, op, { url: url(docPath, firstPath, firstQuery) });
       for (const p of pathParams) {
         await check(`malformed ${p.name}`, method, docPath, op, {
-          url: url({ ...firstPath, [p.name]: "bad.id*" }, firstQuery),
+          url: url(docPath, { ...firstPath, [p.name]: "bad.id*" }, firstQuery),
           headers,
         });
       }
       for (const p of query) {
         const { [p.name]: _, ...rest } = firstQuery;
-        await check(`missing ${p.name}`, method, docPath, op, { url: url(firstPath, rest), headers });
+        await check(`missing ${p.name}`, method, docPath, op, { url: url(docPath, firstPath, rest), headers });
       }
       if (bodySchema) {
         const b = body[0] as Record<string, unknown>;
         const props = (bodySchema.anyOf?.[0] ?? bodySchema).properties ?? {};
         for (const k of Object.keys(b)) {
           const { [k]: _, ...rest } = b;
-          await check(`missing ${k}`, method, docPath, op, { url: url(firstPath, firstQuery), headers, payload: rest });
+          await check(`missing ${k}`, method, docPath, op, {
+            url: url(docPath, firstPath, firstQuery),
+            headers,
+            payload: rest,
+          });
           await check(`wrong type ${k}`, method, docPath, op, {
-            url: url(firstPath, firstQuery),
+            url: url(docPath, firstPath, firstQuery),
             headers,
             payload: { ...b, [k]: wrongType(props[k] ?? {}) },
           });
         }
         await check("not JSON", method, docPath, op, {
-          url: url(firstPath, firstQuery),
+          url: url(docPath, firstPath, firstQuery),
           headers: { ...headers, "content-type": "application/json" },
           payload: '{"broken": ',
         });
         await check("other media type", method, docPath, op, {
-          url: url(firstPath, firstQuery),
+          url: url(docPath, firstPath, firstQuery),
           headers: { ...headers, "content-type": "application/xml" },
           payload: "<x/>",
         });
@@ -308,9 +233,7 @@ describe("openapi - the document describes the server", () => {
   });
 
   test("openapi - a path served with another method answers 405 with the error body and Allow", async () => {
-    const doc = JSON.parse((await app.inject({ url: "/v1/openapi.json" })).body) as {
-      paths: Record<string, Record<string, Operation>>;
-    };
+    const doc = await openApiDocument(app);
     for (const [docPath, ops] of Object.entries(doc.paths)) {
       const url = docPath.replace(/\{\w+\}/g, "x1");
       const method = ["PUT", "PATCH", "POST", "DELETE"].find((m) => !ops[m.toLowerCase()]);

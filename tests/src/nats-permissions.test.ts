@@ -267,7 +267,7 @@ describe("NATS permissions - a 3-node cluster with TLS on clients and routes", (
   });
 
   test("routes verify each other's certificates; the gateway identity runs an R3 chat stream", async () => {
-    servers = await startNatsCluster(3, { anonymous: false, tls: true });
+    servers = await startNatsCluster(3, { anonymous: false, tls: true, expectViolations: true });
     const access = servers[0]!.access("gateway");
     const gw = await connectNats({ servers: servers.map((s) => s.url), name: "gw", logger, access });
     const tail = await connectNats({

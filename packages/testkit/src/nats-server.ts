@@ -293,7 +293,7 @@ export function natsEnvFor(natsUrl: string, identity: NatsIdentity): Record<stri
  */
 export async function startNatsCluster(
   size = 3,
-  opts: Pick<NatsServerOptions, "anonymous" | "tls"> = {},
+  opts: Pick<NatsServerOptions, "anonymous" | "tls" | "expectViolations"> = {},
 ): Promise<NatsServer[]> {
   const routes = await Promise.all(Array.from({ length: size }, () => freePort()));
   const idDir = mkdtempSync(path.join(tmpdir(), "natter-ids-"));

@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply, 
 import { bearer } from "./auth/authenticate.ts";
 import type { GatewayContext } from "./context.ts";
 import { authRoutes } from "./routes/auth.ts";
+import { blockRoutes } from "./routes/blocks.ts";
 import { chatRoutes } from "./routes/chats.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
@@ -130,6 +131,7 @@ export async function buildApp(
   healthRoutes(app, ctx);
   authRoutes(app, ctx);
   chatRoutes(app, ctx);
+  blockRoutes(app, ctx);
   messageRoutes(app, ctx);
   presenceRoutes(app, ctx);
   adminRoutes(app, ctx);

@@ -70,12 +70,14 @@ export async function createGateway(opts: {
     logger: logger.child({ component: "signals" }),
     typingIntervalMs: config.typingInterval,
   });
+  const contacts = new Contacts({ store, nc });
   const chats = new ChatService({
     store,
     chatLog,
     access,
     signals,
     members,
+    contacts,
     sequencer,
     config,
     sendLimiter,
@@ -109,7 +111,7 @@ export async function createGateway(opts: {
     chats,
     signals,
     presence,
-    contacts: new Contacts({ store }),
+    contacts,
     loginGuard: new LoginGuard({ burst: config.loginBurst, perMinute: config.loginRatePerMin }),
     signupLimiter: new RateLimiter({ burst: config.loginBurst * 20, perSecond: (config.loginRatePerMin * 20) / 60 }),
     lookupLimiter: new RateLimiter({ burst: config.lookupBurst, perSecond: config.lookupRatePerMin / 60 }),

@@ -126,7 +126,25 @@ export const ChatListItem = Type.Object({
   preview: Type.Optional(Type.String()),
   readN: Type.Integer(),
   unread: Type.Integer(),
+  request: Type.Optional(
+    Type.Object(
+      { from: Type.String(), at: Type.Integer() },
+      {
+        description:
+          "set while my membership is a message request I have not answered: who opened the chat with me or added me, and when",
+      },
+    ),
+  ),
 });
+
+/** The users I block (`GET /v1/blocks`), newest first, with their names. */
+export const BlocksView = Type.Object({
+  users: Type.Array(
+    Type.Object({ userId: Type.String(), handle: Type.String(), displayName: Type.String(), at: Type.Integer() }),
+  ),
+});
+
+export const UserParams = Type.Object({ userId: Id });
 
 export const Event = Type.Object(
   {

@@ -1,6 +1,7 @@
 import type { ChatLog } from "@natter/bus";
 import { type ChatEvent, type ChatSummary, countsAsUnread, previewOf } from "@natter/protocol";
 import type { Store } from "@natter/store";
+import { accepted } from "./access.ts";
 
 /** Unread counts stop here (the list shows "1000+"); counting further costs reads for nothing. */
 export const UNREAD_CAP = 1000;
@@ -20,14 +21,32 @@ export type ChatListItem = ChatSummary;
  *
  * A direct chat's item names its peer (`peerHandle`, `peerDisplayName`), so a client shows
  * the chat of someone it never looked up by name from its first render.
+ *
+ * Message requests: a chat where my membership is an unanswered request carries
+ * `request: {from, at}`; `requests: "only"` lists just those, `"exclude"` all but those. A
+ * direct chat I declined is not listed (until I open it again), nor is a request from
+ * someone I block (it comes back if I unblock them).
  */
 export async function listChats(
   store: Store,
   chatLog: ChatLog,
   me: string,
-  q: { limit: number; cursor?: string },
+  q: { limit: number; cursor?: string; requests?: "only" | "exclude" },
 ): Promise<{ chats: ChatListItem[]; next?: string }> {
-  const ids = await store.listChatIdsForUser(me);
+  const [all, requestRows, blocked] = await Promise.all([
+    store.listChatIdsForUser(me),
+    store.listChatRequests(me),
+    store.listBlocked(me),
+  ]);
+  const blockedIds = new Set(blocked.map((b) => b.blockedId));
+  const unanswered = new Map(requestRows.filter((r) => !accepted(r)).map((r) => [r.chatId, r]));
+  const ids = all.filter((chatId) => {
+    const r = unanswered.get(chatId);
+    if (r && (r.state === "declined" || blockedIds.has(r.from))) return false;
+    if (q.requests === "only") return r !== undefined;
+    if (q.requests === "exclude") return r === undefined;
+    return true;
+  });
   // The stream's heads are the truth; the store's lag them by the history consumer's delay.
   // Both order the list, so the order, the items and the cursor agree.
   const [storedHeads, streamHeads] = await Promise.all([
@@ -77,6 +96,7 @@ export async function listChats(
       const readN = Math.min(read?.readN ?? 0, lastN);
       const peer = chat.kind === "direct" ? members.find((m) => m.userId !== me)?.userId : undefined;
       const peerUser = peer === undefined ? undefined : await store.getUser(peer);
+      const request = unanswered.get(chatId);
       return {
         chatId,
         kind: chat.kind,
@@ -88,6 +108,7 @@ export async function listChats(
         ...(head?.preview === undefined ? {} : { preview: head.preview }),
         readN,
         unread: unread.count,
+        ...(request === undefined ? {} : { request: { from: request.from, at: request.at } }),
       };
     }),
   );

@@ -274,6 +274,28 @@ export class ChatService {
     }
   }
 
+  /**
+   * `GET /v1/chats/:chatId/receipts`: each active member's pointers. A member who does not
+   * speak in the chat (`ChatAccess.speaks`: a request not accepted, a blocked direct chat)
+   * gives nothing away: 0 to others, as for pointers never moved; their own stay theirs.
+   */
+  async receipts(
+    me: string,
+    chatId: string,
+  ): Promise<{ members: { userId: string; deliveredN: number; readN: number }[] }> {
+    await this.requireMember(me, chatId);
+    const [members, states] = await Promise.all([this.#store.listMembers(chatId), this.#store.listReadStates(chatId)]);
+    const byUser = new Map(states.map((s) => [s.userId, s]));
+    const speaks = await Promise.all(members.map((m) => m.userId === me || this.#access.speaks(m.userId, chatId)));
+    return {
+      members: members.map((m, i) => ({
+        userId: m.userId,
+        deliveredN: speaks[i] ? (byUser.get(m.userId)?.deliveredN ?? 0) : 0,
+        readN: speaks[i] ? (byUser.get(m.userId)?.readN ?? 0) : 0,
+      })),
+    };
+  }
+
   /** `POST /v1/chats/:chatId/accept`: members only; accepting an accepted chat changes nothing. */
   async accept(me: string, chatId: string): Promise<void> {
     await this.requireMember(me, chatId);

@@ -65,7 +65,9 @@ export class Signals {
   /**
    * `typing {chat}` from `me`: members only (403/404 otherwise, from the store when the
    * cached member list does not name `me`); at most one per user and chat per interval,
-   * extra ones dropped silently (returns false); reaches the other members' devices.
+   * extra ones dropped silently (returns false); reaches the other members' devices, only
+   * once `me` has accepted the chat (`ChatAccess.speaks`; dropped silently before: a
+   * requester learns nothing from the one they asked).
    */
   async typing(me: string, chatId: string): Promise<boolean> {
     let members = await this.#members.members(chatId);
@@ -78,6 +80,7 @@ export class Signals {
       this.#metrics.typingDropped.inc();
       return false;
     }
+    if (!(await this.#access.speaks(me, chatId))) return false;
     const frame: TypingSignalFrame = { type: "typing", chat: chatId, user: me };
     this.#publish(
       members.filter((m) => m !== me),
@@ -164,6 +167,11 @@ export class Signals {
     setNewest(this.#knownRead, key, readN, KNOWN_READ_MAX);
   }
 
+  /**
+   * To every member, or, while the mover has not accepted the chat (or a block stands in a
+   * direct chat), to the mover's own devices only: their pointers still move, nobody
+   * else learns of them.
+   */
   async #receipt(s: ReadState): Promise<void> {
     const frame: ReceiptFrame = {
       type: "receipt",
@@ -172,7 +180,8 @@ export class Signals {
       deliveredN: s.deliveredN,
       readN: s.readN,
     };
-    this.#publish(await this.#members.members(s.chatId), frame);
+    const speaks = await this.#access.speaks(s.userId, s.chatId);
+    this.#publish(speaks ? await this.#members.members(s.chatId) : [s.userId], frame);
   }
 
   #publish(users: string[], frame: TypingSignalFrame | ReceiptFrame): void {

@@ -31,7 +31,16 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
         response: {
           200: ChatCreatedView,
           201: ChatCreatedView,
-          ...errors([400, "invalid_input: the body fails its schema, or a direct chat with yourself"], 401, 404, 422),
+          ...errors(
+            [400, "invalid_input: the body fails its schema, or a direct chat with yourself"],
+            401,
+            [
+              403,
+              "forbidden: a new direct chat between users where either blocks the other, or a group naming someone who blocks you",
+            ],
+            404,
+            422,
+          ),
         },
       },
     },
@@ -58,11 +67,16 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
       ...auth,
       schema: {
         tags: ["chats"],
-        summary: "My chats by last activity",
+        summary: "My chats by last activity; message requests carry `request` (`requests=only|exclude` filters them)",
         security,
         querystring: Type.Object({
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
           cursor: Type.Optional(Type.String({ pattern: "^[0-9]+:[A-Za-z0-9_-]{1,64}$" })),
+          requests: Type.Optional(
+            Type.Union([Type.Literal("only"), Type.Literal("exclude")], {
+              description: "only: just my unanswered message requests; exclude: everything else (default: both)",
+            }),
+          ),
         }),
         response: {
           200: Type.Object({ chats: Type.Array(ChatListItem), next: Type.Optional(Type.String()) }),
@@ -74,6 +88,7 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
       listChats(ctx.store, ctx.chatLog, req.auth.userId, {
         limit: req.query.limit ?? 50,
         ...(req.query.cursor === undefined ? {} : { cursor: req.query.cursor }),
+        ...(req.query.requests === undefined ? {} : { requests: req.query.requests }),
       }),
   );
 
@@ -151,6 +166,52 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
     async (req) => ({ n: await chats.removeMember(req.auth.userId, req.params.chatId, req.params.userId) }),
   );
 
+  app.post(
+    "/v1/chats/:chatId/accept",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary:
+          "Accept a message request (as replying does): the chat's members see my presence, typing and receipts from now on; nothing for a chat already accepted",
+        security,
+        params: ChatParams,
+        response: { 204: Type.Null(), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      await chats.accept(req.auth.userId, req.params.chatId);
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.post(
+    "/v1/chats/:chatId/decline",
+    {
+      ...auth,
+      schema: {
+        tags: ["chats"],
+        summary:
+          "Decline a message request: a group is left (member.removed of me); a direct chat leaves my list and refuses the requester's sends until I open it",
+        security,
+        params: ChatParams,
+        response: {
+          204: Type.Null(),
+          ...errors(400, 401, 403, 404, [
+            409,
+            "conflict: not a message request (leave a group with DELETE …/members/<me>)",
+          ]),
+        },
+      },
+    },
+    async (req, reply) => {
+      await chats.decline(req.auth.userId, req.params.chatId);
+      reply.code(204);
+      return null;
+    },
+  );
+
   app.get(
     "/v1/chats/:chatId/receipts",
     {
@@ -164,18 +225,6 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
         response: { 200: ReceiptsView, ...errors(400, 401, 403, 404) },
       },
     },
-    async (req) => {
-      const chatId = req.params.chatId;
-      await chats.requireMember(req.auth.userId, chatId);
-      const [members, states] = await Promise.all([ctx.store.listMembers(chatId), ctx.store.listReadStates(chatId)]);
-      const byUser = new Map(states.map((s) => [s.userId, s]));
-      return {
-        members: members.map((m) => ({
-          userId: m.userId,
-          deliveredN: byUser.get(m.userId)?.deliveredN ?? 0,
-          readN: byUser.get(m.userId)?.readN ?? 0,
-        })),
-      };
-    },
+    async (req) => chats.receipts(req.auth.userId, req.params.chatId),
   );
 }

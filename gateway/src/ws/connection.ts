@@ -121,6 +121,13 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
     if (this.#auth && deviceIds.includes(this.#auth.deviceId)) this.expired();
   }
 
+  /** Whom the user may see changed: the socket's watches are re-checked (a watch never outlives its relationship). */
+  contactsChanged(): void {
+    const me = this.#auth?.userId;
+    if (!me || !this.#watches) return;
+    this.#watches.recheck(me).catch((err: unknown) => this.#deps.logger.warn({ err }, "watch re-check failed"));
+  }
+
   /** Closes with `code` (idempotent). */
   close(code: number): void {
     this.#io.close(code);

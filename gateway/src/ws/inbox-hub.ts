@@ -7,7 +7,13 @@ import {
   type ReceiptFrame,
   type TypingSignalFrame,
 } from "@natter/protocol";
-import { userInboxSubject, userSessionSubject, userSignalSubject, userSubjects } from "@natter/subjects";
+import {
+  userContactsSubject,
+  userInboxSubject,
+  userSessionSubject,
+  userSignalSubject,
+  userSubjects,
+} from "@natter/subjects";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 import { SubscriptionHub } from "../subscription-hub.ts";
@@ -18,6 +24,8 @@ export interface InboxListener {
   signal(frame: TypingSignalFrame | ReceiptFrame): void;
   /** These device sessions of the user were revoked (the socket closes if it is one of them). */
   revoked(deviceIds: readonly string[]): void;
+  /** Whom the user may see changed (`user.<userId>.contacts`): re-check the socket's presence watches. */
+  contactsChanged(): void;
 }
 
 /**
@@ -34,7 +42,14 @@ export class InboxHub {
   readonly #metrics: GatewayMetrics;
   readonly #hub: SubscriptionHub<InboxListener>;
 
-  constructor(opts: { nc: NatsConnection; logger: Logger; metrics: GatewayMetrics }) {
+  constructor(opts: {
+    nc: NatsConnection;
+    logger: Logger;
+    metrics: GatewayMetrics;
+    /** Called once per `user.<userId>.contacts` signal, before the user's sockets hear it (forget cached contacts). */
+    onContactsChanged?: (userId: string) => void;
+  }) {
+    const onContacts = opts.onContactsChanged;
     this.#log = opts.logger;
     this.#metrics = opts.metrics;
     this.#hub = new SubscriptionHub<InboxListener>({
@@ -47,11 +62,15 @@ export class InboxHub {
         const inboxSubject = userInboxSubject(userId);
         const signalSubject = userSignalSubject(userId);
         const sessionSubject = userSessionSubject(userId);
+        const contactsSubject = userContactsSubject(userId);
         return (msg) => {
           if (msg.subject === inboxSubject) this.#dispatch(userId, listeners, msg);
           else if (msg.subject === signalSubject) this.#signal(userId, listeners, msg);
           else if (msg.subject === sessionSubject) this.#session(userId, listeners, msg);
-          else this.#invalid(userId, msg, "not an inbox, signal or session subject");
+          else if (msg.subject === contactsSubject) {
+            onContacts?.(userId);
+            for (const listener of [...listeners]) listener.contactsChanged();
+          } else this.#invalid(userId, msg, "not an inbox, signal, session or contacts subject");
         };
       },
     });

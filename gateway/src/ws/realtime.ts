@@ -34,7 +34,12 @@ export class Realtime {
     this.#ctx = opts.ctx;
     this.opts = opts.options;
     this.log = opts.ctx.logger.child({ component: "ws" });
-    this.hub = new InboxHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
+    this.hub = new InboxHub({
+      nc: opts.ctx.nc,
+      logger: this.log,
+      metrics: opts.ctx.metrics,
+      onContactsChanged: (userId) => opts.ctx.contacts.forget(userId),
+    });
     this.presenceHub = new PresenceHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
     this.#heartbeats = new Heartbeats(this.opts.heartbeatMs);
     const { store, metrics, chatLog } = this.#ctx;
@@ -105,12 +110,24 @@ export class Realtime {
     return closed;
   }
 
-  /** Watches the NATS connection: after each reconnect, `recheckSessions`. */
+  /**
+   * After a NATS reconnect: a `user.<userId>.contacts` signal may have been missed while
+   * disconnected, so every socket's watches are re-checked against fresh contacts.
+   */
+  #recheckWatches(): void {
+    const users = new Set<string>();
+    for (const c of this.#connections) if (c.userId !== undefined) users.add(c.userId);
+    for (const u of users) this.#ctx.contacts.forget(u);
+    for (const c of this.#connections) c.contactsChanged();
+  }
+
+  /** Watches the NATS connection: after each reconnect, `recheckSessions` and `#recheckWatches`. */
   #watchReconnects(): void {
     void (async () => {
       for await (const s of this.#ctx.nc.status()) {
         if (s.type !== "reconnect") continue;
         this.recheckSessions().catch((err: unknown) => this.log.warn({ err }, "session re-check failed"));
+        this.#recheckWatches();
       }
     })();
   }

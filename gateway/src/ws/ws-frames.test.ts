@@ -216,6 +216,9 @@ describe("gateway ws - frames", () => {
 
   test("frames - typing reaches the other members; watch answers a member's presence and leaves strangers out", async () => {
     const stranger = await signup(env);
+    // b was added by a, whom b shared no chat with: a message request until b accepts it
+    // (before, a's watch of b showed nothing).
+    assert.equal((await req(env, "POST", `/v1/chats/${chatId}/accept`, undefined, b.token)).status, 204);
     const { c: ca } = await ready(a.token);
     const { c: cb } = await ready(b.token);
     ca.send({ type: "typing", ref: "t", chat: chatId });

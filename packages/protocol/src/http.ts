@@ -30,6 +30,12 @@ export interface ChatSummary {
   readN: number;
   /** Messages from others after `readN` (exact up to 1000): the events `countsAsUnread`. */
   unread: number;
+  /**
+   * Set while my membership is a message request I have not answered: `from` opened the
+   * chat with me or added me, `at` when. I may read it; until I accept (reply, or
+   * `POST /v1/chats/:chatId/accept`) nobody in it sees my presence, typing or receipts.
+   */
+  request?: { from: string; at: number };
 }
 
 /**

@@ -54,6 +54,17 @@ export function userSessionSubject(userId: string): string {
 }
 
 /**
+ * Core NATS, not stored: "whom this user may see changed" (a block, an unblock, an
+ * accepted or declined message request, a removal from a shared chat). It rides the
+ * user's `user.<userId>.*` subscription; each gateway holding a socket of the user
+ * forgets the user's cached contacts and re-checks that user's presence watches. Empty
+ * payload: the subject says whose.
+ */
+export function userContactsSubject(userId: string): string {
+  return `user.${token(userId, "userId")}.contacts`;
+}
+
+/**
  * `user.<userId>.*`: what a gateway subscribes to for a user, inbox and signals in one
  * subscription (one interest per user on the server, one SUB and UNSUB per connect).
  */

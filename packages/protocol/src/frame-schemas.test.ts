@@ -14,6 +14,8 @@ const cases: [string, string, boolean][] = [
   ["auth, empty token", '{"type":"auth","token":""}', false],
   ["auth with cursors", '{"type":"auth","token":"v1.a.b","cursors":{"c1":4}}', true],
   ["auth with no cursors (resume, nothing held)", '{"type":"auth","token":"v1.a.b","cursors":{}}', true],
+  ["auth with a ref (echoed by an error)", '{"type":"auth","ref":"r1","token":"v1.a.b"}', true],
+  ["auth, numeric ref", '{"type":"auth","ref":5,"token":"v1.a.b"}', false],
   ["auth, bad cursor", '{"type":"auth","token":"v1.a.b","cursors":{"c1":-1}}', false],
   ["send", '{"type":"send","ref":"r","chat":"g_1","id":"m:1.x","body":"hi"}', true],
   ["send, extra field", '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"","x":1}', true],

@@ -24,7 +24,9 @@ function frame(type: string, properties: Record<string, object>, required: strin
 
 /** One schema per client frame type; unknown extra fields are allowed (and ignored by the gateway). */
 export const CLIENT_FRAME_SCHEMAS = {
-  auth: frame("auth", { token: { type: "string", minLength: 1, maxLength: MAX_TOKEN_LENGTH }, cursors }, ["token"]),
+  auth: frame("auth", { ref, token: { type: "string", minLength: 1, maxLength: MAX_TOKEN_LENGTH }, cursors }, [
+    "token",
+  ]),
   send: frame(
     "send",
     { ref, chat: id, id: { type: "string", pattern: CLIENT_MSG_ID_PATTERN.source }, body: { type: "string" } },

@@ -12,6 +12,8 @@ import { isClientMsgId, isId } from "./limits.ts";
 
 export interface AuthFrame {
   type: "auth";
+  /** Echoed by the `error` an `auth` on an open socket gets, as every frame's `ref`. */
+  ref?: string;
   token: string;
   /**
    * Connect-time resume: the device's cursors (as in `sync`). Present (even `{}`): the
@@ -227,7 +229,12 @@ export function parseClientFrame(text: string): ClientFrame {
       if (typeof o.token !== "string" || o.token.length === 0 || o.token.length > MAX_TOKEN_LENGTH) {
         throw bad("token must be a non-empty string", "token");
       }
-      return { type: "auth", token: o.token, ...(o.cursors === undefined ? {} : { cursors: cursorsOf(o) }) };
+      return {
+        type: "auth",
+        ...optRef(o),
+        token: o.token,
+        ...(o.cursors === undefined ? {} : { cursors: cursorsOf(o) }),
+      };
     }
     case "send": {
       const r = optRef(o);

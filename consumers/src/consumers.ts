@@ -41,6 +41,7 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     logger,
   );
   const wanted = new Set(config.consumers);
+  const runner = { heartbeatMs: config.consumerHeartbeat, stallMs: config.consumerStall };
   const runners: ConsumerRunner<unknown>[] = [];
   if (wanted.has("history")) {
     runners.push(
@@ -51,11 +52,12 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
         registry,
         batchSize: config.historyBatch,
         lingerMs: config.historyLinger,
+        runner,
       }) as ConsumerRunner<unknown>,
     );
   }
   if (wanted.has("fanout"))
-    runners.push(createFanoutConsumer({ nc, store, logger, registry }) as ConsumerRunner<unknown>);
+    runners.push(createFanoutConsumer({ nc, store, logger, registry, runner }) as ConsumerRunner<unknown>);
   const started: ConsumerRunner<unknown>[] = [];
   for (const r of runners) {
     await r.start().catch(async (err: unknown) => {

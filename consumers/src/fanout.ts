@@ -23,7 +23,7 @@ export interface FanoutConsumerOptions {
   registry?: Registry;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
-    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs">
+    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs" | "heartbeatMs" | "stallMs">
   >;
 }
 

@@ -19,7 +19,7 @@ export interface HistoryConsumerOptions {
   registry?: Registry;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
-    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs">
+    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs" | "heartbeatMs" | "stallMs">
   >;
 }
 

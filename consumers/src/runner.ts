@@ -56,11 +56,26 @@ export interface RunnerOptions<T> {
   nakMaxMs?: number;
   /** How often consumer info refreshes the lag gauge and checks the consumer still exists and moves. Default 5 s. */
   checkIntervalMs?: number;
-  /** Idle time with undelivered messages after which the consumer counts as stuck and is re-created. Default 30 s. */
+  /**
+   * Idle time with undelivered messages after which the consumer counts as stuck and is
+   * re-created: the last resort, for a session that looks alive but gets nothing. Default
+   * 10 s (config `consumerStall`).
+   */
   stallMs?: number;
+  /**
+   * The pull's idle heartbeat (ms): the server sends one this often while it has nothing to
+   * deliver, and two missed end the session. This is what notices a dead consumer leader
+   * (its node killed or partitioned): the pull request lived there and nothing else tells
+   * the client. nats.js defaults it to half the pull's 30 s expiry, which made a leader move
+   * cost ~30 s of live delivery (issue 15); default 1 s (config `consumerHeartbeat`).
+   */
+  heartbeatMs?: number;
   /** Wait before re-creating the consumer after an error: doubles from this up to 10 s. Default 250 ms. */
   retryBaseMs?: number;
 }
+
+/** JetStream API timeout (ms) when the loop re-creates a consumer; start-up keeps the client's default. */
+const RECREATE_TIMEOUT_MS = 1_500;
 
 /** Why a consume session ended; the loop re-creates the consumer for every reason but `stop`. */
 class SessionBroken extends Error {
@@ -93,7 +108,8 @@ export class ConsumerRunner<T> {
       nakBaseMs: opts.nakBaseMs ?? 500,
       nakMaxMs: opts.nakMaxMs ?? 30_000,
       checkIntervalMs: opts.checkIntervalMs ?? 5_000,
-      stallMs: opts.stallMs ?? 30_000,
+      stallMs: opts.stallMs ?? 10_000,
+      heartbeatMs: opts.heartbeatMs ?? 1_000,
       retryBaseMs: opts.retryBaseMs ?? 250,
       lingerMs: opts.lingerMs ?? 0,
     };
@@ -125,7 +141,10 @@ export class ConsumerRunner<T> {
     while (!this.#stopping) {
       const began = Date.now();
       try {
-        consumer ??= await this.#ensureConsumer();
+        // Re-creating after a leader move: the consumer's new leader answers within a
+        // couple of seconds or not at all yet (no reply, only a timeout), so ask with a
+        // short timeout and ask again, rather than waiting out the default 5 s.
+        consumer ??= await this.#ensureConsumer(RECREATE_TIMEOUT_MS);
         await this.#session(consumer);
       } catch (err) {
         if (this.#stopping) break;
@@ -142,9 +161,10 @@ export class ConsumerRunner<T> {
   }
 
   /** Creates the durable consumer, or brings its changeable settings up to date. */
-  async #ensureConsumer(): Promise<Consumer> {
+  async #ensureConsumer(timeout?: number): Promise<Consumer> {
     const o = this.#opts;
-    const jsm = await jetstreamManager(o.nc);
+    const api = timeout === undefined ? {} : { timeout };
+    const jsm = await jetstreamManager(o.nc, { checkAPI: false, ...api });
     const settings = {
       max_ack_pending: o.maxAckPending,
       ack_wait: o.ackWaitMs * 1_000_000,
@@ -174,7 +194,7 @@ export class ConsumerRunner<T> {
       });
       this.#log.info({ stream: o.stream, ...settings }, "consumer created");
     }
-    return jetstream(o.nc).consumers.get(o.stream, o.durable);
+    return jetstream(o.nc, api).consumers.get(o.stream, o.durable);
   }
 
   /**
@@ -201,6 +221,10 @@ export class ConsumerRunner<T> {
     };
     const messages: ConsumerMessages = await consumer.consume({
       max_messages: this.#opts.batchSize,
+      // The server wants the heartbeat at most half the expiry; a pull that expires every
+      // few seconds also re-lands on a new leader soon after a move, even between heartbeats.
+      idle_heartbeat: this.#opts.heartbeatMs,
+      expires: Math.max(5_000, this.#opts.heartbeatMs * 4),
       // Stop instead of polling a consumer that is gone: the loop re-creates it.
       abort_on_missing_resource: true,
       callback: (m) => {

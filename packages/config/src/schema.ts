@@ -264,6 +264,18 @@ export const KEYS = {
     default: "50ms",
     doc: "How long the history consumer waits for a batch to fill before writing it: fewer, larger store writes; delivery does not wait for it",
   },
+  consumerHeartbeat: {
+    env: "NATTER_CONSUMER_HEARTBEAT",
+    kind: "duration",
+    default: "1s",
+    doc: "Idle heartbeat of the history and fanout consumers' pulls; two missed re-create the session, which is how a consumer notices its leader died (a leader move costs live delivery ~2 heartbeats plus an election)",
+  },
+  consumerStall: {
+    env: "NATTER_CONSUMER_STALL",
+    kind: "duration",
+    default: "10s",
+    doc: "A consumer with messages pending, room under max_ack_pending and nothing delivered for this long is re-created (the last resort behind the heartbeat)",
+  },
   consumers: {
     env: "NATTER_CONSUMERS",
     kind: "list",

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { ConfigKey } from "@natter/config";
-import { ERROR_STATUS, type ErrorCode } from "@natter/protocol";
+import { type ChatEvent, ERROR_STATUS, type ErrorCode } from "@natter/protocol";
 import { SqliteStore } from "@natter/store";
 import { CHAT_STREAM } from "@natter/subjects";
 import { type NatsServer, startNatsServer } from "@natter/testkit";
@@ -127,6 +127,8 @@ export interface SecurityEnv {
   /** The same gateway's HTTP API with the web client's files from a directory of the test's own, for inject(). */
   http: App;
   doc: OpenApiDoc;
+  /** Everything stored right now. */
+  snapshot(): Promise<Snapshot>;
   close(): Promise<void>;
 }
 
@@ -140,7 +142,7 @@ export const OPERATOR_PREFIX = "op";
  */
 export async function startSecurityEnv(
   opts: { ws?: Partial<WsOptions>; overrides?: Partial<Record<ConfigKey, string>> } = {},
-): Promise<SecurityEnv & { snapshot(): Promise<Snapshot> }> {
+): Promise<SecurityEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "natter-security-"));
   const dbFile = path.join(dir, "natter.db");
   const nats = await startNatsServer();
@@ -236,8 +238,20 @@ export function snapshotDiff(
   return out;
 }
 
+/** The events the chat stream stored after `afterSeq` (what requests or frames published). */
+export async function streamEventsAfter(env: SecurityEnv, afterSeq: number): Promise<ChatEvent[]> {
+  const jsm = await jetstreamManager(env.t.nc);
+  const last = (await jsm.streams.info(CHAT_STREAM)).state.last_seq;
+  const out: ChatEvent[] = [];
+  for (let seq = afterSeq + 1; seq <= last; seq++) {
+    const m = await jsm.direct.getMessage(CHAT_STREAM, { seq });
+    if (m) out.push({ ...(m.json() as ChatEvent), seq });
+  }
+  return out;
+}
+
 /** Takes snapshots until two in a row agree: the gateway's deferred writes (a sender's read mark, 50 ms) have landed. */
-export async function settledSnapshot(env: { snapshot(): Promise<Snapshot> }): Promise<Snapshot> {
+export async function settledSnapshot(env: SecurityEnv): Promise<Snapshot> {
   let prev = await env.snapshot();
   for (let i = 0; i < 50; i++) {
     await new Promise((r) => setTimeout(r, 70));

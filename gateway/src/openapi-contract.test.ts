@@ -100,12 +100,23 @@ describe("openapi - the document describes the server", () => {
         })
       ).body,
     ).chatId as string;
+    // A message request of mine: a direct chat that someone I share nothing with opened.
+    const asked = JSON.parse(
+      (
+        await app.inject({
+          method: "POST",
+          url: "/v1/chats",
+          payload: { kind: "direct", userId: me.userId },
+          headers: { authorization: `Bearer ${other.token}` },
+        })
+      ).body,
+    ).chatId as string;
 
     // Values by parameter or property name: each one valid for the schema, several where
     // the server's answer depends on which (yourself, a direct chat, an unknown id).
     const unique = () => `x${++n}`;
     const fixtures: Fixtures = {
-      chatId: () => [group, direct, "c_unknown"],
+      chatId: () => [group, direct, asked, "c_unknown"],
       userId: () => [me.userId, other.userId, peer.userId, "u_unknown"],
       members: () => [[peer.userId, other.userId]],
       file: () => ["app.0123abcd.js", "missing.js"],
@@ -138,6 +149,9 @@ describe("openapi - the document describes the server", () => {
     const logoutLast = (o: { path: string }) =>
       o.path.startsWith("/v1/admin/") ? 2 : o.path === "/v1/auth/logout" ? 1 : 0;
     operations.sort((a, b) => logoutLast(a) - logoutLast(b));
+    // Declining first, while `asked` is still a request (a send or an accept answers it).
+    const declineFirst = (o: { path: string }) => (o.path.endsWith("/decline") ? 0 : 1);
+    operations.sort((a, b) => declineFirst(a) - declineFirst(b));
 
     for (const { path: docPath, method, op } of operations) {
       const { pathParams, query, bodySchema } = requestParts(op);

@@ -38,15 +38,26 @@ async function device(via: GatewayProc, api: Api, name: string): Promise<WsClien
   return c;
 }
 
+/**
+ * The chats here are between people who talk to each other: each one brought in accepts
+ * it (a chat from a stranger is a message request, whose members see nothing of each
+ * other until it is accepted: tests/src/requests.test.ts).
+ */
+async function accept(chatId: string, users: Api[]): Promise<void> {
+  for (const u of users) assert.equal((await u.call("POST", `/v1/chats/${chatId}/accept`)).status, 204);
+}
+
 async function direct(a: Api, b: Api): Promise<string> {
   const r = await a.call("POST", "/v1/chats", { kind: "direct", userId: b.userId });
   assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body));
+  await accept(r.body.chatId as string, [b]);
   return r.body.chatId as string;
 }
 
 async function group(owner: Api, members: Api[]): Promise<string> {
   const r = await owner.call("POST", "/v1/chats", { kind: "group", title: "p", members: members.map((m) => m.userId) });
   assert.equal(r.status, 201, JSON.stringify(r.body));
+  await accept(r.body.chatId as string, members);
   return r.body.chatId as string;
 }
 

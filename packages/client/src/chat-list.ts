@@ -136,7 +136,19 @@ export class ChatList {
         ...(loadedTop > s.lastN ? { preview: item.preview } : {}),
       });
       if (s.title === undefined && item.kind === "direct") delete item.title;
+      // Answered since the last refresh: no longer a request.
+      if (s.request === undefined) delete item.request;
     }
+    this.#changed();
+  }
+
+  /**
+   * Drops a chat from the list: one that left it on the server (a declined request, a
+   * request from someone I blocked, a group I left). A later event of it brings it back.
+   */
+  forget(chatId: string): void {
+    if (!this.#items.delete(chatId)) return;
+    this.#tally.delete(chatId);
     this.#changed();
   }
 

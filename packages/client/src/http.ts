@@ -120,7 +120,10 @@ export class NatterHttp {
   createGroup(title: string, members: string[]): Promise<ChatCreated> {
     return this.request("POST", "/v1/chats", { kind: "group", title, members });
   }
-  chats(opts: { limit?: number; cursor?: string } = {}): Promise<{ chats: ChatSummary[]; next?: string }> {
+  /** My chats; `requests: "only"` just my unanswered message requests, `"exclude"` all but those. */
+  chats(
+    opts: { limit?: number; cursor?: string; requests?: "only" | "exclude" } = {},
+  ): Promise<{ chats: ChatSummary[]; next?: string }> {
     return this.request("GET", `/v1/chats${query(opts)}`);
   }
   chat(chatId: string): Promise<ChatView> {
@@ -131,6 +134,25 @@ export class NatterHttp {
   }
   removeMember(chatId: string, userId: string): Promise<{ n: number }> {
     return this.request("DELETE", `/v1/chats/${enc(chatId)}/members/${enc(userId)}`);
+  }
+  /** Accepts a message request (replying does too): the chat's members see my presence, typing and receipts. */
+  acceptChat(chatId: string): Promise<void> {
+    return this.request("POST", `/v1/chats/${enc(chatId)}/accept`);
+  }
+  /** Declines a message request: a group is left; a direct chat leaves my list and refuses the requester's sends. */
+  declineChat(chatId: string): Promise<void> {
+    return this.request("POST", `/v1/chats/${enc(chatId)}/decline`);
+  }
+  /** Blocks a user: their sends to me are refused, their requests leave my list, presence stops both ways. */
+  block(userId: string): Promise<void> {
+    return this.request("POST", `/v1/users/${enc(userId)}/block`);
+  }
+  unblock(userId: string): Promise<void> {
+    return this.request("DELETE", `/v1/users/${enc(userId)}/block`);
+  }
+  /** The users I block, newest first. */
+  async blocks(): Promise<(User & { at: number })[]> {
+    return (await this.request<{ users: (User & { at: number })[] }>("GET", "/v1/blocks")).users;
   }
 
   // ------------------------------------------------------------ messages

@@ -3,6 +3,10 @@ import { api } from "./http.ts";
 export interface HistoryVerdict {
   problems: string[];
   checkedHistory: number;
+  /** Acked messages missing from history, message ids found more than once, `n` out of 1..N. */
+  lost: number;
+  duplicated: number;
+  misordered: number;
 }
 
 /**
@@ -18,6 +22,9 @@ export async function verifyHistory(
 ): Promise<HistoryVerdict> {
   const problems: string[] = [];
   let checkedHistory = 0;
+  let lost = 0;
+  let duplicated = 0;
+  let misordered = 0;
   const note = (p: string) => {
     if (problems.length < 20) problems.push(p);
   };
@@ -50,11 +57,20 @@ export async function verifyHistory(
         continue;
       }
       checkedHistory += ids.length;
-      if (!complete) note(`G1: history of ${chat} misses acked messages`);
-      if (have.size !== ids.length) note(`G2: history of ${chat} holds a message twice`);
-      if (!ns.every((n, i) => n === i + 1)) note(`G4: history of ${chat} is not 1..N`);
+      if (!complete) {
+        lost += want.filter((id) => !have.has(id)).length;
+        note(`G1: history of ${chat} misses acked messages`);
+      }
+      if (have.size !== ids.length) {
+        duplicated += ids.length - have.size;
+        note(`G2: history of ${chat} holds a message twice`);
+      }
+      if (!ns.every((n, i) => n === i + 1)) {
+        misordered += ns.filter((n, i) => n !== i + 1).length;
+        note(`G4: history of ${chat} is not 1..N`);
+      }
       break;
     }
   }
-  return { problems, checkedHistory };
+  return { problems, checkedHistory, lost, duplicated, misordered };
 }

@@ -11,6 +11,10 @@ export interface ClientHandlers {
   onError(chat: string, id: string, message: string): void;
   /** An event reached this client: `n` is the chat's number, `id` the client id of a message. */
   onEvent(chat: string, n: number, id: string | undefined): void;
+  /** Resilient clients: message `id` was acked twice with different `n` (a G2 violation). */
+  onDoubleAck?(chat: string, id: string, n1: number, n2: number): void;
+  /** Resilient clients: a send answered with a retryable error is being sent again. */
+  onRetry?(chat: string, id: string, code: string): void;
 }
 
 export interface ClientSpec {
@@ -23,6 +27,10 @@ export interface ClientSpec {
   localAddress?: string;
   /** The chats this user is a member of. */
   chats: string[];
+  /** Where to reconnect when `endpoint` is down (resilient clients), tried round robin after it. */
+  fallbacks?: string[];
+  /** Reconnect by itself and resend unanswered sends with the same id (the chaos run). */
+  resilient?: boolean;
 }
 
 export interface BenchClient {
@@ -34,6 +42,8 @@ export interface BenchClient {
    * with no resume just rejoins its rooms.
    */
   reopen(): Promise<void>;
+  /** Closes for good (no reconnect); optional for systems without background work. */
+  stop?(): void;
 }
 
 export interface SystemAdapter {

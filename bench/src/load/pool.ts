@@ -19,6 +19,10 @@ export interface PoolOptions {
   /** Source addresses; worker k uses every address (clients round robin over them). */
   localAddresses: string[];
   openConcurrency?: number;
+  /** Sockets per user (see `PlanMsg.devices`). */
+  devices?: number;
+  /** Clients that reconnect and resend by themselves, over these gateways (the chaos run). */
+  resilient?: { gateways: string[] };
 }
 
 export interface PoolRun {
@@ -48,6 +52,13 @@ export interface PoolResult {
   flap: { clients: number; expected: number; missed: number };
   openMs: number;
   clients: number;
+  /** Over everything acked so far (see `WorkerResult`). */
+  lost: number;
+  duplicated: number;
+  misordered: number;
+  maxAckMs: number;
+  unacked: number;
+  retries: number;
 }
 
 interface Worker {
@@ -109,6 +120,8 @@ export class LoadPool {
           chats: w.chats,
           localAddresses: this.#opts.localAddresses,
           openConcurrency: this.#opts.openConcurrency ?? 100,
+          ...(this.#opts.devices ? { devices: this.#opts.devices } : {}),
+          ...(this.#opts.resilient ? { resilient: true, fallbacks: this.#opts.resilient.gateways } : {}),
         });
         return p;
       }),
@@ -165,6 +178,12 @@ export class LoadPool {
       },
       openMs: this.openMs,
       clients: this.clients,
+      lost: sum((x) => x.lost),
+      duplicated: sum((x) => x.duplicated),
+      misordered: sum((x) => x.misordered),
+      maxAckMs: Math.max(...results.map((x) => x.maxAckMs)),
+      unacked: sum((x) => x.unacked),
+      retries: sum((x) => x.retries),
     };
   }
 

@@ -28,6 +28,11 @@ export interface PlanMsg {
   localAddresses: string[];
   /** Clients opening at once. */
   openConcurrency: number;
+  /** Sockets per user (devices; default 1): each must get every event of the user's chats. */
+  devices?: number;
+  /** Clients reconnect and resend by themselves (`natter.ts`); `fallbacks` are every gateway. */
+  resilient?: boolean;
+  fallbacks?: string[];
 }
 
 export interface RunMsg {
@@ -62,6 +67,16 @@ export interface WorkerResult {
   checkedDeliveries: number;
   flap: { clients: number; expected: number; missed: number };
   missingAfterSettle: number;
+  /** Counted over everything acked so far (a run after a run checks the whole history of the sockets). */
+  lost: number;
+  duplicated: number;
+  misordered: number;
+  /** Longest wait of one send of this run from its first issue to its `sent` (retries included), ms. */
+  maxAckMs: number;
+  /** Sends of this run still unanswered after the settle. */
+  unacked: number;
+  /** Retryable errors answered to sends of this run (each resent with the same id). */
+  retries: number;
 }
 
 const adapters: Record<SystemName, SystemAdapter> = { natter: natterAdapter, socketio: socketioAdapter };
@@ -113,6 +128,24 @@ async function openAll(p: PlanMsg): Promise<void> {
     }
     chatMembers.set(c.chatId, idx);
   }
+  // Further devices of each user: a socket of its own on the same token, appended to the
+  // member list of every chat of the user (never the sender, which stays first).
+  const users = specs.length;
+  for (let d = 1; d < (p.devices ?? 1); d++) {
+    for (let u = 0; u < users; u++) {
+      const i = members.length;
+      members.push({ userId: members[u]!.userId, ns: new Map(), ids: new Map(), flapped: false });
+      // Devices spread over the gateways: device d of a user starts on another one.
+      const fb = p.fallbacks ?? [];
+      const endpoint = fb.length ? fb[(fb.indexOf(specs[u]!.endpoint) + d) % fb.length]! : specs[u]!.endpoint;
+      specs.push({ ...specs[u]!, endpoint });
+      for (const c of specs[u]!.chats) chatMembers.get(c)!.push(i);
+    }
+  }
+  for (const sp of specs) {
+    if (p.resilient) sp.resilient = true;
+    if (p.fallbacks) sp.fallbacks = p.fallbacks.filter((e) => e !== sp.endpoint);
+  }
   const t0 = performance.now();
   let next = 0;
   await Promise.all(
@@ -123,6 +156,13 @@ async function openAll(p: PlanMsg): Promise<void> {
         m.client = await adapter.open(specs[i]!, {
           onAck: (chat, id, n) => onAck(chat, id, n),
           onError: (chat, id, msg) => onError(chat, id, msg),
+          onDoubleAck: (chat, id, n1, n2) => {
+            doubleAcks++;
+            console.error(`G2: ${chat}/${id} acked as n ${n1} and as n ${n2}`);
+          },
+          onRetry: () => {
+            retries++;
+          },
           onEvent: (chat, n, id) => {
             push(m.ns, chat, n);
             if (id === undefined) return;
@@ -147,6 +187,11 @@ const pumps = new Map<string, () => void>();
 let sent = 0;
 let deliveries = 0;
 let errors = 0;
+let doubleAcks = 0;
+let retries = 0;
+let maxAckMs = 0;
+/** Per chat: the next message number; kept across runs, so ids never repeat. */
+const seqs = new Map<string, number>();
 let recording = false;
 /** Sends due before this (performance.now() ms) are warm-up: counted and verified, not timed. */
 let recordFrom = Infinity;
@@ -159,6 +204,7 @@ function onAck(chat: string, id: string, _n: number): void {
   push(acked, chat, id);
   const t0 = sendTimes.get(`${chat}\u0000${id}`);
   if (t0 !== undefined && recording && t0 >= recordFrom) ackHist.recordValue(us(t0));
+  if (t0 !== undefined) maxAckMs = Math.max(maxAckMs, performance.now() - t0);
   pumps.get(chat)?.();
 }
 
@@ -182,8 +228,10 @@ function onDelivery(chat: string, id: string, flapped: boolean): void {
 async function run(r: RunMsg): Promise<void> {
   const body = "x".repeat(r.bodyBytes);
   const chats = [...chatMembers.keys()];
-  const seqs = new Map<string, number>(chats.map((c) => [c, 0]));
+  for (const c of chats) if (!seqs.has(c)) seqs.set(c, 0);
   for (const c of chats) outstanding.set(c, 0);
+  maxAckMs = 0;
+  retries = 0;
   const sendOne = (chat: string, at: number) => {
     const seq = seqs.get(chat)!;
     seqs.set(chat, seq + 1);
@@ -196,6 +244,7 @@ async function run(r: RunMsg): Promise<void> {
   // Flapping receivers: the last member of the first `flap.clients` chats with 3+ members,
   // else the second member of a 1:1 chat (never a sender).
   const flapped: Member[] = [];
+  for (const m of members) if (m.flapped) flapped.push(m);
   for (const c of chats) {
     if (flapped.length >= r.flap.clients) break;
     const m = members[chatMembers.get(c)!.at(-1)!]!;
@@ -283,6 +332,9 @@ async function run(r: RunMsg): Promise<void> {
   let checkedDeliveries = 0;
   let flapExpected = 0;
   let flapMissed = 0;
+  let lost = 0;
+  let duplicated = doubleAcks;
+  let misordered = 0;
   for (const [chat, idx] of chatMembers) {
     const want = acked.get(chat) ?? [];
     for (const i of idx) {
@@ -290,13 +342,16 @@ async function run(r: RunMsg): Promise<void> {
       const ns = m.ns.get(chat) ?? [];
       const ids = m.ids.get(chat) ?? [];
       const seen = new Set(ids);
-      if (seen.size !== ids.length) note(`G2: ${m.userId} in ${chat} got a message twice`);
+      if (seen.size !== ids.length) {
+        duplicated += ids.length - seen.size;
+        note(`G2: ${m.userId} in ${chat} got a message twice`);
+      }
       const exempt = m.flapped && !r.resumes;
       for (let k = 1; k < ns.length; k++) {
         // A system that does not resume leaves a gap across the disconnect: only order counts.
         if (exempt ? ns[k]! <= ns[k - 1]! : ns[k] !== ns[k - 1]! + 1) {
+          misordered++;
           note(`G4: ${m.userId} in ${chat} got n ${ns[k - 1]} then ${ns[k]}`);
-          break;
         }
       }
       let missed = 0;
@@ -308,7 +363,10 @@ async function run(r: RunMsg): Promise<void> {
         flapExpected += want.length;
         flapMissed += missed;
       }
-      if (missed > 0 && !exempt) note(`G1: ${m.userId} in ${chat} never got ${missed} acked message(s)`);
+      if (missed > 0 && !exempt) {
+        lost += missed;
+        note(`G1: ${m.userId} in ${chat} never got ${missed} acked message(s)`);
+      }
     }
   }
   const result: WorkerResult = {
@@ -324,6 +382,12 @@ async function run(r: RunMsg): Promise<void> {
     checkedDeliveries,
     flap: { clients: flapped.length, expected: flapExpected, missed: flapMissed },
     missingAfterSettle: missing(r.resumes),
+    lost,
+    duplicated,
+    misordered,
+    maxAckMs: Math.round(maxAckMs),
+    unacked: [...outstanding.values()].reduce((a, b) => a + b, 0),
+    retries,
   };
   send({ type: "done", result });
 }
@@ -335,7 +399,7 @@ process.on("message", (msg: PlanMsg | RunMsg | { type: "close" }) => {
   if (msg.type === "plan") openAll(msg).catch(fail);
   else if (msg.type === "run") run(msg).catch(fail);
   else {
-    for (const m of members) m.client?.close();
+    for (const m of members) (m.client?.stop ?? m.client?.close)?.call(m.client);
     setTimeout(() => process.exit(0), 100);
   }
 });

@@ -14,6 +14,7 @@ export {
   testCertificates,
   waitForJetStream,
 } from "./nats-server.ts";
+export { type PartitionableCluster, startPartitionableNatsCluster } from "./nats-partition.ts";
 export * from "./stack.ts";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 export { WsClient } from "./ws-client.ts";

@@ -108,7 +108,8 @@ export async function startGateway(
   env: Record<string, string>,
   name = "gateway",
 ): Promise<GatewayProc> {
-  const port = await freePort();
+  // A given port is kept (a restarted gateway comes back where its clients knew it).
+  const port = env.NATTER_HTTP_PORT ? Number(env.NATTER_HTTP_PORT) : await freePort();
   const proc = spawnNode(name, "gateway/src/main.ts", [], {
     NATTER_NATS_URL: natsUrl,
     ...natsEnvFor(natsUrl, "gateway"),

@@ -222,10 +222,14 @@ describe("web client in Chromium", { skip }, () => {
       .first()
       .waitFor();
 
-    // Ben's list shows the chat with an unread badge; he opens it (phone: the list gives way to the chat).
+    // Ben's list shows the chat with an unread badge, under Requests: Ana is a stranger to him.
+    // He accepts it and opens it (phone: the list gives way to the chat).
     const benItem = ben.locator("#chat-list .chat-item").first();
     await benItem.locator(".badge").filter({ hasText: "1" }).waitFor();
+    await ben.locator("#requests-heading").waitFor();
     await ben.screenshot({ path: path.join(RESULTS, "chat-list-phone.png") });
+    await ben.locator('#chat-list li[data-request] button[data-action="accept"]').click();
+    await ben.locator("#requests-heading").waitFor({ state: "detached" });
     await benItem.click();
     await ben.locator("#message-list .msg.theirs .body").filter({ hasText: "Hi Ben, it's Ana" }).waitFor();
     assert.equal(await ben.locator("#chat-list").isVisible(), false, "phone: one pane at a time");
@@ -288,6 +292,46 @@ describe("web client in Chromium", { skip }, () => {
 
     await ana.screenshot({ path: path.join(RESULTS, "conversation.png") });
     await ben.screenshot({ path: path.join(RESULTS, "conversation-phone.png") });
+  });
+
+  test("web - message requests: a stranger's chat waits under Requests; decline and block take requests away", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const { page } = await open({ width: 1000, height: 700 }, "rae");
+    await signup(page, `rae_${suffix}`, "Rae");
+    const rae = await pageApi(page);
+    const [sam, tom] = await Promise.all([apiUser(`sam_${suffix}`, "Sam"), apiUser(`tom_${suffix}`, "Tom")]);
+    const fromSam = await sam.call("POST", "/v1/chats", { kind: "direct", userId: rae.userId });
+    await sam.call("POST", `/v1/chats/${fromSam.body.chatId}/messages`, { id: "s1", body: "hello from sam" });
+    const fromTom = await tom.call("POST", "/v1/chats", { kind: "direct", userId: rae.userId });
+    await tom.call("POST", `/v1/chats/${fromTom.body.chatId}/messages`, { id: "t1", body: "hello from tom" });
+    const tomGroup = await tom.call("POST", "/v1/chats", { kind: "group", title: "Tom's club", members: [rae.userId] });
+    await tom.call("POST", `/v1/chats/${tomGroup.body.chatId}/messages`, { id: "t2", body: "join us" });
+
+    const item = (id: string) => page.locator(`#chat-list li[data-chat="${id}"]`);
+    for (const id of [fromSam.body.chatId, fromTom.body.chatId, tomGroup.body.chatId]) {
+      await item(id).and(page.locator("li[data-request]")).waitFor();
+    }
+    await page.locator("#requests-heading").waitFor();
+    await page.screenshot({ path: path.join(RESULTS, "requests.png") });
+
+    // Decline Sam's: it leaves the list, and Sam's next send is refused.
+    await item(fromSam.body.chatId).locator('button[data-action="decline"]').click();
+    await item(fromSam.body.chatId).waitFor({ state: "detached" });
+    const refused = await sam.call("POST", `/v1/chats/${fromSam.body.chatId}/messages`, { id: "s2", body: "?" });
+    assert.equal(refused.status, 403);
+
+    // Block Tom: both of his requests go, and his sends are refused.
+    await item(fromTom.body.chatId).locator('button[data-action="block"]').click();
+    await item(fromTom.body.chatId).waitFor({ state: "detached" });
+    await item(tomGroup.body.chatId).waitFor({ state: "detached" });
+    const blocked = await tom.call("POST", `/v1/chats/${fromTom.body.chatId}/messages`, { id: "t3", body: "?" });
+    assert.deepEqual([blocked.status, blocked.body.code], [403, "forbidden"]);
+    assert.deepEqual(
+      (await rae.call("GET", "/v1/blocks")).body.users.map((u: { userId: string }) => u.userId),
+      [tom.userId],
+    );
+    await page.locator("#requests-heading").waitFor({ state: "detached" });
+    assert.deepEqual((await rae.call("GET", "/v1/chats?requests=only")).body.chats, [], "the server agrees");
   });
 
   test("web - unread badges count messages from others only and agree with GET /v1/chats", async () => {
@@ -487,7 +531,8 @@ describe("web client in Chromium", { skip }, () => {
       .waitFor();
     const view = await cara.call(
       "GET",
-      `/v1/chats/${await page.locator("#chat-list li").first().getAttribute("data-chat")}`,
+      // The newest accepted chat (requests, such as Eve's direct chat, sit above in a section of their own).
+      `/v1/chats/${await page.locator("#chat-list li[data-chat]:not([data-request])").first().getAttribute("data-chat")}`,
     );
     assert.deepEqual(
       view.body.members.map((m: { userId: string }) => m.userId).sort(),

@@ -210,6 +210,8 @@ export class ChatList {
   /** My send was acknowledged: the chat's last message is mine (its event may come later). */
   sent(sent: SentMessage, body: string): void {
     const s = this.item(sent.chat);
+    // Replying accepts a message request (the server's rule): it is one no longer.
+    delete s.request;
     if (sent.n < s.lastN) return;
     const me = this.#me() ?? "";
     const event: ChatEvent = { ...sent, kind: "message.created", from: me, body };

@@ -105,6 +105,15 @@ export class ChatApp {
   readonly #input: HTMLTextAreaElement;
   readonly #meEl: HTMLElement;
   readonly #listItems = new Map<string, HTMLLIElement>();
+  /** Headings of the list's two sections, shown while there are message requests. */
+  readonly #requestsHeading: HTMLLIElement;
+  readonly #chatsHeading: HTMLLIElement;
+  /**
+   * Chats that left my list here (a request I declined, or one from someone I blocked):
+   * their late events (my own removal from a declined group) do not bring them back, until
+   * I open one myself.
+   */
+  readonly #gone = new Set<string>();
   readonly #msgItems = new Map<string, HTMLLIElement>();
   #anchorOlder: { height: number; top: number } | undefined;
   #stickBottom = true;
@@ -132,6 +141,8 @@ export class ChatApp {
     this.#meEl = h("span", { class: "me", id: "me" }, this.dir.name(this.me));
     this.#listEl = h("ul", { class: "chat-list", id: "chat-list", "aria-label": "Chats" });
     this.#listEmpty = h("p", { class: "empty" }, "No chats yet. Start one with “New chat”.");
+    this.#requestsHeading = h("li", { class: "list-heading", id: "requests-heading" }, "Requests");
+    this.#chatsHeading = h("li", { class: "list-heading" }, "Chats");
     this.#titleEl = h("h2", { id: "conv-title", class: "conv-title" });
     this.#subEl = h("p", { id: "conv-sub", class: "conv-sub", "aria-live": "polite" });
     this.#membersBtn = h("button", { type: "button", class: "ghost", onclick: () => this.#openMembers() }, "Members");
@@ -402,6 +413,7 @@ export class ChatApp {
   }
 
   #apply(e: ChatEvent): void {
+    if (this.#gone.has(e.chat)) return;
     const c = this.#chat(e.chat);
     c.events.set(e.n, e);
     if (e.kind === "message.created" && e.from === this.me) c.pending.delete(e.id);
@@ -473,6 +485,7 @@ export class ChatApp {
   // ---------------------------------------------------------------- conversation
 
   async open(chatId: string): Promise<void> {
+    this.#gone.delete(chatId);
     const c = this.#chat(chatId);
     if (this.#active !== chatId) {
       this.#active = chatId;
@@ -703,13 +716,18 @@ export class ChatApp {
   }
 
   #renderList(): void {
-    const chats = [...this.#chats.values()]
-      .filter((c) => c.summary.lastActivity > 0 || c.events.size > 0)
+    const listed = [...this.#chats.values()]
+      .filter((c) => !this.#gone.has(c.id) && (c.summary.lastActivity > 0 || c.events.size > 0))
       .sort((a, b) => b.summary.lastActivity - a.summary.lastActivity || (a.id < b.id ? -1 : 1));
-    this.#listEmpty.hidden = chats.length > 0;
+    this.#listEmpty.hidden = listed.length > 0;
+    // Message requests first, in a section of their own: someone I have not accepted yet.
+    const requests = listed.filter((c) => c.summary.request);
+    const chats = [...requests, ...listed.filter((c) => !c.summary.request)];
     const items: HTMLLIElement[] = [];
     const keep = new Set<string>();
+    if (requests.length > 0) items.push(this.#requestsHeading);
     for (const c of chats) {
+      if (requests.length > 0 && c === chats[requests.length]) items.push(this.#chatsHeading);
       keep.add(c.id);
       let li = this.#listItems.get(c.id);
       if (!li) {
@@ -721,6 +739,7 @@ export class ChatApp {
         this.#listItems.set(c.id, li);
       }
       this.#fillListItem(li.firstElementChild as HTMLButtonElement, c);
+      this.#fillRequestActions(li, c);
       items.push(li);
     }
     for (const [id, li] of this.#listItems) {
@@ -730,6 +749,78 @@ export class ChatApp {
       }
     }
     reconcile(this.#listEl, items);
+  }
+
+  /** A request's item carries its answers (accept, decline, block); an accepted chat's none. */
+  #fillRequestActions(li: HTMLLIElement, c: ChatState): void {
+    const request = c.summary.request;
+    const actions = li.querySelector<HTMLElement>(".request-actions");
+    if (!request) {
+      li.removeAttribute("data-request");
+      actions?.remove();
+      return;
+    }
+    li.dataset.request = request.from;
+    if (actions) return;
+    const act = (label: string, action: "accept" | "decline" | "block", cls: string) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: cls,
+          "data-action": action,
+          "aria-label": `${label} ${this.title(c)}`,
+          onclick: () => void this.#answer(c.id, action),
+        },
+        label,
+      );
+    li.append(
+      h(
+        "div",
+        { class: "request-actions" },
+        h("span", { class: "request-note" }, "wants to chat · they see nothing of you until you accept"),
+        act("Accept", "accept", "primary"),
+        act("Decline", "decline", "ghost"),
+        act("Block", "block", "ghost danger"),
+      ),
+    );
+  }
+
+  /**
+   * Answers a message request: accept (the list refreshes: no longer a request), decline
+   * (the chat leaves the list), or block its sender (every request of theirs leaves it).
+   */
+  async #answer(chatId: string, action: "accept" | "decline" | "block"): Promise<void> {
+    const request = this.#chats.get(chatId)?.summary.request;
+    if (!request) return;
+    const http = this.client.http;
+    try {
+      if (action === "accept") {
+        await http.acceptChat(chatId);
+        await this.list.refresh();
+        return;
+      }
+      if (action === "decline") await http.declineChat(chatId);
+      else await http.block(request.from);
+      const gone =
+        action === "decline"
+          ? [chatId]
+          : [...this.#chats.values()].filter((c) => c.summary.request?.from === request.from).map((c) => c.id);
+      for (const id of gone) {
+        this.#gone.add(id);
+        this.list.forget(id);
+        this.#chats.delete(id);
+        if (this.#active === id) this.#back();
+      }
+      this.#invalidate("list");
+    } catch (err) {
+      console.warn("natter: answering a request", err);
+      const b = this.#banner;
+      b.textContent = errorText(err);
+      b.dataset.state = "error";
+      b.hidden = false;
+      setTimeout(() => (b.hidden = true), 4000);
+    }
   }
 
   #fillListItem(btn: HTMLButtonElement, c: ChatState): void {

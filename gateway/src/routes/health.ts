@@ -3,6 +3,13 @@ import type { GatewayContext } from "../context.ts";
 import { errors } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
+const Readiness = Type.Object({
+  ok: Type.Boolean(),
+  nats: Type.Boolean(),
+  jetstream: Type.Boolean(),
+  store: Type.Boolean(),
+});
+
 export function healthRoutes(app: App, ctx: GatewayContext): void {
   app.get(
     "/healthz",
@@ -15,11 +22,9 @@ export function healthRoutes(app: App, ctx: GatewayContext): void {
     {
       schema: {
         tags: ["ops"],
-        summary: "Readiness: NATS connected and the store answers",
-        response: {
-          200: Type.Object({ ok: Type.Boolean(), nats: Type.Boolean(), store: Type.Boolean() }),
-          503: Type.Object({ ok: Type.Boolean(), nats: Type.Boolean(), store: Type.Boolean() }),
-        },
+        summary:
+          "Readiness: NATS connected and the chat stream writable (it has a leader); `store` is reported but does not decide, since sends go on without it",
+        response: { 200: Readiness, 503: Readiness },
       },
     },
     async (_req, reply) => {
@@ -29,13 +34,19 @@ export function healthRoutes(app: App, ctx: GatewayContext): void {
           () => true,
           () => false,
         ));
-      const store = await ctx.store.ping().then(
-        () => true,
-        () => false,
-      );
-      const ok = nats && store;
+      const [jetstream, store] = await Promise.all([
+        nats ? ctx.chatLog.writable() : false,
+        ctx.store.ping().then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      // Not ready only when this gateway cannot take a send: the store is shared by every
+      // gateway, so failing readiness for it would take them all out of rotation at once,
+      // while sends, live delivery and recent history go on without it.
+      const ok = nats && jetstream;
       reply.code(ok ? 200 : 503);
-      return { ok, nats, store };
+      return { ok, nats, jetstream, store };
     },
   );
 

@@ -1,5 +1,6 @@
 import { applyMembership, type ChatEvent, membershipEffect, NatterError } from "@natter/protocol";
 import type { Member, Store } from "@natter/store";
+import { CHAT_STREAM } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import {
   type ChatHeadRef,
@@ -38,6 +39,25 @@ export class ChatLog {
   constructor(jsm: JetStreamManager, store: Store) {
     this.#jsm = jsm;
     this.#store = store;
+  }
+
+  /**
+   * Whether the chat stream can take events now: its info answers (JetStream is up and the
+   * stream has a leader; a replicated stream that lost its quorum has none) within
+   * `timeoutMs`. What a gateway's readiness reports.
+   */
+  async writable(timeoutMs = 2000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const info = this.#jsm.streams.info(CHAT_STREAM).then(
+      (i) => i.cluster === undefined || Boolean(i.cluster.leader),
+      () => false,
+    );
+    try {
+      return await Promise.race([info, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The chat's newest event: `n` and its stream `seq` (0 when the stream no longer holds it). */

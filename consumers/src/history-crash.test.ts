@@ -3,14 +3,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { connectNats, ensureChatStream } from "@natter/bus";
 import { createLogger } from "@natter/config";
 import { SqliteStore } from "@natter/store";
 import { CHAT_STREAM, CONSUMERS } from "@natter/subjects";
-import { type NatsServer, repoRoot, startNatsServer } from "@natter/testkit";
-import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { natsSuite, repoRoot } from "@natter/testkit";
 import { assertHistoryMatches, createChats, publishWorkload } from "./test-chats.ts";
 import { waitFor } from "./test-helpers.ts";
 
@@ -48,31 +46,27 @@ function startChild(env: Record<string, string>): Child {
 }
 
 describe("history crash - a separate consumers process killed mid-stream", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
+  const nats = natsSuite({
+    connect: (url) => connectNats({ servers: [url], name: "history-crash-test", logger }),
+    // The same settings the child derives from the default config, so it does not update the stream.
+    setup: ({ jsm }) =>
+      ensureChatStream(jsm, { replicas: 1, maxAgeMs: 7 * 86_400_000, duplicateWindowMs: 120_000 }, logger),
+  });
   let dir: string;
   const children: Child[] = [];
 
   before(async () => {
-    server = await startNatsServer();
-    nc = await connectNats({ servers: [server.url], name: "history-crash-test", logger });
-    jsm = await jetstreamManager(nc);
-    // The same settings the child derives from the default config, so it does not update the stream.
-    await ensureChatStream(jsm, { replicas: 1, maxAgeMs: 7 * 86_400_000, duplicateWindowMs: 120_000 }, logger);
     dir = await mkdtemp(path.join(tmpdir(), "natter-history-crash-"));
   });
-  after(async () => {
+  nats.beforeStop(async () => {
     for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
-    await nc?.close();
-    await server?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   test("history crash - SIGKILL mid-stream and a restart leave history complete: n = 1..N per chat, no duplicate, no gap", async (t) => {
     const sqlitePath = path.join(dir, "natter.db");
     const env = {
-      NATTER_NATS_URL: server.url,
+      NATTER_NATS_URL: nats.server.url,
       NATTER_STORE: "sqlite",
       NATTER_SQLITE_PATH: sqlitePath,
       NATTER_TOKEN_SECRET: "s".repeat(40),
@@ -81,7 +75,7 @@ describe("history crash - a separate consumers process killed mid-stream", () =>
     };
     const ackFloor = async () => {
       try {
-        return (await jsm.consumers.info(CHAT_STREAM, CONSUMERS.history)).ack_floor.stream_seq;
+        return (await nats.jsm.consumers.info(CHAT_STREAM, CONSUMERS.history)).ack_floor.stream_seq;
       } catch {
         return 0;
       }
@@ -94,7 +88,7 @@ describe("history crash - a separate consumers process killed mid-stream", () =>
     const backlog = 4000;
     const live = 1000;
     const total = backlog + live;
-    await publishWorkload(jetstream(nc), chats, backlog, 1234);
+    await publishWorkload(nats.js, chats, backlog, 1234);
     let published = backlog;
 
     const first = startChild(env);
@@ -102,7 +96,7 @@ describe("history crash - a separate consumers process killed mid-stream", () =>
     await waitFor("first consumers process ready", () => first.metricsPort() !== undefined, 30_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n${first.output()}`);
     });
-    const publishing = publishWorkload(jetstream(nc), chats, live, 5678, async () => {
+    const publishing = publishWorkload(nats.js, chats, live, 5678, async () => {
       published++;
       await new Promise((r) => setTimeout(r, 40));
     });
@@ -112,7 +106,7 @@ describe("history crash - a separate consumers process killed mid-stream", () =>
     const killed = await first.exited;
     assert.equal(killed.signal, "SIGKILL");
     const floorAtKill = await ackFloor();
-    const info = await jsm.consumers.info(CHAT_STREAM, CONSUMERS.history);
+    const info = await nats.jsm.consumers.info(CHAT_STREAM, CONSUMERS.history);
     t.diagnostic(
       `killed at ack floor ${floorAtKill} with ${published}/${total} published, ${info.num_ack_pending} delivered but unacked`,
     );
@@ -126,7 +120,7 @@ describe("history crash - a separate consumers process killed mid-stream", () =>
     await waitFor(
       "the restarted process has written everything",
       async () => {
-        const i = await jsm.consumers.info(CHAT_STREAM, CONSUMERS.history);
+        const i = await nats.jsm.consumers.info(CHAT_STREAM, CONSUMERS.history);
         return i.num_pending === 0 && i.num_ack_pending === 0 && i.ack_floor.stream_seq === total;
       },
       60_000,

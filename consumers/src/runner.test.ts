@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { connectNats } from "@natter/bus";
 import { createLogger } from "@natter/config";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
-import { type JetStreamManager, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { natsSuite } from "@natter/testkit";
+import type { JsMsg } from "@nats-io/jetstream";
 import { Registry } from "prom-client";
 import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
 import { metricValue, uniqueName, waitFor } from "./test-helpers.ts";
@@ -22,22 +21,11 @@ function parseItem(m: JsMsg): Item {
 }
 
 describe("runner - against a real nats-server", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-
-  before(async () => {
-    server = await startNatsServer();
-    nc = await connectNats({ servers: [server.url], name: "runner-test", logger });
-    jsm = await jetstreamManager(nc);
-  });
-  after(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = natsSuite({ connect: (url) => connectNats({ servers: [url], name: "runner-test", logger }) });
 
   /** A fresh stream and a runner over it whose handled values land in `seen`. */
   async function setup(overrides: Partial<RunnerOptions<Item>> = {}) {
+    const { js, jsm } = nats;
     const stream = uniqueName("RT");
     const subject = `${stream.toLowerCase()}.items`;
     await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.>`] });
@@ -45,7 +33,7 @@ describe("runner - against a real nats-server", () => {
     const seen: number[] = [];
     const batches: number[][] = [];
     const runner = new ConsumerRunner<Item>({
-      nc,
+      nc: nats.nc,
       logger,
       stream,
       durable: "test",
@@ -63,7 +51,6 @@ describe("runner - against a real nats-server", () => {
       },
       ...overrides,
     });
-    const js = jetstream(nc);
     const publish = async (data: string | Item) => {
       await js.publish(subject, typeof data === "string" ? data : JSON.stringify(data));
     };
@@ -87,7 +74,7 @@ describe("runner - against a real nats-server", () => {
       assert.equal(await metricValue(t.registry, "natter_consumer_poison_messages_total", "test"), 2);
       // Terminated and acked messages alike leave nothing pending on the server.
       await waitFor("nothing left pending", async () => {
-        const info = await jsm.consumers.info(t.stream, "test");
+        const info = await nats.jsm.consumers.info(t.stream, "test");
         return info.num_pending === 0 && info.num_ack_pending === 0;
       });
       assert.equal(await metricValue(t.registry, "natter_consumer_messages_processed_total", "test"), 20);
@@ -150,11 +137,11 @@ describe("runner - against a real nats-server", () => {
     try {
       for (let i = 1; i <= 3; i++) await t.publish({ i });
       await waitFor("first 3 handled", () => t.seen.length >= 3);
-      assert.ok(await jsm.consumers.delete(t.stream, "test"));
+      assert.ok(await nats.jsm.consumers.delete(t.stream, "test"));
       for (let i = 4; i <= 6; i++) await t.publish({ i });
       await waitFor("items published after the deletion handled", () => [4, 5, 6].every((i) => t.seen.includes(i)));
       assert.ok((await metricValue(t.registry, "natter_consumer_restarts_total", "test")) >= 1);
-      const info = await jsm.consumers.info(t.stream, "test");
+      const info = await nats.jsm.consumers.info(t.stream, "test");
       assert.equal(info.config.ack_policy, "explicit");
       assert.equal(info.config.deliver_policy, "all");
     } finally {
@@ -168,9 +155,9 @@ describe("runner - against a real nats-server", () => {
     try {
       for (let i = 1; i <= 3; i++) await t.publish({ i });
       await waitFor("first 3 handled", () => t.seen.length >= 3);
-      await server.kill();
+      await nats.server.kill();
       await new Promise((r) => setTimeout(r, 300));
-      await server.restart();
+      await nats.server.restart();
       // The client reconnects on its own; publish as soon as JetStream answers again.
       await waitFor("publish accepted after restart", async () => {
         try {
@@ -215,7 +202,7 @@ describe("runner - against a real nats-server", () => {
     await t.runner.stop();
     // stop() returned only after the batch that was in the handler completed.
     assert.deepEqual(finished, [1, 2, 3, 4, 5]);
-    await nc.flush();
+    await nats.nc.flush();
     await waitFor("the finished batch is acked", async () => (await t.ackFloor()) === 5, 5_000);
   });
 });

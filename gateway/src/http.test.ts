@@ -1,36 +1,18 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { describe, test } from "node:test";
+import { injectJson, injectSignup, type Method, natsSuite } from "@natter/testkit";
 import { startTestGateway, type TestGateway } from "./testing.ts";
 
-let nats: NatsServer;
 let t: TestGateway;
+natsSuite({
+  setup: async ({ server }) =>
+    (t = await startTestGateway(server.url, { overrides: { memberLimit: "4", loginBurst: "5" } })),
+}).beforeStop(() => t?.close());
 
-before(async () => {
-  nats = await startNatsServer();
-  t = await startTestGateway(nats.url, { overrides: { memberLimit: "4", loginBurst: "5" } });
-});
-after(async () => {
-  await t?.close();
-  await nats?.stop();
-});
-
-async function req(method: string, url: string, body?: unknown, token?: string) {
-  const res = await t.gw.app.inject({
-    method: method as "GET",
-    url,
-    ...(body === undefined ? {} : { payload: body as object }),
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
-  return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
-}
-
+const req = (method: Method, url: string, body?: unknown, token?: string) =>
+  injectJson(t.gw.app, method, url, body, token);
 let seq = 0;
-async function signup(name = `user${++seq}`) {
-  const r = await req("POST", "/v1/auth/signup", { handle: name, displayName: name, password: "correct horse" });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body as { userId: string; deviceId: string; token: string; expiresAt: number };
-}
+const signup = (name = `user${++seq}`) => injectSignup(t.gw.app, name);
 
 describe("gateway http - accounts", () => {
   test("accounts - signup, me, login on a second device, logout revokes only that device", async () => {

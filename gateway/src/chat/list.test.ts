@@ -1,37 +1,16 @@
 // The chat list and a chat's view over HTTP (a gateway on a real nats-server, SQLite): who
 // the people are (names, not only ids) and what counts as unread.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { describe, test } from "node:test";
+import { injectJson, injectSignup, type Method, natsSuite } from "@natter/testkit";
 import { startTestGateway, type TestGateway } from "../testing.ts";
 
-let nats: NatsServer;
 let t: TestGateway;
+natsSuite({ setup: async ({ server }) => (t = await startTestGateway(server.url)) }).beforeStop(() => t?.close());
 
-before(async () => {
-  nats = await startNatsServer();
-  t = await startTestGateway(nats.url);
-});
-after(async () => {
-  await t?.close();
-  await nats?.stop();
-});
-
-async function req(method: string, url: string, body?: unknown, token?: string) {
-  const res = await t.gw.app.inject({
-    method: method as "GET",
-    url,
-    ...(body === undefined ? {} : { payload: body as object }),
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  });
-  return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
-}
-
-async function signup(handle: string, displayName: string) {
-  const r = await req("POST", "/v1/auth/signup", { handle, displayName, password: "correct horse" });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return r.body as { userId: string; token: string };
-}
+const req = (method: Method, url: string, body?: unknown, token?: string) =>
+  injectJson(t.gw.app, method, url, body, token);
+const signup = (handle: string, displayName: string) => injectSignup(t.gw.app, handle, { displayName });
 
 async function send(token: string, chatId: string, id: string) {
   const r = await req("POST", `/v1/chats/${chatId}/messages`, { id, body: `message ${id}` }, token);

@@ -1,30 +1,17 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { createLogger } from "@natter/config";
 import { chatSubject } from "@natter/subjects";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
-import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { natsSuite } from "@natter/testkit";
 import { ensureChatStream, lastChatEvents } from "./chat-stream.ts";
 
 const logger = createLogger("silent", "chat-heads-test");
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-
-before(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  jsm = await jetstreamManager(nc);
-  await ensureChatStream(jsm, { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger);
-});
-after(async () => {
-  await nc?.close();
-  await server?.stop();
+const nats = natsSuite({
+  setup: ({ jsm }) => ensureChatStream(jsm, { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger),
 });
 
 test("lastChatEvents - the newest event of each chat, over more chats than one batch request holds", async () => {
-  const js = jetstream(nc);
+  const { js, jsm } = nats;
   // 600 chats: three batch requests of 256; every third chat gets a second event.
   const ids = Array.from({ length: 600 }, (_, i) => `g_heads${i}`);
   const acks = await Promise.all(

@@ -4,9 +4,9 @@ import { createLogger } from "@natter/config";
 import type { ChatEvent, ChatEventPayload } from "@natter/protocol";
 import { SqliteStore } from "@natter/store";
 import { chatSubject, HEADERS } from "@natter/subjects";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { natsSuite } from "@natter/testkit";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
 import { readChatEvents } from "./chat-range.ts";
 import { ensureChatStream } from "./chat-stream.ts";
 
@@ -45,105 +45,84 @@ const ns = (events: ChatEvent[]) => events.map((e) => e.n);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("readChatEvents - store first, the chat stream for the rest (real nats-server, SQLite store)", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-  let js: JetStreamClient;
-  let jsm: JetStreamManager;
+  const nats = natsSuite({
+    setup: ({ jsm }) => ensureChatStream(jsm, { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger),
+  });
   let store: SqliteStore;
 
   before(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-    js = jetstream(nc);
-    jsm = await jetstreamManager(nc);
-    await ensureChatStream(jsm, { replicas: 1, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger);
     store = new SqliteStore({ path: ":memory:" });
     await store.migrate();
   });
-  after(async () => {
-    await nc?.close();
-    await store?.close();
-    await server?.stop();
-  });
+  after(() => store?.close());
+  const read = (chatId: string, opts: Parameters<typeof readChatEvents>[3]) =>
+    readChatEvents(nats.jsm, store, chatId, opts);
 
   test("readChatEvents - everything in the stream, nothing stored", async () => {
     const chat: Published = { chatId: "r1", events: [] };
-    await publishMany(js, chat, 40);
-    assert.deepEqual(await readChatEvents(jsm, store, "r1", { afterN: 0, limit: 100 }), chat.events);
-    assert.deepEqual(await readChatEvents(jsm, store, "r1", { afterN: 25, limit: 100 }), chat.events.slice(25));
-    assert.deepEqual(await readChatEvents(jsm, store, "r1", { afterN: 40, limit: 100 }), []);
-    assert.deepEqual(await readChatEvents(jsm, store, "nochat", { afterN: 0, limit: 100 }), []);
+    await publishMany(nats.js, chat, 40);
+    assert.deepEqual(await read("r1", { afterN: 0, limit: 100 }), chat.events);
+    assert.deepEqual(await read("r1", { afterN: 25, limit: 100 }), chat.events.slice(25));
+    assert.deepEqual(await read("r1", { afterN: 40, limit: 100 }), []);
+    assert.deepEqual(await read("nochat", { afterN: 0, limit: 100 }), []);
   });
 
   test("readChatEvents - first half stored, second half only in the stream", async () => {
     const chat: Published = { chatId: "r2", events: [] };
-    await publishMany(js, chat, 60);
+    await publishMany(nats.js, chat, 60);
     await store.appendEvents(chat.events.slice(0, 30));
-    assert.deepEqual(await readChatEvents(jsm, store, "r2", { afterN: 0, limit: 1000 }), chat.events);
-    assert.deepEqual(await readChatEvents(jsm, store, "r2", { afterN: 10, limit: 1000 }), chat.events.slice(10));
-    assert.deepEqual(await readChatEvents(jsm, store, "r2", { afterN: 45, limit: 1000 }), chat.events.slice(45));
+    assert.deepEqual(await read("r2", { afterN: 0, limit: 1000 }), chat.events);
+    assert.deepEqual(await read("r2", { afterN: 10, limit: 1000 }), chat.events.slice(10));
+    assert.deepEqual(await read("r2", { afterN: 45, limit: 1000 }), chat.events.slice(45));
   });
 
   test("readChatEvents - a hole in the store (a batch waiting for redelivery) is filled from the stream", async () => {
     const chat: Published = { chatId: "r2h", events: [] };
-    await publishMany(js, chat, 50);
+    await publishMany(nats.js, chat, 50);
     await store.appendEvents([...chat.events.slice(0, 10), ...chat.events.slice(20, 35)]);
-    assert.deepEqual(await readChatEvents(jsm, store, "r2h", { afterN: 0, limit: 1000 }), chat.events);
-    assert.deepEqual(
-      await readChatEvents(jsm, store, "r2h", { afterN: 14, toN: 40, limit: 1000 }),
-      chat.events.slice(14, 40),
-    );
+    assert.deepEqual(await read("r2h", { afterN: 0, limit: 1000 }), chat.events);
+    assert.deepEqual(await read("r2h", { afterN: 14, toN: 40, limit: 1000 }), chat.events.slice(14, 40));
   });
 
   test("readChatEvents - everything stored (the stream is not needed for the range)", async () => {
     const chat: Published = { chatId: "r3", events: [] };
-    await publishMany(js, chat, 30);
+    await publishMany(nats.js, chat, 30);
     await store.appendEvents(chat.events);
-    assert.deepEqual(await readChatEvents(jsm, store, "r3", { afterN: 0, limit: 1000 }), chat.events);
-    assert.deepEqual(await readChatEvents(jsm, store, "r3", { afterN: 0, toN: 30, limit: 1000 }), chat.events);
+    assert.deepEqual(await read("r3", { afterN: 0, limit: 1000 }), chat.events);
+    assert.deepEqual(await read("r3", { afterN: 0, toN: 30, limit: 1000 }), chat.events);
     // Events the stream no longer has (purged, as max age would) still come from the store.
-    await jsm.streams.purge("CHATS", { filter: chatSubject("r3") });
-    assert.deepEqual(await readChatEvents(jsm, store, "r3", { afterN: 5, limit: 1000 }), chat.events.slice(5));
+    await nats.jsm.streams.purge("CHATS", { filter: chatSubject("r3") });
+    assert.deepEqual(await read("r3", { afterN: 5, limit: 1000 }), chat.events.slice(5));
   });
 
   test("readChatEvents - toN and limit are respected, from either source", async () => {
     const chat: Published = { chatId: "r4", events: [] };
-    await publishMany(js, chat, 600);
+    await publishMany(nats.js, chat, 600);
     await store.appendEvents(chat.events.slice(0, 200));
-    assert.deepEqual(ns(await readChatEvents(jsm, store, "r4", { afterN: 0, toN: 100, limit: 1000 })), range(1, 100));
-    assert.deepEqual(
-      ns(await readChatEvents(jsm, store, "r4", { afterN: 150, toN: 250, limit: 1000 })),
-      range(151, 250),
-    );
-    assert.deepEqual(ns(await readChatEvents(jsm, store, "r4", { afterN: 150, toN: 250, limit: 20 })), range(151, 170));
-    assert.deepEqual(ns(await readChatEvents(jsm, store, "r4", { afterN: 190, limit: 20 })), range(191, 210));
-    assert.deepEqual(ns(await readChatEvents(jsm, store, "r4", { afterN: 300, toN: 310, limit: 5 })), range(301, 305));
+    assert.deepEqual(ns(await read("r4", { afterN: 0, toN: 100, limit: 1000 })), range(1, 100));
+    assert.deepEqual(ns(await read("r4", { afterN: 150, toN: 250, limit: 1000 })), range(151, 250));
+    assert.deepEqual(ns(await read("r4", { afterN: 150, toN: 250, limit: 20 })), range(151, 170));
+    assert.deepEqual(ns(await read("r4", { afterN: 190, limit: 20 })), range(191, 210));
+    assert.deepEqual(ns(await read("r4", { afterN: 300, toN: 310, limit: 5 })), range(301, 305));
     // Longer than one stream page (256), shorter than the head.
-    const long = await readChatEvents(jsm, store, "r4", { afterN: 220, limit: 300 });
+    const long = await read("r4", { afterN: 220, limit: 300 });
     assert.deepEqual(long, chat.events.slice(220, 520));
-    assert.deepEqual(
-      ns(await readChatEvents(jsm, store, "r4", { afterN: 590, toN: 700, limit: 1000 })),
-      range(591, 600),
-    );
-    assert.deepEqual(await readChatEvents(jsm, store, "r4", { afterN: 10, toN: 10, limit: 10 }), []);
+    assert.deepEqual(ns(await read("r4", { afterN: 590, toN: 700, limit: 1000 })), range(591, 600));
+    assert.deepEqual(await read("r4", { afterN: 10, toN: 10, limit: 10 }), []);
   });
 
   test("readChatEvents - many chats interleaved in the stream: only the asked chat's events, in n order", async () => {
     const chats: Published[] = Array.from({ length: 8 }, (_, i) => ({ chatId: `r5c${i}`, events: [] }));
     // Round-robin publishes so every chat's events are spread across the stream.
     for (let round = 0; round < 50; round++) {
-      await Promise.all(chats.map((c) => publishNext(js, c)));
+      await Promise.all(chats.map((c) => publishNext(nats.js, c)));
     }
     // Chat 0 partly stored; the others not at all.
     await store.appendEvents(chats[0]!.events.slice(0, 17));
     for (const c of chats) {
-      assert.deepEqual(await readChatEvents(jsm, store, c.chatId, { afterN: 0, limit: 1000 }), c.events, c.chatId);
+      assert.deepEqual(await read(c.chatId, { afterN: 0, limit: 1000 }), c.events, c.chatId);
       // Not stored, afterN in the middle: the start sequence is found by bisecting the stream.
-      assert.deepEqual(
-        await readChatEvents(jsm, store, c.chatId, { afterN: 33, toN: 44, limit: 1000 }),
-        c.events.slice(33, 44),
-        c.chatId,
-      );
+      assert.deepEqual(await read(c.chatId, { afterN: 33, toN: 44, limit: 1000 }), c.events.slice(33, 44), c.chatId);
     }
     const seqs = chats[3]!.events.map((e) => e.seq);
     assert.ok(seqs.at(-1)! - seqs[0]! > 100, "the chat's events are spread over the stream");
@@ -151,18 +130,18 @@ describe("readChatEvents - store first, the chat stream for the rest (real nats-
 
   test("readChatEvents - a poison message on the chat subject is skipped", async () => {
     const chat: Published = { chatId: "r6", events: [] };
-    await publishMany(js, chat, 5);
-    await js.publish(chatSubject("r6"), JSON.stringify({ chat: "r6", kind: "bogus" }));
-    const poison = (await jsm.direct.getMessage("CHATS", { last_by_subj: chatSubject("r6") }))!.seq;
+    await publishMany(nats.js, chat, 5);
+    await nats.js.publish(chatSubject("r6"), JSON.stringify({ chat: "r6", kind: "bogus" }));
+    const poison = (await nats.jsm.direct.getMessage("CHATS", { last_by_subj: chatSubject("r6") }))!.seq;
     // The next event chains on the poison message's seq, as a gateway reading the head would.
     const h = headers();
     h.set(HEADERS.n, "6");
-    const ack = await js.publish(
+    const ack = await nats.js.publish(
       chatSubject("r6"),
       JSON.stringify({ chat: "r6", n: 6, ts: 1, from: "u0", kind: "message.created", id: "m6", body: "b" }),
       { headers: h, expect: { lastSubjectSequence: poison } },
     );
-    const got = await readChatEvents(jsm, store, "r6", { afterN: 3, limit: 100 });
+    const got = await read("r6", { afterN: 3, limit: 100 });
     assert.deepEqual(ns(got), [4, 5, 6]);
     assert.equal(got.at(-1)!.seq, ack.seq);
   });

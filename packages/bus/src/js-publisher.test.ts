@@ -1,27 +1,18 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { describe, test } from "node:test";
+import { natsSuite } from "@natter/testkit";
+import { headers } from "@nats-io/transport-node";
 import { JsPublishError, JsPublisher, JsPublishFailed } from "./js-publisher.ts";
 
 describe("JsPublisher - JetStream publishes over one reply subscription (real nats-server)", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
   let pub: JsPublisher;
-
-  before(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "PUBTEST", subjects: ["pubtest.>"], duplicate_window: 60_000_000_000 });
-    pub = new JsPublisher(nc, { timeoutMs: 500 });
+  const nats = natsSuite({
+    setup: async ({ jsm, nc }) => {
+      await jsm.streams.add({ name: "PUBTEST", subjects: ["pubtest.>"], duplicate_window: 60_000_000_000 });
+      pub = new JsPublisher(nc, { timeoutMs: 500 });
+    },
   });
-  after(async () => {
-    pub?.close();
-    await nc?.close();
-    await server?.stop();
-  });
+  nats.beforeStop(() => pub?.close());
 
   test("JsPublisher - acks carry the stream and seq; many in flight resolve each to its own", async () => {
     const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => pub.publish(`pubtest.m${i % 7}`, `m${i}`)));
@@ -60,7 +51,7 @@ describe("JsPublisher - JetStream publishes over one reply subscription (real na
 
   test("JsPublisher - no stream on the subject fails fast; a closed publisher fails what waits", async () => {
     await assert.rejects(pub.publish("nostream.x", "x"), JsPublishFailed);
-    const other = new JsPublisher(nc);
+    const other = new JsPublisher(nats.nc);
     const waiting = other.publish("pubtest.z", "z");
     other.close();
     await assert.rejects(waiting, JsPublishFailed);

@@ -33,24 +33,52 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `natter <args>` as `user` (one credentials file each). */
+/** Spawns `natter <args>` as `user` (one credentials file each), keeping what it prints. */
+function spawnNatter(user: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, NATTER_SERVER: gw.url, NATTER_CREDENTIALS: path.join(dir, `${user}.json`), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const printed = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d: Buffer) => (printed.stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (printed.stderr += d.toString()));
+  return { child, printed };
+}
+
+/** Runs `natter <args>` as `user` to its end. */
 function natter(user: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { ...process.env, NATTER_SERVER: gw.url, NATTER_CREDENTIALS: path.join(dir, `${user}.json`), ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const { child, printed } = spawnNatter(user, args, env);
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, ...printed });
     });
   });
+}
+
+/** `natter tail <args>` as `user`, running: `waitOut` waits until what it printed matches. */
+function startTail(user: string, args: string[]) {
+  const { child, printed } = spawnNatter(user, ["tail", ...args]);
+  return {
+    child,
+    printed,
+    exited: new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code))),
+    async waitOut(re: RegExp) {
+      const deadline = Date.now() + 15_000;
+      while (!re.test(printed.stdout)) {
+        if (Date.now() > deadline)
+          throw new Error(`tail printed ${JSON.stringify(printed.stdout)} / ${printed.stderr}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+}
+
+/** What `natter` stored for `user` at signup or login. */
+async function credentials(user: string) {
+  return JSON.parse(await readFile(path.join(dir, `${user}.json`), "utf8")) as { token: string; userId: string };
 }
 
 const PASSWORD = "password-123";
@@ -125,8 +153,7 @@ describe("cli - natter against a spawned gateway", () => {
 
   test("cli - export pages through more than 100 events", async () => {
     // The bulk goes through the SDK's HTTP client with ana's stored token (120 spawns would be slow).
-    const creds = JSON.parse(await readFile(path.join(dir, "ana.json"), "utf8")) as { token: string };
-    const http = new NatterHttp({ servers: gw.url, token: creds.token });
+    const http = new NatterHttp({ servers: gw.url, token: (await credentials("ana")).token });
     for (let i = 0; i < 120; i++) await http.sendMessage(chatId, `bulk-${i}`, "bulk");
     let count = 0;
     for (let i = 0; i < 100 && count < 123; i++) {
@@ -147,36 +174,28 @@ describe("cli - natter against a spawned gateway", () => {
   });
 
   test("cli - tail prints the last events, then live ones, and stops on SIGINT", async () => {
-    const child = spawn(process.execPath, [MAIN, "tail", chatId, "--last", "2"], {
-      env: { ...process.env, NATTER_SERVER: gw.url, NATTER_CREDENTIALS: path.join(dir, "ben.json") },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    const waitOut = async (re: RegExp) => {
-      const deadline = Date.now() + 15_000;
-      while (!re.test(out)) {
-        if (Date.now() > deadline) throw new Error(`tail printed ${JSON.stringify(out)} / ${err}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+    const tail = startTail("ben", [chatId, "--last", "2"]);
     try {
-      await waitOut(/^#122 .*: bulk\n#123 .*: bulk\n$/);
+      await tail.waitOut(/^#122 .*: bulk\n#123 .*: bulk\n$/);
       // Connected once it printed the backfill and the socket is up; a send shows up live.
       await new Promise((r) => setTimeout(r, 300));
       const s = await natter("ana", ["send", chatId, "live one"]);
       assert.equal(s.code, 0, s.stderr);
-      await waitOut(/#124 \S+ \S+: live one\n$/);
-      assert.equal(out.split("\n").filter(Boolean).length, 3, "the backfill and the live event, nothing twice");
+      await tail.waitOut(/#124 \S+ \S+: live one\n$/);
+      assert.equal(
+        tail.printed.stdout.split("\n").filter(Boolean).length,
+        3,
+        "the backfill and the live event, nothing twice",
+      );
       // People by handle, not by id.
-      assert.match(out, /^#122 \S+ @cli_ana: bulk\n#123 \S+ @cli_ana: bulk\n#124 \S+ @cli_ana: live one\n$/);
+      assert.match(
+        tail.printed.stdout,
+        /^#122 \S+ @cli_ana: bulk\n#123 \S+ @cli_ana: bulk\n#124 \S+ @cli_ana: live one\n$/,
+      );
     } finally {
-      child.kill("SIGINT");
+      tail.child.kill("SIGINT");
     }
-    assert.equal(await exited, 0, err);
+    assert.equal(await tail.exited, 0, tail.printed.stderr);
   });
 
   test("cli - tail names people by handle: a group's creation, a member added while tailing", async () => {
@@ -185,34 +204,18 @@ describe("cli - natter against a spawned gateway", () => {
     const group = await natter("ana", ["group", "Club", "cli_ben"]);
     assert.equal(group.code, 0, group.stderr);
     const groupId = group.stdout.trim();
-    const child = spawn(process.execPath, [MAIN, "tail", groupId], {
-      env: { ...process.env, NATTER_SERVER: gw.url, NATTER_CREDENTIALS: path.join(dir, "ben.json") },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    const waitOut = async (re: RegExp) => {
-      const deadline = Date.now() + 15_000;
-      while (!re.test(out)) {
-        if (Date.now() > deadline) throw new Error(`tail printed ${JSON.stringify(out)} / ${err}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+    const tail = startTail("ben", [groupId]);
     try {
-      await waitOut(/^#1 \S+ @cli_ana created group "Club" with @cli_ana, @cli_ben\n$/);
+      await tail.waitOut(/^#1 \S+ @cli_ana created group "Club" with @cli_ana, @cli_ben\n$/);
       await new Promise((r) => setTimeout(r, 300));
       // Cara, not a member when the tail started, is added: named by a lookup.
-      const creds = JSON.parse(await readFile(path.join(dir, "ana.json"), "utf8")) as { token: string };
-      const caraId = (JSON.parse(await readFile(path.join(dir, "cara.json"), "utf8")) as { userId: string }).userId;
-      await new NatterHttp({ servers: gw.url, token: creds.token }).addMember(groupId, caraId);
-      await waitOut(/\n#2 \S+ @cli_ana added @cli_cara\n$/);
+      const { token } = await credentials("ana");
+      await new NatterHttp({ servers: gw.url, token }).addMember(groupId, (await credentials("cara")).userId);
+      await tail.waitOut(/\n#2 \S+ @cli_ana added @cli_cara\n$/);
     } finally {
-      child.kill("SIGINT");
+      tail.child.kill("SIGINT");
     }
-    assert.equal(await exited, 0, err);
+    assert.equal(await tail.exited, 0, tail.printed.stderr);
   });
 
   test("cli - an unknown chat exits 1 with not_found", async () => {

@@ -18,3 +18,5 @@ export { type PartitionableCluster, startPartitionableNatsCluster } from "./nats
 export * from "./stack.ts";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 export { WsClient } from "./ws-client.ts";
+export { type NatsSuite, natsSuite, type StackSuite, stackSuite } from "./suite.ts";
+export { type Injectable, injectJson, injectSignup, type Method, type SignedUp } from "./inject.ts";

@@ -7,27 +7,23 @@ import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { ERROR_STATUS, type ErrorCode } from "@natter/protocol";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { injectSignup, natsSuite } from "@natter/testkit";
 import type { InjectOptions } from "fastify";
 import { buildApp } from "./app.ts";
 import { startTestGateway, type TestGateway } from "./testing.ts";
 
-let nats: NatsServer;
 let t: TestGateway;
 let port: number;
 
-before(async () => {
-  nats = await startNatsServer();
-  t = await startTestGateway(nats.url);
-  await t.gw.app.listen({ host: "127.0.0.1", port: 0 });
-  port = (t.gw.app.server.address() as net.AddressInfo).port;
-});
-after(async () => {
-  await t?.close();
-  await nats?.stop();
-});
+natsSuite({
+  setup: async ({ server }) => {
+    t = await startTestGateway(server.url);
+    await t.gw.app.listen({ host: "127.0.0.1", port: 0 });
+    port = (t.gw.app.server.address() as net.AddressInfo).port;
+  },
+}).beforeStop(() => t?.close());
 
 /** Writes `request` as it is on a fresh connection and returns the status, headers and body of the answer. */
 async function raw(request: string, to = port): Promise<{ status: number; headers: string; body: string }> {
@@ -63,16 +59,7 @@ async function inject(opts: InjectOptions) {
 }
 
 let seq = 0;
-async function signup() {
-  const name = `errs${++seq}`;
-  const r = await inject({
-    method: "POST",
-    url: "/v1/auth/signup",
-    payload: { handle: name, displayName: name, password: "correct horse" },
-  });
-  assert.equal(r.status, 201, r.body);
-  return JSON.parse(r.body) as { userId: string; token: string };
-}
+const signup = () => injectSignup(t.gw.app, `errs${++seq}`);
 
 describe("http errors - the framework's own answers carry {code, message}", () => {
   test("framework errors - a malformed URL is 400 invalid_input, on a route with a parameter and on one without", async () => {
@@ -106,27 +93,14 @@ describe("http errors - the framework's own answers carry {code, message}", () =
   });
 
   test("framework errors - 415 for a media type no route reads, 413 over the request size, 400 invalid_json", async () => {
-    const xml = await inject({
-      method: "POST",
-      url: "/v1/auth/login",
-      payload: "<login/>",
-      headers: { "content-type": "application/xml" },
-    });
-    assertError(xml, "unsupported_media_type");
-    const huge = await inject({
-      method: "POST",
-      url: "/v1/auth/login",
-      payload: JSON.stringify({ handle: "x", password: "y".repeat(200_000) }),
-      headers: { "content-type": "application/json" },
-    });
-    assertError(huge, "too_large");
-    const broken = await inject({
-      method: "POST",
-      url: "/v1/auth/login",
-      payload: '{"handle": ',
-      headers: { "content-type": "application/json" },
-    });
-    assertError(broken, "invalid_json");
+    const login = (payload: string, type: string) =>
+      inject({ method: "POST", url: "/v1/auth/login", payload, headers: { "content-type": type } });
+    assertError(await login("<login/>", "application/xml"), "unsupported_media_type");
+    assertError(
+      await login(JSON.stringify({ handle: "x", password: "y".repeat(200_000) }), "application/json"),
+      "too_large",
+    );
+    assertError(await login('{"handle": ', "application/json"), "invalid_json");
   });
 
   test("framework errors - a plain GET of the WebSocket endpoint gets a body with a code", async () => {
@@ -143,21 +117,10 @@ describe("http errors - the framework's own answers carry {code, message}", () =
     ).chatId as string;
     const limit = t.gw.ctx.config.bodyLimit;
     const url = `/v1/chats/${chat}/messages`;
-    const chars = await inject({
-      method: "POST",
-      url,
-      payload: { id: "m1", body: "x".repeat(limit + 1) },
-      headers: auth,
-    });
-    assertError(chars, "too_large");
-    const bytes = await inject({
-      method: "POST",
-      url,
-      payload: { id: "m2", body: "é".repeat(limit / 2 + 1) },
-      headers: auth,
-    });
-    assertError(bytes, "too_large");
-    const fits = await inject({ method: "POST", url, payload: { id: "m3", body: "x".repeat(limit) }, headers: auth });
+    const post = (id: string, body: string) => inject({ method: "POST", url, payload: { id, body }, headers: auth });
+    assertError(await post("m1", "x".repeat(limit + 1)), "too_large");
+    assertError(await post("m2", "é".repeat(limit / 2 + 1)), "too_large");
+    const fits = await post("m3", "x".repeat(limit));
     assert.equal(fits.status, 201, fits.body);
   });
 });

@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { after, describe, test } from "node:test";
+import { injectJson, injectSignup, natsSuite } from "@natter/testkit";
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { buildApp } from "./app.ts";
 import {
@@ -29,27 +29,28 @@ import {
 } from "./openapi-requests.ts";
 import { startTestGateway, type TestGateway } from "./testing.ts";
 
-let nats: NatsServer;
 let t: TestGateway;
 let app: FastifyInstance;
 let webDir: string;
 
-before(async () => {
-  nats = await startNatsServer();
-  // The first user signed up below (`oa_user1`, the caller) is an admin, so the admin API answers 2xx too.
-  t = await startTestGateway(nats.url, { overrides: { admins: "oa_user1" } });
-  // The web client's files from a directory of the test's own, so `/` and `/assets/…`
-  // answer the same whether or not packages/web was built on this machine.
-  webDir = await mkdtemp(path.join(os.tmpdir(), "natter-openapi-"));
-  await mkdir(path.join(webDir, "assets"));
-  await writeFile(path.join(webDir, "index.html"), "<!doctype html><title>natter</title>");
-  await writeFile(path.join(webDir, "assets", "app.0123abcd.js"), "console.log(1)");
-  ({ app } = await buildApp(t.gw.ctx, undefined, { webDir }));
+const nats = natsSuite({
+  setup: async ({ server }) => {
+    // The first user signed up below (`oa_user1`, the caller) is an admin, so the admin API answers 2xx too.
+    t = await startTestGateway(server.url, { overrides: { admins: "oa_user1" } });
+    // The web client's files from a directory of the test's own, so `/` and `/assets/…`
+    // answer the same whether or not packages/web was built on this machine.
+    webDir = await mkdtemp(path.join(os.tmpdir(), "natter-openapi-"));
+    await mkdir(path.join(webDir, "assets"));
+    await writeFile(path.join(webDir, "index.html"), "<!doctype html><title>natter</title>");
+    await writeFile(path.join(webDir, "assets", "app.0123abcd.js"), "console.log(1)");
+    ({ app } = await buildApp(t.gw.ctx, undefined, { webDir }));
+  },
 });
-after(async () => {
+nats.beforeStop(async () => {
   await app?.close();
   await t?.close();
-  await nats?.stop();
+});
+after(async () => {
   if (webDir) await rm(webDir, { recursive: true, force: true });
 });
 
@@ -70,47 +71,15 @@ describe("openapi - the document describes the server", () => {
     const password = "correct horse";
     const signup = async () => {
       const handle = `oa_user${++n}`;
-      const r = await app.inject({
-        method: "POST",
-        url: "/v1/auth/signup",
-        payload: { handle, displayName: handle, password },
-      });
-      assert.equal(r.statusCode, 201, r.body);
-      return { ...(JSON.parse(r.body) as { userId: string; token: string }), handle };
+      return { ...(await injectSignup(app, handle, { password })), handle };
     };
     const [me, peer, other] = [await signup(), await signup(), await signup()];
-    const as = { authorization: `Bearer ${me.token}` };
-    const group = JSON.parse(
-      (
-        await app.inject({
-          method: "POST",
-          url: "/v1/chats",
-          payload: { kind: "group", title: "team", members: [peer.userId] },
-          headers: as,
-        })
-      ).body,
-    ).chatId as string;
-    const direct = JSON.parse(
-      (
-        await app.inject({
-          method: "POST",
-          url: "/v1/chats",
-          payload: { kind: "direct", userId: peer.userId },
-          headers: as,
-        })
-      ).body,
-    ).chatId as string;
+    const newChat = async (payload: object, token = me.token) =>
+      (await injectJson(app, "POST", "/v1/chats", payload, token)).body.chatId as string;
+    const group = await newChat({ kind: "group", title: "team", members: [peer.userId] });
+    const direct = await newChat({ kind: "direct", userId: peer.userId });
     // A message request of mine: a direct chat that someone I share nothing with opened.
-    const asked = JSON.parse(
-      (
-        await app.inject({
-          method: "POST",
-          url: "/v1/chats",
-          payload: { kind: "direct", userId: me.userId },
-          headers: { authorization: `Bearer ${other.token}` },
-        })
-      ).body,
-    ).chatId as string;
+    const asked = await newChat({ kind: "direct", userId: me.userId }, other.token);
 
     // Values by parameter or property name: each one valid for the schema, several where
     // the server's answer depends on which (yourself, a direct chat, an unknown id).

@@ -58,7 +58,7 @@ export async function createGateway(opts: {
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
   const chatLog = new ChatLog(jsm, store);
-  const access = new ChatAccess(store);
+  const access = new ChatAccess({ store, chatLog });
   const members = new MembersCache({ store });
   const signals = new Signals({
     nc,

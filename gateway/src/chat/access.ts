@@ -1,9 +1,21 @@
+import type { ChatLog } from "@natter/bus";
 import { setNewest } from "@natter/collections";
 import { NatterError } from "@natter/protocol";
 import type { ChatRequest, Member, Store } from "@natter/store";
 
 /** Direct chats whose pair is remembered (their membership never changes). */
 const DIRECT_MAX = 50_000;
+/** Send verdicts remembered per (chat, sender), for a store that cannot be read (stale-if-error). */
+const VERDICTS_MAX = 100_000;
+/** How old a remembered verdict may be and still stand in for the store (as sessions' stale-if-error). */
+const STALE_OK_MS = 5 * 60_000;
+
+/** What `checkSend` found: a refusal, or the sender's own request row. */
+interface Verdict {
+  at: number;
+  refusal?: string;
+  mine?: ChatRequest;
+}
 
 /**
  * Has the user accepted the chat? No request row (a chat they made, or were brought into
@@ -27,17 +39,25 @@ export function accepted(request: ChatRequest | undefined): boolean {
  * refuses sends (`checkSend`).
  */
 export class ChatAccess {
-  readonly #store: Pick<Store, "getMember" | "getChat" | "listMembers" | "getChatRequest" | "getBlock">;
+  readonly #store: Pick<Store, "getChat" | "listMembers" | "getChatRequest" | "getBlock">;
+  /** Membership rows: the store's, or the stream's copy of the log while the store cannot be read. */
+  readonly #log: Pick<ChatLog, "member">;
   /** A direct chat's two members by chat id: a direct chat's membership never changes. */
   readonly #pairs = new Map<string, readonly [string, string]>();
+  /** The last `checkSend` verdict per `chat\nsender`. */
+  readonly #verdicts = new Map<string, Verdict>();
 
-  constructor(store: Pick<Store, "getMember" | "getChat" | "listMembers" | "getChatRequest" | "getBlock">) {
-    this.#store = store;
+  constructor(opts: {
+    store: Pick<Store, "getChat" | "listMembers" | "getChatRequest" | "getBlock">;
+    chatLog: Pick<ChatLog, "member">;
+  }) {
+    this.#store = opts.store;
+    this.#log = opts.chatLog;
   }
 
   /** The caller's active membership; else `notMember`'s answer. */
   async requireMember(me: string, chatId: string): Promise<Member> {
-    const member = await this.#store.getMember(chatId, me);
+    const member = await this.#log.member(chatId, me);
     if (member?.active) return member;
     throw refusal(member);
   }
@@ -47,14 +67,14 @@ export class ChatAccess {
    * removal); `not_found` for someone who was never a member.
    */
   async requireMemberRow(me: string, chatId: string): Promise<Member> {
-    const member = await this.#store.getMember(chatId, me);
+    const member = await this.#log.member(chatId, me);
     if (member) return member;
     throw refusal(member);
   }
 
   /** Why `me`, not an active member, gets nothing: `forbidden` for a former member, else `not_found`. */
   async notMember(me: string, chatId: string): Promise<NatterError> {
-    return refusal(await this.#store.getMember(chatId, me));
+    return refusal(await this.#log.member(chatId, me));
   }
 
   /** Does either of the two block the other? */
@@ -85,17 +105,38 @@ export class ChatAccess {
    * so that the send can accept it (replying accepts). Membership itself is the
    * sequencer's check; a non-member is not refused here, so this says nothing about
    * chats the caller is not in.
+   *
+   * The store's absence never fails a send (sends go on from the stream during an outage):
+   * if it cannot be read, the last verdict for this sender and chat (up to five minutes
+   * old) stands in; with none, the send goes through unchecked — a block made before the
+   * outage holds wherever this gateway saw the pair send since it was made.
    */
   async checkSend(me: string, chatId: string): Promise<ChatRequest | undefined> {
+    const key = `${chatId}\n${me}`;
+    let verdict: Verdict;
+    try {
+      verdict = await this.#judge(me, chatId);
+      setNewest(this.#verdicts, key, verdict, VERDICTS_MAX);
+    } catch {
+      const seen = this.#verdicts.get(key);
+      verdict = seen && Date.now() - seen.at < STALE_OK_MS ? seen : { at: 0 };
+    }
+    if (verdict.refusal !== undefined) throw new NatterError("forbidden", verdict.refusal);
+    return verdict.mine;
+  }
+
+  async #judge(me: string, chatId: string): Promise<Verdict> {
+    const at = Date.now();
     const [mine, peer] = await Promise.all([this.#store.getChatRequest(me, chatId), this.peerOf(me, chatId)]);
-    if (peer === undefined) return mine;
+    const verdict: Verdict = { at, ...(mine === undefined ? {} : { mine }) };
+    if (peer === undefined) return verdict;
     const [blocked, theirs] = await Promise.all([
       this.blockedEitherWay(me, peer),
       this.#store.getChatRequest(peer, chatId),
     ]);
-    if (blocked) throw new NatterError("forbidden", "messages between you and this user are blocked");
-    if (theirs?.state === "declined") throw new NatterError("forbidden", "this user declined the chat");
-    return mine;
+    if (blocked) return { ...verdict, refusal: "messages between you and this user are blocked" };
+    if (theirs?.state === "declined") return { ...verdict, refusal: "this user declined the chat" };
+    return verdict;
   }
 
   /**

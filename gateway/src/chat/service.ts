@@ -247,7 +247,13 @@ export class ChatService {
       throw new NatterError("internal", "message id collision");
     }
     // Replying accepts a request: before the read mark below, so that its receipt is told.
-    if (!accepted(mine)) await this.#accept(me, chatId, mine!);
+    // The message is sent whatever happens here: a store that cannot be written leaves the
+    // request pending (the next reply, or an accept, answers it).
+    if (!accepted(mine)) {
+      await this.#accept(me, chatId, mine!).catch((err: unknown) =>
+        this.#log.warn({ err: String(err), chatId }, "accepting a request by reply failed; it stays pending"),
+      );
+    }
     // Sending marks the chat read up to the message for the sender (after `sent`, not before).
     if (!duplicate) this.#signals.markSent(me, chatId, event.n);
     // No projection here: a message changes only the chat head, which the history consumer

@@ -104,7 +104,9 @@ const consumerEnv = (name: ConsumerName) => ({
 const consumers = new Map<ConsumerName, Proc>();
 for (const name of Object.keys(consumerKinds) as ConsumerName[])
   consumers.set(name, await startConsumers(natsUrl, consumerEnv(name), name));
-log(`stack up: 3 NATS nodes (routes through proxies), Cassandra through a proxy, g1 g2, ${[...consumers.keys()].join(" ")}`);
+log(
+  `stack up: 3 NATS nodes (routes through proxies), Cassandra through a proxy, g1 g2, ${[...consumers.keys()].join(" ")}`,
+);
 
 const prefix = `c${Date.now().toString(36)}_`;
 const seeded = [
@@ -126,7 +128,9 @@ const pool = new LoadPool({
   resilient: { gateways: urls },
 });
 await pool.open();
-log(`load: ${Number(a.direct)} 1:1 chats and ${Number(a.groups)} groups of ${a.members}, ${devices} devices per user, ${pool.clients} sockets, ${a.rate} msgs/s open loop`);
+log(
+  `load: ${Number(a.direct)} 1:1 chats and ${Number(a.groups)} groups of ${a.members}, ${devices} devices per user, ${pool.clients} sockets, ${a.rate} msgs/s open loop`,
+);
 
 // ------------------------------------------------------------------ recovery probes
 
@@ -317,7 +321,7 @@ try {
     if (row.lost || row.duplicated || row["order violations"] || row["unanswered sends"] || Number.isNaN(rec.seconds))
       failed = true;
     log(
-      `${fault}: acked ${row.acked}, lost ${row.lost}, duplicated ${row.duplicated}, order violations ${row["order violations"]}, unanswered ${row["unanswered sends"]}, longest send wait ${row["longest send wait s"]} s (checked ${result.checkedDeliveries} socket deliveries, ${history.checkedHistory} history events)`,
+      `${fault}: acked ${row.acked}, lost ${row.lost}, duplicated ${row.duplicated}, order violations ${row["order violations"]}, unanswered ${row["unanswered sends"]}, longest send wait ${row["longest send wait s"]} s, retried ${JSON.stringify(result.retryCodes)} (checked ${result.checkedDeliveries} socket deliveries, ${history.checkedHistory} history events)`,
     );
   }
   console.table(rows.map(({ what: _what, ...r }) => r));

@@ -59,6 +59,7 @@ export interface PoolResult {
   maxAckMs: number;
   unacked: number;
   retries: number;
+  retryCodes: Record<string, number>;
 }
 
 interface Worker {
@@ -184,6 +185,10 @@ export class LoadPool {
       maxAckMs: Math.max(...results.map((x) => x.maxAckMs)),
       unacked: sum((x) => x.unacked),
       retries: sum((x) => x.retries),
+      retryCodes: results.reduce<Record<string, number>>((acc, x) => {
+        for (const [k, v] of Object.entries(x.retryCodes)) acc[k] = (acc[k] ?? 0) + v;
+        return acc;
+      }, {}),
     };
   }
 

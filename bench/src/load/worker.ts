@@ -75,8 +75,9 @@ export interface WorkerResult {
   maxAckMs: number;
   /** Sends of this run still unanswered after the settle. */
   unacked: number;
-  /** Retryable errors answered to sends of this run (each resent with the same id). */
+  /** Retryable errors answered to sends of this run (each resent with the same id), and by code. */
   retries: number;
+  retryCodes: Record<string, number>;
 }
 
 const adapters: Record<SystemName, SystemAdapter> = { natter: natterAdapter, socketio: socketioAdapter };
@@ -160,8 +161,9 @@ async function openAll(p: PlanMsg): Promise<void> {
             doubleAcks++;
             console.error(`G2: ${chat}/${id} acked as n ${n1} and as n ${n2}`);
           },
-          onRetry: () => {
+          onRetry: (_chat, _id, code) => {
             retries++;
+            retryCodes[code] = (retryCodes[code] ?? 0) + 1;
           },
           onEvent: (chat, n, id) => {
             push(m.ns, chat, n);
@@ -189,6 +191,7 @@ let deliveries = 0;
 let errors = 0;
 let doubleAcks = 0;
 let retries = 0;
+let retryCodes: Record<string, number> = {};
 let maxAckMs = 0;
 /** Per chat: the next message number; kept across runs, so ids never repeat. */
 const seqs = new Map<string, number>();
@@ -232,6 +235,7 @@ async function run(r: RunMsg): Promise<void> {
   for (const c of chats) outstanding.set(c, 0);
   maxAckMs = 0;
   retries = 0;
+  retryCodes = {};
   const sendOne = (chat: string, at: number) => {
     const seq = seqs.get(chat)!;
     seqs.set(chat, seq + 1);
@@ -388,6 +392,7 @@ async function run(r: RunMsg): Promise<void> {
     maxAckMs: Math.round(maxAckMs),
     unacked: [...outstanding.values()].reduce((a, b) => a + b, 0),
     retries,
+    retryCodes,
   };
   send({ type: "done", result });
 }
@@ -404,3 +409,6 @@ process.on("message", (msg: PlanMsg | RunMsg | { type: "close" }) => {
   }
 });
 process.on("disconnect", () => process.exit(0));
+// The IPC channel alone did not always hold the event loop open between runs (a worker
+// exited with 0 in the middle of a chaos run, on Node 24): hold it until `close`.
+setInterval(() => {}, 1 << 30);

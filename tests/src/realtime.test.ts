@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { CLOSE_CODES, type SentFrame } from "@natter/protocol";
-import { type GatewayProc, LIFTED_RATE_LIMITS, type Proc, type Stack, startStack, WsClient } from "@natter/testkit";
+import { type GatewayProc, LIFTED_RATE_LIMITS, type Proc, stackSuite, WsClient } from "@natter/testkit";
 import { Api } from "./http-client.ts";
 
 // The acceptance of real-time delivery over the production path: two gateway processes,
@@ -9,20 +9,18 @@ import { Api } from "./http-client.ts";
 // and real WebSocket clients.
 // Send and frame rate limits lifted: these tests are about delivery (gateway/src/ws tests cover the limits).
 const ENV = LIFTED_RATE_LIMITS;
-let stack: Stack;
+// Tests below replace a killed gateway or consumers process: these name the current ones.
 let g1: GatewayProc;
 let g2: GatewayProc;
 let consumers: Proc;
-const sockets: WsClient[] = [];
-
-before(async () => {
-  stack = await startStack({ store: "cassandra", gateways: 2, env: ENV });
-  [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
-  consumers = stack.consumers;
-});
-after(async () => {
-  await Promise.all(sockets.map((s) => s.close().catch(() => {})));
-  await stack?.stop();
+const live = stackSuite({
+  store: "cassandra",
+  gateways: 2,
+  env: ENV,
+  setup: (stack) => {
+    [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
+    consumers = stack.consumers;
+  },
 });
 
 let handles = 0;
@@ -32,7 +30,7 @@ async function user(name: string, via = g1): Promise<Api> {
 
 async function device(via: GatewayProc, api: Api, name: string, held?: Map<string, number>): Promise<WsClient> {
   const c = await WsClient.connect(via.url, api.token!, { name, ...(held ? { held } : {}) });
-  sockets.push(c);
+  live.closing(c);
   return c;
 }
 
@@ -149,11 +147,11 @@ describe("realtime - live from ready", () => {
       const b = await user("nohold_b", g2);
       const chat = (await a.call("POST", "/v1/chats", { kind: "direct", userId: b.userId })).body.chatId as string;
       const bot = await WsClient.open(g2.url, { token: b.token!, auth, name: "bot" });
-      sockets.push(bot);
+      live.closing(bot);
       await bot.waitFor((f) => f.type === "ready", 10_000, "ready");
       await new Promise((r) => setTimeout(r, 50));
       const sender = await WsClient.open(g1.url, { token: a.token!, name: "sender" });
-      sockets.push(sender);
+      live.closing(sender);
       await sender.waitFor((f) => f.type === "ready", 10_000, "ready");
       sender.send({ type: "send", ref: "s", chat, id: "hello", body: "hi bot" });
       const sent = await sender.waitFor<SentFrame>((f) => f.type === "sent");
@@ -184,7 +182,7 @@ describe("realtime - crashes", () => {
     await consumers.kill("SIGKILL");
     assert.ok(a1.frames.filter((f) => f.type === "sent").length < COUNT, "killed while sends went on");
     await new Promise((r) => setTimeout(r, 500));
-    consumers = await stack.startConsumers();
+    consumers = await live.stack.startConsumers();
     await sending;
     const N = 1 + COUNT;
     for (const d of [a1, a2, b1]) await d.until(() => d.ns(chat).length >= N, 60_000, `${d.name}: ${N} events`);
@@ -223,7 +221,7 @@ describe("realtime - crashes", () => {
       replayed.some((r) => r > 0),
       `replayed per device: ${replayed}`,
     );
-    g1 = await stack.startGateway("g1");
+    g1 = await live.stack.startGateway("g1");
   });
 });
 
@@ -245,7 +243,7 @@ describe("realtime - offline sync", () => {
 
     const started = Date.now();
     const back = await WsClient.connect(g1.url, me.token!, { name: "off-phone-again", held: new Map(phone.held) });
-    sockets.push(back);
+    live.closing(back);
     const took = Date.now() - started;
     for (const ch of chats) {
       assert.deepEqual(back.ns(ch), range(2, N), `${ch} replayed`);

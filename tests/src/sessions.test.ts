@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { CLOSE_CODES } from "@natter/protocol";
-import { type GatewayProc, type Stack, startStack, WsClient } from "@natter/testkit";
+import { stackSuite, WsClient } from "@natter/testkit";
 import { Api } from "./http-client.ts";
 
 // A session ended anywhere ends everywhere at once: the sockets of a logged-out, expired
@@ -9,17 +9,7 @@ import { Api } from "./http-client.ts";
 // Two gateway processes over one real nats-server; the socket is on the other gateway
 // than the one that serves the logout.
 const WITHIN_MS = 1000;
-let stack: Stack;
-let g1: GatewayProc;
-let g2: GatewayProc;
-
-before(async () => {
-  stack = await startStack({ store: "sqlite", gateways: 2, env: { NATTER_ADMINS: "ses_admin" } });
-  [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
-});
-after(async () => {
-  await stack?.stop();
-});
+const live = stackSuite({ store: "sqlite", gateways: 2, env: { NATTER_ADMINS: "ses_admin" } });
 
 let handles = 0;
 const handle = (name: string) => `ses_${name}_${++handles}`;
@@ -42,36 +32,46 @@ async function closedWithin(c: WsClient, since: number): Promise<{ code: number;
   return { code, ms: Date.now() - since };
 }
 
+/** `c` closes with 4001 within WITHIN_MS of `since`, when `what` happened. */
+async function assertRevokedWithin(c: WsClient, since: number, what: string): Promise<void> {
+  const { code, ms } = await closedWithin(c, since);
+  assert.equal(code, CLOSE_CODES.unauthorized);
+  assert.ok(ms < WITHIN_MS, `closed ${ms} ms after the ${what}`);
+}
+
+/** `c` is still open: it answers a ping. */
+async function answersPing(c: WsClient, ref: string): Promise<void> {
+  c.send({ type: "ping", ref });
+  await c.waitFor((f) => f.type === "pong");
+}
+
 describe("sessions - end everywhere at once", () => {
   test("sessions - a logout on one gateway closes that device's socket on the other with 4001 within a second; other devices stay", async () => {
-    const phone = await new Api(g1.url).signup(handle("ana"));
-    const laptop = await login(g2.url, (await phone.call("GET", "/v1/me")).body.handle);
-    const phoneSocket = await WsClient.connect(g2.url, phone.token!, { name: "phone" });
-    const laptopSocket = await WsClient.connect(g2.url, laptop.token!, { name: "laptop" });
+    const phone = await new Api(live.g1.url).signup(handle("ana"));
+    const laptop = await login(live.g2.url, (await phone.call("GET", "/v1/me")).body.handle);
+    const phoneSocket = await WsClient.connect(live.g2.url, phone.token!, { name: "phone" });
+    const laptopSocket = await WsClient.connect(live.g2.url, laptop.token!, { name: "laptop" });
 
     const at = Date.now();
     assert.equal((await phone.call("POST", "/v1/auth/logout")).status, 204);
-    const { code, ms } = await closedWithin(phoneSocket, at);
-    assert.equal(code, CLOSE_CODES.unauthorized);
-    assert.ok(ms < WITHIN_MS, `closed ${ms} ms after the logout`);
+    await assertRevokedWithin(phoneSocket, at, "logout");
 
     // The other device is untouched: its socket answers, its token works.
-    laptopSocket.send({ type: "ping", ref: "still-here" });
-    await laptopSocket.waitFor((f) => f.type === "pong");
+    await answersPing(laptopSocket, "still-here");
     assert.equal((await laptop.call("GET", "/v1/me")).status, 200);
     // The revoked token opens nothing any more, on either gateway.
     assert.equal((await phone.call("GET", "/v1/me")).status, 401);
-    const again = await WsClient.open(g1.url, { token: phone.token!, name: "phone-again" });
+    const again = await WsClient.open(live.g1.url, { token: phone.token!, name: "phone-again" });
     assert.equal((await again.closed).code, CLOSE_CODES.unauthorized);
     await laptopSocket.close();
   });
 
   test("sessions - a password change logs out my other devices everywhere (4001), keeps this one, and the old password stops working", async () => {
-    const me = await new Api(g1.url).signup(handle("ben"));
+    const me = await new Api(live.g1.url).signup(handle("ben"));
     const h = (await me.call("GET", "/v1/me")).body.handle as string;
-    const other = await login(g2.url, h);
-    const otherSocket = await WsClient.connect(g2.url, other.token!, { name: "other" });
-    const mySocket = await WsClient.connect(g1.url, me.token!, { name: "mine" });
+    const other = await login(live.g2.url, h);
+    const otherSocket = await WsClient.connect(live.g2.url, other.token!, { name: "other" });
+    const mySocket = await WsClient.connect(live.g1.url, me.token!, { name: "mine" });
 
     const wrong = await me.call("POST", "/v1/auth/password", {
       password: "not-it-at-all",
@@ -84,24 +84,21 @@ describe("sessions - end everywhere at once", () => {
     const r = await me.call("POST", "/v1/auth/password", { password: "password-123", newPassword: "new-pass-456" });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.revoked, 1);
-    const { code, ms } = await closedWithin(otherSocket, at);
-    assert.equal(code, CLOSE_CODES.unauthorized);
-    assert.ok(ms < WITHIN_MS, `closed ${ms} ms after the change`);
+    await assertRevokedWithin(otherSocket, at, "change");
 
-    mySocket.send({ type: "ping", ref: "mine" });
-    await mySocket.waitFor((f) => f.type === "pong");
+    await answersPing(mySocket, "mine");
     assert.equal((await me.call("GET", "/v1/me")).status, 200);
-    const old = await new Api(g2.url).call("POST", "/v1/auth/login", { handle: h, password: "password-123" });
+    const old = await new Api(live.g2.url).call("POST", "/v1/auth/login", { handle: h, password: "password-123" });
     assert.equal(old.status, 401);
-    await login(g2.url, h, "new-pass-456");
+    await login(live.g2.url, h, "new-pass-456");
     await mySocket.close();
   });
 
   test("sessions - log out my other devices: every other session ends, this one stays", async () => {
-    const me = await new Api(g1.url).signup(handle("cleo"));
+    const me = await new Api(live.g1.url).signup(handle("cleo"));
     const h = (await me.call("GET", "/v1/me")).body.handle as string;
-    const others = [await login(g1.url, h), await login(g2.url, h)];
-    const sockets = await Promise.all(others.map((o, i) => WsClient.connect(i ? g2.url : g1.url, o.token!)));
+    const others = [await login(live.g1.url, h), await login(live.g2.url, h)];
+    const sockets = await Promise.all(others.map((o, i) => WsClient.connect(i ? live.g2.url : live.g1.url, o.token!)));
     const r = await me.call("POST", "/v1/auth/logout-others");
     assert.deepEqual(r.body, { revoked: 2 });
     for (const s of sockets) assert.equal((await s.closed).code, CLOSE_CODES.unauthorized);
@@ -112,11 +109,14 @@ describe("sessions - end everywhere at once", () => {
 
 describe("sessions - admin revocation", () => {
   test("sessions - an admin revokes every session of a user: their sockets close everywhere (4001); non-admins are refused", async () => {
-    const admin = await new Api(g1.url).signup("ses_admin");
-    const user = await new Api(g1.url).signup(handle("eve"));
+    const admin = await new Api(live.g1.url).signup("ses_admin");
+    const user = await new Api(live.g1.url).signup(handle("eve"));
     const h = (await user.call("GET", "/v1/me")).body.handle as string;
-    const second = await login(g2.url, h);
-    const sockets = [await WsClient.connect(g2.url, user.token!), await WsClient.connect(g1.url, second.token!)];
+    const second = await login(live.g2.url, h);
+    const sockets = [
+      await WsClient.connect(live.g2.url, user.token!),
+      await WsClient.connect(live.g1.url, second.token!),
+    ];
 
     const refused = await user.call("POST", `/v1/admin/users/${admin.userId}/revoke-sessions`);
     assert.equal(refused.status, 403);
@@ -127,9 +127,7 @@ describe("sessions - admin revocation", () => {
     const r = await admin.call("POST", `/v1/admin/users/${user.userId}/revoke-sessions`);
     assert.deepEqual(r.body, { revoked: 2 });
     for (const s of sockets) {
-      const { code, ms } = await closedWithin(s, at);
-      assert.equal(code, CLOSE_CODES.unauthorized);
-      assert.ok(ms < WITHIN_MS, `closed ${ms} ms after the revocation`);
+      await assertRevokedWithin(s, at, "revocation");
     }
     assert.equal((await user.call("GET", "/v1/me")).status, 401);
     assert.equal((await admin.call("POST", "/v1/admin/users/u_nobody/revoke-sessions")).status, 404);
@@ -137,16 +135,10 @@ describe("sessions - admin revocation", () => {
 });
 
 describe("sessions - expiry", () => {
-  let short: Stack;
-  before(async () => {
-    short = await startStack({ store: "sqlite", gateways: 1, env: { NATTER_TOKEN_TTL: "3s" } });
-  });
-  after(async () => {
-    await short?.stop();
-  });
+  const short = stackSuite({ store: "sqlite", gateways: 1, env: { NATTER_TOKEN_TTL: "3s" } });
 
   test("sessions - a socket is closed with 4001 within a second of its token's expiry, not only checked at connect", async () => {
-    const gw = short.gateways[0]!;
+    const gw = short.g1;
     const signup = await new Api(gw.url).call("POST", "/v1/auth/signup", {
       handle: handle("dan"),
       displayName: "Dan",

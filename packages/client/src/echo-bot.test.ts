@@ -10,34 +10,28 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { ChatEvent } from "@natter/protocol";
-import { LIFTED_RATE_LIMITS, type Stack, startStack } from "@natter/testkit";
+import { LIFTED_RATE_LIMITS, stackSuite } from "@natter/testkit";
 import { NatterClient, NatterHttp, replyId } from "./index.ts";
 
 const BOT = fileURLToPath(new URL("../examples/echo-bot.ts", import.meta.url));
 const KILLS = 20;
 
-let stack: Stack;
+const live = stackSuite({ env: LIFTED_RATE_LIMITS }, "SIGKILL");
 let dir: string;
-const clients: NatterClient[] = [];
 let bot: ChildProcess | undefined;
+live.beforeStop(() => bot?.kill("SIGKILL"));
 
 before(async () => {
-  stack = await startStack({ env: LIFTED_RATE_LIMITS });
   dir = await mkdtemp(path.join(tmpdir(), "natter-echo-bot-"));
 });
-after(async () => {
-  bot?.kill("SIGKILL");
-  for (const c of clients) c.close();
-  await stack?.stop("SIGKILL");
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => rm(dir, { recursive: true, force: true }));
 
 /** Starts the bot; resolves with the process (ready or not: a kill may come at any point). */
 function startBot(token: string): ChildProcess {
   const child = spawn(process.execPath, [BOT], {
     env: {
       ...process.env,
-      NATTER_SERVER: stack.gateways[0]!.url,
+      NATTER_SERVER: live.g1.url,
       NATTER_TOKEN: token,
       NATTER_CURSORS: path.join(dir, "cursors.json"),
     },
@@ -110,15 +104,15 @@ async function until(cond: () => Promise<boolean>, ms: number, what: string): Pr
 }
 
 test("echo bot - SIGKILLed 20 times at random points while a user sends: every message answered once, in order; a chat made while it is down is answered after it starts", async () => {
-  const http = new NatterHttp({ servers: stack.gateways[0]!.url });
+  const http = new NatterHttp({ servers: live.g1.url });
   const botSession = await http.signup("echo_bot", "Echo", "password-123");
   const { client: ana, session: anaSession } = await NatterClient.signup({
-    servers: stack.gateways[0]!.url,
+    servers: live.g1.url,
     handle: "ana_echo",
     displayName: "Ana",
     password: "password-123",
   });
-  clients.push(ana);
+  live.closing(ana);
   await ana.connect();
   const { chatId } = await ana.http.createDirect(botSession.userId);
 
@@ -144,7 +138,7 @@ test("echo bot - SIGKILLed 20 times at random points while a user sends: every m
   await sender;
   bot = startBot(botSession.token);
   await waitReady(bot);
-  const botHttp = new NatterHttp({ servers: stack.gateways[0]!.url, token: botSession.token });
+  const botHttp = new NatterHttp({ servers: live.g1.url, token: botSession.token });
   await until(
     async () => checkAnswers(await history(botHttp, chatId), anaSession.userId, botSession.userId).answered === sent,
     30_000,
@@ -159,12 +153,12 @@ test("echo bot - SIGKILLed 20 times at random points while a user sends: every m
   // Stopped, a new chat is made with it and written to; it answers them all once started.
   await killed(bot);
   const { client: cara, session: caraSession } = await NatterClient.signup({
-    servers: stack.gateways[0]!.url,
+    servers: live.g1.url,
     handle: "cara_echo",
     displayName: "Cara",
     password: "password-123",
   });
-  clients.push(cara);
+  live.closing(cara);
   const group = await cara.http.createGroup("while the bot was away", [botSession.userId]);
   for (let i = 0; i < 5; i++) await cara.http.sendMessage(group.chatId, `away-${i}`, `away ${i}`);
   bot = startBot(botSession.token);

@@ -10,25 +10,19 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { repoRoot, type Stack, startStack } from "@natter/testkit";
+import { repoRoot, stackSuite } from "@natter/testkit";
 import { NatterClient, NatterHttp } from "./index.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-let stack: Stack;
+const live = stackSuite({}, "SIGKILL");
 let dir: string;
 let bot: ChildProcess | undefined;
-const clients: NatterClient[] = [];
+live.beforeStop(() => bot?.kill("SIGKILL"));
 
 before(async () => {
-  stack = await startStack();
   dir = await mkdtemp(path.join(tmpdir(), "natter-pack-"));
 });
-after(async () => {
-  bot?.kill("SIGKILL");
-  for (const c of clients) c.close();
-  await stack?.stop("SIGKILL");
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => rm(dir, { recursive: true, force: true }));
 
 test("pack - the packed SDK installs into a scratch project and runs the echo bot from it", async () => {
   const built = execFileSync(process.execPath, [path.join(here, "..", "build.ts"), "--pack", dir], {
@@ -79,7 +73,7 @@ test("pack - the packed SDK installs into a scratch project and runs the echo bo
   });
 
   // And run from there: it answers a message.
-  const url = stack.gateways[0]!.url;
+  const url = live.g1.url;
   const botSession = await new NatterHttp({ servers: url }).signup("packed_bot", "Packed bot", "password-123");
   bot = spawn(process.execPath, ["echo-bot.ts"], {
     cwd: scratch,
@@ -100,7 +94,7 @@ test("pack - the packed SDK installs into a scratch project and runs the echo bo
     displayName: "Ana",
     password: "password-123",
   });
-  clients.push(ana);
+  live.closing(ana);
   const echoes: string[] = [];
   ana.on("event", (e) => {
     if (e.kind === "message.created" && e.from === botSession.userId) echoes.push(e.body);

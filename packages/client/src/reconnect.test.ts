@@ -2,28 +2,16 @@
 // from one client. Real processes: two gateways and a consumers process over a real
 // nats-server, SQLite store. The send rate limit is lifted on the gateways.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { ChatEvent } from "@natter/protocol";
-import { type GatewayProc, LIFTED_RATE_LIMITS, type Stack, startStack } from "@natter/testkit";
+import { LIFTED_RATE_LIMITS, stackSuite } from "@natter/testkit";
 import { type ClientState, MemoryCursorStore, NatterClient, type SentMessage } from "./index.ts";
 
 const TOTAL = 500;
 const KILL_AFTER = 150;
 
-let stack: Stack;
-let g1: GatewayProc;
-let g2: GatewayProc;
-const clients: NatterClient[] = [];
-
-before(async () => {
-  stack = await startStack({ gateways: 2, env: LIFTED_RATE_LIMITS });
-  [g1, g2] = stack.gateways as [GatewayProc, GatewayProc];
-});
-after(async () => {
-  for (const c of clients) c.close();
-  // SIGKILL: throwaway processes, and a teardown that cannot hang on a graceful stop.
-  await stack?.stop("SIGKILL");
-});
+// SIGKILL: throwaway processes, and a teardown that cannot hang on a graceful stop.
+const live = stackSuite({ gateways: 2, env: LIFTED_RATE_LIMITS }, "SIGKILL");
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -50,7 +38,7 @@ async function member(name: string, servers: string[]): Promise<Member> {
     cursors: new MemoryCursorStore(),
     backoff: { baseMs: 100, capMs: 2000 },
   });
-  clients.push(client);
+  live.closing(client);
   const m: Member = { name, client, userId: session.userId, events: [], states: [] };
   client.on("event", (e) => m.events.push(e));
   client.on("state", (s) => m.states.push(s));
@@ -63,18 +51,18 @@ describe("client reconnect - acceptance", () => {
     { timeout: 150_000 },
     async (t) => {
       // ana sends; ben is on the same gateway (both lose it); cleo is on the other one.
-      const ana = await member("rc_ana", [g1.url, g2.url]);
-      const ben = await member("rc_ben", [g1.url, g2.url]);
-      const cleo = await member("rc_cleo", [g2.url]);
+      const ana = await member("rc_ana", [live.g1.url, live.g2.url]);
+      const ben = await member("rc_ben", [live.g1.url, live.g2.url]);
+      const cleo = await member("rc_cleo", [live.g2.url]);
       await Promise.all([ana.client.connect(), ben.client.connect(), cleo.client.connect()]);
-      assert.equal(ana.client.server, g1.url);
+      assert.equal(ana.client.server, live.g1.url);
       const chat = (await ana.client.http.createGroup("reconnect", [ben.userId, cleo.userId])).chatId;
 
       const acked: SentMessage[] = [];
       let killed: Promise<void> | undefined;
       ana.client.on("sent", (s) => {
         acked.push(s);
-        if (acked.length === KILL_AFTER && !killed) killed = g1.kill("SIGKILL");
+        if (acked.length === KILL_AFTER && !killed) killed = live.g1.kill("SIGKILL");
       });
       const ids = Array.from({ length: TOTAL }, (_, i) => `burst-${i}`);
       // All 500 are handed to the SDK at once; it keeps them in order and resends across the kill.
@@ -83,7 +71,7 @@ describe("client reconnect - acceptance", () => {
       await killed;
       assert.ok(ana.states.includes("reconnecting"), `ana reconnected: ${ana.states.join(" → ")}`);
       assert.ok(ben.states.includes("reconnecting"), `ben reconnected: ${ben.states.join(" → ")}`);
-      assert.equal(ana.client.server, g2.url, "ana moved to the surviving gateway");
+      assert.equal(ana.client.server, live.g2.url, "ana moved to the surviving gateway");
 
       t.diagnostic(
         `ana: ${JSON.stringify(ana.client.sendStats)}; ben: ${JSON.stringify(ben.client.stats)}; cleo: ${JSON.stringify(cleo.client.stats)}`,

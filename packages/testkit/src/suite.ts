@@ -1,7 +1,8 @@
 // Per-suite set-up for node:test: the server or stack a test file (or a `describe`) runs
 // against, started in its `before` and torn down in its `after`, so each file states only
-// what is particular to it. Hooks run in the order they are registered: what a test adds
-// with `beforeStop` is closed before the server or stack goes.
+// what is particular to it. What depends on the server or stack goes in `setup` (node:test
+// does not wait for one top-level `before` to end before it starts the next), and what a
+// test opened goes in `beforeStop`, closed before the server or stack goes.
 import { after, before } from "node:test";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -95,15 +96,21 @@ export interface StackSuite {
 }
 
 /**
- * A stack (`startStack`) for the calling suite. `stopSignal` is how its processes end:
- * SIGKILL for throwaway ones, a teardown that cannot hang on a graceful stop.
+ * A stack (`startStack`) for the calling suite; `setup` runs once it is up. `stopSignal` is
+ * how its processes end: SIGKILL for throwaway ones, a teardown that cannot hang on a
+ * graceful stop.
  */
-export function stackSuite(opts: Parameters<typeof startStack>[0] = {}, stopSignal?: NodeJS.Signals): StackSuite {
+export function stackSuite(
+  opts: Parameters<typeof startStack>[0] & { setup?: (stack: Stack) => unknown } = {},
+  stopSignal?: NodeJS.Signals,
+): StackSuite {
   let stack: Stack | undefined;
   const closers = new Closers();
   const gateway = (i: number) => ready(ready(stack, "stack").gateways[i], `gateway ${i + 1}`);
   before(async () => {
-    stack = await startStack(opts);
+    const { setup, ...stackOpts } = opts;
+    stack = await startStack(stackOpts);
+    await setup?.(stack);
   });
   after(async () => {
     await closers.run();

@@ -14,6 +14,23 @@ export interface CursorStore {
 }
 
 /** Cursors in memory: lost when the process ends (a fresh device on the next start). */
+/**
+ * Puts the cursors of `text`, a saved `{ chat: n }` JSON object, into `into`; text that is
+ * not one, and entries that are not whole numbers ≥ 0, add nothing.
+ */
+export function readSavedCursors(text: string, into: Map<string, number>): void {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (typeof data !== "object" || data === null) return;
+  for (const [chat, n] of Object.entries(data)) {
+    if (Number.isSafeInteger(n) && (n as number) >= 0) into.set(chat, n as number);
+  }
+}
+
 export class MemoryCursorStore implements CursorStore {
   readonly #map = new Map<string, number>();
 
@@ -60,19 +77,9 @@ export class LocalStorageCursorStore implements CursorStore {
     this.#key = key;
     this.#storage = storage;
     this.#flushMs = opts.flushMs ?? 250;
+    // A corrupt entry is a fresh device: the SDK starts over from the gateway.
     const text = storage.getItem(key);
-    if (text) {
-      try {
-        const data = JSON.parse(text) as unknown;
-        if (typeof data === "object" && data !== null) {
-          for (const [chat, n] of Object.entries(data)) {
-            if (Number.isSafeInteger(n) && (n as number) >= 0) this.#map.set(chat, n as number);
-          }
-        }
-      } catch {
-        // A corrupt entry is a fresh device: the SDK starts over from the gateway.
-      }
-    }
+    if (text) readSavedCursors(text, this.#map);
   }
 
   get(chat: string): number | undefined {

@@ -13,7 +13,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
-import type { CursorStore } from "./cursor-store.ts";
+import { type CursorStore, readSavedCursors } from "./cursor-store.ts";
 
 export interface FileCursorStoreOptions {
   /** Coalesce writes: at most one per this many ms (0, the default: every `set` writes at once). */
@@ -41,17 +41,8 @@ export class FileCursorStore implements CursorStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    if (text === undefined) return;
-    try {
-      const data = JSON.parse(text) as unknown;
-      if (typeof data === "object" && data !== null) {
-        for (const [chat, n] of Object.entries(data)) {
-          if (Number.isSafeInteger(n) && (n as number) >= 0) this.#map.set(chat, n as number);
-        }
-      }
-    } catch {
-      // Only a file written by something else can be corrupt (writes are atomic): a fresh start.
-    }
+    // Only a file written by something else can be corrupt (writes are atomic): a fresh start.
+    if (text !== undefined) readSavedCursors(text, this.#map);
   }
 
   get(chat: string): number | undefined {

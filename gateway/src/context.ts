@@ -5,6 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { LoginGuard } from "./auth/login-guard.ts";
 import type { Sessions } from "./auth/sessions.ts";
+import type { ChatAccess } from "./chat/access.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
 import type { Signals } from "./chat/signals.ts";
@@ -32,6 +33,8 @@ export interface GatewayContext {
   contacts: Contacts;
   /** Checks bearer tokens against the store's device sessions (stale-if-error). */
   authenticator: Authenticator;
+  /** Who may read, send and speak in a chat (membership, requests, blocks). */
+  access: ChatAccess;
   /** Ends device sessions everywhere at once (store, then the user's session subject). */
   sessions: Sessions;
   /** Failed logins per handle and address, per address, and per handle (`LoginGuard`). */

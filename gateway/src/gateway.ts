@@ -104,6 +104,7 @@ export async function createGateway(opts: {
     store,
     nc,
     chatLog,
+    access,
     metrics,
     signer,
     authenticator: new Authenticator(signer, store),

@@ -9,6 +9,8 @@ const DIRECT_MAX = 50_000;
 const VERDICTS_MAX = 100_000;
 /** How old a remembered verdict may be and still stand in for the store (as sessions' stale-if-error). */
 const STALE_OK_MS = 5 * 60_000;
+/** How long a verdict is used without asking the store again. */
+const FRESH_MS = 2_000;
 
 /** What `checkSend` found: a refusal, or the sender's own request row. */
 interface Verdict {
@@ -43,7 +45,7 @@ export class ChatAccess {
   /** Membership rows: the store's, or the stream's copy of the log while the store cannot be read. */
   readonly #log: Pick<ChatLog, "member">;
   /** A direct chat's two members by chat id: a direct chat's membership never changes. */
-  readonly #pairs = new Map<string, readonly [string, string]>();
+  readonly #pairs = new Map<string, readonly [string, string] | null>();
   /** The last `checkSend` verdict per `chat\nsender`. */
   readonly #verdicts = new Map<string, Verdict>();
 
@@ -113,16 +115,36 @@ export class ChatAccess {
    */
   async checkSend(me: string, chatId: string): Promise<ChatRequest | undefined> {
     const key = `${chatId}\n${me}`;
+    const seen = this.#verdicts.get(key);
     let verdict: Verdict;
-    try {
-      verdict = await this.#judge(me, chatId);
-      setNewest(this.#verdicts, key, verdict, VERDICTS_MAX);
-    } catch {
-      const seen = this.#verdicts.get(key);
-      verdict = seen && Date.now() - seen.at < STALE_OK_MS ? seen : { at: 0 };
+    if (seen && Date.now() - seen.at < FRESH_MS) {
+      // A burst of sends costs no store read: a block or decline made elsewhere takes
+      // effect here within FRESH_MS; one made through this gateway at once (`forget`).
+      verdict = seen;
+    } else {
+      try {
+        verdict = await this.#judge(me, chatId);
+        setNewest(this.#verdicts, key, verdict, VERDICTS_MAX);
+      } catch {
+        verdict = seen && Date.now() - seen.at < STALE_OK_MS ? seen : { at: 0 };
+      }
     }
     if (verdict.refusal !== undefined) throw new NatterError("forbidden", verdict.refusal);
     return verdict.mine;
+  }
+
+  /** Drops the verdicts of a chat (a request, decline or block changed it here). */
+  forget(chatId: string): void {
+    for (const key of this.#verdicts.keys()) if (key.startsWith(`${chatId}\n`)) this.#verdicts.delete(key);
+  }
+
+  /**
+   * Drops the verdicts of a sender, whose relationships changed on some gateway (its
+   * `user.<userId>.contacts` signal): a block elsewhere holds here at once for a user whose
+   * socket is here. Rare, so a scan of the map is fine.
+   */
+  forgetSender(userId: string): void {
+    for (const key of this.#verdicts.keys()) if (key.endsWith(`\n${userId}`)) this.#verdicts.delete(key);
   }
 
   async #judge(me: string, chatId: string): Promise<Verdict> {
@@ -145,14 +167,15 @@ export class ChatAccess {
    */
   async peerOf(me: string, chatId: string): Promise<string | undefined> {
     let pair = this.#pairs.get(chatId);
-    if (!pair) {
+    if (pair === undefined) {
       const chat = await this.#store.getChat(chatId);
-      if (chat?.kind !== "direct") return undefined;
-      const members = (await this.#store.listMembers(chatId)).map((m) => m.userId);
-      if (members.length !== 2) return undefined;
-      pair = [members[0]!, members[1]!];
+      if (!chat) return undefined;
+      // A chat's kind and a direct chat's pair never change: remembered, groups as `null`.
+      const members = chat.kind === "direct" ? (await this.#store.listMembers(chatId)).map((m) => m.userId) : [];
+      pair = members.length === 2 ? [members[0]!, members[1]!] : null;
       setNewest(this.#pairs, chatId, pair, DIRECT_MAX);
     }
+    if (pair === null) return undefined;
     if (pair[0] === me) return pair[1];
     if (pair[1] === me) return pair[0];
     return undefined;

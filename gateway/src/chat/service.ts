@@ -321,6 +321,7 @@ export class ChatService {
     if (accepted(mine)) throw new NatterError("conflict", "not a message request: nothing to decline");
     const chat = await this.#store.getChat(chatId);
     await this.#store.putChatRequest({ ...mine!, state: "declined" });
+    this.#access.forget(chatId);
     if (chat?.kind === "group") await this.removeMember(me, chatId, me);
     else this.#contacts.changed([me, mine!.from]);
   }
@@ -335,6 +336,7 @@ export class ChatService {
     if (userId === me) throw new NatterError("invalid_input", "you cannot block yourself", { field: "userId" });
     if (!(await this.#store.getUser(userId))) throw new NatterError("not_found", "no such user", { field: "userId" });
     await this.#store.putBlock({ userId: me, blockedId: userId, blocked, at: Date.now() });
+    this.#access.forget(directChatId(me, userId));
     this.#contacts.changed([me, userId]);
   }
 
@@ -350,6 +352,7 @@ export class ChatService {
    * add by a contact is no request, even where a stranger's earlier add left one).
    */
   async #ask(userId: string, chatId: string, from: string, asking: boolean): Promise<void> {
+    this.#access.forget(chatId);
     if (asking) {
       await this.#store.putChatRequest({ userId, chatId, from, at: Date.now(), state: "pending" });
       return;
@@ -367,6 +370,7 @@ export class ChatService {
   /** The request becomes accepted; the members' watches are re-checked (they may now see each other). */
   async #accept(me: string, chatId: string, request: ChatRequest): Promise<void> {
     await this.#store.putChatRequest({ ...request, state: "accepted" });
+    this.#access.forget(chatId);
     this.#contacts.changed([me, ...(await this.#members.members(chatId))]);
   }
 

@@ -38,7 +38,10 @@ export class Realtime {
       nc: opts.ctx.nc,
       logger: this.log,
       metrics: opts.ctx.metrics,
-      onContactsChanged: (userId) => opts.ctx.contacts.forget(userId),
+      onContactsChanged: (userId) => {
+        opts.ctx.contacts.forget(userId);
+        opts.ctx.access.forgetSender(userId);
+      },
     });
     this.presenceHub = new PresenceHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
     this.#heartbeats = new Heartbeats(this.opts.heartbeatMs);

@@ -66,6 +66,9 @@ const { values: a } = parseArgs({
     "skip-ceiling": { type: "boolean", default: false },
     "spread-senders": { type: "boolean", default: false },
     replicas: { type: "string", default: "1" },
+    // JetStream's file store fsync: "default" (the server's, every 2 min) or "always" (an
+    // fsync per write: what a single node needs to survive a power loss; RELIABILITY.md).
+    sync: { type: "string", default: process.env.NATTER_BENCH_SYNC ?? "default" },
     quick: { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
   },
@@ -95,7 +98,12 @@ if (replicas !== 1 && replicas !== 3) throw new Error("--replicas 1|3");
 
 exitOnSignals();
 // One nats-server (R1 streams), or with --replicas 3 a local 3-node cluster and R3 streams.
-const natsServers = replicas === 1 ? [await startNatsServer()] : await startNatsCluster(3);
+if (a.sync !== "default" && a.sync !== "always") throw new Error("--sync default|always");
+const natsServers =
+  replicas === 1
+    ? [await startNatsServer(a.sync === "always" ? { jetstream: "sync_interval: always" } : {})]
+    : await startNatsCluster(3);
+if (replicas > 1 && a.sync === "always") throw new Error("--sync always is measured on one node (--replicas 1)");
 const nats = natsServers[0]!;
 const natsUrl = natsServers.map((s) => s.url).join(",");
 if (replicas > 1) {
@@ -216,7 +224,7 @@ let failed = false;
 try {
   const eventBytes = natterEventBytes(shape.bodyBytes);
   console.log(
-    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s (latency timed after a ${shape.warmupS} s warm-up), ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s)${a["spread-senders"] ? " (senders spread over them)" : " (senders on the first)"}, ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}${replicas > 1 ? ", 3-node cluster, R3 streams" : ", R1 streams"}`,
+    `shape: ${shape.chats} ${members === 2 ? "1:1 chats" : `groups of ${members}`}, ${rate > 0 ? `open loop ${rate} msgs/s` : `closed loop, ${shape.inflight} sends in flight per chat`}, ${shape.durationS} s (latency timed after a ${shape.warmupS} s warm-up), ${shape.bodyBytes}-byte bodies (~${eventBytes}-byte events), ${gateways.length} gateway(s)${a["spread-senders"] ? " (senders spread over them)" : " (senders on the first)"}, ${a.workers} load process(es)${sources.length ? ` over ${sources.length} source addresses` : ""}, store ${a.store}, nats-server ${nats.version}, sync_interval ${a.sync}${replicas > 1 ? ", 3-node cluster, R3 streams" : ", R1 streams"}`,
   );
 
   // 1. The ceiling, measured first while the stack is idle.

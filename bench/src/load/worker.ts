@@ -408,7 +408,11 @@ process.on("message", (msg: PlanMsg | RunMsg | { type: "close" }) => {
     setTimeout(() => process.exit(0), 100);
   }
 });
-process.on("disconnect", () => process.exit(0));
+process.on("disconnect", () => {
+  // Seen twice mid-run in the chaos suite (cause not found yet): say so, the parent fails the run.
+  console.error(`load worker: IPC channel closed by the parent at ${new Date().toISOString()}, exiting`);
+  process.exit(0);
+});
 // The IPC channel alone did not always hold the event loop open between runs (a worker
 // exited with 0 in the middle of a chaos run, on Node 24): hold it until `close`.
 setInterval(() => {}, 1 << 30);

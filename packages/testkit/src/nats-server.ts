@@ -79,6 +79,11 @@ export function testCertificates(): { dir: string; ca: string; cert: string; key
 export interface NatsServerOptions {
   /** Extra nats-server config text appended to the generated config. */
   extraConfig?: string;
+  /**
+   * Extra settings inside the `jetstream { }` block, e.g. `sync_interval: always` (a second
+   * block in `extraConfig` would replace the generated one, store_dir and all).
+   */
+  jetstream?: string;
   /** Keep the store dir after stop (for debugging). */
   keepStore?: boolean;
   /**
@@ -173,7 +178,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     [
       `listen: 127.0.0.1:${port}`,
       `http: 127.0.0.1:${monitorPort}`,
-      `jetstream { store_dir: "${path.join(storeDir, "js")}", max_memory_store: 128MB, max_file_store: 2GB }`,
+      `jetstream { store_dir: "${path.join(storeDir, "js")}", max_memory_store: 128MB, max_file_store: 2GB${opts.jetstream ? `, ${opts.jetstream}` : ""} }`,
       identities.config,
       tls ? `tls { cert_file: "${tls.cert}", key_file: "${tls.key}", ca_file: "${tls.ca}", timeout: 2 }` : "",
       opts.extraConfig ?? "",

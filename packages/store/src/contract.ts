@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
+import type { ChatEvent, MemberRole, MessageCreatedEvent } from "@natter/protocol";
 import { projectionWrites } from "./projection.ts";
 import type { DeviceSession, Store, User } from "./store.ts";
 
@@ -40,6 +40,15 @@ export function runStoreContract(
     let store: Store;
     let cleanup: (() => Promise<void>) | undefined;
     const t = (title: string) => `store contract (${name}) - ${title}`;
+    /** Applies a user's membership events in the order given: [active, n], as a member unless a role is named. */
+    async function applyEach(
+      chatId: string,
+      userId: string,
+      ...changes: [boolean, number, MemberRole?][]
+    ): Promise<void> {
+      for (const [active, n, role = "member"] of changes)
+        await store.applyMembership({ chatId, userId, role, active, n });
+    }
 
     before(async () => {
       ({ store, cleanup } = await makeStore());
@@ -233,10 +242,7 @@ export function runStoreContract(
     test(t("re-applying an older membership event does not undo a newer one"), async () => {
       const chatId = id("c");
       const u = id("u");
-      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 5 });
-      await store.applyMembership({ chatId, userId: u, role: "member", active: false, n: 8 });
-      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 5 });
-      await store.applyMembership({ chatId, userId: u, role: "admin", active: true, n: 7 });
+      await applyEach(chatId, u, [true, 5], [false, 8], [true, 5], [true, 7, "admin"]);
       const m = await store.getMember(chatId, u);
       assert.equal(m?.active, false);
       assert.equal(m?.changedN, 8);
@@ -244,9 +250,7 @@ export function runStoreContract(
       assert.deepEqual(await store.listChatIdsForUser(u), []);
 
       const v = id("u");
-      await store.applyMembership({ chatId, userId: v, role: "member", active: true, n: 10 });
-      await store.applyMembership({ chatId, userId: v, role: "member", active: false, n: 3 });
-      await store.applyMembership({ chatId, userId: v, role: "member", active: true, n: 10 });
+      await applyEach(chatId, v, [true, 10], [false, 3], [true, 10]);
       assert.deepEqual(await store.getMember(chatId, v), {
         chatId,
         userId: v,
@@ -260,9 +264,7 @@ export function runStoreContract(
     test(t("remove then re-add makes the member active again from the re-add"), async () => {
       const chatId = id("c");
       const u = id("u");
-      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 2 });
-      await store.applyMembership({ chatId, userId: u, role: "member", active: false, n: 5 });
-      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 9 });
+      await applyEach(chatId, u, [true, 2], [false, 5], [true, 9]);
       assert.deepEqual(await store.getMember(chatId, u), {
         chatId,
         userId: u,
@@ -304,8 +306,7 @@ export function runStoreContract(
       }
       const chatId = id("c");
       // The removal arrives before the add it follows: the row still knows where the user joined.
-      await store.applyMembership({ chatId, userId: u, role: "member", active: false, n: 7 });
-      await store.applyMembership({ chatId, userId: u, role: "member", active: true, n: 3 });
+      await applyEach(chatId, u, [false, 7], [true, 3]);
       const m = await store.getMember(chatId, u);
       assert.deepEqual(
         { joinedN: m?.joinedN, active: m?.active, changedN: m?.changedN },

@@ -11,7 +11,7 @@ export async function createChat(cql: Cql, chat: Chat): Promise<void> {
 }
 
 export async function getChat(cql: Cql, chatId: string): Promise<Chat | undefined> {
-  const row = await cql.first(`SELECT * FROM ${cql.t("chats")} WHERE chat_id = ?`, [chatId]);
+  const row = await cql.row("chats", { chat_id: chatId });
   if (!row) return undefined;
   const title = row.get("title") as string | null;
   return {
@@ -74,16 +74,12 @@ function toMember(row: Row): Member {
 }
 
 export async function getMember(cql: Cql, chatId: string, userId: string): Promise<Member | undefined> {
-  const row = await cql.first(`SELECT * FROM ${cql.t("members_by_chat")} WHERE chat_id = ? AND user_id = ?`, [
-    chatId,
-    userId,
-  ]);
+  const row = await cql.row("members_by_chat", { chat_id: chatId, user_id: userId });
   return row ? toMember(row) : undefined;
 }
 
 export async function listMembers(cql: Cql, chatId: string): Promise<Member[]> {
-  const rows = await cql.all(`SELECT * FROM ${cql.t("members_by_chat")} WHERE chat_id = ?`, [chatId]);
-  return rows.map(toMember).filter((m) => m.active);
+  return (await cql.rows("members_by_chat", { chat_id: chatId })).map(toMember).filter((m) => m.active);
 }
 
 export async function listChatIdsForUser(cql: Cql, userId: string): Promise<string[]> {

@@ -88,6 +88,21 @@ export class Cql {
     return (await this.execute(query, params)).first() ?? undefined;
   }
 
+  /** The row of `table` whose columns equal `key` (`WHERE c1 = ? AND c2 = ?`, in key order), if any. */
+  row(table: string, key: Record<string, unknown>): Promise<Row | undefined> {
+    return this.first(this.#selectAll(table, key), Object.values(key));
+  }
+
+  /** Every row of `table` whose columns equal `key`, following the driver's pages. */
+  rows(table: string, key: Record<string, unknown>): Promise<Row[]> {
+    return this.all(this.#selectAll(table, key), Object.values(key));
+  }
+
+  #selectAll(table: string, key: Record<string, unknown>): string {
+    const where = Object.keys(key).map((column) => `${column} = ?`);
+    return `SELECT * FROM ${this.t(table)} WHERE ${where.join(" AND ")}`;
+  }
+
   /** Every row, following the driver's pages. */
   async all(query: string, params: Params): Promise<Row[]> {
     const rows: Row[] = [];

@@ -30,7 +30,7 @@ function toHead(row: Row): ChatHead {
 }
 
 export async function getChatHead(cql: Cql, chatId: string): Promise<ChatHead | undefined> {
-  const row = await cql.first(`SELECT * FROM ${cql.t("chat_heads")} WHERE chat_id = ?`, [chatId]);
+  const row = await cql.row("chat_heads", { chat_id: chatId });
   return row && row.get("last_n") != null ? toHead(row) : undefined;
 }
 
@@ -70,13 +70,10 @@ function toReadState(row: Row): ReadState {
 }
 
 export async function getReadState(cql: Cql, chatId: string, userId: string): Promise<ReadState | undefined> {
-  const row = await cql.first(`SELECT * FROM ${cql.t("read_state")} WHERE chat_id = ? AND user_id = ?`, [
-    chatId,
-    userId,
-  ]);
+  const row = await cql.row("read_state", { chat_id: chatId, user_id: userId });
   return row ? toReadState(row) : undefined;
 }
 
 export async function listReadStates(cql: Cql, chatId: string): Promise<ReadState[]> {
-  return (await cql.all(`SELECT * FROM ${cql.t("read_state")} WHERE chat_id = ?`, [chatId])).map(toReadState);
+  return (await cql.rows("read_state", { chat_id: chatId })).map(toReadState);
 }

@@ -33,19 +33,16 @@ function toRequest(row: Row): ChatRequest {
 }
 
 export async function getChatRequest(cql: Cql, userId: string, chatId: string): Promise<ChatRequest | undefined> {
-  const row = await cql.first(`SELECT * FROM ${cql.t("chat_requests_by_user")} WHERE user_id = ? AND chat_id = ?`, [
-    userId,
-    chatId,
-  ]);
+  const row = await cql.row("chat_requests_by_user", { user_id: userId, chat_id: chatId });
   return row ? toRequest(row) : undefined;
 }
 
 export async function listChatRequests(cql: Cql, userId: string): Promise<ChatRequest[]> {
-  return (await cql.all(`SELECT * FROM ${cql.t("chat_requests_by_user")} WHERE user_id = ?`, [userId])).map(toRequest);
+  return (await cql.rows("chat_requests_by_user", { user_id: userId })).map(toRequest);
 }
 
 export async function listChatRequestsOfChat(cql: Cql, chatId: string): Promise<ChatRequest[]> {
-  return (await cql.all(`SELECT * FROM ${cql.t("chat_requests_by_chat")} WHERE chat_id = ?`, [chatId])).map(toRequest);
+  return (await cql.rows("chat_requests_by_chat", { chat_id: chatId })).map(toRequest);
 }
 
 export async function putBlock(cql: Cql, b: Block): Promise<void> {
@@ -74,19 +71,14 @@ function toBlock(row: Row): Block {
 }
 
 export async function getBlock(cql: Cql, userId: string, blockedId: string): Promise<Block | undefined> {
-  const row = await cql.first(`SELECT * FROM ${cql.t("blocks_by_user")} WHERE user_id = ? AND blocked_id = ?`, [
-    userId,
-    blockedId,
-  ]);
+  const row = await cql.row("blocks_by_user", { user_id: userId, blocked_id: blockedId });
   return row ? toBlock(row) : undefined;
 }
 
 export async function listBlocked(cql: Cql, userId: string): Promise<Block[]> {
-  const rows = await cql.all(`SELECT * FROM ${cql.t("blocks_by_user")} WHERE user_id = ?`, [userId]);
-  return rows.map(toBlock).filter((b) => b.blocked);
+  return (await cql.rows("blocks_by_user", { user_id: userId })).map(toBlock).filter((b) => b.blocked);
 }
 
 export async function listBlockedBy(cql: Cql, blockedId: string): Promise<Block[]> {
-  const rows = await cql.all(`SELECT * FROM ${cql.t("blocks_by_blocked")} WHERE blocked_id = ?`, [blockedId]);
-  return rows.map(toBlock).filter((b) => b.blocked);
+  return (await cql.rows("blocks_by_blocked", { blocked_id: blockedId })).map(toBlock).filter((b) => b.blocked);
 }

@@ -31,7 +31,7 @@ function toUser(row: Row | undefined): User | undefined {
 }
 
 export async function getUser(cql: Cql, userId: string): Promise<User | undefined> {
-  return toUser(await cql.first(`SELECT * FROM ${cql.t("users")} WHERE user_id = ?`, [userId]));
+  return toUser(await cql.row("users", { user_id: userId }));
 }
 
 export async function getUserByHandle(cql: Cql, handle: string): Promise<User | undefined> {
@@ -52,16 +52,11 @@ export async function createSession(cql: Cql, s: DeviceSession): Promise<void> {
 }
 
 export async function getSession(cql: Cql, userId: string, deviceId: string): Promise<DeviceSession | undefined> {
-  const row = await cql.first(`SELECT * FROM ${cql.t("sessions")} WHERE user_id = ? AND device_id = ?`, [
-    userId,
-    deviceId,
-  ]);
-  return toSession(row);
+  return toSession(await cql.row("sessions", { user_id: userId, device_id: deviceId }));
 }
 
 export async function listSessions(cql: Cql, userId: string): Promise<DeviceSession[]> {
-  const rows = await cql.all(`SELECT * FROM ${cql.t("sessions")} WHERE user_id = ?`, [userId]);
-  return rows.flatMap((row) => toSession(row) ?? []);
+  return (await cql.rows("sessions", { user_id: userId })).flatMap((row) => toSession(row) ?? []);
 }
 
 export async function setPasswordHash(cql: Cql, userId: string, passwordHash: string): Promise<void> {

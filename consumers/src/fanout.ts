@@ -23,7 +23,10 @@ export interface FanoutConsumerOptions {
   registry?: Registry;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
-    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs" | "heartbeatMs" | "stallMs">
+    Pick<
+      RunnerOptions<ChatEvent>,
+      "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs" | "heartbeatMs" | "stallMs"
+    >
   >;
 }
 

@@ -19,7 +19,10 @@ export interface HistoryConsumerOptions {
   registry?: Registry;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
-    Pick<RunnerOptions<ChatEvent>, "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs" | "heartbeatMs" | "stallMs">
+    Pick<
+      RunnerOptions<ChatEvent>,
+      "ackWaitMs" | "maxAckPending" | "nakBaseMs" | "checkIntervalMs" | "retryBaseMs" | "heartbeatMs" | "stallMs"
+    >
   >;
 }
 

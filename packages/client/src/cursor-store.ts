@@ -13,7 +13,6 @@ export interface CursorStore {
   all(): Record<string, number>;
 }
 
-/** Cursors in memory: lost when the process ends (a fresh device on the next start). */
 /**
  * Puts the cursors of `text`, a saved `{ chat: n }` JSON object, into `into`; text that is
  * not one, and entries that are not whole numbers ≥ 0, add nothing.
@@ -31,6 +30,7 @@ export function readSavedCursors(text: string, into: Map<string, number>): void 
   }
 }
 
+/** Cursors in memory: lost when the process ends (a fresh device on the next start). */
 export class MemoryCursorStore implements CursorStore {
   readonly #map = new Map<string, number>();
 
@@ -60,37 +60,35 @@ export interface StorageLike {
 }
 
 /**
- * Cursors in the browser's `localStorage`, as one JSON object under `key` (use one key per
- * user, e.g. `natter:cursors:<userId>`). Writes are coalesced: at most one `setItem` per
- * `flushMs` (default 250 ms), and `flush()` writes at once (the SDK calls it on close).
+ * The mechanism of a store that saves its cursors somewhere slower than memory: it answers
+ * from a memory copy (filled from `saved`, the last saved text, if any) and writes the whole
+ * map behind, as one JSON object through `save`: at once when `flushMs` ≤ 0, else at most
+ * once per `flushMs`, and at once on `flush()` (the SDK calls it on close). A `set` or
+ * `delete` that changes nothing writes nothing.
  */
-export class LocalStorageCursorStore implements CursorStore {
-  readonly #key: string;
-  readonly #storage: StorageLike;
-  readonly #flushMs: number;
+export abstract class SavedCursorStore implements CursorStore {
   readonly #map = new Map<string, number>();
+  readonly #flushMs: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(key = "natter:cursors", opts: { storage?: StorageLike; flushMs?: number } = {}) {
-    const storage = opts.storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
-    if (!storage) throw new TypeError("no localStorage here: pass opts.storage or use MemoryCursorStore");
-    this.#key = key;
-    this.#storage = storage;
-    this.#flushMs = opts.flushMs ?? 250;
-    // A corrupt entry is a fresh device: the SDK starts over from the gateway.
-    const text = storage.getItem(key);
-    if (text) readSavedCursors(text, this.#map);
+  protected constructor(flushMs: number, saved: string | undefined) {
+    this.#flushMs = flushMs;
+    if (saved) readSavedCursors(saved, this.#map);
   }
+
+  /** Writes `text`, the whole map as JSON, where the cursors are kept. */
+  protected abstract save(text: string): void;
 
   get(chat: string): number | undefined {
     return this.#map.get(chat);
   }
   set(chat: string, n: number): void {
+    if (this.#map.get(chat) === n) return;
     this.#map.set(chat, n);
     this.#schedule();
   }
   delete(chat: string): void {
-    this.#map.delete(chat);
+    if (!this.#map.delete(chat)) return;
     this.#schedule();
   }
   all(): Record<string, number> {
@@ -101,11 +99,34 @@ export class LocalStorageCursorStore implements CursorStore {
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#storage.setItem(this.#key, JSON.stringify(Object.fromEntries(this.#map)));
+    this.save(JSON.stringify(this.all()));
   }
 
   #schedule(): void {
     if (this.#flushMs <= 0) return this.flush();
     this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+  }
+}
+
+/**
+ * Cursors in the browser's `localStorage`, as one JSON object under `key` (use one key per
+ * user, e.g. `natter:cursors:<userId>`). Writes are coalesced: at most one `setItem` per
+ * `flushMs` (default 250 ms), and `flush()` writes at once (the SDK calls it on close).
+ * A corrupt entry is a fresh device: the SDK starts over from the gateway.
+ */
+export class LocalStorageCursorStore extends SavedCursorStore {
+  readonly #key: string;
+  readonly #storage: StorageLike;
+
+  constructor(key = "natter:cursors", opts: { storage?: StorageLike; flushMs?: number } = {}) {
+    const storage = opts.storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
+    if (!storage) throw new TypeError("no localStorage here: pass opts.storage or use MemoryCursorStore");
+    super(opts.flushMs ?? 250, storage.getItem(key) ?? undefined);
+    this.#key = key;
+    this.#storage = storage;
+  }
+
+  protected save(text: string): void {
+    this.#storage.setItem(this.#key, text);
   }
 }

@@ -13,7 +13,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import path from "node:path";
-import { type CursorStore, readSavedCursors } from "./cursor-store.ts";
+import { SavedCursorStore } from "./cursor-store.ts";
 
 export interface FileCursorStoreOptions {
   /** Coalesce writes: at most one per this many ms (0, the default: every `set` writes at once). */
@@ -22,62 +22,39 @@ export interface FileCursorStoreOptions {
   fsync?: boolean;
 }
 
-export class FileCursorStore implements CursorStore {
+export class FileCursorStore extends SavedCursorStore {
   readonly path: string;
-  readonly #map = new Map<string, number>();
-  readonly #flushMs: number;
   readonly #fsync: boolean;
-  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** Reads `file` if it exists (its directory is created if missing); a corrupt file counts as empty. */
   constructor(file: string, opts: FileCursorStoreOptions = {}) {
-    this.path = path.resolve(file);
-    this.#flushMs = opts.flushMs ?? 0;
-    this.#fsync = opts.fsync ?? false;
-    mkdirSync(path.dirname(this.path), { recursive: true });
-    let text: string | undefined;
-    try {
-      text = readFileSync(this.path, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    }
+    const resolved = path.resolve(file);
+    mkdirSync(path.dirname(resolved), { recursive: true });
     // Only a file written by something else can be corrupt (writes are atomic): a fresh start.
-    if (text !== undefined) readSavedCursors(text, this.#map);
+    super(opts.flushMs ?? 0, readIfExists(resolved));
+    this.path = resolved;
+    this.#fsync = opts.fsync ?? false;
   }
 
-  get(chat: string): number | undefined {
-    return this.#map.get(chat);
-  }
-  set(chat: string, n: number): void {
-    if (this.#map.get(chat) === n) return;
-    this.#map.set(chat, n);
-    this.#schedule();
-  }
-  delete(chat: string): void {
-    if (!this.#map.delete(chat)) return;
-    this.#schedule();
-  }
-  all(): Record<string, number> {
-    return Object.fromEntries(this.#map);
-  }
-
-  /** Writes the cursors now (temporary file, then rename). The client calls it on `close()`. */
-  flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+  /** A temporary file, then a rename over the target (`flush()`, or each change by default). */
+  protected save(text: string): void {
     const tmp = `${this.path}.${process.pid}.tmp`;
     const fd = openSync(tmp, "w");
     try {
-      writeSync(fd, JSON.stringify(Object.fromEntries(this.#map)));
+      writeSync(fd, text);
       if (this.#fsync) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, this.path);
   }
+}
 
-  #schedule(): void {
-    if (this.#flushMs <= 0) return this.flush();
-    this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+function readIfExists(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    return undefined;
   }
 }

@@ -19,6 +19,7 @@
  */
 import { type ChatEvent, isNatterError, membershipOf } from "@natter/protocol";
 import type { Page } from "./http.ts";
+import { PerChat } from "./per-chat.ts";
 
 export interface OrderingDeps {
   /** The stored cursor of a chat this ordering has not seen yet. */
@@ -60,7 +61,7 @@ export class GapError extends Error {
 
 export class ChatOrdering {
   readonly #d: OrderingDeps;
-  readonly #chats = new Map<string, ChatState>();
+  readonly #chats = new PerChat<ChatState>(() => ({ buffer: new Map(), timer: undefined, filling: false }));
   readonly #pos = new Map<string, number>();
   readonly #gapGraceMs: number;
   readonly #maxBuffered: number;
@@ -93,7 +94,7 @@ export class ChatOrdering {
       last = e.n - 1;
       this.#pos.set(e.chat, last);
     }
-    const s = this.#state(e.chat);
+    const s = this.#chats.of(e.chat);
     if (e.n === last + 1) {
       this.#apply(e);
       this.#drain(e.chat, s);
@@ -160,7 +161,7 @@ export class ChatOrdering {
       }
       if (this.#stopped) return;
       const progressed = this.#applyFill(chat, page.events);
-      this.#drain(chat, this.#state(chat));
+      this.#drain(chat, this.#chats.of(chat));
       if (!page.hasMore || !progressed) return;
       attempt = 0;
     }
@@ -174,17 +175,7 @@ export class ChatOrdering {
 
   stop(): void {
     this.#stopped = true;
-    for (const s of this.#chats.values()) clearTimeout(s.timer);
-    this.#chats.clear();
-  }
-
-  #state(chat: string): ChatState {
-    let s = this.#chats.get(chat);
-    if (!s) {
-      s = { buffer: new Map(), timer: undefined, filling: false };
-      this.#chats.set(chat, s);
-    }
-    return s;
+    this.#chats.cancelAll();
   }
 
   #apply(e: ChatEvent): void {

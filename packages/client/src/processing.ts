@@ -19,6 +19,7 @@
  */
 import type { ChatEvent } from "@natter/protocol";
 import type { CursorStore } from "./cursor-store.ts";
+import { PerChat } from "./per-chat.ts";
 
 export type CursorMoves = "after-handler" | "on-done";
 
@@ -56,7 +57,7 @@ interface ChatQueue {
 
 export class Processing {
   readonly #d: ProcessingDeps;
-  readonly #chats = new Map<string, ChatQueue>();
+  readonly #chats = new PerChat<ChatQueue>(() => ({ queue: [], busy: false, gen: 0, attempt: 0, timer: undefined }));
   #stopped = false;
 
   constructor(deps: ProcessingDeps) {
@@ -70,7 +71,7 @@ export class Processing {
       for (const fn of this.#d.listeners()) this.#call(fn, e).catch((err: unknown) => this.#d.onError(asError(err)));
       return;
     }
-    const q = this.#queue(e.chat);
+    const q = this.#chats.of(e.chat);
     q.queue.push(e);
     this.#pump(e.chat, q);
   }
@@ -105,17 +106,7 @@ export class Processing {
 
   stop(): void {
     this.#stopped = true;
-    for (const q of this.#chats.values()) clearTimeout(q.timer);
-    this.#chats.clear();
-  }
-
-  #queue(chat: string): ChatQueue {
-    let q = this.#chats.get(chat);
-    if (!q) {
-      q = { queue: [], busy: false, gen: 0, attempt: 0, timer: undefined };
-      this.#chats.set(chat, q);
-    }
-    return q;
+    this.#chats.cancelAll();
   }
 
   /** Runs the chat's queue; synchronous while every listener is. */

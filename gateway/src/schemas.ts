@@ -98,26 +98,27 @@ export const MemberView = Type.Object({
   displayName: Type.String({ description: "the member's display name" }),
 });
 
-export const ChatView = Type.Object({
+/** What every view of a chat starts with (a response's keys come out in schema order). */
+const ChatFields = {
   chatId: Type.String(),
   kind: Type.Union([Type.Literal("direct"), Type.Literal("group")]),
   title: Type.Optional(Type.String()),
+};
+
+export const ChatView = Type.Object({
+  ...ChatFields,
   members: Type.Array(MemberView),
   lastN: Type.Integer(),
 });
 
 export const ChatCreatedView = Type.Object({
-  chatId: Type.String(),
-  kind: Type.Union([Type.Literal("direct"), Type.Literal("group")]),
-  title: Type.Optional(Type.String()),
+  ...ChatFields,
   members: Type.Array(Type.String()),
   lastN: Type.Integer(),
 });
 
 export const ChatListItem = Type.Object({
-  chatId: Type.String(),
-  kind: Type.Union([Type.Literal("direct"), Type.Literal("group")]),
-  title: Type.Optional(Type.String()),
+  ...ChatFields,
   peer: Type.Optional(Type.String()),
   peerHandle: Type.Optional(Type.String({ description: "the peer's handle (a direct chat, with peer)" })),
   peerDisplayName: Type.Optional(Type.String({ description: "the peer's display name (a direct chat, with peer)" })),

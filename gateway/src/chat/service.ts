@@ -158,17 +158,7 @@ export class ChatService {
     }
     // Added by someone they have no accepted relationship with: a request (written before the add).
     await this.#ask(userId, chatId, me, !(await this.#contacts.related(me, userId)));
-    const { event } = await this.#seq.publish(chatId, (n, ts) => ({
-      chat: chatId,
-      n,
-      ts,
-      from: me,
-      kind: "member.added",
-      user: userId,
-    }));
-    await projectEvents(this.#store, [event]);
-    this.#members.forget(chatId);
-    return event.n;
+    return this.#publishMembership(me, chatId, "member.added", userId);
   }
 
   /**
@@ -195,19 +185,26 @@ export class ChatService {
         });
       }
     }
-    const { event } = await this.#seq.publish(chatId, (n, ts) => ({
-      chat: chatId,
-      n,
-      ts,
-      from: me,
-      kind: "member.removed",
-      user: userId,
-    }));
-    await projectEvents(this.#store, [event]);
-    this.#members.forget(chatId);
+    const n = await this.#publishMembership(me, chatId, "member.removed", userId);
     // The removed user and the members may no longer share an accepted chat: their open
     // watches of each other are re-checked.
     this.#contacts.changed([userId, ...(await this.#members.members(chatId))]);
+    return n;
+  }
+
+  /**
+   * Publishes `me`'s add or removal of `user` and applies it to the store at once, so this
+   * gateway's own reads see it; the cached members of the chat are dropped. Returns its `n`.
+   */
+  async #publishMembership(
+    me: string,
+    chatId: string,
+    kind: "member.added" | "member.removed",
+    user: string,
+  ): Promise<number> {
+    const { event } = await this.#seq.publish(chatId, (n, ts) => ({ chat: chatId, n, ts, from: me, kind, user }));
+    await projectEvents(this.#store, [event]);
+    this.#members.forget(chatId);
     return event.n;
   }
 

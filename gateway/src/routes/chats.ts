@@ -166,51 +166,37 @@ export function chatRoutes(app: App, ctx: GatewayContext): void {
     async (req) => ({ n: await chats.removeMember(req.auth.userId, req.params.chatId, req.params.userId) }),
   );
 
-  app.post(
-    "/v1/chats/:chatId/accept",
+  // The two answers to a message request; the rules are `ChatService.accept` and `decline`'s.
+  for (const { answer, summary, response } of [
     {
-      ...auth,
-      schema: {
-        tags: ["chats"],
-        summary:
-          "Accept a message request (as replying does): the chat's members see my presence, typing and receipts from now on; nothing for a chat already accepted",
-        security,
-        params: ChatParams,
-        response: { 204: Type.Null(), ...errors(400, 401, 403, 404) },
+      answer: "accept",
+      summary:
+        "Accept a message request (as replying does): the chat's members see my presence, typing and receipts from now on; nothing for a chat already accepted",
+      response: { 204: Type.Null(), ...errors(400, 401, 403, 404) },
+    },
+    {
+      answer: "decline",
+      summary:
+        "Decline a message request: a group is left (member.removed of me); a direct chat leaves my list and refuses the requester's sends until I open it",
+      response: {
+        204: Type.Null(),
+        ...errors(400, 401, 403, 404, [
+          409,
+          "conflict: not a message request (leave a group with DELETE …/members/<me>)",
+        ]),
       },
     },
-    async (req, reply) => {
-      await chats.accept(req.auth.userId, req.params.chatId);
-      reply.code(204);
-      return null;
-    },
-  );
-
-  app.post(
-    "/v1/chats/:chatId/decline",
-    {
-      ...auth,
-      schema: {
-        tags: ["chats"],
-        summary:
-          "Decline a message request: a group is left (member.removed of me); a direct chat leaves my list and refuses the requester's sends until I open it",
-        security,
-        params: ChatParams,
-        response: {
-          204: Type.Null(),
-          ...errors(400, 401, 403, 404, [
-            409,
-            "conflict: not a message request (leave a group with DELETE …/members/<me>)",
-          ]),
-        },
+  ] as const) {
+    app.post(
+      `/v1/chats/:chatId/${answer}`,
+      { ...auth, schema: { tags: ["chats"], summary, security, params: ChatParams, response } },
+      async (req, reply) => {
+        await chats[answer](req.auth.userId, req.params.chatId);
+        reply.code(204);
+        return null;
       },
-    },
-    async (req, reply) => {
-      await chats.decline(req.auth.userId, req.params.chatId);
-      reply.code(204);
-      return null;
-    },
-  );
+    );
+  }
 
   app.get(
     "/v1/chats/:chatId/receipts",

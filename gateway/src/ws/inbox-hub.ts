@@ -120,12 +120,7 @@ export class InboxHub {
   }
 
   #session(userId: string, listeners: ReadonlySet<InboxListener>, msg: Msg): void {
-    let signal;
-    try {
-      signal = parseSessionSignal(msg.json());
-    } catch {
-      signal = undefined;
-    }
+    const signal = parsed(msg, parseSessionSignal);
     if (!signal || signal.user !== userId) {
       this.#invalid(userId, msg, "not a session signal of this user");
       return;
@@ -134,12 +129,7 @@ export class InboxHub {
   }
 
   #signal(userId: string, listeners: ReadonlySet<InboxListener>, msg: Msg): void {
-    let frame;
-    try {
-      frame = parseSignal(msg.json());
-    } catch {
-      frame = undefined;
-    }
+    const frame = parsed(msg, parseSignal);
     if (!frame || frame.type === "presence") {
       this.#invalid(userId, msg, "not a signal on a user signal subject");
       return;
@@ -150,5 +140,14 @@ export class InboxHub {
   #invalid(userId: string, msg: Msg, why: string): void {
     this.#metrics.inboxInvalid.inc();
     this.#log.warn({ userId, subject: msg.subject }, `${why}; dropped`);
+  }
+}
+
+/** The message's JSON through `parse`, or undefined when either throws. */
+function parsed<T>(msg: Msg, parse: (data: unknown) => T): T | undefined {
+  try {
+    return parse(msg.json());
+  } catch {
+    return undefined;
   }
 }

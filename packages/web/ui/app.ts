@@ -742,12 +742,7 @@ export class ChatApp {
       this.#fillRequestActions(li, c);
       items.push(li);
     }
-    for (const [id, li] of this.#listItems) {
-      if (!keep.has(id)) {
-        li.remove();
-        this.#listItems.delete(id);
-      }
-    }
+    dropUnkept(this.#listItems, keep);
     reconcile(this.#listEl, items);
   }
 
@@ -910,12 +905,7 @@ export class ChatApp {
       setMark(li, p.failed ? "failed" : "pending", p.failed, () => this.#send(c, p));
       items.push(li);
     }
-    for (const [key, li] of this.#msgItems) {
-      if (!keep.has(key)) {
-        li.remove();
-        this.#msgItems.delete(key);
-      }
-    }
+    dropUnkept(this.#msgItems, keep);
     reconcile(this.#msgList, items);
     if (this.#anchorOlder) {
       // Older messages went in above: keep what was on screen where it was.
@@ -1043,6 +1033,16 @@ function setMark(li: HTMLLIElement, status: MarkStatus, why?: string, retry?: ()
     glyph,
     status === "failed" && retry ? h("button", { type: "button", class: "retry link", onclick: retry }, "Retry") : null,
   );
+}
+
+/** Removes and forgets the cached items whose key is not in `keep`. */
+function dropUnkept(cache: Map<string, HTMLElement>, keep: ReadonlySet<string>): void {
+  for (const [key, item] of cache) {
+    if (!keep.has(key)) {
+      item.remove();
+      cache.delete(key);
+    }
+  }
 }
 
 /** Puts `items` into `parent` in this order, moving only what is out of place. */

@@ -25,6 +25,11 @@ async function direct(from: TestUser, to: TestUser): Promise<{ status: number; c
   return { status: r.status, chatId: r.body?.chatId as string };
 }
 
+/** `from` makes a group with `members`: the response as it is. */
+function group(from: TestUser, title: string, members: TestUser[]) {
+  return req(env, "POST", "/v1/chats", { kind: "group", title, members: members.map((m) => m.userId) }, from.token);
+}
+
 async function send(user: TestUser, chatId: string, body = "hi"): Promise<{ status: number; code?: string }> {
   const r = await req(env, "POST", `/v1/chats/${chatId}/messages`, { id: `m${++seq}`, body }, user.token);
   return { status: r.status, code: r.body?.code };
@@ -154,13 +159,7 @@ describe("message requests", () => {
     assert.equal((await chats(ben, "only")).length, 0, "the reply accepted it");
     assert.deepEqual(await presenceOf(ana, [ben]), [ben.userId]);
 
-    const g = await req(
-      env,
-      "POST",
-      "/v1/chats",
-      { kind: "group", title: "g", members: [ben.userId, cy.userId] },
-      cy.token,
-    );
+    const g = await group(cy, "g", [ben, cy]);
     assert.equal(g.status, 201);
     const groupId = g.body.chatId as string;
     const asked = (await chats(ben, "only")).map((c) => c.chatId);
@@ -184,7 +183,7 @@ describe("message requests", () => {
       [groupId],
       "cy is a stranger to ana too",
     );
-    const g2 = await req(env, "POST", "/v1/chats", { kind: "group", title: "g2", members: [ben.userId] }, ana.token);
+    const g2 = await group(ana, "g2", [ben]);
     assert.equal(
       (await chats(ben, "only")).filter((c) => c.chatId === g2.body.chatId).length,
       0,
@@ -224,7 +223,7 @@ describe("message requests", () => {
 
     assert.equal((await post(ben, `/v1/users/${cy.userId}/block`)).status, 204);
     assert.deepEqual((await direct(cy, ben)).status, 403, "a new direct chat with a blocker");
-    const g = await req(env, "POST", "/v1/chats", { kind: "group", title: "g", members: [ben.userId] }, cy.token);
+    const g = await group(cy, "g", [ben]);
     assert.deepEqual([g.status, g.body.code, g.body.field], [403, "forbidden", "members"]);
     assert.equal((await post(ben, `/v1/users/${ben.userId}/block`)).status, 400, "not yourself");
     assert.equal((await post(ben, "/v1/users/nobody-at-all/block")).status, 404);
@@ -241,13 +240,7 @@ describe("message requests", () => {
 
   test("an open watch is re-checked when a relationship ends: after a block, the blocker's presence stops", async () => {
     const [ana, ben, cy] = [await signup(env), await signup(env), await signup(env)];
-    const g = await req(
-      env,
-      "POST",
-      "/v1/chats",
-      { kind: "group", title: "g", members: [ben.userId, cy.userId] },
-      ana.token,
-    );
+    const g = await group(ana, "g", [ben, cy]);
     const groupId = g.body.chatId as string;
     for (const u of [ben, cy]) assert.equal((await post(u, `/v1/chats/${groupId}/accept`)).status, 204);
     const [cb, cc] = [await socket(ben), await socket(cy)];
@@ -273,7 +266,7 @@ describe("message requests", () => {
 
   test("an open watch is re-checked after a removal from the only shared chat", async () => {
     const [ana, ben] = [await signup(env), await signup(env)];
-    const g = await req(env, "POST", "/v1/chats", { kind: "group", title: "g", members: [ben.userId] }, ana.token);
+    const g = await group(ana, "g", [ben]);
     const groupId = g.body.chatId as string;
     assert.equal((await post(ben, `/v1/chats/${groupId}/accept`)).status, 204);
     const cb = await socket(ben);

@@ -45,13 +45,18 @@ async function metric(name: string): Promise<number> {
     .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
 }
 
+/** A new group of two users, `a` and `b`, where `a` has sent `count` messages: the chat and its log. */
+async function chatWithHistory(count: number) {
+  const a = await signup(env);
+  const b = await signup(env);
+  const chat = await group(env, [a, b]);
+  await sendMany(env, a, chat, count);
+  return { a, b, chat, log: await streamEvents(env, chat) };
+}
+
 describe("gateway ws - live delivery", () => {
   test("delivery - duplicates dropped and gaps filled: every socket of the user gets 1..N once, in order", async () => {
-    const a = await signup(env);
-    const b = await signup(env);
-    const chat = await group(env, [a, b]);
-    await sendMany(env, a, chat, 30);
-    const log = await streamEvents(env, chat);
+    const { b, chat, log } = await chatWithHistory(30);
     assert.deepEqual(
       log.map((e) => e.n),
       range(1, 31),
@@ -130,11 +135,7 @@ describe("gateway ws - sync", () => {
   });
 
   test("sync - with ?resume=1, live events before the first sync wait for it, so the replay comes first", async () => {
-    const a = await signup(env);
-    const b = await signup(env);
-    const chat = await group(env, [a, b]);
-    await sendMany(env, a, chat, 8);
-    const log = await streamEvents(env, chat);
+    const { b, chat, log } = await chatWithHistory(8);
     const c = await WsClient.open(env.base, { token: b.token, resume: true });
     await c.waitFor((f) => f.type === "ready");
     await publishToInbox(env, b.userId, log.slice(5)); // n 6..9 arrive before the client syncs
@@ -148,11 +149,7 @@ describe("gateway ws - sync", () => {
 
   for (const auth of ["header", "frame"] as const) {
     test(`live - a socket that does not resume (${auth} auth) gets live events from ready on, from the first one, with no hold`, async () => {
-      const a = await signup(env);
-      const b = await signup(env);
-      const chat = await group(env, [a, b]);
-      await sendMany(env, a, chat, 3);
-      const log = await streamEvents(env, chat);
+      const { b, chat, log } = await chatWithHistory(3);
       const c = await WsClient.open(env.base, { token: b.token, auth });
       await c.waitFor((f) => f.type === "ready");
       await publishToInbox(env, b.userId, [log[2]!, log[3]!]);
@@ -172,11 +169,7 @@ describe("gateway ws - sync", () => {
   }
 
   test("resume - cursors in the auth frame: replay first, then live, no gap or duplicate at the seam", async () => {
-    const a = await signup(env);
-    const b = await signup(env);
-    const chat = await group(env, [a, b]);
-    await sendMany(env, a, chat, 20);
-    const log = await streamEvents(env, chat);
+    const { a, b, chat, log } = await chatWithHistory(20);
     const c = await WsClient.open(env.base, {
       token: b.token,
       auth: "frame",

@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { ensureChatStream, JsPublisher } from "@natter/bus";
 import { createLogger } from "@natter/config";
 import type { ChatEventPayload } from "@natter/protocol";
 import { SqliteStore } from "@natter/store";
 import { CHAT_STREAM, chatSubject } from "@natter/subjects";
-import { type NatsServer, startNatsCluster, startNatsServer, waitForJetStream } from "@natter/testkit";
+import { startNatsServer } from "@natter/testkit";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { createGatewayMetrics } from "../metrics.ts";
+import { r3ClusterSuite } from "../testing.ts";
 import { NotMemberError, type Published, Sequencer } from "./sequencer.ts";
 
 const logger = createLogger(process.env.NATTER_TEST_LOG ?? "silent", "sequencer-test");
@@ -42,34 +43,15 @@ function testSequencer(nc: NatsConnection, jsm: JetStreamManager, store: SqliteS
 }
 
 describe("sequencer - group commit on an R3 chat stream (a real 3-node nats-server cluster)", () => {
-  let servers: NatsServer[] = [];
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  const store = new SqliteStore({ path: ":memory:" });
-
-  before(async () => {
-    servers = await startNatsCluster(3);
-    nc = await connect({ servers: servers.map((s) => s.url) });
-    jsm = await jetstreamManager(nc, { checkAPI: false });
-    await store.migrate();
-    await waitForJetStream(() =>
-      ensureChatStream(jsm, { replicas: 3, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000 }, logger),
-    );
-  });
-  after(async () => {
-    await nc?.close();
-    await Promise.all(servers.map((s) => s.stop()));
-    await store.close();
-  });
-
-  const sequencer = (maxBatch = 64) => testSequencer(nc, jsm, store, maxBatch);
+  const cluster = r3ClusterSuite();
+  const sequencer = (maxBatch = 64) => testSequencer(cluster.nc, cluster.jsm, cluster.store, maxBatch);
 
   /** The chat's events as stored, in stream order: [n, seq, id]. */
   async function stored(chat: string): Promise<[number, number, string][]> {
     const out: [number, number, string][] = [];
-    const info = await jsm.streams.info(CHAT_STREAM);
+    const info = await cluster.jsm.streams.info(CHAT_STREAM);
     for (let s = 1; s <= info.state.last_seq; s++) {
-      const m = await jsm.direct.getMessage(CHAT_STREAM, { seq: s }).catch(() => null);
+      const m = await cluster.jsm.direct.getMessage(CHAT_STREAM, { seq: s }).catch(() => null);
       if (!m || m.subject !== chatSubject(chat)) continue;
       const e = m.json<{ n: number; id: string }>();
       out.push([e.n, m.seq, e.id]);

@@ -1,7 +1,7 @@
 import { NatterError, normalizeHandle } from "@natter/protocol";
 import { Type } from "typebox";
 import type { GatewayContext } from "../context.ts";
-import { errors, Id } from "../schemas.ts";
+import { errors, UserParams } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
 /**
@@ -27,7 +27,7 @@ export function adminRoutes(app: App, ctx: GatewayContext): void {
         tags: ["admin"],
         summary: "Revoke every session of a user: their sockets close (4001) on every gateway at once",
         security: [{ bearer: [] }],
-        params: Type.Object({ userId: Id }),
+        params: UserParams,
         response: { 200: Type.Object({ revoked: Type.Integer({ minimum: 0 }) }), ...errors(400, 401, 403, 404) },
       },
     },

@@ -3,7 +3,7 @@ import { Type } from "typebox";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../auth/passwords.ts";
 import type { GatewayContext } from "../context.ts";
 import { newId } from "../ids.ts";
-import { errors, Id, LoginBody, PasswordChangeBody, Session, SignupBody, UserView } from "../schemas.ts";
+import { errors, LoginBody, PasswordChangeBody, Session, SignupBody, UserParams, UserView } from "../schemas.ts";
 import type { App } from "../server-types.ts";
 
 export function authRoutes(app: App, ctx: GatewayContext): void {
@@ -195,7 +195,7 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
         tags: ["users"],
         summary: "A user's public profile by id (handle and display name), e.g. for a chat's members",
         security: [{ bearer: [] }],
-        params: Type.Object({ userId: Id }),
+        params: UserParams,
         response: { 200: UserView, ...errors(400, 401, 404) },
       },
     },

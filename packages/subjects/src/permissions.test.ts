@@ -19,7 +19,7 @@ test("permissions - subjects.md lists every identity exactly as permissions.ts d
 
 test("permissions - only operators have unrestricted identities; nobody but gateways publishes chat events", () => {
   for (const name of NATS_IDENTITY_NAMES) {
-    const spec: { permissions?: { publish: { allow: readonly string[] } } } = NATS_IDENTITIES[name];
+    const spec = NATS_IDENTITIES[name] as { permissions?: { publish: { allow: readonly string[] } } };
     if (!spec.permissions) {
       assert.ok(name === "admin" || name === "sys", `${name} is unrestricted`);
       continue;

@@ -31,8 +31,10 @@ nats_render() {
   chmod 700 "$nats_dir"
   bash "$NATTER_ROOT/scripts/nats-certs.sh" "$nats_dir/tls"
   "$NATTER_ROOT/scripts/node" "$NATTER_ROOT/scripts/nats-auth.ts" "$nats_dir"
+  local sync=${NATTER_NATS_SYNC_INTERVAL:-2m}
+  [[ $sync =~ ^(always|[0-9]+(ms|s|m|h))$ ]] || die "NATTER_NATS_SYNC_INTERVAL must be 'always' or a duration like 2m, not '$sync'"
   sed -e "s#@STORE@#$nats_dir/store#" -e "s#@PORT@#$NATS_PORT#" -e "s#@MONITOR_PORT@#$NATS_MONITOR_PORT#" \
-    -e "s#@TLS@#$nats_dir/tls#g" "$NATTER_ROOT/nats/dev.conf" > "$nats_dir/nats.conf"
+    -e "s#@SYNC@#$sync#" -e "s#@TLS@#$nats_dir/tls#g" "$NATTER_ROOT/nats/dev.conf" > "$nats_dir/nats.conf"
   after=$(cat "$nats_dir/auth.conf" "$nats_dir/nats.conf" | cksum)
   [ "$before" = "$after" ] || echo changed
 }

@@ -10,6 +10,7 @@ import { LoginGuard } from "./auth/login-guard.ts";
 import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
+import { HistoryLag } from "./chat/history-lag.ts";
 import { Sequencer } from "./chat/sequencer.ts";
 import { MembersCache } from "./chat/members-cache.ts";
 import { ChatService } from "./chat/service.ts";
@@ -71,9 +72,15 @@ export async function createGateway(opts: {
     typingIntervalMs: config.typingInterval,
   });
   const contacts = new Contacts({ store, nc });
+  const historyLag = new HistoryLag({
+    jsm,
+    maxLag: config.historyMaxLag,
+    logger: logger.child({ component: "history-lag" }),
+  });
   const chats = new ChatService({
     store,
     chatLog,
+    historyLag,
     access,
     signals,
     members,
@@ -128,6 +135,7 @@ export async function createGateway(opts: {
     routes,
     realtime,
     async close() {
+      historyLag.stop();
       await realtime.close();
       await presence.close();
       await app.close();

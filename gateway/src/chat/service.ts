@@ -7,6 +7,7 @@ import { directChatId, newId } from "../ids.ts";
 import type { Contacts } from "../presence/contacts.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import { accepted, type ChatAccess } from "./access.ts";
+import type { HistoryLag } from "./history-lag.ts";
 import type { MembersCache } from "./members-cache.ts";
 import type { Signals } from "./signals.ts";
 import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
@@ -38,6 +39,7 @@ export class ChatService {
   readonly #access: ChatAccess;
   readonly #signals: Signals;
   readonly #members: MembersCache;
+  readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #contacts: Contacts;
 
   constructor(opts: {
@@ -48,6 +50,8 @@ export class ChatService {
     signals: Signals;
     /** Forgotten for a chat whose membership changes here. */
     members: MembersCache;
+    /** Back-pressure: sends wait while history is too far behind. */
+    historyLag: Pick<HistoryLag, "admit">;
     /** Whether a new chat or an add is a message request; told when relationships change. */
     contacts: Contacts;
     sequencer: Sequencer;
@@ -60,6 +64,7 @@ export class ChatService {
     this.#access = opts.access;
     this.#signals = opts.signals;
     this.#members = opts.members;
+    this.#historyLag = opts.historyLag;
     this.#contacts = opts.contacts;
     this.#seq = opts.sequencer;
     this.#config = opts.config;
@@ -222,6 +227,7 @@ export class ChatService {
     }
     // Blocks and declines of a direct chat refuse before anything else is spent.
     const mine = await this.#access.checkSend(me, chatId);
+    this.#historyLag.admit();
     const wait = this.#sendLimiter.take(me);
     if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
     let published: Published;

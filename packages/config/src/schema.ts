@@ -258,6 +258,13 @@ export const KEYS = {
     max: 1000,
     doc: "Most queued sends of one chat a gateway publishes as one atomic JetStream batch (group commit, nats-server 2.12+), on a replicated chat stream only (an R1 stream stages a batch on disk: BENCHMARKS.md); 1 publishes one at a time",
   },
+  historyMaxLag: {
+    env: "NATTER_HISTORY_MAX_LAG",
+    kind: "int",
+    default: "1000000",
+    min: 1,
+    doc: "Back-pressure: while the history consumer has more chat events than this still to write, sends are refused with 503 `unavailable` (retry with the same id), so history never falls so far behind that the stream's max age drops events it has not stored",
+  },
   historyLinger: {
     env: "NATTER_HISTORY_LINGER",
     kind: "duration",

@@ -1,12 +1,5 @@
 export { ChatLog } from "./chat-log.ts";
-export {
-  type ChatHeadRef,
-  type ChatPageQuery,
-  type ChatRangeQuery,
-  readChatEvents,
-  readChatHead,
-  readChatPage,
-} from "./chat-range.ts";
+export * from "./chat-range.ts";
 export { chatEventAt, ensureChatStream, isNoResults, lastChatEvent, lastChatEvents } from "./chat-stream.ts";
 export { type ConnectOptions, connectNats } from "./connect.ts";
 export {

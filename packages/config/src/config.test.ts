@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { docTable, tableCells } from "@natter/testkit";
 import { ConfigError, configTableMarkdown, loadConfig, parseDuration } from "./index.ts";
 
 const secret = "x".repeat(32);
@@ -65,16 +66,7 @@ test("config - the markdown table lists every variable", () => {
 });
 
 test("config - the README's configuration table matches the schema", async () => {
-  const { readFile } = await import("node:fs/promises");
-  const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
-  const m = /<!-- config-table:start -->\n([\s\S]*?)\n<!-- config-table:end -->/.exec(readme);
-  assert.ok(m, "README.md has the config table markers");
-  // Compare cell by cell: Prettier pads Markdown tables, which changes nothing they say.
-  const cells = (table: string) =>
-    table
-      .trim()
-      .split("\n")
-      .filter((line) => !/^\|[\s|:-]+\|$/.test(line))
-      .map((line) => line.split(/(?<!\\)\|/).map((c) => c.trim()));
-  assert.deepEqual(cells(m[1]!), cells(configTableMarkdown()), "README.md's table is stale: run `npm run config:doc`");
+  const table = await docTable("README.md", "config-table");
+  assert.ok(table, "README.md has the config table markers");
+  assert.deepEqual(table, tableCells(configTableMarkdown()), "README.md's table is stale: run `npm run config:doc`");
 });

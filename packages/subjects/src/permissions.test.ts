@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { test } from "node:test";
+import { docTable, tableCells } from "@natter/testkit";
 import { NATS_IDENTITIES, NATS_IDENTITY_NAMES, natsAccountsConfig, permissionsMarkdown } from "./permissions.ts";
 
 test("permissions - subjects.md lists every identity exactly as permissions.ts defines it", async () => {
-  const doc = await readFile(new URL("../../../subjects.md", import.meta.url), "utf8");
-  const m = /<!-- permissions:start -->\n([\s\S]*?)\n<!-- permissions:end -->/.exec(doc);
-  assert.ok(m, "subjects.md has the permissions table markers");
-  // Cell by cell: Prettier pads Markdown tables, which changes nothing they say.
-  const cells = (table: string) =>
-    table
-      .trim()
-      .split("\n")
-      .filter((line) => !/^\|[\s|:-]+\|$/.test(line))
-      .map((line) => line.split(/(?<!\\)\|/).map((c) => c.trim()));
-  assert.deepEqual(cells(m[1]!), cells(permissionsMarkdown()), "subjects.md is stale: run `npm run permissions:doc`");
+  const table = await docTable("subjects.md", "permissions");
+  assert.ok(table, "subjects.md has the permissions table markers");
+  assert.deepEqual(table, tableCells(permissionsMarkdown()), "subjects.md is stale: run `npm run permissions:doc`");
 });
 
 test("permissions - only operators have unrestricted identities; nobody but gateways publishes chat events", () => {

@@ -17,6 +17,7 @@ export {
 export { type PartitionableCluster, startPartitionableNatsCluster } from "./nats-partition.ts";
 export * from "./stack.ts";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
+export { docTable, tableCells } from "./doc-table.ts";
 export { WsClient } from "./ws-client.ts";
 export { type NatsSuite, natsSuite, type StackSuite, stackSuite } from "./suite.ts";
 export { type Injectable, injectJson, injectSignup, type Method, type SignedUp } from "./inject.ts";

@@ -111,6 +111,9 @@ export class Presence {
       this.#log.warn({ err: String(err) }, "presence bucket exists with other settings; opening it as it is");
       this.#kv = await kvm.open(PRESENCE_BUCKET);
     }
+    // Registered before this start only when a fixed NATTER_GATEWAY_ID is restarted (an
+    // `auto` id is new every time): read before this start registers it.
+    const registeredBefore = (await this.#kv.get(PRESENCE_KEYS.gateway(this.gatewayId)))?.operation === "PUT";
     await this.#beat();
     await this.#kv.put(PRESENCE_KEYS.gateway(this.gatewayId), JSON.stringify({ at: Date.now() }));
     this.#watch = await this.#kv.watch({ key: "lease.*", include: KvWatchInclude.UpdatesOnly });
@@ -126,8 +129,10 @@ export class Presence {
     }
     this.#leases.set(this.gatewayId, Date.now());
     // A fixed NATTER_GATEWAY_ID restarted after a crash: its previous life's users are gone.
-    if (registered.includes(this.gatewayId)) await this.#sweep(this.gatewayId, Date.now(), false);
-    for (const gw of registered) if (!this.#leases.has(gw)) this.#track(this.#sweep(gw, Date.now()));
+    // A gateway never sweeps itself otherwise (its own registration is in `registered`).
+    if (registeredBefore) await this.#sweep(this.gatewayId, Date.now(), false);
+    for (const gw of registered)
+      if (gw !== this.gatewayId && !this.#leases.has(gw)) this.#track(this.#sweep(gw, Date.now()));
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(100, Math.floor(this.#opts.ttlMs / 3)));
   }
 
@@ -282,7 +287,13 @@ export class Presence {
     const keys: string[] = [];
     for await (const k of await kv.keys(PRESENCE_KEYS.connsOn(gw))) keys.push(k);
     this.#metrics.presenceSweeps.inc();
-    this.#log.info({ gateway: gw, users: keys.length }, "presence lease lapsed; sweeping its users");
+    if (gw === this.gatewayId) {
+      if (keys.length)
+        this.#log.info(
+          { gateway: gw, users: keys.length },
+          "restarted with the same gateway id; clearing its previous users",
+        );
+    } else this.#log.info({ gateway: gw, users: keys.length }, "presence lease lapsed; sweeping its users");
     let next = 0;
     const worker = async () => {
       while (next < keys.length) {

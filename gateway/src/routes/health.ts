@@ -10,16 +10,26 @@ const Readiness = Type.Object({
   store: Type.Boolean(),
 });
 
+/**
+ * Probes and scrapes come every few seconds from every load balancer and Prometheus: their
+ * requests log at warn and above only (an error still shows), never Fastify's two info lines.
+ */
+const PROBE_LOG_LEVEL = "warn";
+
 export function healthRoutes(app: App, ctx: GatewayContext): void {
   app.get(
     "/healthz",
-    { schema: { tags: ["ops"], summary: "Liveness", response: { 200: Type.Object({ ok: Type.Boolean() }) } } },
+    {
+      logLevel: PROBE_LOG_LEVEL,
+      schema: { tags: ["ops"], summary: "Liveness", response: { 200: Type.Object({ ok: Type.Boolean() }) } },
+    },
     async () => ({ ok: true }),
   );
 
   app.get(
     "/readyz",
     {
+      logLevel: PROBE_LOG_LEVEL,
       schema: {
         tags: ["ops"],
         summary:
@@ -53,6 +63,7 @@ export function healthRoutes(app: App, ctx: GatewayContext): void {
   app.get(
     "/metrics",
     {
+      logLevel: PROBE_LOG_LEVEL,
       schema: {
         tags: ["ops"],
         summary: "Prometheus metrics",

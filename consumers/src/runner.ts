@@ -95,6 +95,7 @@ export class ConsumerRunner<T> {
   readonly #metrics: RunnerMetrics;
   readonly #log: Logger;
   #stopping = false;
+  #pulling = false;
   #loop: Promise<void> | undefined;
   /** Wakes whatever the loop is waiting on (next message, retry delay) so `stop()` is prompt. */
   #wake: (() => void) | undefined;
@@ -126,6 +127,11 @@ export class ConsumerRunner<T> {
     if (this.#loop) throw new Error(`runner ${this.name} already started`);
     const first = await this.#ensureConsumer();
     this.#loop = this.#run(first);
+  }
+
+  /** True while a consume session is open on the durable (what `/readyz` reports as `jetstream`). */
+  get pulling(): boolean {
+    return this.#pulling;
   }
 
   /** Finishes the in-flight batch, naks what is buffered (so another instance gets it now), and returns. */
@@ -233,6 +239,7 @@ export class ConsumerRunner<T> {
         if (!lingering || queue.length >= this.#opts.batchSize) wake();
       },
     });
+    this.#pulling = true;
     messages.closed().then(
       (err) => breakWith(err ?? new SessionBroken("consume ended")),
       (err: unknown) => breakWith(err instanceof Error ? err : new SessionBroken(String(err))),
@@ -266,6 +273,7 @@ export class ConsumerRunner<T> {
         }
       }
     } finally {
+      this.#pulling = false;
       clearInterval(check);
       await messages.close().catch(() => {});
       // Buffered but never handled: hand them back now rather than after ack_wait.

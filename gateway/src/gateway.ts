@@ -47,6 +47,10 @@ export async function createGateway(opts: {
   ws?: Partial<WsOptions>;
 }): Promise<Gateway> {
   const { config, logger, store, nc } = opts;
+  // Validated at start-up for a gateway process (`loadConfig(…, "gateway")`); an embedder
+  // that built its config for another kind learns it here, before anything starts.
+  const tokenSecret = config.tokenSecret;
+  if (tokenSecret === undefined) throw new Error("NATTER_TOKEN_SECRET is required by a gateway");
   const metrics = createGatewayMetrics(opts.registry);
   const jsm = await jetstreamManager(nc);
   const sequencer = new Sequencer({
@@ -104,7 +108,7 @@ export async function createGateway(opts: {
     },
   });
   await presence.start();
-  const signer = new TokenSigner(config.tokenSecret);
+  const signer = new TokenSigner(tokenSecret);
   const ctx: GatewayContext = {
     config,
     logger,

@@ -29,6 +29,18 @@ test("config - every problem is reported at once with the variable name", () => 
   );
 });
 
+test("config - each kind of process needs only its own secrets", () => {
+  // The consumers never sign or check a token: they start without the gateway's secret.
+  assert.equal(loadConfig({}, {}, "consumers").tokenSecret, undefined);
+  assert.throws(
+    () => loadConfig({}, {}, "gateway"),
+    /NATTER_TOKEN_SECRET is required by a gateway process: Secret that signs access tokens/,
+  );
+  assert.throws(() => loadConfig({}, {}, "natter"), /NATTER_TOKEN_SECRET is required by a natter process/);
+  // Set, it is validated for every kind alike.
+  assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: "short" }, {}, "consumers"), /at least 32 characters/);
+});
+
 test("config - short secrets and out-of-range numbers are refused", () => {
   assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: "short" }), /at least 32 characters/);
   assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_MEMBER_LIMIT: "1" }), /at least 2/);
@@ -61,7 +73,7 @@ test("config - durations parse with units", () => {
 
 test("config - the markdown table lists every variable", () => {
   const table = configTableMarkdown();
-  assert.match(table, /`NATTER_TOKEN_SECRET` \| secret \| \(required\)/);
+  assert.match(table, /`NATTER_TOKEN_SECRET` \| secret \| \(required: gateway, natter\)/);
   assert.match(table, /`NATTER_STORE` \| sqlite \\\| cassandra \| `sqlite`/);
 });
 

@@ -1,5 +1,5 @@
 import { accessSync, constants } from "node:fs";
-import { CHECKS, type Config, type ConfigKey, type Key, KEYS } from "./schema.ts";
+import { CHECKS, type Config, type ConfigKey, type Key, KEYS, type ProcessKind } from "./schema.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -70,11 +70,14 @@ function parse(key: Key, raw: string): { value?: unknown; problem?: string } {
 /**
  * Validates the environment once, at start-up, and returns typed config. Every problem is
  * reported at once, so an operator fixes them in one go. `overrides` (tests, embedders)
- * take precedence over the environment and use the same raw string forms.
+ * take precedence over the environment and use the same raw string forms. `kind`, the kind
+ * of process starting, requires only its own secrets (a key's `requiredBy`); without it
+ * every such key is required.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<Record<ConfigKey, string>> = {},
+  kind?: ProcessKind,
 ): Config {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
@@ -82,6 +85,11 @@ export function loadConfig(
     const raw = overrides[name] ?? env[key.env] ?? key.default;
     if (raw === undefined || raw === "") {
       if (key.optional) continue;
+      if (key.requiredBy) {
+        if (kind !== undefined && !key.requiredBy.includes(kind)) continue;
+        problems.push(`${key.env} is required${kind ? ` by a ${kind} process` : ""}: ${key.doc}`);
+        continue;
+      }
       problems.push(`${key.env} is required: ${key.doc}`);
       continue;
     }
@@ -98,7 +106,7 @@ export function loadConfig(
 export function configTableMarkdown(): string {
   const rows = Object.values(KEYS as Record<string, Key>).map(
     (k) =>
-      `| \`${k.env}\` | ${k.kind === "enum" ? (k.values ?? []).join(" \\| ") : k.kind} | ${k.default === undefined ? (k.optional ? "(unset)" : "(required)") : `\`${k.default.replace(/\|/g, "\\|")}\``} | ${k.doc} |`,
+      `| \`${k.env}\` | ${k.kind === "enum" ? (k.values ?? []).join(" \\| ") : k.kind} | ${k.default === undefined ? (k.optional ? "(unset)" : k.requiredBy ? `(required: ${k.requiredBy.join(", ")})` : "(required)") : `\`${k.default.replace(/\|/g, "\\|")}\``} | ${k.doc} |`,
   );
   return ["| variable | type | default | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }

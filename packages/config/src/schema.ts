@@ -6,6 +6,12 @@
 
 type Kind = "string" | "int" | "duration" | "enum" | "list" | "secret" | "file";
 
+/**
+ * The kinds of Natter process: a gateway, a consumers process, or `natter`, the all-in-one
+ * of `npm start` (a gateway and the consumers). A key may be required by some kinds only.
+ */
+export type ProcessKind = "gateway" | "consumers" | "natter";
+
 export interface Key {
   env: string;
   kind: Kind;
@@ -16,6 +22,11 @@ export interface Key {
   max?: number;
   /** No default and not required: unset (or empty) leaves the value undefined. */
   optional?: boolean;
+  /**
+   * No default, required only by these kinds of process (validated once at start-up for
+   * the kind starting); unset elsewhere it is undefined. A check of no kind requires it.
+   */
+  requiredBy?: readonly ProcessKind[];
   doc: string;
 }
 
@@ -29,8 +40,8 @@ export const KEYS = {
   natsName: {
     env: "NATTER_NATS_NAME",
     kind: "string",
-    default: "natter",
-    doc: "Connection name shown by `nats server report connections`",
+    optional: true,
+    doc: "This process's name, as it is: the `name` of its log lines and its connection name in `nats server report connections`; unset: its kind (`gateway`, `natter` for `npm start`, or the consumers it runs: `history`, `fanout`, `consumers` for both)",
   },
   natsUser: {
     env: "NATTER_NATS_USER",
@@ -143,7 +154,8 @@ export const KEYS = {
   tokenSecret: {
     env: "NATTER_TOKEN_SECRET",
     kind: "secret",
-    doc: "Secret that signs access tokens (at least 32 characters); required",
+    requiredBy: ["gateway", "natter"],
+    doc: "Secret that signs access tokens (at least 32 characters); required by gateways (and `npm start`), never read by the consumers",
   },
   tokenTtl: {
     env: "NATTER_TOKEN_TTL",
@@ -290,6 +302,20 @@ export const KEYS = {
     default: "history,fanout",
     doc: "Consumers the consumers process runs (`history`, `fanout`); run them in separate processes so history writes never delay delivery",
   },
+  metricsHost: {
+    env: "NATTER_METRICS_HOST",
+    kind: "string",
+    default: "127.0.0.1",
+    doc: "Listen address of a consumers process's `/metrics`, `/healthz` and `/readyz` (the `--metrics-host` flag wins)",
+  },
+  metricsPort: {
+    env: "NATTER_METRICS_PORT",
+    kind: "int",
+    default: "9464",
+    min: 0,
+    max: 65535,
+    doc: "Listen port of a consumers process's `/metrics`, `/healthz` and `/readyz` (the `--metrics-port` flag wins; 0 picks a free one): give each consumers process on one host its own; a port in use stops the process with one log line naming this variable",
+  },
   gatewayId: {
     env: "NATTER_GATEWAY_ID",
     kind: "string",
@@ -340,7 +366,9 @@ type Parsed<K extends Key> = K["kind"] extends "int" | "duration"
     : string;
 
 /** An optional key unset is undefined; set, it parses as its kind. */
-type ValueOf<K extends Key> = K extends { optional: true } ? Parsed<K> | undefined : Parsed<K>;
+type ValueOf<K extends Key> = K extends { optional: true } | { requiredBy: readonly ProcessKind[] }
+  ? Parsed<K> | undefined
+  : Parsed<K>;
 
 /** The validated configuration: durations in milliseconds, lists split. */
 export type Config = { -readonly [P in ConfigKey]: ValueOf<(typeof KEYS)[P]> };

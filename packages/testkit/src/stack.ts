@@ -122,7 +122,7 @@ export async function startGateway(
 }
 
 /**
- * Spawns `node consumers/src/main.ts` and waits for its /healthz. On a server this process
+ * Spawns `node consumers/src/main.ts` and waits for its /readyz (its consumers pulling). On a server this process
  * started it connects as the identity of the consumers it runs (`history`, `fanout`, or
  * `consumers` for both).
  */
@@ -134,7 +134,7 @@ export async function startConsumers(natsUrl: string, env: Record<string, string
     ...natsEnvFor(natsUrl, consumersIdentity(running.map((c) => c.trim()))),
     ...env,
   });
-  await waitReady(`http://127.0.0.1:${port}/healthz`, proc);
+  await waitReady(`http://127.0.0.1:${port}/readyz`, proc);
   return proc;
 }
 

@@ -244,15 +244,39 @@ describe("NATS permissions - every identity on a TLS server that refuses anonymo
     assert.match((await cli("kv", "get", PRESENCE_BUCKET, "seen.u_tail", "--raw")).stdout, /lastSeen/);
 
     // Live events on the core subject, as README's `nats --context natter-tail sub 'chat.*.msg'`.
+    // (Published until the CLI's subscription, which starts at its own pace, has one.)
     const live = cli("sub", "chat.*.msg", "--count", "1", "--raw");
-    await delay(500);
-    await jetstream(as("gateway")).publish(chat, JSON.stringify({ live: "yes" }));
+    let heard = false;
+    void live.finally(() => (heard = true)).catch(() => {});
+    for (let i = 0; i < 20 && !heard; i++) {
+      await delay(500);
+      if (!heard) await jetstream(as("gateway")).publish(chat, JSON.stringify({ live: "yes" }));
+    }
     assert.match((await live).stdout, /"live":"yes"/);
 
+    // Core publishes: the refusal reaches the CLI asynchronously and it may exit first, so
+    // what counts is that nothing arrives (an admin listens) and the stream did not grow.
+    const jsmAdmin = await jetstreamManager(as("admin"));
+    const before = (await jsmAdmin.streams.info(CHAT_STREAM)).state.last_seq;
+    const arrived: string[] = [];
+    const listen = as("admin").subscribe("presence.u_1", { callback: (_e, m) => void arrived.push(m.subject) });
+    const listenInbox = as("admin").subscribe("user.u_1.inbox", { callback: (_e, m) => void arrived.push(m.subject) });
+    await as("admin").flush();
+    for (const subject of [chat, "presence.u_1", "user.u_1.inbox"]) {
+      await cli("--timeout", "1s", "pub", subject, "forged").catch(() => {});
+    }
+    await delay(500);
+    listen.unsubscribe();
+    listenInbox.unsubscribe();
+    assert.deepEqual(arrived, [], "no forged core message arrived");
+    assert.equal(
+      (await jsmAdmin.streams.info(CHAT_STREAM)).state.last_seq,
+      before,
+      "nothing forged reached the stream",
+    );
+
+    // JetStream and KV calls wait for their answer: refused, they fail or say why.
     for (const args of [
-      ["pub", chat, "forged"],
-      ["pub", "presence.u_1", "forged"],
-      ["pub", "user.u_1.inbox", "forged"],
       ["stream", "add", "ROGUE", "--subjects", "rogue.>", "--defaults"],
       ["stream", "rm", CHAT_STREAM, "-f"],
       ["kv", "put", PRESENCE_BUCKET, "seen.u_1", "forged"],
@@ -261,7 +285,6 @@ describe("NATS permissions - every identity on a TLS server that refuses anonymo
         (r) => ({ ok: true, out: r.stdout + r.stderr }),
         (e: { stdout?: string; stderr?: string }) => ({ ok: false, out: `${e.stdout ?? ""}${e.stderr ?? ""}` }),
       );
-      // `nats pub` exits 0 after a refused core publish; the server's error is what shows.
       assert.ok(!res.ok || /Permissions Violation/i.test(res.out), `nats ${args.join(" ")} refused:\n${res.out}`);
     }
     const jsm = await jetstreamManager(as("admin"));

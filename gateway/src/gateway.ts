@@ -1,5 +1,5 @@
 import { ChatLog, JsPublisher } from "@natter/bus";
-import type { Config, Logger } from "@natter/config";
+import { type Config, type Logger, tokenKeyring } from "@natter/config";
 import type { Store } from "@natter/store";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -8,7 +8,7 @@ import { buildApp } from "./app.ts";
 import { Authenticator } from "./auth/authenticate.ts";
 import { LoginGuard } from "./auth/login-guard.ts";
 import { Sessions } from "./auth/sessions.ts";
-import { TokenSigner } from "./auth/tokens.ts";
+import { TokenSigner, unknownKeyWarner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
 import { HistoryLag } from "./chat/history-lag.ts";
 import { Sequencer } from "./chat/sequencer.ts";
@@ -49,8 +49,11 @@ export async function createGateway(opts: {
   const { config, logger, store, nc } = opts;
   // Validated at start-up for a gateway process (`loadConfig(…, "gateway")`); an embedder
   // that built its config for another kind learns it here, before anything starts.
-  const tokenSecret = config.tokenSecret;
-  if (tokenSecret === undefined) throw new Error("NATTER_TOKEN_SECRET is required by a gateway");
+  const { keyring, problems } = tokenKeyring(config);
+  if (!keyring)
+    throw new Error(
+      problems.length ? problems.join("; ") : "NATTER_TOKEN_SECRET or NATTER_TOKEN_KEYS is required by a gateway",
+    );
   const metrics = createGatewayMetrics(opts.registry);
   const jsm = await jetstreamManager(nc);
   const sequencer = new Sequencer({
@@ -108,7 +111,13 @@ export async function createGateway(opts: {
     },
   });
   await presence.start();
-  const signer = new TokenSigner(tokenSecret);
+  const authLogger = logger.child({ component: "auth" });
+  authLogger.info({ keys: [...keyring.keys.keys()], signingKey: keyring.signingKey }, "token keys");
+  const signer = new TokenSigner({
+    keys: keyring.keys,
+    signingKey: keyring.signingKey,
+    onUnknownKey: unknownKeyWarner((fields, msg) => authLogger.warn(fields, msg)),
+  });
   const ctx: GatewayContext = {
     config,
     logger,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { docTable, tableCells } from "@natter/testkit";
-import { ConfigError, configTableMarkdown, loadConfig, parseDuration } from "./index.ts";
+import { ConfigError, configTableMarkdown, loadConfig, parseDuration, tokenKeyring } from "./index.ts";
 
 const secret = "x".repeat(32);
 
@@ -81,4 +81,60 @@ test("config - the README's configuration table matches the schema", async () =>
   const table = await docTable("README.md", "config-table");
   assert.ok(table, "README.md has the config table markers");
   assert.deepEqual(table, tableCells(configTableMarkdown()), "README.md's table is stale: run `npm run config:doc`");
+});
+
+test("config - token keys: NATTER_TOKEN_SECRET is the key default; NATTER_TOKEN_KEYS adds keys, one signs", () => {
+  const a = "a".repeat(32);
+  const b = "b".repeat(32);
+  // An existing deployment: one secret, the key default, which signs.
+  const old = tokenKeyring(loadConfig({ NATTER_TOKEN_SECRET: a }, {}, "gateway")).keyring;
+  assert.deepEqual(old, { keys: new Map([["default", a]]), signingKey: "default" });
+  // Keys alone satisfy a gateway; one key signs without being named.
+  const one = tokenKeyring(loadConfig({ NATTER_TOKEN_KEYS: `k1:${a}` }, {}, "gateway")).keyring;
+  assert.deepEqual(one, { keys: new Map([["k1", a]]), signingKey: "k1" });
+  // Both: the secret stays accepted as default (and signs unless told otherwise).
+  const both = loadConfig({ NATTER_TOKEN_SECRET: a, NATTER_TOKEN_KEYS: `k2:${b}`, NATTER_TOKEN_SIGNING_KEY: "k2" });
+  assert.deepEqual(tokenKeyring(both).keyring, {
+    keys: new Map([
+      ["default", a],
+      ["k2", b],
+    ]),
+    signingKey: "k2",
+  });
+  // A secret may hold colons; only the first separates the id.
+  assert.equal(
+    tokenKeyring(loadConfig({ NATTER_TOKEN_KEYS: `k1:${a}:x` }, {}, "gateway")).keyring?.keys.get("k1"),
+    `${a}:x`,
+  );
+});
+
+test("config - token keys are validated at start-up with clear messages", () => {
+  const a = "a".repeat(32);
+  const b = "b".repeat(32);
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env, {}, "gateway");
+      return [];
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems;
+    }
+  };
+  assert.deepEqual(problems({ NATTER_TOKEN_KEYS: `k1:short` }), [
+    "NATTER_TOKEN_KEYS: key k1: its secret must be at least 32 characters (try: openssl rand -hex 32)",
+  ]);
+  assert.match(problems({ NATTER_TOKEN_KEYS: a })[0] ?? "", /expected id:secret/);
+  assert.ok(!(problems({ NATTER_TOKEN_KEYS: `bad id:${a}` })[0] ?? "").includes(a), "no secret in a message");
+  assert.deepEqual(problems({ NATTER_TOKEN_KEYS: `k1:${a},k2:${b}` }), [
+    "NATTER_TOKEN_SIGNING_KEY is required with several token keys: one of k1, k2 (the one that signs new tokens)",
+  ]);
+  assert.deepEqual(problems({ NATTER_TOKEN_KEYS: `k1:${a}`, NATTER_TOKEN_SIGNING_KEY: "k2" }), [
+    "NATTER_TOKEN_SIGNING_KEY=k2: not among the accepted token keys (k1); add it to NATTER_TOKEN_KEYS",
+  ]);
+  assert.deepEqual(problems({ NATTER_TOKEN_KEYS: `k1:${a},k1:${b}` }), ["NATTER_TOKEN_KEYS: key k1 is given twice"]);
+  assert.match(
+    problems({ NATTER_TOKEN_SECRET: a, NATTER_TOKEN_KEYS: `default:${b}` })[0] ?? "",
+    /NATTER_TOKEN_SECRET is already the key default/,
+  );
+  assert.match(problems({})[0] ?? "", /NATTER_TOKEN_SECRET is required by a gateway process: .*NATTER_TOKEN_KEYS/);
 });

@@ -87,6 +87,8 @@ export function loadConfig(
       if (key.optional) continue;
       if (key.requiredBy) {
         if (kind !== undefined && !key.requiredBy.includes(kind)) continue;
+        const other = key.requiredUnless ? (KEYS as Record<string, Key>)[key.requiredUnless] : undefined;
+        if (other && (overrides[key.requiredUnless as ConfigKey] || env[other.env])) continue;
         problems.push(`${key.env} is required${kind ? ` by a ${kind} process` : ""}: ${key.doc}`);
         continue;
       }

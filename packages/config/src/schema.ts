@@ -27,6 +27,8 @@ export interface Key {
    * the kind starting); unset elsewhere it is undefined. A check of no kind requires it.
    */
   requiredBy?: readonly ProcessKind[];
+  /** With `requiredBy`: not required when this other key is set. */
+  requiredUnless?: string;
   doc: string;
 }
 
@@ -155,7 +157,20 @@ export const KEYS = {
     env: "NATTER_TOKEN_SECRET",
     kind: "secret",
     requiredBy: ["gateway", "natter"],
-    doc: "Secret that signs access tokens (at least 32 characters); required by gateways (and `npm start`), never read by the consumers",
+    requiredUnless: "tokenKeys",
+    doc: "Secret that signs access tokens (at least 32 characters): the token key with id `default`; required by gateways (and `npm start`) unless `NATTER_TOKEN_KEYS` is set, never read by the consumers",
+  },
+  tokenKeys: {
+    env: "NATTER_TOKEN_KEYS",
+    kind: "list",
+    optional: true,
+    doc: "Token keys a gateway accepts, `id:secret` comma separated (ids of letters, digits, `_` and `-`; each secret at least 32 characters, no commas); `NATTER_TOKEN_SECRET`, if set too, is the key `default`. Rotation without logging anyone out: SECURITY.md",
+  },
+  tokenSigningKey: {
+    env: "NATTER_TOKEN_SIGNING_KEY",
+    kind: "string",
+    optional: true,
+    doc: "Id of the token key that signs new tokens, one of the accepted keys; unset: `default` if `NATTER_TOKEN_SECRET` is set, else the only key of `NATTER_TOKEN_KEYS`",
   },
   tokenTtl: {
     env: "NATTER_TOKEN_TTL",
@@ -392,4 +407,64 @@ export const CHECKS: ((c: Config) => string[])[] = [
       out.push("NATTER_NATS_TLS_CERT and NATTER_NATS_TLS_KEY: set both or neither");
     return out;
   },
+  (c) => tokenKeyring(c).problems,
 ];
+
+/** The token keys a gateway accepts (id → secret) and the id of the one that signs. */
+export interface TokenKeyring {
+  keys: Map<string, string>;
+  signingKey: string;
+}
+
+const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The token keyring of a configuration: `NATTER_TOKEN_KEYS` plus `NATTER_TOKEN_SECRET` as
+ * the key `default`, and the signing key. `keyring` is undefined when no key is set (a
+ * consumers process) or when there are problems.
+ */
+export function tokenKeyring(c: Pick<Config, "tokenSecret" | "tokenKeys" | "tokenSigningKey">): {
+  keyring?: TokenKeyring;
+  problems: string[];
+} {
+  const problems: string[] = [];
+  const keys = new Map<string, string>();
+  if (c.tokenSecret !== undefined) keys.set("default", c.tokenSecret);
+  for (const item of c.tokenKeys ?? []) {
+    const at = item.indexOf(":");
+    const id = at < 0 ? item : item.slice(0, at);
+    const secret = at < 0 ? "" : item.slice(at + 1);
+    const shown = KEY_ID.test(id) ? id : JSON.stringify(id.slice(0, 20));
+    if (at < 0 || !KEY_ID.test(id))
+      problems.push(`NATTER_TOKEN_KEYS: ${shown}: expected id:secret, the id of letters, digits, _ and - (at most 64)`);
+    else if (secret.length < 32)
+      problems.push(
+        `NATTER_TOKEN_KEYS: key ${id}: its secret must be at least 32 characters (try: openssl rand -hex 32)`,
+      );
+    else if (keys.has(id))
+      problems.push(
+        id === "default" && c.tokenSecret !== undefined
+          ? "NATTER_TOKEN_KEYS: key default: NATTER_TOKEN_SECRET is already the key default; set it in one place"
+          : `NATTER_TOKEN_KEYS: key ${id} is given twice`,
+      );
+    else keys.set(id, secret);
+  }
+  const ids = [...keys.keys()];
+  let signingKey = c.tokenSigningKey;
+  if (signingKey === undefined && keys.size > 0) {
+    if (keys.has("default")) signingKey = "default";
+    else if (keys.size === 1) signingKey = ids[0];
+    else
+      problems.push(
+        `NATTER_TOKEN_SIGNING_KEY is required with several token keys: one of ${ids.join(", ")} (the one that signs new tokens)`,
+      );
+  } else if (signingKey !== undefined && !keys.has(signingKey)) {
+    problems.push(
+      keys.size === 0
+        ? `NATTER_TOKEN_SIGNING_KEY=${signingKey}: no token keys are set (NATTER_TOKEN_KEYS or NATTER_TOKEN_SECRET)`
+        : `NATTER_TOKEN_SIGNING_KEY=${signingKey}: not among the accepted token keys (${ids.join(", ")}); add it to NATTER_TOKEN_KEYS`,
+    );
+  }
+  if (problems.length || signingKey === undefined) return { problems };
+  return { keyring: { keys, signingKey }, problems };
+}

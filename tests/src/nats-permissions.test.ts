@@ -224,17 +224,7 @@ describe("NATS permissions - every identity on a TLS server that refuses anonymo
 
   test("the read-only tail, with the nats CLI: reads the stream and live events, publishes nothing", async () => {
     const bin = path.join(natsBin(), "nats");
-    // --no-context: none of the machine's saved contexts (or a selected one) takes part.
-    const tail = [
-      "--no-context",
-      "--server",
-      server.url,
-      "--nkey",
-      server.identities.seedFiles.tail,
-      "--tlsca",
-      server.tlsCa!,
-    ];
-    const cli = (...args: string[]) => run(bin, [...tail, ...args], { timeout: 15_000 });
+    const cli = (...args: string[]) => run(bin, [...server.cliArgs("tail"), ...args], { timeout: 15_000 });
 
     assert.match((await cli("stream", "ls", "--names")).stdout, /CHATS/);
     // The stored events, through an ordered consumer the tail may create.

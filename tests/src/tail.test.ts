@@ -60,13 +60,7 @@ test("the documented tail shows each committed chat event once, in order, and ne
 
   const expected = 4;
   const args = [
-    "--no-context",
-    "--server",
-    server.url,
-    "--nkey",
-    server.identities.seedFiles.tail,
-    "--tlsca",
-    server.tlsCa!,
+    ...server.cliArgs("tail"),
     "sub",
     "--stream",
     CHAT_STREAM,

@@ -38,28 +38,30 @@ export interface PoolRun {
   resumes: boolean;
 }
 
-export interface PoolResult {
-  sent: number;
-  deliveries: number;
-  errors: number;
-  late: number;
-  durationS: number;
+/** The workers' results summed (their meanings: `WorkerResult`), with the merged histograms and acks. */
+export interface PoolResult extends Pick<
+  WorkerResult,
+  | "sent"
+  | "deliveries"
+  | "errors"
+  | "late"
+  | "durationS"
+  | "problems"
+  | "checkedDeliveries"
+  | "flap"
+  | "lost"
+  | "duplicated"
+  | "misordered"
+  | "maxAckMs"
+  | "unacked"
+  | "retries"
+  | "retryCodes"
+> {
   ackLatency: hdr.Histogram;
   deliverLatency: hdr.Histogram;
   acked: Map<string, string[]>;
-  problems: string[];
-  checkedDeliveries: number;
-  flap: { clients: number; expected: number; missed: number };
   openMs: number;
   clients: number;
-  /** Over everything acked so far (see `WorkerResult`). */
-  lost: number;
-  duplicated: number;
-  misordered: number;
-  maxAckMs: number;
-  unacked: number;
-  retries: number;
-  retryCodes: Record<string, number>;
 }
 
 interface Worker {

@@ -123,6 +123,8 @@ export interface NatsServer {
   access(identity: NatsIdentity): NatsAccessKeys;
   /** The same as environment variables, for a spawned process. */
   env(identity: NatsIdentity): Record<string, string>;
+  /** The `nats` CLI's flags to reach this server as an nkey identity, none of the machine's saved contexts taking part. */
+  cliArgs(identity: Exclude<NatsIdentity, "admin">): string[];
   /** Stops the server (SIGTERM, then SIGKILL) and removes its store dir. */
   stop(): Promise<void>;
   /** Kills the process with SIGKILL, keeping the store for a restart. */
@@ -239,6 +241,14 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     ...(tls ? { tlsCa: tls.ca } : {}),
     access,
     env: (identity) => accessEnv(access(identity)),
+    cliArgs: (identity) => [
+      "--no-context",
+      "--server",
+      url,
+      "--nkey",
+      identities.seedFiles[identity],
+      ...(tls ? ["--tlsca", tls.ca] : []),
+    ],
     violations: () => [...violations],
     async stop() {
       byUrl.delete(url);

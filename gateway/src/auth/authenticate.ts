@@ -1,5 +1,5 @@
 import { setNewest } from "@natter/collections";
-import { isNatterError, NatterError } from "@natter/protocol";
+import { isUnavailable, NatterError } from "@natter/protocol";
 import type { UserStore } from "@natter/store";
 import type { AuthInfo } from "../context.ts";
 import type { TokenSigner } from "./tokens.ts";
@@ -40,13 +40,12 @@ export class Authenticator {
     try {
       session = await this.#store.getSession(claims.userId, claims.deviceId);
     } catch (err) {
+      if (!isUnavailable(err)) throw err;
       const seen = this.#seen.get(key);
       if (seen !== undefined && Date.now() - seen < STALE_OK_MS) {
         return { userId: claims.userId, deviceId: claims.deviceId, expiresAt: claims.expiresAt };
       }
-      throw isNatterError(err)
-        ? err
-        : new NatterError("unavailable", "the store did not answer; retry", { cause: err });
+      throw err;
     }
     if (!session || session.revoked || session.expiresAt <= Date.now()) {
       this.#seen.delete(key);

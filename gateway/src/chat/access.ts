@@ -1,6 +1,6 @@
 import type { ChatLog } from "@natter/bus";
 import { setNewest } from "@natter/collections";
-import { NatterError } from "@natter/protocol";
+import { isUnavailable, NatterError } from "@natter/protocol";
 import type { ChatRequest, Member, Store } from "@natter/store";
 
 /** Direct chats whose pair is remembered (their membership never changes). */
@@ -125,7 +125,8 @@ export class ChatAccess {
       try {
         verdict = await this.#judge(me, chatId);
         setNewest(this.#verdicts, key, verdict, VERDICTS_MAX);
-      } catch {
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
         verdict = seen && Date.now() - seen.at < STALE_OK_MS ? seen : { at: 0 };
       }
     }

@@ -1,6 +1,6 @@
 import type { ChatLog } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
-import { type ChatEvent, type ChatView, NatterError } from "@natter/protocol";
+import { type ChatEvent, type ChatView, isUnavailable, NatterError } from "@natter/protocol";
 import { type ChatRequest, type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
@@ -275,6 +275,7 @@ export class ChatService {
     try {
       return await this.#store.findClientMsg(chatId, me, id);
     } catch (err) {
+      if (!isUnavailable(err)) throw err;
       this.#log.warn(
         { err: String(err), chatId },
         "client-message index unreadable; the stream's dedup window answers retries",

@@ -1,4 +1,4 @@
-import { applyMembership, type ChatEvent, membershipEffect, NatterError } from "@natter/protocol";
+import { applyMembership, type ChatEvent, isUnavailable, membershipEffect, NatterError } from "@natter/protocol";
 import type { Member, Store } from "@natter/store";
 import { CHAT_STREAM } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -95,6 +95,7 @@ export class ChatLog {
     try {
       return await this.#store.getMember(chatId, userId);
     } catch (err) {
+      if (!isUnavailable(err)) throw err;
       const log = await this.range(chatId, { afterN: 0, limit: MAX_MEMBERSHIP_REPLAY });
       if (log.length === 0) return undefined;
       if (log[0]!.n !== 1) {
@@ -131,6 +132,7 @@ export class ChatLog {
       stored = await this.#store.getChatHead(chatId);
       ids = new Set((await this.#store.listMembers(chatId)).map((m) => m.userId));
     } catch (err) {
+      if (!isUnavailable(err)) throw err;
       // The store cannot be read: fold the chat's whole log from the stream, which holds
       // it from `n = 1` unless the chat is older than the stream's max age.
       stored = undefined;

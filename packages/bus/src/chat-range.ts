@@ -1,4 +1,4 @@
-import { type ChatEvent, parseEventPayload } from "@natter/protocol";
+import { type ChatEvent, parseEventPayload, isUnavailable } from "@natter/protocol";
 import type { EventPageQuery, Store } from "@natter/store";
 import { CHAT_STREAM, chatSubject } from "@natter/subjects";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
@@ -209,7 +209,8 @@ async function firstSeqAfter(
 async function storeEvents(store: Store, chatId: string, q: EventPageQuery): Promise<ChatEvent[]> {
   try {
     return await store.getEvents(chatId, q);
-  } catch {
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
     return [];
   }
 }

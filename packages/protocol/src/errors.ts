@@ -70,3 +70,11 @@ export class NatterError extends Error {
 export function isNatterError(err: unknown): err is NatterError {
   return err instanceof NatterError;
 }
+
+/**
+ * A dependency (the store, NATS) did not answer: what the fallbacks that keep sends and
+ * reads going through an outage catch, and nothing else, so a bug is never served around.
+ */
+export function isUnavailable(err: unknown): err is NatterError {
+  return err instanceof NatterError && err.code === "unavailable";
+}

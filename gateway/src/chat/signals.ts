@@ -95,11 +95,13 @@ export class Signals {
    */
   async advance(me: string, chatId: string, deliveredN: number, readN: number): Promise<void> {
     await this.#access.requireMember(me, chatId);
+    const before = await this.#store.getReadState(chatId, me);
+    // A repeated or older mark moves nothing: answered before reading the chat's head.
+    if (deliveredN <= (before?.deliveredN ?? 0) && readN <= (before?.readN ?? 0)) return;
     // Pointers never pass the chat's head: `read n=2^53` must not mark every future message read.
     const head = await this.#headAtLeast(chatId, Math.max(deliveredN, readN));
     deliveredN = Math.min(deliveredN, head);
     readN = Math.min(readN, head);
-    const before = await this.#store.getReadState(chatId, me);
     const next: ReadState = {
       chatId,
       userId: me,

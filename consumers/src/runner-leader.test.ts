@@ -15,7 +15,9 @@ const logger = createLogger(process.env.NATTER_TEST_LOG ?? "silent", "runner-lea
 // live delivery for ~30 s. The consume session's pull request lived on the dead leader;
 // nats.js notices only after two missed idle heartbeats, which default to half the pull's
 // 30 s expiry, so the runner sat on a dead pull for 30 s. With the runner's own heartbeat
-// (default 1 s, NATTER_CONSUMER_HEARTBEAT) a leader move must cost a few seconds at most.
+// (default 1 s, NATTER_CONSUMER_HEARTBEAT) a leader move costs the consumer's Raft election
+// (nats-server draws its election timeout between 4 and 9 s) plus two missed heartbeats:
+// up to ~11 s on a loaded machine, and half the old 30 s stall is the bound that tells them apart.
 describe("runner - the consumer's leader dies on a 3-node cluster", () => {
   let servers: NatsServer[];
   let admin: NatsConnection;
@@ -32,7 +34,7 @@ describe("runner - the consumer's leader dies on a 3-node cluster", () => {
     await Promise.all((servers ?? []).map((s) => s.stop()));
   });
 
-  test("runner - a SIGKILL of the consumer's leader costs live delivery a few seconds, not the 30 s stall window", async () => {
+  test("runner - a SIGKILL of the consumer's leader costs live delivery one election, not the 30 s stall window", async () => {
     const stream = uniqueName("LD");
     const subject = `${stream.toLowerCase()}.items`;
     await waitForJetStream(() =>
@@ -86,7 +88,7 @@ describe("runner - the consumer's leader dies on a 3-node cluster", () => {
       const waits = [...acked].map(([i, t]) => seen.get(i)! - t);
       const worst = Math.max(...waits);
       console.log(`consumer leader ${leaderName} SIGKILLed: the longest PubAck→handled wait was ${worst} ms`);
-      assert.ok(worst < 8_000, `live delivery stalled for ${worst} ms after the leader died`);
+      assert.ok(worst < 15_000, `live delivery stalled for ${worst} ms after the leader died`);
       await victim.restart();
     } finally {
       await runner.stop();

@@ -16,7 +16,7 @@ import { NATS_IDENTITY_NAMES, type NatsIdentity } from "@natter/subjects/permiss
 import { natsBin, type NatsServer, startNatsCluster, startNatsServer, waitForJetStream } from "@natter/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
 const run = promisify(execFile);
 const logger = createLogger("silent", "nats-permissions");
@@ -134,6 +134,22 @@ async function subscribeRefused(nc: NatsConnection, subject: string): Promise<bo
 }
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The first message on `sub`, calling `again` each `everyMs` until one arrives (up to 20
+ * tries): never an unbounded wait, which would hold the test file open past its timeout.
+ */
+async function firstWithin(sub: Subscription, everyMs: number, again: () => Promise<unknown>): Promise<string> {
+  const it = sub[Symbol.asyncIterator]();
+  const pending = it.next();
+  for (let i = 0; i < 20; i++) {
+    const r = await Promise.race([pending, delay(everyMs).then(() => undefined)]);
+    if (r && !r.done) return r.value.string();
+    if (r?.done) break;
+    await again();
+  }
+  throw new Error(`no message on ${sub.getSubject()} after ${20 * everyMs} ms`);
+}
 
 describe("NATS permissions - every identity on a TLS server that refuses anonymous clients", () => {
   let server: NatsServer;
@@ -304,10 +320,16 @@ describe("NATS permissions - a 3-node cluster with TLS on clients and routes", (
       await waitForJetStream(() =>
         ensureChatStream(jsm, { replicas: 3, maxAgeMs: 3_600_000, duplicateWindowMs: 60_000 }, logger),
       );
-      const live = tail.subscribe("chat.*.msg", { max: 1 });
+      // The tail's interest reaches the other nodes over the routes a moment after its own
+      // server has it: publish until a live event arrives, each wait bounded.
+      const live = tail.subscribe("chat.*.msg");
       await tail.flush();
-      const ack = await jetstream(gw).publish(chat, JSON.stringify({ over: "routes" }));
-      for await (const m of live) assert.match(m.string(), /routes/);
+      let ack = await jetstream(gw).publish(chat, JSON.stringify({ over: "routes" }));
+      const got = await firstWithin(live, 1000, async () => {
+        ack = await jetstream(gw).publish(chat, JSON.stringify({ over: "routes" }));
+      });
+      live.unsubscribe();
+      assert.match(got, /routes/);
       const info = await jsm.streams.info(CHAT_STREAM);
       assert.equal(info.config.num_replicas, 3);
       assert.equal((info.cluster?.replicas ?? []).length, 2);

@@ -328,7 +328,7 @@ export async function startNatsCluster(
           `server_name: natter-n${i + 1}`,
           `cluster { name: natter-test, listen: 127.0.0.1:${port}, routes: [${routes
             .filter((p) => p !== port)
-            .map((p) => `nats-route://${tls ? "localhost" : "127.0.0.1"}:${p}`)
+            .map((p) => `nats-route://127.0.0.1:${p}`)
             .join(", ")}]${routeTls} }`,
         ].join("\n"),
       }),

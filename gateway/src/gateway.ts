@@ -96,6 +96,7 @@ export async function createGateway(opts: {
     config,
     sendLimiter,
     logger,
+    metrics,
   });
   const presence = new Presence({
     nc,

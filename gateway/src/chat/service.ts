@@ -1,9 +1,10 @@
 import type { ChatLog } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
-import { type ChatEvent, type ChatView, isUnavailable, NatterError } from "@natter/protocol";
+import { type ChatEvent, type ChatView, isNatterError, isUnavailable, NatterError } from "@natter/protocol";
 import { type ChatRequest, type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
+import type { GatewayMetrics } from "../metrics.ts";
 import type { Contacts } from "../presence/contacts.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import { accepted, type ChatAccess } from "./access.ts";
@@ -41,6 +42,7 @@ export class ChatService {
   readonly #members: MembersCache;
   readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #contacts: Contacts;
+  readonly #metrics: Pick<GatewayMetrics, "sendLatency">;
 
   constructor(opts: {
     store: Store;
@@ -58,6 +60,7 @@ export class ChatService {
     config: Config;
     sendLimiter: RateLimiter;
     logger: Logger;
+    metrics: Pick<GatewayMetrics, "sendLatency">;
   }) {
     this.#store = opts.store;
     this.#chatLog = opts.chatLog;
@@ -70,6 +73,7 @@ export class ChatService {
     this.#config = opts.config;
     this.#sendLimiter = opts.sendLimiter;
     this.#log = opts.logger;
+    this.#metrics = opts.metrics;
   }
 
   /**
@@ -213,7 +217,20 @@ export class ChatService {
     return event.n;
   }
 
+  /** A message into the chat (`#send`), timed from arrival to answer in `natter_send_seconds` by outcome. */
   async send(me: string, chatId: string, id: string, body: string): Promise<SendResult> {
+    const end = this.#metrics.sendLatency.startTimer();
+    try {
+      const r = await this.#send(me, chatId, id, body);
+      end({ outcome: r.duplicate ? "duplicate" : "ok" });
+      return r;
+    } catch (err) {
+      end({ outcome: isNatterError(err) ? err.code : "internal" });
+      throw err;
+    }
+  }
+
+  async #send(me: string, chatId: string, id: string, body: string): Promise<SendResult> {
     if (Buffer.byteLength(body, "utf8") > this.#config.bodyLimit) {
       throw new NatterError("too_large", `the body is over ${this.#config.bodyLimit} bytes`, { field: "body" });
     }

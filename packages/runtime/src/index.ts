@@ -7,6 +7,7 @@ import { CHAT_STREAM } from "@natter/subjects";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { timedStore } from "./store-metrics.ts";
 
 export interface Runtime {
   config: Config;
@@ -154,7 +155,7 @@ export async function openRuntime(
       await awaitChatStream(jsm, logger);
     }
   });
-  const store = createStore(storeConfig(config));
+  const store = timedStore(createStore(storeConfig(config)), registry);
   await store.migrate();
   return { config, logger, nc, store, registry };
 }

@@ -4,7 +4,13 @@
  * per-chat number from 1.
  */
 
-export const EVENT_KINDS = ["chat.created", "member.added", "member.removed", "message.created"] as const;
+export const EVENT_KINDS = [
+  "chat.created",
+  "member.added",
+  "member.removed",
+  "message.created",
+  "message.deleted",
+] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export type ChatKind = "direct" | "group";
@@ -41,18 +47,57 @@ export interface MessageCreatedEvent extends EventBase {
   kind: "message.created";
   /** The client's message id. */
   id: string;
-  body: string;
+  /** The text; absent once the message is deleted (`deleted`). */
+  body?: string;
+  /**
+   * Set once a `message.deleted` targeted this message: history, sync and gap fills return
+   * it so, with no `body` (the content is erased from the stream and the store).
+   */
+  deleted?: true;
+  /** With `deleted`: the `n` of the `message.deleted` event (an extension of v1.1). */
+  deletedN?: number;
+}
+/** A message deleted for everyone by its author, a group admin or an operator. */
+export interface MessageDeletedEvent extends EventBase {
+  kind: "message.deleted";
+  /** The `n` of the deleted `message.created`. */
+  target: number;
 }
 
-export type ChatEvent = ChatCreatedEvent | MemberAddedEvent | MemberRemovedEvent | MessageCreatedEvent;
+export type ChatEvent =
+  ChatCreatedEvent | MemberAddedEvent | MemberRemovedEvent | MessageCreatedEvent | MessageDeletedEvent;
 
 /** What is published to JetStream: the event without `seq`, which only the stream knows. */
 export type ChatEventPayload = ChatEvent extends infer E ? (E extends ChatEvent ? Omit<E, "seq"> : never) : never;
 
 /** A short preview of an event for chat lists. */
 export function previewOf(event: ChatEvent): string | undefined {
-  if (event.kind !== "message.created") return undefined;
+  if (event.kind !== "message.created" || event.body === undefined) return undefined;
   return event.body.length > 100 ? `${event.body.slice(0, 99)}…` : event.body;
+}
+
+/**
+ * A message as history returns it once deleted: the same event with `deleted: true` and no
+ * `body` (nor anything else that carried content). `deletedN` is the delete event's `n`.
+ */
+export function erasedMessage(message: MessageCreatedEvent, deletedN: number): MessageCreatedEvent {
+  const { chat, seq, n, ts, from, id } = message;
+  return { chat, seq, n, ts, from, kind: "message.created", id, deleted: true, deletedN };
+}
+
+/**
+ * Folds the deletes a run of events carries into the messages they target within it
+ * (erased as `erasedMessage`), so a read that covers both never shows the body, whichever
+ * copy of the log each came from. Returns the same array when nothing changes.
+ */
+export function foldDeletes(events: ChatEvent[]): ChatEvent[] {
+  let deletes: Map<number, number> | undefined;
+  for (const e of events) if (e.kind === "message.deleted") (deletes ??= new Map()).set(e.target, e.n);
+  if (!deletes) return events;
+  return events.map((e) => {
+    const by = e.kind === "message.created" && !e.deleted ? deletes.get(e.n) : undefined;
+    return by === undefined ? e : erasedMessage(e as MessageCreatedEvent, by);
+  });
 }
 
 /**
@@ -94,6 +139,11 @@ export function parseEventPayload(data: unknown, seq: number): ChatEvent {
     case "message.created":
       if (typeof e.body !== "string") throw new TypeError("event.body is not a string");
       return { ...base, kind: "message.created", id: str("id"), body: e.body };
+    case "message.deleted":
+      if (!Number.isSafeInteger(e.target) || (e.target as number) < 1 || (e.target as number) >= base.n) {
+        throw new TypeError("event.target is not the n of an earlier event");
+      }
+      return { ...base, kind: "message.deleted", target: e.target as number };
     default:
       throw new TypeError(`unknown event kind ${JSON.stringify(e.kind)}`);
   }

@@ -32,6 +32,7 @@ export const CLIENT_FRAME_SCHEMAS = {
     { ref, chat: id, id: { type: "string", pattern: CLIENT_MSG_ID_PATTERN.source }, body: { type: "string" } },
     ["ref", "chat", "id", "body"],
   ),
+  delete: frame("delete", { ref, chat: id, target: { ...n, minimum: 1 } }, ["ref", "chat", "target"]),
   ack: frame("ack", { ref, chat: id, n }, ["chat", "n"]),
   read: frame("read", { ref, chat: id, n }, ["chat", "n"]),
   typing: frame("typing", { ref, chat: id }, ["chat"]),

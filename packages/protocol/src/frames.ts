@@ -32,6 +32,15 @@ export interface SendFrame {
   id: string;
   body: string;
 }
+/** Deletes message `target` of `chat` for everyone (its author, or a group admin). */
+export interface DeleteFrame {
+  type: "delete";
+  /** Client-chosen; echoed by `sent` (of the `message.deleted` event) or `error`. */
+  ref: string;
+  chat: string;
+  /** The `n` of the message to delete. */
+  target: number;
+}
 /** Delivered up to `n`. */
 export interface AckFrame {
   type: "ack";
@@ -69,10 +78,10 @@ export interface PingFrame {
 }
 
 export type ClientFrame =
-  AuthFrame | SendFrame | AckFrame | ReadFrame | TypingFrame | SyncFrame | WatchFrame | PingFrame;
+  AuthFrame | SendFrame | DeleteFrame | AckFrame | ReadFrame | TypingFrame | SyncFrame | WatchFrame | PingFrame;
 
 export type ClientFrameType = ClientFrame["type"];
-export const CLIENT_FRAME_TYPES = ["auth", "send", "ack", "read", "typing", "sync", "watch", "ping"] as const;
+export const CLIENT_FRAME_TYPES = ["auth", "send", "delete", "ack", "read", "typing", "sync", "watch", "ping"] as const;
 
 // ---------------------------------------------------------------- server → client
 
@@ -87,7 +96,8 @@ export interface SentFrame {
   type: "sent";
   ref: string;
   chat: string;
-  id: string;
+  /** The client message id of a `send`; absent in the answer to a `delete` (its event has none). */
+  id?: string;
   seq: number;
   n: number;
   ts: number;
@@ -243,6 +253,14 @@ export function parseClientFrame(text: string): ClientFrame {
       if (!isClientMsgId(o.id)) throw bad("id must be 1..64 characters of [A-Za-z0-9_.:-]", "id");
       if (typeof o.body !== "string") throw bad("body must be a string", "body");
       return { type: "send", ref: r.ref, chat, id: o.id, body: o.body };
+    }
+    case "delete": {
+      const r = optRef(o);
+      if (r.ref === undefined) throw bad("delete needs a ref", "ref");
+      const chat = id(o, "chat");
+      const target = count(o.target, "target");
+      if (target < 1) throw bad("target must be the n of a message (1 or more)", "target");
+      return { type: "delete", ref: r.ref, chat, target };
     }
     case "ack":
     case "read":

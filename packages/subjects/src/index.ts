@@ -136,6 +136,15 @@ export function msgId(chatId: string, userId: string, clientMsgId: string): stri
   return `${chatId}:${userId}:${clientMsgId}`;
 }
 
+/**
+ * The JetStream dedup id of the delete of message `target`: one per target, whoever asks
+ * (`~` is in no user id, so it never meets a client message's id), so two deletes of one
+ * message racing inside the dedup window append one `message.deleted`.
+ */
+export function deleteMsgId(chatId: string, target: number): string {
+  return `${chatId}:~delete:${target}`;
+}
+
 export interface ChatStreamOptions {
   /** Replicas: 1 for a single node, 3 on the cluster. */
   replicas: number;

@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   bad_credentials: 401,
   forbidden: 403,
+  /** Login (with the right password) to an account an operator disabled (`POST /v1/admin/users/:userId/disable`). */
+  account_disabled: 403,
   not_found: 404,
   /** The path exists but not with this method; the answer's `Allow` header lists the methods it has. */
   method_not_allowed: 405,

@@ -160,6 +160,53 @@ export function runStoreContract(
       assert.equal(await store.getUser(ghost), undefined, "no user is made by it");
     });
 
+    test(t("users are found by handle prefix, in handle order, a page at a time"), async () => {
+      // Handles of handle characters only ([a-z0-9_.]), under a prefix no other test uses.
+      const base = `f${randomUUID().replace(/-/g, "").slice(0, 10)}`;
+      const [a, ab, b, c] = ["a", "ab", "b", "c"].map((x) => user(base + x)) as [User, User, User, User];
+      for (const u of [b, c, a, ab]) assert.equal(await store.createUser(u), true);
+      await store.createUser(user(`g${base}`));
+      assert.deepEqual(await store.findUsers({ prefix: base, limit: 10 }), [a, ab, b, c]);
+      assert.deepEqual(await store.findUsers({ prefix: `${base}a`, limit: 10 }), [a, ab]);
+      assert.deepEqual(await store.findUsers({ prefix: base, limit: 2 }), [a, ab]);
+      assert.deepEqual(await store.findUsers({ prefix: base, after: ab.handle, limit: 2 }), [b, c]);
+      assert.deepEqual(await store.findUsers({ prefix: base, after: c.handle, limit: 2 }), []);
+      assert.deepEqual(await store.findUsers({ prefix: `${base}z`, limit: 10 }), []);
+      // An `after` before the prefix is no bound at all.
+      assert.deepEqual(await store.findUsers({ prefix: base, after: "a", limit: 1 }), [a]);
+    });
+
+    test(t("a one-character prefix finds handles whatever their second character"), async () => {
+      // Only this test makes handles that start with "9".
+      const tail = randomUUID().replace(/-/g, "").slice(0, 8);
+      const made = ["9z", "9a", "9_", "90"].map((p) => user(p + tail));
+      for (const u of made) assert.equal(await store.createUser(u), true);
+      const found = await store.findUsers({ prefix: "9", limit: 100 });
+      assert.deepEqual(
+        found.map((u) => u.handle),
+        made.map((u) => u.handle).sort(),
+      );
+      const first = await store.findUsers({ prefix: "9", limit: 2 });
+      const rest = await store.findUsers({ prefix: "9", after: first.at(-1)!.handle, limit: 100 });
+      assert.deepEqual([...first, ...rest], found, "pages join up with nothing lost or repeated");
+    });
+
+    test(t("an account is disabled and enabled again; an unknown one is not made"), async () => {
+      const u = user(`d${randomUUID().replace(/-/g, "").slice(0, 10)}`);
+      await store.createUser(u);
+      assert.equal(await store.setUserDisabled(u.userId, true), true);
+      assert.deepEqual(await store.getUser(u.userId), { ...u, disabled: true });
+      assert.deepEqual(await store.getUserByHandle(u.handle), { ...u, disabled: true });
+      assert.deepEqual(await store.findUsers({ prefix: u.handle, limit: 1 }), [{ ...u, disabled: true }]);
+      assert.equal(await store.setUserDisabled(u.userId, true), true, "idempotent");
+      assert.deepEqual(await store.getUser(u.userId), { ...u, disabled: true });
+      assert.equal(await store.setUserDisabled(u.userId, false), true);
+      assert.deepEqual(await store.getUser(u.userId), u, "enabled reads as never disabled");
+      const ghost = id("u");
+      assert.equal(await store.setUserDisabled(ghost, true), false);
+      assert.equal(await store.getUser(ghost), undefined, "no user is made by it");
+    });
+
     test(t("chats are created once, with and without a title"), async () => {
       const group = { chatId: id("c"), kind: "group" as const, title: "Team", createdBy: "alice", createdAt: T0 };
       const direct = { chatId: id("c"), kind: "direct" as const, createdBy: "bob", createdAt: T0 + 1 };

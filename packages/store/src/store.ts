@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatKind, MemberRole } from "@natter/protocol";
+import type { ChatEvent, ChatKind, MemberRole, MessageCreatedEvent } from "@natter/protocol";
 
 /** Events per history partition: `bucket = floor((n - 1) / BUCKET_SIZE)`, so partitions stay bounded. */
 export const BUCKET_SIZE = 10_000;
@@ -14,7 +14,25 @@ export interface User {
   /** scrypt hash in the gateway's own encoding; the store treats it as opaque. */
   passwordHash: string;
   createdAt: number;
+  /**
+   * True once an operator disabled the account (`setUserDisabled`): it may not log in.
+   * Absent for an enabled one, so a user written before the field existed reads the same.
+   */
+  disabled?: boolean;
 }
+
+/** `findUsers`: handles that start with `prefix`, in handle order, after `after`, at most `limit`. */
+export interface UserQuery {
+  /** A normalized (lowercase) handle prefix, at least one character. */
+  prefix: string;
+  /** Only handles after this one (the last of the previous page). */
+  after?: string;
+  /** 1..100 */
+  limit: number;
+}
+
+/** Most users one `findUsers` call returns. */
+export const MAX_USER_PAGE = 100;
 
 export interface DeviceSession {
   userId: string;
@@ -132,6 +150,7 @@ export interface Block {
 /** One write of a batch (`BatchWrites.writeAll`): the write methods of the contract as data. */
 export type StoreWrite =
   | { op: "appendEvents"; events: ChatEvent[] }
+  | { op: "eraseMessage"; erased: MessageCreatedEvent }
   | { op: "createChat"; chat: Chat }
   | { op: "applyMembership"; change: MembershipChange }
   | { op: "advanceChatHead"; head: ChatHead }
@@ -160,6 +179,13 @@ export interface UserStore {
   listSessions(userId: string): Promise<DeviceSession[]>;
   /** Replaces the user's password hash (nothing for an unknown user). */
   setPasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /**
+   * Users whose handle starts with `query.prefix`, ascending by handle, after `query.after`,
+   * at most `query.limit` (capped at `MAX_USER_PAGE`): the operators' search.
+   */
+  findUsers(query: UserQuery): Promise<User[]>;
+  /** Disables (true) or enables (false) an account; idempotent. False for an unknown user (nothing written). */
+  setUserDisabled(userId: string, disabled: boolean): Promise<boolean>;
 }
 
 /** Chat rows, direct-chat claims and membership, projected from the log. */
@@ -187,6 +213,14 @@ export interface ChatStore {
 export interface EventStore {
   /** Stores events; the same (chat, n) again is a no-op. Also records client message ids. */
   appendEvents(events: ChatEvent[]): Promise<void>;
+  /**
+   * Replaces message `(erased.chat, erased.n)` with `erased`, its deleted form (`deleted`,
+   * no body: `erasedMessage` in protocol), whether or not the original was stored yet; an
+   * `appendEvents` of the original afterwards (a redelivery) never brings the body back.
+   * The chat head's preview goes too when it was this message's (the chat list then has
+   * no preview until the next message). Idempotent.
+   */
+  eraseMessage(erased: MessageCreatedEvent): Promise<void>;
   /** Events of one chat, ascending by n, honouring the page query. */
   getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]>;
   /**

@@ -1,9 +1,10 @@
-import type { ChatEvent } from "@natter/protocol";
+import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
 import type { Chat, ChatHead, MembershipChange, ReadState, StoreWrite } from "./store.ts";
 
 /** The write methods a `StoreWrite` names, returning `R` (a promise for a store, nothing for SQLite's synchronous calls). */
 export interface WriteMethods<R> {
   appendEvents(events: ChatEvent[]): R;
+  eraseMessage(erased: MessageCreatedEvent): R;
   createChat(chat: Chat): R;
   applyMembership(change: MembershipChange): R;
   advanceChatHead(head: ChatHead): R;
@@ -15,6 +16,8 @@ export function applyWrite<R>(to: WriteMethods<R>, w: StoreWrite): R {
   switch (w.op) {
     case "appendEvents":
       return to.appendEvents(w.events);
+    case "eraseMessage":
+      return to.eraseMessage(w.erased);
     case "createChat":
       return to.createChat(w.chat);
     case "applyMembership":
@@ -55,6 +58,8 @@ function laneOf(w: StoreWrite): string | undefined {
   switch (w.op) {
     case "appendEvents":
       return undefined;
+    case "eraseMessage":
+      return w.erased.chat;
     case "createChat":
       return w.chat.chatId;
     case "applyMembership":

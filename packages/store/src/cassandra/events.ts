@@ -1,4 +1,4 @@
-import { type ChatEvent, countsAsUnread } from "@natter/protocol";
+import { type ChatEvent, countsAsUnread, type MessageCreatedEvent } from "@natter/protocol";
 import { BUCKET_SIZE, bucketOf, type ClientMsgRef, type EventPageQuery, type UnreadCount } from "../store.ts";
 import { getChatHead } from "./heads.ts";
 import { type Cql, mapLimit, num, type Params, type Row } from "./cql.ts";
@@ -63,6 +63,31 @@ export async function appendEvents(cql: Cql, events: ChatEvent[]): Promise<void>
   );
   // After the events, so a found client message always has its event in history.
   await mapLimit(singles, CONCURRENCY, (s) => cql.execute(s.query, s.params));
+}
+
+/**
+ * An erased row is written at this timestamp, above every wall-clock write (the driver's
+ * microseconds reach it in the 23rd century), so a later plain insert of the original (a
+ * redelivery) loses to it: the body never comes back. Nothing else writes events so.
+ */
+const ERASED_WINS = 2 ** 53;
+
+/**
+ * Overwrites the message's row with its erased form, and drops the head's preview if it
+ * was this message's: a cell tombstone stamped with the message's n, the preview's own
+ * stamp (`advanceChatHead`), wins the tie against it and loses to any newer message's
+ * preview. The one delete in this store: one cell per deleted message. The body's bytes
+ * leave the disk when compaction merges the older SSTables that still hold them.
+ */
+export async function eraseMessage(cql: Cql, erased: MessageCreatedEvent): Promise<void> {
+  await cql.execute(
+    `INSERT INTO ${cql.t("events")} (chat_id, bucket, n, event) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
+    [erased.chat, bucketOf(erased.n), erased.n, JSON.stringify(erased), ERASED_WINS],
+  );
+  await cql.execute(`DELETE preview, preview_from FROM ${cql.t("chat_heads")} USING TIMESTAMP ? WHERE chat_id = ?`, [
+    erased.n,
+    erased.chat,
+  ]);
 }
 
 async function bucketHasEvents(cql: Cql, chatId: string, bucket: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { ChatEvent } from "@natter/protocol";
+import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
 import type { ClientMsgRef, EventPageQuery, UnreadCount } from "../store.ts";
 import type { SqliteDb } from "./db.ts";
 
@@ -21,6 +21,27 @@ export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
         );
       }
     }
+  });
+}
+
+/**
+ * The erased row replaces whatever is stored (an upsert, so a message not stored yet is
+ * erased too); `appendEvents` never overwrites a row, so a replayed original stays out.
+ * The head's preview goes if it was this message's (`preview_n` stays, so an older
+ * message applied late cannot become the preview again). `secure_delete` (db.ts) zeroes
+ * the freed bytes of the page.
+ */
+export function eraseMessage(db: SqliteDb, erased: MessageCreatedEvent): void {
+  db.tx(() => {
+    db.run(
+      `INSERT INTO events (chat_id, n, event) VALUES ($chatId, $n, $event)
+       ON CONFLICT (chat_id, n) DO UPDATE SET event = excluded.event`,
+      { chatId: erased.chat, n: erased.n, event: JSON.stringify(erased) },
+    );
+    db.run(
+      "UPDATE chat_heads SET preview = NULL, preview_from = NULL WHERE chat_id = $chatId AND preview_n = $n",
+      { chatId: erased.chat, n: erased.n },
+    );
   });
 }
 

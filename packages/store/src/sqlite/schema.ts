@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS users (
   handle TEXT NOT NULL UNIQUE,
   display_name TEXT NOT NULL,
   password_hash TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS sessions (
@@ -101,3 +102,11 @@ CREATE TABLE IF NOT EXISTS blocks (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_by_blocked ON blocks (blocked_id, user_id) WHERE blocked = 1;
 `;
+
+/**
+ * Columns added after their table's first release, for files made before them (CREATE TABLE
+ * IF NOT EXISTS leaves an existing table as it was): added by `migrate` when missing.
+ */
+export const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] = [
+  { table: "users", column: "disabled", ddl: "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0" },
+];

@@ -27,6 +27,7 @@ export class SqliteStore
   /** The write methods as the synchronous calls `writeAll` makes inside its transaction. */
   readonly #writes: WriteMethods<void> = {
     appendEvents: (list) => events.appendEvents(this.#db, list),
+    eraseMessage: (erased) => events.eraseMessage(this.#db, erased),
     createChat: (chat) => chats.createChat(this.#db, chat),
     applyMembership: (change) => chats.applyMembership(this.#db, change),
     advanceChatHead: (head) => heads.advanceChatHead(this.#db, head),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { ChatEvent, MemberRole, MessageCreatedEvent } from "@natter/protocol";
+import { type ChatEvent, erasedMessage, type MemberRole, type MessageCreatedEvent } from "@natter/protocol";
 import { projectionWrites } from "./projection.ts";
 import type { DeviceSession, Store, User } from "./store.ts";
 
@@ -549,6 +549,45 @@ export function runStoreContract(
       const got = await store.getChatHead(bare.chatId);
       assert.deepEqual(got, bare);
       assert.equal(got !== undefined && "preview" in got, false, "no preview property when never set");
+    });
+
+    test(t("eraseMessage: the body is gone for good, the client message index and the preview follow"), async () => {
+      const chat = id("c");
+      const events = range(1, 4).map((n) => msg(chat, n, n === 2 ? "bob" : "alice"));
+      await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+      assert.equal((await store.getChatHead(chat))?.preview, "body 4");
+      const erased = erasedMessage(events[3]!, 5);
+      await store.writeAll([{ op: "eraseMessage", erased }]);
+      const stored = await store.getEvents(chat, { afterN: 0, limit: 10 });
+      assert.deepEqual(stored[3], erased);
+      assert.equal("body" in stored[3]!, false, "no body");
+      assert.deepEqual(stored.slice(0, 3), events.slice(0, 3), "the other messages are untouched");
+      const head = await store.getChatHead(chat);
+      assert.equal(head?.lastN, 4);
+      assert.equal(head?.preview, undefined, "the deleted message was the preview: none now");
+      // A redelivered original (history replays a batch) never brings the body back, nor the preview.
+      await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+      await store.appendEvents([events[3]!]);
+      assert.deepEqual((await store.getEvents(chat, { afterN: 3, limit: 1 }))[0], erased);
+      assert.equal((await store.getChatHead(chat))?.preview, undefined);
+      // The retry index keeps where the message landed (no content), so a retried send stays a retry.
+      assert.deepEqual(await store.findClientMsg(chat, "alice", "c4"), { n: 4, seq: 100_004, ts: T0 + 4 });
+      // Idempotent; and a newer message is the preview again.
+      await store.eraseMessage(erased);
+      const later = msg(chat, 6);
+      await store.writeAll([{ op: "appendEvents", events: [later] }, ...projectionWrites([later])]);
+      assert.equal((await store.getChatHead(chat))?.preview, "body 6");
+
+      // Erasing a message that is not the preview leaves the preview; one not stored yet is
+      // stored erased, and its original arriving late stays out.
+      await store.eraseMessage(erasedMessage(events[1]!, 7));
+      assert.equal((await store.getChatHead(chat))?.preview, "body 6");
+      const other = id("c");
+      const early = erasedMessage(msg(other, 2), 3);
+      await store.eraseMessage(early);
+      await store.appendEvents([msg(other, 1), msg(other, 2)]);
+      assert.deepEqual(ns(await store.getEvents(other, { afterN: 0, limit: 10 })), [1, 2]);
+      assert.deepEqual((await store.getEvents(other, { afterN: 1, limit: 1 }))[0], early);
     });
 
     test(t("a batch of writes (writeAll) equals the calls one by one"), async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ChatEvent } from "@natter/protocol";
+import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
 import type { Chat, ChatHead, MembershipChange, ReadState, StoreWrite } from "./store.ts";
 import { type WriteMethods, writeOneByOne } from "./writes.ts";
 
@@ -16,6 +16,7 @@ function recorder(): { store: WriteMethods<Promise<void>>; log: string[] } {
     log,
     store: {
       appendEvents: (events: ChatEvent[]) => write(`events:${events.length}`),
+      eraseMessage: (m: MessageCreatedEvent) => write(`erase:${m.chat}:${m.n}`),
       createChat: (chat: Chat) => write(`chat:${chat.chatId}`),
       applyMembership: (c: MembershipChange) => write(`member:${c.chatId}:${c.userId}`),
       advanceChatHead: (h: ChatHead) => write(`head:${h.chatId}`),

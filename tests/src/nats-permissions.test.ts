@@ -36,11 +36,12 @@ const create = (durable: string) => `$JS.API.CONSUMER.CREATE.${CHAT_STREAM}.${du
 const ack = (durable: string) => `$JS.ACK.${CHAT_STREAM}.${durable}.1.1.1.1.1`;
 const kv = `$KV.${PRESENCE_BUCKET}.seen.u_matrix`;
 const direct = `$JS.API.DIRECT.GET.${CHAT_STREAM}.${chat}`;
+/** Erasing one chat event by seq (a deleted message): the history consumer only, never a gateway. */
+const ERASE = `$JS.API.STREAM.MSG.DELETE.${CHAT_STREAM}`;
 /** Things no service identity may ever do. */
 const DESTRUCTIVE = [
   stream("DELETE"),
   stream("PURGE"),
-  `$JS.API.STREAM.MSG.DELETE.${CHAT_STREAM}`,
   stream("CREATE", "ROGUE"),
   `$JS.API.CONSUMER.DELETE.${CHAT_STREAM}.history`,
   `$JS.API.STREAM.DELETE.KV_${PRESENCE_BUCKET}`,
@@ -49,30 +50,38 @@ const DESTRUCTIVE = [
 const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
   gateway: {
     pub: [chat, "user.u_1.signal", "user.u_1.session", "presence.u_1", kv, stream("INFO"), stream("UPDATE"), direct],
-    noPub: ["user.u_1.inbox", next("history"), next("fanout"), ack("history"), create("history"), ...DESTRUCTIVE],
+    noPub: [
+      "user.u_1.inbox",
+      next("history"),
+      next("fanout"),
+      ack("history"),
+      create("history"),
+      ERASE,
+      ...DESTRUCTIVE,
+    ],
     sub: ["user.u_1.*", "presence.u_1", "_INBOX.x"],
     noSub: ["chat.*.msg", ">", "$JS.API.>", "$KV.>"],
   },
   history: {
-    pub: [stream("INFO"), next("history"), create("history"), ack("history")],
-    noPub: [chat, "user.u_1.inbox", "presence.u_1", kv, direct, next("fanout"), stream("UPDATE"), ...DESTRUCTIVE],
+    pub: [stream("INFO"), next("history"), create("history"), ack("history"), ERASE, direct],
+    noPub: [chat, "user.u_1.inbox", "presence.u_1", kv, next("fanout"), stream("UPDATE"), ...DESTRUCTIVE],
     sub: ["_INBOX.x"],
     noSub: ["chat.*.msg", "user.*.*", ">"],
   },
   fanout: {
     pub: ["user.u_1.inbox", direct, next("fanout"), ack("fanout")],
-    noPub: [chat, "user.u_1.signal", "presence.u_1", kv, next("history"), stream("UPDATE"), ...DESTRUCTIVE],
+    noPub: [chat, "user.u_1.signal", "presence.u_1", kv, next("history"), stream("UPDATE"), ERASE, ...DESTRUCTIVE],
     sub: ["_INBOX.x"],
     noSub: ["chat.*.msg", "user.*.*", ">"],
   },
   consumers: {
-    pub: ["user.u_1.inbox", next("history"), next("fanout")],
+    pub: ["user.u_1.inbox", next("history"), next("fanout"), ERASE],
     noPub: [chat, "presence.u_1", kv, stream("UPDATE"), ...DESTRUCTIVE],
     sub: ["_INBOX.x"],
     noSub: ["chat.*.msg", ">"],
   },
   natter: {
-    pub: [chat, "user.u_1.inbox", "user.u_1.signal", kv, next("history"), next("fanout")],
+    pub: [chat, "user.u_1.inbox", "user.u_1.signal", kv, next("history"), next("fanout"), ERASE],
     noPub: DESTRUCTIVE,
     sub: ["user.u_1.*", "presence.u_1", "_INBOX.x"],
     noSub: ["chat.*.msg", ">"],
@@ -100,6 +109,7 @@ const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
       next("history"),
       ack("history"),
       "$JS.API.CONSUMER.DURABLE.CREATE.CHATS.x",
+      ERASE,
       ...DESTRUCTIVE,
     ],
     sub: ["chat.*.msg", "user.*.*", "presence.*", "_INBOX.x"],

@@ -22,10 +22,15 @@ export function timedStore(store: Store, registry: Registry): Store {
   return new Proxy(store, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop, target);
-      if (typeof value !== "function" || UNTIMED.has(prop) || typeof prop !== "string") return value;
+      if (typeof value !== "function") return value;
       let fn = wrapped.get(prop);
-      if (fn === undefined) {
-        const method = value as (...args: unknown[]) => unknown;
+      if (fn !== undefined) return fn;
+      const method = value as (...args: unknown[]) => unknown;
+      // Always called on the store itself, never on the proxy: the backends keep their
+      // state in private fields, which only the real instance has.
+      if (UNTIMED.has(prop) || typeof prop !== "string") {
+        fn = method.bind(target);
+      } else {
         fn = (...args: unknown[]) => {
           const end = seconds.startTimer({ op: prop });
           let result: unknown;
@@ -46,8 +51,8 @@ export function timedStore(store: Store, registry: Registry): Store {
             },
           );
         };
-        wrapped.set(prop, fn);
       }
+      wrapped.set(prop, fn);
       return fn;
     },
   });

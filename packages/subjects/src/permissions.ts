@@ -43,6 +43,8 @@ const api = {
   streamInfo: (s: string) => `$JS.API.STREAM.INFO.${s}`,
   streamCreate: (s: string) => `$JS.API.STREAM.CREATE.${s}`,
   streamUpdate: (s: string) => `$JS.API.STREAM.UPDATE.${s}`,
+  /** Delete one message by sequence (`jsm.streams.deleteMessage`; erased by default). */
+  streamMsgDelete: (s: string) => `$JS.API.STREAM.MSG.DELETE.${s}`,
   /** Direct get: `{seq}` / batch / `multi_last` on the bare subject, `last_by_subj` with the subject appended. */
   directGet: (s: string) => [`$JS.API.DIRECT.GET.${s}`, `$JS.API.DIRECT.GET.${s}.>`],
   consumerInfo: (s: string, c: string) => `$JS.API.CONSUMER.INFO.${s}.${c}`,
@@ -119,7 +121,18 @@ const gateway: Permissions = {
 };
 
 const history: Permissions = {
-  publish: { allow: [api.info, ...durableConsumer(CONSUMERS.history)] },
+  publish: {
+    allow: [
+      api.info,
+      ...durableConsumer(CONSUMERS.history),
+      // Deletes that erase: once a `message.deleted` is in the store, the original
+      // `message.created` is erased from the stream by its seq (the one destructive call a
+      // service makes, and only history: gateways never erase the log). Its target is read
+      // through ChatLog (store first, the stream when history lags behind a hole).
+      api.streamMsgDelete(CHAT_STREAM),
+      ...api.directGet(CHAT_STREAM),
+    ],
+  },
   subscribe: { allow: [INBOX] },
 };
 

@@ -41,7 +41,11 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     logger,
   );
   const wanted = new Set(config.consumers);
-  const runner = { heartbeatMs: config.consumerHeartbeat, stallMs: config.consumerStall };
+  const runner = {
+    heartbeatMs: config.consumerHeartbeat,
+    stallMs: config.consumerStall,
+    checkIntervalMs: config.consumerCheckInterval,
+  };
   const runners: ConsumerRunner<unknown>[] = [];
   if (wanted.has("history")) {
     runners.push(
@@ -57,7 +61,17 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     );
   }
   if (wanted.has("fanout"))
-    runners.push(createFanoutConsumer({ nc, store, logger, registry, runner }) as ConsumerRunner<unknown>);
+    runners.push(
+      createFanoutConsumer({
+        nc,
+        store,
+        logger,
+        registry,
+        batchSize: config.fanoutBatch,
+        maxChats: config.fanoutMaxChats,
+        runner,
+      }) as ConsumerRunner<unknown>,
+    );
   const started: ConsumerRunner<unknown>[] = [];
   for (const r of runners) {
     await r.start().catch(async (err: unknown) => {

@@ -10,6 +10,7 @@ import { LoginGuard } from "./auth/login-guard.ts";
 import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner, unknownKeyWarner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
+import { MessageDeletes } from "./chat/deletes.ts";
 import { HistoryLag } from "./chat/history-lag.ts";
 import { Sequencer } from "./chat/sequencer.ts";
 import { MembersCache } from "./chat/members-cache.ts";
@@ -98,6 +99,13 @@ export async function createGateway(opts: {
     logger,
     metrics,
   });
+  const deletes = new MessageDeletes({
+    store,
+    chatLog,
+    access,
+    sequencer,
+    logger: logger.child({ component: "deletes" }),
+  });
   const presence = new Presence({
     nc,
     js: jetstream(nc),
@@ -131,6 +139,7 @@ export async function createGateway(opts: {
     authenticator: new Authenticator(signer, store),
     sessions: new Sessions({ store, nc, logger: logger.child({ component: "sessions" }) }),
     chats,
+    deletes,
     signals,
     presence,
     contacts,
@@ -140,7 +149,14 @@ export async function createGateway(opts: {
   };
   const realtime = new Realtime({
     ctx,
-    options: wsOptions({ frameBurst: config.wsFrameBurst, framesPerSecond: config.wsFrameRate, ...opts.ws }),
+    options: wsOptions({
+      frameBurst: config.wsFrameBurst,
+      framesPerSecond: config.wsFrameRate,
+      heartbeatMs: config.wsHeartbeat,
+      authTimeoutMs: config.wsAuthTimeout,
+      maxBufferedBytes: config.wsMaxBuffered,
+      ...opts.ws,
+    }),
   });
   const { app, routes } = await buildApp(ctx, realtime);
   return {

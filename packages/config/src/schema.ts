@@ -229,6 +229,25 @@ export const KEYS = {
     min: 1,
     doc: "Most open sockets one user may hold on one gateway; one more is closed with 4011 (too many sockets)",
   },
+  wsHeartbeat: {
+    env: "NATTER_WS_HEARTBEAT",
+    kind: "duration",
+    default: "25s",
+    doc: "The gateway pings every socket this often and closes one silent for two intervals (4010); keep it under the idle timeout of any proxy or load balancer in front",
+  },
+  wsAuthTimeout: {
+    env: "NATTER_WS_AUTH_TIMEOUT",
+    kind: "duration",
+    default: "5s",
+    doc: "A socket without an `Authorization` header must send its `auth` frame within this (else close 4002)",
+  },
+  wsMaxBuffered: {
+    env: "NATTER_WS_MAX_BUFFERED",
+    kind: "int",
+    default: "1048576",
+    min: 65536,
+    doc: "Bytes a socket may have queued for its client; beyond it the client is a slow consumer and is closed (4009, `natter_ws_slow_consumer_closes_total`)",
+  },
   loginBurst: {
     env: "NATTER_LOGIN_BURST",
     kind: "int",
@@ -310,6 +329,27 @@ export const KEYS = {
     default: "10s",
     doc: "A consumer with messages pending, room under max_ack_pending and nothing delivered for this long is re-created (the last resort behind the heartbeat)",
   },
+  consumerCheckInterval: {
+    env: "NATTER_CONSUMER_CHECK_INTERVAL",
+    kind: "duration",
+    default: "5s",
+    doc: "How often the history and fanout consumers read their consumer's info: it refreshes `natter_consumer_lag` and `natter_consumer_ack_pending`, and a stall is noticed at most this long after `NATTER_CONSUMER_STALL`",
+  },
+  fanoutBatch: {
+    env: "NATTER_FANOUT_BATCH",
+    kind: "int",
+    default: "256",
+    min: 1,
+    max: 10000,
+    doc: "Events the fanout consumer takes per batch (at most twice as many delivered and unacked)",
+  },
+  fanoutMaxChats: {
+    env: "NATTER_FANOUT_MAX_CHATS",
+    kind: "int",
+    default: "100000",
+    min: 100,
+    doc: "Chats whose membership the fanout keeps in memory (least recently used dropped, then read again from the store and stream: `natter_fanout_membership_loads_total`)",
+  },
   consumers: {
     env: "NATTER_CONSUMERS",
     kind: "list",
@@ -362,6 +402,12 @@ export const KEYS = {
     kind: "duration",
     default: "2s",
     doc: "At most one `typing` signal per user and chat in this interval; extra ones are dropped silently",
+  },
+  shutdownGrace: {
+    env: "NATTER_SHUTDOWN_GRACE",
+    kind: "duration",
+    default: "15s",
+    doc: "On SIGTERM or SIGINT a process drains (sockets closed, in-flight batches finished, NATS flushed) for at most this long, then exits 1; give a supervisor's stop timeout more than this",
   },
   logLevel: {
     env: "NATTER_LOG_LEVEL",

@@ -162,9 +162,9 @@ export async function openRuntime(
 
 /**
  * Runs `stop` once on SIGTERM or SIGINT, then exits 0; exits 1 if stopping takes longer
- * than `graceMs`, so an orchestrator's kill never waits on a hung drain.
+ * than `graceMs` (`NATTER_SHUTDOWN_GRACE`), so an orchestrator's kill never waits on a hung drain.
  */
-export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs = 15_000): void {
+export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs: number): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;

@@ -8,7 +8,11 @@ import { timedStore } from "./store-metrics.ts";
 async function count(registry: Registry, op: string, outcome: string): Promise<number> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === "natter_store_seconds");
   const value = metric?.values.find(
-    (v) => v.metricName === "natter_store_seconds_count" && v.labels.op === op && v.labels.outcome === outcome,
+    // A histogram's values carry the series each belongs to (_bucket, _sum, _count).
+    (v) =>
+      (v as { metricName?: string }).metricName === "natter_store_seconds_count" &&
+      v.labels.op === op &&
+      v.labels.outcome === outcome,
   );
   return value?.value ?? 0;
 }

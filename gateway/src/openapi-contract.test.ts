@@ -114,9 +114,16 @@ describe("openapi - the document describes the server", () => {
     const operations: DocOperation[] = operationsOf(doc).sort(
       (a, b) => Number(a.method === "delete") - Number(b.method === "delete"),
     );
-    // Logging out, then the admin API (which may revoke the caller's own sessions), last of all.
+    // Logging out, then the admin API (whose revocation may end the caller's own sessions,
+    // so it comes very last), last of all.
     const logoutLast = (o: { path: string }) =>
-      o.path.startsWith("/v1/admin/") ? 2 : o.path === "/v1/auth/logout" ? 1 : 0;
+      o.path.endsWith("/revoke-sessions")
+        ? 3
+        : o.path.startsWith("/v1/admin/")
+          ? 2
+          : o.path === "/v1/auth/logout"
+            ? 1
+            : 0;
     operations.sort((a, b) => logoutLast(a) - logoutLast(b));
     // Declining first, while `asked` is still a request (a send or an accept answers it).
     const declineFirst = (o: { path: string }) => (o.path.endsWith("/decline") ? 0 : 1);

@@ -49,7 +49,19 @@ const DESTRUCTIVE = [
 
 const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
   gateway: {
-    pub: [chat, "user.u_1.signal", "user.u_1.session", "presence.u_1", kv, stream("INFO"), stream("UPDATE"), direct],
+    pub: [
+      chat,
+      "user.u_1.signal",
+      "user.u_1.session",
+      "presence.u_1",
+      kv,
+      stream("INFO"),
+      stream("UPDATE"),
+      direct,
+      // Every durable's info, read-only (back-pressure, the admin API's stream state).
+      `$JS.API.CONSUMER.INFO.${CHAT_STREAM}.history`,
+      `$JS.API.CONSUMER.INFO.${CHAT_STREAM}.fanout`,
+    ],
     noPub: [
       "user.u_1.inbox",
       next("history"),

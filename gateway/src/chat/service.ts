@@ -179,6 +179,23 @@ export class ChatService {
     const chat = await this.#store.getChat(chatId);
     if (chat?.kind !== "group") throw new NatterError("invalid_input", "direct chats have no member changes");
     if (userId !== me && mine.role !== "admin") throw new NatterError("forbidden", "only admins remove other members");
+    return this.#remove(me, chatId, userId);
+  }
+
+  /**
+   * An operator's removal (the admin API): the rules and the event of an admin's removal,
+   * made by someone who need not be a member. The event's `from` is the operator, so the
+   * log says who did it; G3 holds as for any removal (fanout and feeds fold it in order).
+   */
+  async removeMemberAsOperator(operator: string, chatId: string, userId: string): Promise<number> {
+    const chat = await this.#store.getChat(chatId);
+    if (!chat) throw new NatterError("not_found", "no such chat", { field: "chatId" });
+    if (chat.kind !== "group") throw new NatterError("invalid_input", "direct chats have no member changes");
+    return this.#remove(operator, chatId, userId);
+  }
+
+  /** `by` removes `userId` from the group, once the caller's right to is checked. */
+  async #remove(by: string, chatId: string, userId: string): Promise<number> {
     const target = await this.#store.getMember(chatId, userId);
     if (!target?.active) throw new NatterError("not_found", "not a member of this chat", { field: "userId" });
     if (target.role === "admin") {
@@ -194,7 +211,7 @@ export class ChatService {
         });
       }
     }
-    const n = await this.#publishMembership(me, chatId, "member.removed", userId);
+    const n = await this.#publishMembership(by, chatId, "member.removed", userId);
     // The removed user and the members may no longer share an accepted chat: their open
     // watches of each other are re-checked.
     this.#contacts.changed([userId, ...(await this.#members.members(chatId))]);

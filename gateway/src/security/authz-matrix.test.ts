@@ -283,6 +283,60 @@ const HTTP_ROWS: HttpRow[] = [
     request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/revoke-sessions`, token: tok(s) }),
     expect: { ...anyUser("403 forbidden"), operator: "200" },
   },
+  {
+    route: "GET /v1/admin/users",
+    what: "find the peer by handle prefix (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users?handle=${s.peer.handle}`, token: tok(s) }),
+    observe: (b, s) => ((b.users as { userId: string }[]).some((u) => u.userId === s.peer.userId) ? "found" : "missed"),
+    expect: { ...anyUser("403 forbidden"), operator: "200 found" },
+  },
+  {
+    route: "GET /v1/admin/users/{userId}",
+    what: "the peer by id (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "POST /v1/admin/users/{userId}/disable",
+    what: "disable the peer's account (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/disable`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "POST /v1/admin/users/{userId}/disable",
+    what: "disable one's own account (refused to operators too)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${self(s).userId}/disable`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "400 invalid_input" },
+  },
+  {
+    route: "POST /v1/admin/users/{userId}/enable",
+    what: "enable the peer's account (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/enable`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "GET /v1/admin/users/{userId}/sessions",
+    what: "the peer's device sessions (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/sessions`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "DELETE /v1/admin/chats/{chatId}/members/{userId}",
+    what: "remove the peer from the role's chat (operators only, groups only)",
+    request: (_w, s) => ({
+      method: "DELETE",
+      url: `/v1/admin/chats/${s.chat}/members/${s.peer.userId}`,
+      token: tok(s),
+    }),
+    // The operator's scene is the group with the extra member as its peer: removed, by an operator who is no member.
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "GET /v1/admin/streams",
+    what: "stream state and consumer lag (operators only)",
+    request: (_w, s) => ({ url: "/v1/admin/streams", token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
 ];
 
 /** Where a page of history ends, in the words of the table. */

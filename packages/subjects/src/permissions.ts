@@ -95,8 +95,9 @@ const gateway: Permissions = {
       api.streamUpdate(CHAT_STREAM),
       // Chat heads, ranges and events by seq (ChatLog).
       ...api.directGet(CHAT_STREAM),
-      // How far the history consumer is behind (back-pressure on sends): read only.
-      `$JS.API.CONSUMER.INFO.${CHAT_STREAM}.${CONSUMERS.history}`,
+      // How far the history consumer is behind (back-pressure on sends), and every durable's
+      // state for the operators' API (GET /v1/admin/streams): INFO only, never a change.
+      ...DURABLES.map((d) => api.consumerInfo(CHAT_STREAM, d)),
       // Typing and receipts to members; revoked sessions and changed contacts (blocks,
       // requests) to every gateway holding the user; presence changes to watchers.
       "user.*.signal",

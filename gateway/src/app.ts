@@ -14,6 +14,7 @@ import { DOCS_PREFIX, docsRoutes } from "./docs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { messageDeleteRoutes } from "./routes/message-deletes.ts";
 import { presenceRoutes } from "./routes/presence.ts";
 import { ErrorBody, errorResponse } from "./schemas.ts";
 import type { App } from "./server-types.ts";
@@ -137,6 +138,7 @@ export async function buildApp(
   chatRoutes(app, ctx);
   blockRoutes(app, ctx);
   messageRoutes(app, ctx);
+  messageDeleteRoutes(app, ctx);
   presenceRoutes(app, ctx);
   adminRoutes(app, ctx);
   webRoutes(app, opts.webDir === undefined ? {} : { dir: opts.webDir });

@@ -6,6 +6,7 @@ import type { Authenticator } from "./auth/authenticate.ts";
 import type { LoginGuard } from "./auth/login-guard.ts";
 import type { Sessions } from "./auth/sessions.ts";
 import type { ChatAccess } from "./chat/access.ts";
+import type { MessageDeletes } from "./chat/deletes.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
 import type { Signals } from "./chat/signals.ts";
@@ -24,6 +25,8 @@ export interface GatewayContext {
   chatLog: ChatLog;
   signer: TokenSigner;
   chats: ChatService;
+  /** Deletes for everyone: by members (author, group admin) and by operators. */
+  deletes: MessageDeletes;
   metrics: GatewayMetrics;
   /** Typing signals and receipts (core NATS to members' `user.<userId>.signal`). */
   signals: Signals;

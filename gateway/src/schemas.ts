@@ -156,7 +156,12 @@ export const Event = Type.Object(
     kind: Type.String(),
     from: Type.String(),
     id: Type.Optional(Type.String()),
-    body: Type.Optional(Type.String()),
+    body: Type.Optional(Type.String({ description: "absent once the message is deleted" })),
+    deleted: Type.Optional(
+      Type.Literal(true, { description: "message.created of a deleted message: no body, its content erased" }),
+    ),
+    deletedN: Type.Optional(Type.Integer({ description: "with deleted: the n of the message.deleted event" })),
+    target: Type.Optional(Type.Integer({ description: "message.deleted: the n of the deleted message" })),
     title: Type.Optional(Type.String()),
     user: Type.Optional(Type.String()),
     chatKind: Type.Optional(Type.String()),
@@ -194,6 +199,15 @@ export const Sent = Type.Object({
 });
 
 export const ChatParams = Type.Object({ chatId: Id });
+/** A message of a chat by its `n` (`DELETE …/messages/:n`). */
+export const DeleteParams = Type.Object({ chatId: Id, n: Type.Integer({ minimum: 1 }) });
+/** A delete's answer: the `message.deleted` event's position (the same again on a repeat). */
+export const Deleted = Type.Object({
+  chat: Type.String(),
+  seq: Type.Integer(),
+  n: Type.Integer(),
+  ts: Type.Integer(),
+});
 export const MemberParams = Type.Object({ chatId: Id, userId: Id });
 export const N = Type.Object({ n: Type.Integer() });
 

@@ -303,6 +303,11 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
         this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts });
         return;
       }
+      case "delete": {
+        const r = await ctx.deletes.byMember(me, frame.chat, frame.target);
+        this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, seq: r.seq, n: r.n, ts: r.ts });
+        return;
+      }
       case "ack":
       case "read":
         // Read up to n implies delivered up to n; pointers never move backwards, and a

@@ -1,4 +1,11 @@
-import { applyMembership, type ChatEvent, isUnavailable, membershipEffect, NatterError } from "@natter/protocol";
+import {
+  applyMembership,
+  type ChatEvent,
+  foldDeletes,
+  isUnavailable,
+  membershipEffect,
+  NatterError,
+} from "@natter/protocol";
 import type { Member, Store } from "@natter/store";
 import { CHAT_STREAM } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -31,6 +38,10 @@ const MAX_MEMBERSHIP_REPLAY = 10_000;
  * store's when the stream no longer holds any), a range is the store's contiguous run
  * then the stream's tail beyond it, and the members as of a head are the store's member
  * list brought up to that head with the stream's newer membership events.
+ *
+ * Deleted messages (`message.deleted`) come back erased (`deleted: true`, no body) from
+ * every read here: the store's erased row wins over the stream's copy (`readChatEvents`),
+ * and a delete in the same read erases its target in it (`foldDeletes`).
  */
 export class ChatLog {
   readonly #jsm: JetStreamManager;
@@ -71,13 +82,14 @@ export class ChatLog {
   }
 
   /** Contiguous events `afterN < n <= toN`, ascending, at most `limit` (`readChatEvents`). */
-  range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
-    return readChatEvents(this.#jsm, this.#store, chatId, q);
+  async range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
+    return foldDeletes(await readChatEvents(this.#jsm, this.#store, chatId, q));
   }
 
   /** One page of history for a reader (`readChatPage`). */
-  page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
-    return readChatPage(this.#jsm, this.#store, chatId, q);
+  async page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
+    const page = await readChatPage(this.#jsm, this.#store, chatId, q);
+    return { events: foldDeletes(page.events), hasMore: page.hasMore };
   }
 
   /** The event at a stream sequence, if the stream still holds it. */
@@ -98,7 +110,9 @@ export class ChatLog {
       if (!isUnavailable(err)) throw err;
       const log = await this.range(chatId, { afterN: 0, limit: MAX_MEMBERSHIP_REPLAY });
       if (log.length === 0) return undefined;
-      if (log[0]!.n !== 1) {
+      // The stream's copy has holes where deleted messages were erased, which only the store
+      // fills: a log that stops short of the head could miss a later removal.
+      if (log[0]!.n !== 1 || log.at(-1)!.n !== (await this.head(chatId)).n) {
         throw new NatterError(
           "unavailable",
           "the store did not answer and the stream no longer holds the chat's start; retry",

@@ -96,10 +96,8 @@ export async function writeHistoryBatch(
  */
 function previewFromLastMessage(chatEvents: ChatEvent[]): StoreWrite | undefined {
   const last = chatEvents.at(-1);
-  // The newest message that still has a body (a deleted one has no preview to keep).
-  const lastMsg = chatEvents.findLast(
-    (e): e is MessageCreatedEvent => e.kind === "message.created" && e.body !== undefined,
-  );
+  // A deleted newest message leaves no preview (eraseMessage), not the one before it.
+  const lastMsg = chatEvents.findLast((e): e is MessageCreatedEvent => e.kind === "message.created");
   if (!last || !lastMsg || lastMsg === last) return undefined;
   const preview = previewOf(lastMsg);
   if (preview === undefined) return undefined;

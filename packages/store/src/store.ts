@@ -217,8 +217,9 @@ export interface EventStore {
    * Replaces message `(erased.chat, erased.n)` with `erased`, its deleted form (`deleted`,
    * no body: `erasedMessage` in protocol), whether or not the original was stored yet; an
    * `appendEvents` of the original afterwards (a redelivery) never brings the body back.
-   * The chat head's preview goes too when it was this message's (the chat list then has
-   * no preview until the next message). Idempotent.
+   * The chat head's preview goes too when it was this message's or an older one's (the
+   * chat list has no preview until the next message; neither the original nor an older
+   * message, applied late, becomes the preview again). Idempotent.
    */
   eraseMessage(erased: MessageCreatedEvent): Promise<void>;
   /** Events of one chat, ascending by n, honouring the page query. */

@@ -74,9 +74,9 @@ const ERASED_WINS = 2 ** 53;
 
 /**
  * Overwrites the message's row with its erased form, and drops the head's preview if it
- * was this message's: a cell tombstone stamped with the message's n, the preview's own
- * stamp (`advanceChatHead`), wins the tie against it and loses to any newer message's
- * preview. The one delete in this store: one cell per deleted message. The body's bytes
+ * was this message's or an older one's: a cell tombstone stamped with the message's n
+ * (the preview's own stamp, `advanceChatHead`) wins against it and any older one, also
+ * replayed later, and loses to any newer message's preview. The one delete in this store: one cell per deleted message. The body's bytes
  * leave the disk when compaction merges the older SSTables that still hold them.
  */
 export async function eraseMessage(cql: Cql, erased: MessageCreatedEvent): Promise<void> {

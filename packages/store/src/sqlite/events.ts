@@ -27,9 +27,10 @@ export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
 /**
  * The erased row replaces whatever is stored (an upsert, so a message not stored yet is
  * erased too); `appendEvents` never overwrites a row, so a replayed original stays out.
- * The head's preview goes if it was this message's (`preview_n` stays, so an older
- * message applied late cannot become the preview again). `secure_delete` (db.ts) zeroes
- * the freed bytes of the page.
+ * The head's preview goes if it was this message's or an older one's (the deleted message
+ * was the newest, or is not projected yet), and `preview_n` moves up to it, so neither its
+ * replayed original nor an older message becomes the preview again: the same as
+ * Cassandra's tombstone stamped `n`. `secure_delete` (db.ts) zeroes the freed bytes.
  */
 export function eraseMessage(db: SqliteDb, erased: MessageCreatedEvent): void {
   db.tx(() => {
@@ -39,7 +40,8 @@ export function eraseMessage(db: SqliteDb, erased: MessageCreatedEvent): void {
       { chatId: erased.chat, n: erased.n, event: JSON.stringify(erased) },
     );
     db.run(
-      "UPDATE chat_heads SET preview = NULL, preview_from = NULL WHERE chat_id = $chatId AND preview_n = $n",
+      `UPDATE chat_heads SET preview = NULL, preview_from = NULL, preview_n = $n
+       WHERE chat_id = $chatId AND preview_n <= $n`,
       { chatId: erased.chat, n: erased.n },
     );
   });

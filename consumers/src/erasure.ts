@@ -1,0 +1,54 @@
+import type { ChatLog } from "@natter/bus";
+import type { Logger } from "@natter/config";
+import { type ChatEvent, erasedMessage, type MessageCreatedEvent } from "@natter/protocol";
+import { CHAT_STREAM } from "@natter/subjects";
+import type { JetStreamManager } from "@nats-io/jetstream";
+
+/** JetStream's answer to deleting a sequence it no longer holds (erased before, or aged out). */
+const NO_MESSAGE_FOUND = 10057;
+
+/**
+ * Deletes that erase, as the history consumer applies them: for every `message.deleted`
+ * of a batch, its target's erased form (`erasedMessage`: no body). The target is found in
+ * the batch itself, else through the chat log (the store first, the stream where history
+ * has a hole). A target that is nowhere, or is no message, was refused by the gateway
+ * that published the delete, so it is only logged: nothing holds a body to erase.
+ */
+export async function erasuresOf(events: readonly ChatEvent[], chatLog: ChatLog, log: Logger) {
+  const erased: MessageCreatedEvent[] = [];
+  for (const d of events) {
+    if (d.kind !== "message.deleted") continue;
+    const target =
+      events.find((e) => e.chat === d.chat && e.n === d.target) ??
+      (await chatLog.range(d.chat, { afterN: d.target - 1, toN: d.target, limit: 1 }))[0];
+    if (target?.kind !== "message.created" || target.n !== d.target) {
+      log.warn(
+        { chatId: d.chat, n: d.n, target: d.target },
+        "a delete's target is no stored message; nothing to erase",
+      );
+      continue;
+    }
+    erased.push(erasedMessage(target, d.n));
+  }
+  return erased;
+}
+
+/**
+ * Erases the originals from the chat stream by their seq (JetStream's secure erase: the
+ * bytes are overwritten, not only marked), after the store holds the erased forms: a
+ * reader that finds the stream's copy gone goes back to the store, which already has the
+ * message as deleted, so no read ever finds neither. Already gone (a redelivered batch,
+ * an aged-out event) counts as done.
+ */
+export async function eraseFromStream(jsm: JetStreamManager, erased: readonly MessageCreatedEvent[]): Promise<void> {
+  for (const m of erased) {
+    try {
+      await jsm.streams.deleteMessage(CHAT_STREAM, m.seq, true);
+    } catch (err) {
+      if ((err as { code?: unknown; api_error?: { err_code?: number } }).api_error?.err_code === NO_MESSAGE_FOUND) {
+        continue;
+      }
+      throw err;
+    }
+  }
+}

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import { KEYS } from "@natter/config";
 import type { ChatEvent } from "@natter/protocol";
 import { createTestKeyspace, natsBin, repoRoot, type TestKeyspace, WsClient } from "@natter/testkit";
 import { Api, eventually } from "./http-client.ts";
@@ -265,4 +266,42 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   assert.deepEqual(pids.filter(alive), [], "a process of the stack outlived down");
   assert.deepEqual(await members(stackDir), [], "a process marked as the stack's outlived down");
   assert.equal((await status()).ok, false, "status says the stack is down");
+});
+
+// The systemd templates for real hosts (deploy/systemd): systemd's own checker accepts an
+// instance of each (with the binaries this machine has: verify requires ExecStart to exist),
+// its offline security review rates each OK, and every NATTER_* they set is a config key.
+test("stack - the systemd unit templates pass systemd-analyze verify and security", async (t) => {
+  const analyze = await run("systemd-analyze", ["--version"]).catch(() => undefined);
+  if (!analyze) return t.skip("systemd-analyze is not installed on this machine");
+  const units = path.join(repoRoot, "deploy/systemd");
+  const dir = await mkdtemp(path.join(tmpdir(), "natter-units-"));
+  try {
+    const instances = { "nats-server@": "nats-1", "natter-gateway@": "8080", "natter-consumers@": "history" };
+    for (const template of Object.keys(instances)) {
+      const text = await readFile(path.join(units, `${template}.service`), "utf8");
+      for (const name of text.matchAll(/\b(NATTER_[A-Z_]+)=/g)) {
+        assert.ok(
+          Object.values(KEYS).some((k) => k.env === name[1]),
+          `${template}.service sets ${name[1]}, which is not a config key`,
+        );
+      }
+      await writeFile(
+        path.join(dir, `${template}.service`),
+        text
+          .replace("/usr/local/bin/node", process.execPath)
+          .replace("/usr/local/bin/nats-server", path.join(natsBin(), "nats-server")),
+      );
+    }
+    const names = Object.entries(instances).map(([template, i]) => `${template}${i}.service`);
+    const verify = await run("systemd-analyze", ["verify", "--man=no", ...names], { cwd: dir });
+    assert.equal(verify.stderr.trim(), "", "systemd-analyze verify complained");
+    for (const unit of names) {
+      const { stdout } = await run("systemd-analyze", ["security", "--offline=yes", unit], { cwd: dir });
+      const score = Number(/Overall exposure level for .*: ([\d.]+)/.exec(stdout)?.[1]);
+      assert.ok(score <= 2, `${unit}: exposure ${score} (systemd-analyze security)`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -588,6 +588,18 @@ export function runStoreContract(
       await store.appendEvents([msg(other, 1), msg(other, 2)]);
       assert.deepEqual(ns(await store.getEvents(other, { afterN: 0, limit: 10 })), [1, 2]);
       assert.deepEqual((await store.getEvents(other, { afterN: 1, limit: 1 }))[0], early);
+
+      // The deleted message was the newest but its head not projected yet (the gateway erases
+      // at once, history projects later): the older preview goes, and the late original's
+      // projection does not bring its own back.
+      const third = id("c");
+      await store.writeAll(projectionWrites([msg(third, 1)]));
+      assert.equal((await store.getChatHead(third))?.preview, "body 1");
+      await store.eraseMessage(erasedMessage(msg(third, 2), 3));
+      assert.equal((await store.getChatHead(third))?.preview, undefined);
+      await store.writeAll(projectionWrites([msg(third, 1), msg(third, 2)]));
+      assert.equal((await store.getChatHead(third))?.preview, undefined);
+      assert.equal((await store.getChatHead(third))?.lastN, 2);
     });
 
     test(t("a batch of writes (writeAll) equals the calls one by one"), async () => {

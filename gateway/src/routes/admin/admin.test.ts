@@ -1,9 +1,9 @@
 // The operators' API (issue 17, item 6) over a real stack: two gateway processes and a
 // consumers process on a real nats-server (the gateways connect as the `gateway` identity,
-// so a JetStream call it may not make fails here), a SQLite store. Each route: what it
-// answers an admin, the 403 for everyone else; disabling closes the user's sockets on both
-// gateways and refuses the login; an operator's removal is an event in the log, and the
-// removed user hears nothing after it; every call leaves one audit line.
+// so a JetStream call it may not make fails here) and the production store, Cassandra.
+// Each route: what it answers an admin, the 403 for everyone else; disabling closes the
+// user's sockets on both gateways and refuses the login; an operator's removal is an event
+// in the log, and the removed user hears nothing after it; every call leaves one audit line.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { CLOSE_CODES, type ServerFrame } from "@natter/protocol";
@@ -14,7 +14,7 @@ const ADMIN = "adm_root";
 /** Every audit line either gateway has written, parsed. */
 const audits: Record<string, unknown>[] = [];
 const live = stackSuite({
-  store: "sqlite",
+  store: "cassandra",
   gateways: 2,
   // Info: the audit lines are read from the gateways' output.
   env: { NATTER_ADMINS: ADMIN, NATTER_LOG_LEVEL: "info" },

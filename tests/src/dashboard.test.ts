@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { KEYS } from "@natter/config";
 import { docTable, repoRoot, stackSuite } from "@natter/testkit";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { Api } from "./http-client.ts";
 
 // The operator's view (issue 17, item 7): the Grafana dashboard and the alert rules may
@@ -344,5 +345,143 @@ describe("dashboard - the files", () => {
     assert.match(config.stdout + config.stderr, /SUCCESS/);
     const checked = await run(promtool, ["check", "rules", path.join(repoRoot, ALERTS)]);
     assert.match(checked.stdout + checked.stderr, new RegExp(`SUCCESS: ${(await rules()).length} rules found`));
+
+    // Each alert fires on the series that mean trouble, and stays quiet on healthy ones
+    // (promtool's rule unit tests; the expected annotations are the rules' own).
+    const all = new Map((await rules()).map((r) => [r.alert, r]));
+    assert.deepEqual([...Object.keys(ALERT_CASES)].sort(), [...all.keys()].sort(), "a case for every alert");
+    const tests = Object.entries(ALERT_CASES).flatMap(([alert, c]) => {
+      const rule = all.get(alert)!;
+      const fired = { ...c.labels, severity: rule.labels!.severity! };
+      return [
+        {
+          interval: "1m",
+          input_series: c.firing,
+          alert_rule_test: [
+            {
+              eval_time: c.at,
+              alertname: alert,
+              exp_alerts: [{ exp_labels: fired, exp_annotations: rule.annotations }],
+            },
+          ],
+        },
+        {
+          interval: "1m",
+          input_series: c.healthy,
+          alert_rule_test: [{ eval_time: c.at, alertname: alert, exp_alerts: [] }],
+        },
+      ];
+    });
+    const dir = await mkdtemp(path.join(tmpdir(), "natter-promtool-"));
+    try {
+      const file = path.join(dir, "alerts.test.yml");
+      await writeFile(
+        file,
+        stringifyYaml({ rule_files: [path.join(repoRoot, ALERTS)], evaluation_interval: "1m", tests }),
+      );
+      const unit = await run(promtool, ["test", "rules", file]).catch((err: { stdout?: string; stderr?: string }) => {
+        assert.fail(`promtool test rules:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
+      });
+      assert.match(unit.stdout + unit.stderr, /SUCCESS/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
+
+/** A series of a promtool rule test: `name{label="value"}` and its values, one a minute. */
+const series = (name: string, labels: Record<string, string>, values: string) => ({
+  series: `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(", ")}}`,
+  values,
+});
+const GATEWAY = { job: "natter-gateway", instance: "10.0.0.2:8080" };
+const HISTORY = { job: "natter-history", instance: "10.0.0.3:9464", consumer: "history" };
+const FANOUT = { job: "natter-fanout", instance: "10.0.0.4:9464", consumer: "fanout" };
+/** A histogram whose observations all fall between `low` and `high` seconds: its p99 is just under `high`. */
+const between = (name: string, labels: Record<string, string>, low: string, high: string, perMinute: number) => [
+  series(`${name}_bucket`, { ...labels, le: low }, "0+0x20"),
+  series(`${name}_bucket`, { ...labels, le: high }, `0+${perMinute}x20`),
+  series(`${name}_bucket`, { ...labels, le: "+Inf" }, `0+${perMinute}x20`),
+];
+
+/**
+ * For each alert: series on which it must fire by `at` (with `labels`, besides its
+ * severity), and healthy series on which it must not.
+ */
+const ALERT_CASES: Record<string, { at: string; labels: Record<string, string>; firing: object[]; healthy: object[] }> =
+  {
+    NatterGatewayDown: {
+      at: "5m",
+      labels: GATEWAY,
+      firing: [series("up", GATEWAY, "1 1 0 0 0 0")],
+      healthy: [series("up", GATEWAY, "1x5")],
+    },
+    NatterConsumerDown: {
+      at: "5m",
+      labels: { job: FANOUT.job, instance: FANOUT.instance },
+      firing: [series("up", { job: FANOUT.job, instance: FANOUT.instance }, "1 0 0 0 0 0")],
+      healthy: [series("up", { job: FANOUT.job, instance: FANOUT.instance }, "1x5")],
+    },
+    NatterConsumerLagGrowing: {
+      at: "25m",
+      labels: HISTORY,
+      firing: [series("natter_consumer_lag", HISTORY, "2000+500x30")],
+      healthy: [series("natter_consumer_lag", HISTORY, "5000x30")],
+    },
+    NatterConsumerNotProgressing: {
+      at: "10m",
+      labels: FANOUT,
+      firing: [
+        series("natter_consumer_lag", FANOUT, "100x10"),
+        series("natter_consumer_messages_processed_total", FANOUT, "50x10"),
+      ],
+      healthy: [
+        series("natter_consumer_lag", FANOUT, "100x10"),
+        series("natter_consumer_messages_processed_total", FANOUT, "50+100x10"),
+      ],
+    },
+    NatterConsumerStalls: {
+      at: "5m",
+      labels: { ...FANOUT, reason: "heartbeats" },
+      firing: [series("natter_consumer_stalls_total", { ...FANOUT, reason: "heartbeats" }, "0 1 2 3 4 4")],
+      healthy: [series("natter_consumer_stalls_total", { ...FANOUT, reason: "heartbeats" }, "0 1 1 1 1 1")],
+    },
+    NatterConsumerHandlerErrors: {
+      at: "10m",
+      labels: HISTORY,
+      firing: [series("natter_consumer_handler_errors_total", HISTORY, "0+1x10")],
+      healthy: [series("natter_consumer_handler_errors_total", HISTORY, "3x10")],
+    },
+    NatterPoisonMessages: {
+      at: "3m",
+      labels: HISTORY,
+      firing: [series("natter_consumer_poison_messages_total", HISTORY, "0 0 1 1")],
+      healthy: [series("natter_consumer_poison_messages_total", HISTORY, "0x3")],
+    },
+    NatterServerErrors: {
+      at: "10m",
+      labels: { job: GATEWAY.job, code: "unavailable" },
+      firing: [series("natter_errors_total", { ...GATEWAY, code: "unavailable", via: "http" }, "0+60x10")],
+      healthy: [series("natter_errors_total", { ...GATEWAY, code: "rate_limited", via: "ws" }, "0+600x10")],
+    },
+    NatterSendLatencyHigh: {
+      at: "20m",
+      labels: {},
+      firing: between("natter_send_seconds", { ...GATEWAY, outcome: "ok" }, "0.5", "1", 100),
+      healthy: between("natter_send_seconds", { ...GATEWAY, outcome: "ok" }, "0.01", "0.025", 100),
+    },
+    NatterStoreSlow: {
+      at: "20m",
+      labels: { job: HISTORY.job },
+      firing: between("natter_store_seconds", { ...HISTORY, op: "writeAll", outcome: "ok" }, "0.25", "1", 100),
+      healthy: between("natter_store_seconds", { ...HISTORY, op: "writeAll", outcome: "ok" }, "0.005", "0.01", 100),
+    },
+    NatterStoreErrors: {
+      at: "10m",
+      labels: { job: GATEWAY.job, op: "getEvents" },
+      firing: [series("natter_store_seconds_count", { ...GATEWAY, op: "getEvents", outcome: "error" }, "0+1x10")],
+      healthy: [series("natter_store_seconds_count", { ...GATEWAY, op: "getEvents", outcome: "ok" }, "0+100x10")],
+    },
+  };

@@ -152,7 +152,7 @@ export function adminUserRoutes(app: App, ctx: GatewayContext, run: AdminRun): v
         security,
         summary: "A user's device sessions (no tokens), with the user's presence",
         params: UserParams,
-        response: { 200: SessionList, ...errors(400, 401, 403, 404) },
+        response: { 200: SessionList, ...errors(400, 401, 403, 404, 503) },
       },
     },
     async (req) => {
@@ -163,7 +163,13 @@ export function adminUserRoutes(app: App, ctx: GatewayContext, run: AdminRun): v
         target,
         async () => {
           await existing(target);
-          const [list, presence] = await Promise.all([store.listSessions(target), ctx.presence.read([target])]);
+          const [list, presence] = await Promise.all([
+            store.listSessions(target),
+            ctx.presence.read([target]).catch((err: unknown) => {
+              // The PRESENCE bucket did not answer (NATS away): retry, as for any dependency.
+              throw new NatterError("unavailable", "presence could not be read; retry", { cause: err });
+            }),
+          ]);
           const now = Date.now();
           const state = presence.get(target) ?? { online: false, lastSeen: 0 };
           return {

@@ -80,6 +80,11 @@ describe("openapi - the document describes the server", () => {
     const direct = await newChat({ kind: "direct", userId: peer.userId });
     // A message request of mine: a direct chat that someone I share nothing with opened.
     const asked = await newChat({ kind: "direct", userId: me.userId }, other.token);
+    // A message of mine in the group, for the deletes (which run last): mine to delete, and
+    // the admin route's repeat of it answers the same event.
+    const mine = (
+      await injectJson(app, "POST", `/v1/chats/${group}/messages`, { id: "oa_mine", body: "bye" }, me.token)
+    ).body.n as number;
 
     // Values by parameter or property name: each one valid for the schema, several where
     // the server's answer depends on which (yourself, a direct chat, an unknown id).
@@ -96,6 +101,8 @@ describe("openapi - the document describes the server", () => {
       newPassword: () => [password],
       id: () => [unique()],
       body: () => ["hello"],
+      // A message's n: mine (deletable), and the chat's creation (not a message: 400).
+      n: () => [mine, 1],
     };
 
     const samples = (schema: Schema, name?: string) => samplesOf(schema, fixtures, name);

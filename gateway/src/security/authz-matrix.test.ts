@@ -226,6 +226,14 @@ const HTTP_ROWS: HttpRow[] = [
     }),
     expect: chatRoute("201", { blocked: "403 forbidden" }),
   },
+  {
+    route: "DELETE /v1/chats/{chatId}/messages/{n}",
+    // Each scene's head is a message: the extra member's in the group, the admin's in the
+    // direct chat, the requester's and the blocked user's own in theirs.
+    what: "delete the chat's last message (its author, or a group admin; the author also in a blocked chat)",
+    request: (_w, s) => ({ method: "DELETE", url: `/v1/chats/${s.chat}/messages/${s.head}`, token: tok(s) }),
+    expect: chatRoute("403 forbidden", { admin: "200", requester: "200", blocked: "200" }),
+  },
   // ---------------------------------------------------------------- message requests and blocks
   {
     route: "POST /v1/chats/{chatId}/accept",
@@ -332,6 +340,12 @@ const HTTP_ROWS: HttpRow[] = [
     expect: { ...anyUser("403 forbidden"), operator: "200" },
   },
   {
+    route: "DELETE /v1/admin/chats/{chatId}/messages/{n}",
+    what: "delete the role's chat's last message for everyone (operators only)",
+    request: (_w, s) => ({ method: "DELETE", url: `/v1/admin/chats/${s.chat}/messages/${s.head}`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
     route: "GET /v1/admin/streams",
     what: "stream state and consumer lag (operators only)",
     request: (_w, s) => ({ url: "/v1/admin/streams", token: tok(s) }),
@@ -427,6 +441,16 @@ const WS_ROWS: WsRow[] = [
       return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "send");
     },
     expect: wsChat("sent", { blocked: "error forbidden" }),
+  },
+  {
+    type: "delete",
+    what: "delete the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "delete", ref, chat: s.chat, target: s.head });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "delete");
+    },
+    expect: wsChat("error forbidden", { admin: "sent", requester: "sent", blocked: "sent" }),
   },
   { type: "ack", what: "delivered up to the head", run: pointer("deliveredN"), expect: wsChat("stored") },
   { type: "read", what: "read up to the head", run: pointer("readN"), expect: wsChat("stored") },

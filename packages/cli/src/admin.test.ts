@@ -172,6 +172,20 @@ describe("cli admin - natter admin against a spawned gateway", () => {
     assert.match(again.stderr, /^natter: not_found: .+ \(HTTP 404\)\n$/);
   });
 
+  test("cli admin - messages delete deletes a message for everyone and prints the deletion's n and seq", async () => {
+    const chat = (await ok("a", ["dm", "cli_ad_b"])).trim();
+    const n = /n=(\d+)/.exec(await ok("a", ["send", chat, "to be deleted"]))![1]!;
+    const deleted = await ok("op", ["admin", "messages", "delete", chat, n]);
+    assert.match(deleted, new RegExp(`^deleted #${n} of ${chat} for everyone: message.deleted n=\\d+ seq=\\d+\\n$`));
+    const history = await ok("b", ["export", chat]);
+    assert.doesNotMatch(history, /to be deleted/, "the body is gone for the other member too");
+    const notAMessage = await natter("op", ["admin", "messages", "delete", chat, "999"]);
+    assert.equal(notAMessage.code, 1);
+    assert.match(notAMessage.stderr, /^natter: not_found: .+ \(HTTP 404\)\n$/);
+    const bad = await natter("op", ["admin", "messages", "delete", chat, "zero"]);
+    assert.equal(bad.code, 2);
+  });
+
   test("cli admin - state prints the streams and the durables' lag; --json the answer", async () => {
     const out = await ok("op", ["admin", "state"]);
     assert.match(out, /^STREAM\s+MESSAGES\s+BYTES\s+FIRST SEQ\s+LAST SEQ\s+CONSUMERS\s+REPLICAS\s+LEADER\n/);

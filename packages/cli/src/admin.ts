@@ -13,6 +13,7 @@ export const ADMIN_USAGE = `usage: natter admin <command> [options]   (the logge
   users sessions <handle|id>                           the user's device sessions (no tokens)
   users revoke <handle|id>                             end every session of the user now
   chats remove-member <chatId> <handle|id>             remove a member from a group (an event from you)
+  messages delete <chatId> <n>                         delete message n of the chat for everyone (message.deleted from you)
   state                                                streams (messages, bytes, seqs, leader) and consumer lag
 
 options:
@@ -164,6 +165,18 @@ export async function runAdmin(args: string[], v: AdminOptions, io: AdminIo, htt
       const user = await resolveUser(http, rest[1]!);
       const r = await http.request<{ n: number }>("DELETE", `/v1/admin/chats/${enc(chat)}/members/${enc(user.userId)}`);
       print(r, () => [`removed ${who(user)} from ${chat} at n=${r.n}`]);
+      return;
+    }
+    case "messages delete": {
+      need(2, "<chatId> <n>");
+      const [chat, n] = [rest[0]!, Number(rest[1])];
+      if (!Number.isInteger(n) || n < 1)
+        throw new AdminUsageError("admin messages delete: <n> is a message's n (1 or more)");
+      const r = await http.request<{ chat: string; seq: number; n: number; ts: number }>(
+        "DELETE",
+        `/v1/admin/chats/${enc(chat)}/messages/${n}`,
+      );
+      print(r, () => [`deleted #${n} of ${chat} for everyone: message.deleted n=${r.n} seq=${r.seq}`]);
       return;
     }
     case "state": {

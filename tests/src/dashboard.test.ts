@@ -169,6 +169,17 @@ describe("dashboard - the metrics it reads are the ones the processes export", (
       gateway: await (await fetch(`${live.g1.url}/metrics`)).text(),
       consumers: await (await fetch(`${live.stack.consumers.url}/metrics`)).text(),
     };
+    // The metrics added for the dashboard count what happened: one send, answered ok, and
+    // one not_found over HTTP (each sample line: name{labels} value).
+    const value = (page: string, name: string, labels: Record<string, string>) =>
+      page
+        .split("\n")
+        .filter((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    assert.equal(value(pages.gateway, "natter_send_seconds_count", { outcome: "ok" }), 1);
+    assert.ok(value(pages.gateway, "natter_errors_total", { code: "not_found", via: "http" }) >= 1);
+    assert.ok(value(pages.gateway, "natter_store_seconds_count", { op: "findClientMsg", outcome: "ok" }) >= 1);
+
     const series = new Map<string, Series>(PER_TARGET);
     for (const page of Object.values(pages)) exported(page, series);
     assert.ok(series.has("natter_publish_seconds_bucket") && series.has("natter_consumer_lag"), "both pages read");

@@ -43,6 +43,8 @@ type State = "authenticating" | "open" | "closed";
 
 /** Frames that arrived while a header token was being checked; more than this is abuse. */
 const MAX_EARLY_FRAMES = 64;
+/** Typing and receipt signals kept while a socket authenticates (they are ephemeral). */
+const EARLY_SIGNALS_MAX = 64;
 
 /**
  * One WebSocket of one device: authentication (header or first `auth` frame, with the
@@ -64,6 +66,11 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
   #online = false;
   /** Frames received while authenticating, handled after `ready`. */
   #early: string[] | undefined;
+  /**
+   * Typing and receipt signals that reached the inbox between its subscription and `ready`:
+   * sent right after `ready`, which is always a socket's first frame.
+   */
+  #earlySignals: (TypingSignalFrame | ReceiptFrame)[] | undefined;
   /**
    * Connect-time resume: the cursors of the `auth` frame (replayed right after `ready`), or
    * `true` for `?resume=1` (live events wait for the client's first `sync`); undefined: live
@@ -189,6 +196,9 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
     const resume = this.#resume;
     this.#resume = undefined;
     if (resume !== undefined && resume !== true) feed.sync(resume, undefined);
+    const signals = this.#earlySignals ?? [];
+    this.#earlySignals = undefined;
+    for (const frame of signals) this.#io.send(frame);
     const early = this.#early ?? [];
     this.#early = undefined;
     for (const text of early) this.#handleText(text);
@@ -347,7 +357,12 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
 
   /** A typing or receipt signal from the user's inbox: forwarded as it is. */
   signal(frame: TypingSignalFrame | ReceiptFrame): void {
-    this.#io.send(frame);
+    if (this.#state === "open") this.#io.send(frame);
+    else if (this.#state === "authenticating") {
+      // Ephemeral signals: a few are kept for after `ready`, a flood is not.
+      const held = (this.#earlySignals ??= []);
+      if (held.length < EARLY_SIGNALS_MAX) held.push(frame);
+    }
   }
 
   deliver(event: ChatEvent, path: DeliveryPath): boolean {

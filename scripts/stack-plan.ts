@@ -72,25 +72,28 @@ export interface StackPlan extends StackOptions {
   processes: StackProcess[];
 }
 
+/** A setting the stack cannot use; the message names it. */
+export class PlanError extends Error {}
+
 /** Checks the options; the message names the setting to change. */
 export function checkOptions(o: Pick<StackOptions, "basePort" | "gateways" | "keyspace">): void {
   if (!Number.isInteger(o.gateways) || o.gateways < 1 || o.gateways > MAX_GATEWAYS) {
-    throw new Error(`--gateways ${o.gateways}: expected 1 to ${MAX_GATEWAYS} (NATTER_STACK_GATEWAYS)`);
+    throw new PlanError(`--gateways ${o.gateways}: expected 1 to ${MAX_GATEWAYS} (NATTER_STACK_GATEWAYS)`);
   }
   const last = o.basePort + PORT_OFFSETS.consumers + CONSUMER_KINDS.length - 1;
   if (!Number.isInteger(o.basePort) || o.basePort < 1024 || last > 65535) {
-    throw new Error(
+    throw new PlanError(
       `--base-port ${o.basePort}: expected 1024 to ${65535 - last + o.basePort} (NATTER_STACK_BASE_PORT)`,
     );
   }
   const clash = DEV_PORTS.filter((p) => p >= o.basePort && p <= last);
   if (clash.length) {
-    throw new Error(
+    throw new PlanError(
       `--base-port ${o.basePort}: the stack's ports ${o.basePort}-${last} would include ${clash.join(", ")}, used by the dev services (npm run services, npm start); pick another NATTER_STACK_BASE_PORT`,
     );
   }
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(o.keyspace)) {
-    throw new Error(`NATTER_STACK_KEYSPACE ${o.keyspace}: lower-case letters, digits and _ (a CQL keyspace name)`);
+    throw new PlanError(`NATTER_STACK_KEYSPACE ${o.keyspace}: lower-case letters, digits and _ (a CQL keyspace name)`);
   }
 }
 

@@ -26,6 +26,7 @@ import {
   MEMBER,
   NATS_NODES,
   natsPorts,
+  PlanError,
   natterEnv,
   renderEnvFile,
   type StackPlan,
@@ -157,12 +158,13 @@ function footer(plan: StackPlan): string {
 
 // ---- up ----------------------------------------------------------------------------------
 
-function intOption(flag: string | undefined, envName: string, fallback: number): number {
+function intOption(flag: string | undefined, flagName: string, envName: string, fallback: number): number {
   const raw = flag ?? process.env[envName];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n))
-    throw new StackError(`${flag === undefined ? envName : "flag"} ${raw}: expected a whole number`);
+  if (!Number.isInteger(n)) {
+    throw new StackError(`${flag === undefined ? envName : `--${flagName}`} ${raw}: expected a whole number`);
+  }
   return n;
 }
 
@@ -299,12 +301,12 @@ async function up(args: string[]): Promise<void> {
     args,
     options: { gateways: { type: "string" }, "base-port": { type: "string" }, timeout: { type: "string" } },
   });
-  const timeoutS = intOption(values.timeout, "NATTER_STACK_TIMEOUT", 180);
+  const timeoutS = intOption(values.timeout, "timeout", "NATTER_STACK_TIMEOUT", 180);
   const supervisor = readPid(paths.supervisorPid);
   const running = readPlan();
   if (alive(supervisor) && running) {
-    const wantGateways = intOption(values.gateways, "NATTER_STACK_GATEWAYS", running.gateways);
-    const wantBase = intOption(values["base-port"], "NATTER_STACK_BASE_PORT", running.basePort);
+    const wantGateways = intOption(values.gateways, "gateways", "NATTER_STACK_GATEWAYS", running.gateways);
+    const wantBase = intOption(values["base-port"], "base-port", "NATTER_STACK_BASE_PORT", running.basePort);
     if (wantGateways !== running.gateways || wantBase !== running.basePort) {
       throw new StackError(
         `the stack in ${dir} already runs with ${running.gateways} gateways from base port ${running.basePort}: npm run stack -- down first`,
@@ -318,8 +320,8 @@ async function up(args: string[]): Promise<void> {
   const plan = stackPlan({
     dir,
     root,
-    basePort: intOption(values["base-port"], "NATTER_STACK_BASE_PORT", DEFAULT_BASE_PORT),
-    gateways: intOption(values.gateways, "NATTER_STACK_GATEWAYS", 2),
+    basePort: intOption(values["base-port"], "base-port", "NATTER_STACK_BASE_PORT", DEFAULT_BASE_PORT),
+    gateways: intOption(values.gateways, "gateways", "NATTER_STACK_GATEWAYS", 2),
     keyspace: process.env.NATTER_STACK_KEYSPACE || "natter_stack",
     cassandra: process.env.NATTER_STACK_CASSANDRA || `127.0.0.1:${process.env.CASSANDRA_PORT || 9042}`,
     natsBin: process.env.NATS_BIN_DIR ?? "",
@@ -431,7 +433,7 @@ try {
   }
 } catch (err) {
   say(
-    `error: ${err instanceof StackError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    `error: ${err instanceof StackError || err instanceof PlanError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
   );
   process.exitCode = 1;
 }

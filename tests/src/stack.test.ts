@@ -171,6 +171,18 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   for (const p of plan.processes) assert.match(up.stdout, new RegExp(`${p.name}\\s+\\d+\\s+ready\\s+${p.port}`));
   const ports = plan.processes.map((p) => p.port);
   assert.equal(new Set(ports).size, ports.length, "every process has its own port");
+  // Every process waited for what it needs (a log line) instead of crashing at start.
+  const started = await status();
+  assert.deepEqual(
+    started.processes.filter((p) => p.restarts > 0).map((p) => p.process),
+    [],
+    `restarted at start:\n${await readFile(path.join(stackDir, "logs", "supervisor.log"), "utf8")}`,
+  );
+  // Again while it runs: nothing is started or restarted.
+  const pidsBefore = await Promise.all(plan.processes.map((p) => pidOf(plan, p.name)));
+  const again = await stack("up", "--gateways", "2");
+  assert.match(again.stderr, /already running/);
+  assert.deepEqual(await Promise.all(plan.processes.map((p) => pidOf(plan, p.name))), pidsBefore);
 
   // Each process got only its own secrets: only gateways the token secret, each its own seed.
   const envFile = (kind: string) => readFile(path.join(stackDir, kind, "env"), "utf8");
@@ -254,8 +266,15 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   await anaWs.close();
   await benWs.close();
 
-  const st = await status();
-  assert.equal(st.ok, true, JSON.stringify(st));
+  // The restarted node's peers report healthy again once it has caught up.
+  const st = await eventually(
+    async () => {
+      const s = await status();
+      return s.ok && s;
+    },
+    30_000,
+    "npm run stack -- status all ready",
+  );
   const restarts = (name: string) => st.processes.find((p) => p.process === name)!.restarts;
   assert.ok(restarts("gateway-2") >= 1 && restarts("nats-2") >= 1, JSON.stringify(st.processes));
   const pids = [st.supervisor!, ...st.processes.map((p) => Number(p.pid))];

@@ -1,11 +1,8 @@
-import type { ChatLog } from "@natter/bus";
+import { type ChatLog, JsApiCodes } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import { type ChatEvent, erasedMessage, type MessageCreatedEvent } from "@natter/protocol";
 import { CHAT_STREAM } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
-
-/** JetStream's answer to deleting a sequence it no longer holds (erased before, or aged out). */
-const NO_MESSAGE_FOUND = 10057;
 
 /**
  * Deletes that erase, as the history consumer applies them: for every `message.deleted`
@@ -45,9 +42,8 @@ export async function eraseFromStream(jsm: JetStreamManager, erased: readonly Me
     try {
       await jsm.streams.deleteMessage(CHAT_STREAM, m.seq, true);
     } catch (err) {
-      if ((err as { code?: unknown; api_error?: { err_code?: number } }).api_error?.err_code === NO_MESSAGE_FOUND) {
-        continue;
-      }
+      // A JetStreamApiError carries the API error code as `code`.
+      if ((err as { code?: unknown }).code === JsApiCodes.StreamMsgDeleteFailed) continue;
       throw err;
     }
   }

@@ -35,6 +35,11 @@ export const JsApiCodes = {
   ...JetStreamApiCodes,
   /** An atomic batch holding a message id already stored: nothing of it was stored. */
   BatchDuplicateMsgId: 10201,
+  /**
+   * A message delete that found nothing to delete: the sequence was deleted already, aged
+   * out, or lies beyond the stream ("no message found", "stream store EOF").
+   */
+  StreamMsgDeleteFailed: 10057,
 } as const;
 
 /** Another event took the expected position ("wrong last sequence"), from a single server or a replicated stream. */

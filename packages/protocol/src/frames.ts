@@ -6,7 +6,7 @@
  */
 import { NatterError } from "./errors.ts";
 import type { ChatEvent } from "./events.ts";
-import { isClientMsgId, isId } from "./limits.ts";
+import { isClientMsgId, isEmoji, isId } from "./limits.ts";
 
 // ---------------------------------------------------------------- client → server
 
@@ -31,6 +31,29 @@ export interface SendFrame {
   /** The client message id (idempotency key), as over HTTP. */
   id: string;
   body: string;
+  /** The `n` of the earlier message this one replies to (v1.1). */
+  replyTo?: number;
+}
+/** The author's new body for message `target` (v1.1): a `message.edited` event. */
+export interface EditFrame {
+  type: "edit";
+  /** Client-chosen; echoed by `sent` (of the `message.edited` event, with the edit's `id`) or `error`. */
+  ref: string;
+  chat: string;
+  /** The client's id of the edit (idempotency key), as a send's. */
+  id: string;
+  /** The `n` of the message to edit. */
+  target: number;
+  body: string;
+}
+/** Adds (`react`) or takes back (`unreact`) the caller's `emoji` on message `target` (v1.1). */
+export interface ReactFrame {
+  type: "react" | "unreact";
+  /** Client-chosen; echoed by `reacted` or `error`. */
+  ref: string;
+  chat: string;
+  target: number;
+  emoji: string;
 }
 /** Deletes message `target` of `chat` for everyone (its author, or a group admin). */
 export interface DeleteFrame {
@@ -78,10 +101,33 @@ export interface PingFrame {
 }
 
 export type ClientFrame =
-  AuthFrame | SendFrame | DeleteFrame | AckFrame | ReadFrame | TypingFrame | SyncFrame | WatchFrame | PingFrame;
+  | AuthFrame
+  | SendFrame
+  | EditFrame
+  | DeleteFrame
+  | ReactFrame
+  | AckFrame
+  | ReadFrame
+  | TypingFrame
+  | SyncFrame
+  | WatchFrame
+  | PingFrame;
 
 export type ClientFrameType = ClientFrame["type"];
-export const CLIENT_FRAME_TYPES = ["auth", "send", "delete", "ack", "read", "typing", "sync", "watch", "ping"] as const;
+export const CLIENT_FRAME_TYPES = [
+  "auth",
+  "send",
+  "edit",
+  "delete",
+  "react",
+  "unreact",
+  "ack",
+  "read",
+  "typing",
+  "sync",
+  "watch",
+  "ping",
+] as const;
 
 // ---------------------------------------------------------------- server → client
 
@@ -96,11 +142,22 @@ export interface SentFrame {
   type: "sent";
   ref: string;
   chat: string;
-  /** The client message id of a `send`; absent in the answer to a `delete` (its event has none). */
+  /** The client id of a `send` or an `edit`; absent in the answer to a `delete` (its event has none). */
   id?: string;
   seq: number;
   n: number;
   ts: number;
+}
+/**
+ * The answer to `react` and `unreact` (v1.1): `n` is the event that added the reaction
+ * (`react`; the earlier one when it was already there) or removed it (`unreact`; 0 when
+ * the caller never had it), as the HTTP answer `{n}`.
+ */
+export interface ReactedFrame {
+  type: "reacted";
+  ref: string;
+  chat: string;
+  n: number;
 }
 export type EventFrame = { type: "event" } & ChatEvent;
 /** The replay of `chat` asked for by `sync` is complete up to `n`; live events follow. */
@@ -146,6 +203,7 @@ export interface PongFrame {
 export type ServerFrame =
   | ReadyFrame
   | SentFrame
+  | ReactedFrame
   | EventFrame
   | SyncedFrame
   | ReceiptFrame
@@ -204,6 +262,13 @@ function count(v: unknown, field: string): number {
   return v;
 }
 
+/** The `n` of a message (1 or more): a target, a reply's message. */
+function messageN(o: Obj, field: string): number {
+  const v = count(o[field], field);
+  if (v < 1) throw bad(`${field} must be the n of a message (1 or more)`, field);
+  return v;
+}
+
 /** `cursors` of a `sync` or `auth` frame: chat id → the last n the device holds. */
 function cursorsOf(o: Obj): Record<string, number> {
   const c = o.cursors;
@@ -252,7 +317,32 @@ export function parseClientFrame(text: string): ClientFrame {
       const chat = id(o, "chat");
       if (!isClientMsgId(o.id)) throw bad("id must be 1..64 characters of [A-Za-z0-9_.:-]", "id");
       if (typeof o.body !== "string") throw bad("body must be a string", "body");
-      return { type: "send", ref: r.ref, chat, id: o.id, body: o.body };
+      return {
+        type: "send",
+        ref: r.ref,
+        chat,
+        id: o.id,
+        body: o.body,
+        ...(o.replyTo === undefined ? {} : { replyTo: messageN(o, "replyTo") }),
+      };
+    }
+    case "edit": {
+      const r = optRef(o);
+      if (r.ref === undefined) throw bad("edit needs a ref", "ref");
+      const chat = id(o, "chat");
+      if (!isClientMsgId(o.id)) throw bad("id must be 1..64 characters of [A-Za-z0-9_.:-]", "id");
+      const target = messageN(o, "target");
+      if (typeof o.body !== "string") throw bad("body must be a string", "body");
+      return { type: "edit", ref: r.ref, chat, id: o.id, target, body: o.body };
+    }
+    case "react":
+    case "unreact": {
+      const r = optRef(o);
+      if (r.ref === undefined) throw bad(`${o.type} needs a ref`, "ref");
+      const chat = id(o, "chat");
+      const target = messageN(o, "target");
+      if (!isEmoji(o.emoji)) throw bad("emoji must be one emoji", "emoji");
+      return { type: o.type, ref: r.ref, chat, target, emoji: o.emoji };
     }
     case "delete": {
       const r = optRef(o);

@@ -42,8 +42,10 @@ export async function eraseFromStream(jsm: JetStreamManager, erased: readonly Me
     try {
       await jsm.streams.deleteMessage(CHAT_STREAM, m.seq, true);
     } catch (err) {
-      // A JetStreamApiError carries the API error code as `code`.
-      if ((err as { code?: unknown }).code === JsApiCodes.StreamMsgDeleteFailed) continue;
+      // A JetStreamApiError carries the API error code as `code`; which one answers a
+      // sequence already gone depends on where it lies in the stream.
+      const code = (err as { code?: unknown }).code;
+      if (code === JsApiCodes.StreamMsgDeleteFailed || code === JsApiCodes.StreamSequenceNotFound) continue;
       throw err;
     }
   }

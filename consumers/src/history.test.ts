@@ -78,7 +78,8 @@ describe("history - consumer against a real nats-server and the SQLite store", (
     const js = jetstream(nc);
     const chat = "hdel";
     const seqs = new Map<number, number>();
-    const publish = async (e: ChatEventPayload) => seqs.set(e.n, (await js.publish(`chat.${chat}.msg`, JSON.stringify(e))).seq);
+    const publish = async (e: ChatEventPayload) =>
+      seqs.set(e.n, (await js.publish(`chat.${chat}.msg`, JSON.stringify(e))).seq);
     const base = { chat, from: "u0", ts: 1 };
     await publish({ ...base, n: 1, kind: "chat.created", chatKind: "group", members: ["u0"] });
     await publish({ ...base, n: 2, kind: "message.created", id: "m2", body: "secret two" });

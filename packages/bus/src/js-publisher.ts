@@ -40,6 +40,8 @@ export const JsApiCodes = {
    * out, or lies beyond the stream ("no message found", "stream store EOF").
    */
   StreamMsgDeleteFailed: 10057,
+  /** A message delete of a sequence deleted already, between sequences still held ("sequence 2 not found"). */
+  StreamSequenceNotFound: 10043,
 } as const;
 
 /** Another event took the expected position ("wrong last sequence"), from a single server or a replicated stream. */

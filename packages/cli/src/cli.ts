@@ -390,13 +390,15 @@ export function formatEvent(e: ChatEvent, name: (userId: string) => string = (u)
   const head = `#${e.n} ${new Date(e.ts).toISOString()} ${name(e.from)}`;
   switch (e.kind) {
     case "message.created":
-      return `${head}: ${e.body}`;
+      return e.deleted ? `${head}: (message deleted)` : `${head}: ${e.body}`;
     case "chat.created":
       return `${head} created ${e.chatKind === "group" ? `group ${JSON.stringify(e.title ?? "")}` : "the chat"} with ${e.members.map(name).join(", ")}`;
     case "member.added":
       return `${head} added ${name(e.user)}`;
     case "member.removed":
       return `${head} removed ${name(e.user)}`;
+    case "message.deleted":
+      return `${head} deleted #${e.target}`;
     default:
       return `${head} ${(e as { kind: string }).kind}`;
   }

@@ -49,7 +49,10 @@ export interface EditFrame {
 /** Adds (`react`) or takes back (`unreact`) the caller's `emoji` on message `target` (v1.1). */
 export interface ReactFrame {
   type: "react" | "unreact";
-  /** Client-chosen; echoed by `reacted` or `error`. */
+  /**
+   * Client-chosen; echoed by `sent` (of the event that added the reaction, the earlier one
+   * when it was already there; of the one that removed it, all 0 when there was none) or `error`.
+   */
   ref: string;
   chat: string;
   target: number;
@@ -148,17 +151,6 @@ export interface SentFrame {
   n: number;
   ts: number;
 }
-/**
- * The answer to `react` and `unreact` (v1.1): `n` is the event that added the reaction
- * (`react`; the earlier one when it was already there) or removed it (`unreact`; 0 when
- * the caller never had it), as the HTTP answer `{n}`.
- */
-export interface ReactedFrame {
-  type: "reacted";
-  ref: string;
-  chat: string;
-  n: number;
-}
 export type EventFrame = { type: "event" } & ChatEvent;
 /** The replay of `chat` asked for by `sync` is complete up to `n`; live events follow. */
 export interface SyncedFrame {
@@ -203,7 +195,6 @@ export interface PongFrame {
 export type ServerFrame =
   | ReadyFrame
   | SentFrame
-  | ReactedFrame
   | EventFrame
   | SyncedFrame
   | ReceiptFrame

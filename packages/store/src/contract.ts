@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { type ChatEvent, erasedMessage, type MemberRole, type MessageCreatedEvent } from "@natter/protocol";
+import {
+  type ChatEvent,
+  erasedEdit,
+  erasedMessage,
+  type MemberRole,
+  type MessageCreatedEvent,
+  type MessageEditedEvent,
+} from "@natter/protocol";
 import { projectionWrites } from "./projection.ts";
 import type { DeviceSession, Store, User } from "./store.ts";
 
@@ -600,6 +607,86 @@ export function runStoreContract(
       await store.writeAll(projectionWrites([msg(third, 1), msg(third, 2)]));
       assert.equal((await store.getChatHead(third))?.preview, undefined);
       assert.equal((await store.getChatHead(third))?.lastN, 2);
+    });
+
+    test(
+      t("edits: an edit of the newest message is the preview; erasing it (its message deleted) takes it along"),
+      async () => {
+        const chat = id("c");
+        const edit = (n: number, target: number, latest: boolean): MessageEditedEvent => ({
+          kind: "message.edited",
+          chat,
+          seq: 100_000 + n,
+          n,
+          ts: T0 + n,
+          from: "alice",
+          id: `e${n}`,
+          target,
+          body: `edit ${n}`,
+          ...(latest ? { latest: true as const } : {}),
+        });
+        const events: ChatEvent[] = [msg(chat, 1), msg(chat, 2), edit(3, 2, true)];
+        await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+        assert.equal((await store.getChatHead(chat))?.preview, "edit 3", "the edit of the newest message");
+        // An edit of an older message is no preview (the gateway leaves `latest` off), nor is its erasure.
+        const older = [edit(4, 1, false)];
+        await store.writeAll([{ op: "appendEvents", events: older }, ...projectionWrites(older)]);
+        assert.equal((await store.getChatHead(chat))?.preview, "edit 3");
+        await store.eraseMessage(erasedEdit(older[0] as MessageEditedEvent));
+        assert.equal((await store.getChatHead(chat))?.preview, "edit 3", "an older message's erased edit leaves it");
+        // Message 2 is deleted: it and its edit are erased; the edit's preview goes.
+        await store.writeAll([
+          { op: "eraseMessage", erased: erasedMessage(msg(chat, 2), 5) },
+          { op: "eraseMessage", erased: erasedEdit(events[2] as MessageEditedEvent) },
+        ]);
+        const stored = await store.getEvents(chat, { afterN: 0, limit: 10 });
+        assert.equal(stored.length, 4);
+        assert.equal(JSON.stringify(stored).includes("edit 3"), false, "no edit body of the deleted message");
+        assert.deepEqual(stored[2], erasedEdit(events[2] as MessageEditedEvent));
+        assert.deepEqual(stored[3], erasedEdit(older[0] as MessageEditedEvent));
+        assert.equal((await store.getChatHead(chat))?.preview, undefined);
+        // A redelivery of the edit never brings its body back.
+        await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+        assert.equal(JSON.stringify(await store.getEvents(chat, { afterN: 0, limit: 10 })).includes("edit 3"), false);
+        assert.equal((await store.getChatHead(chat))?.preview, undefined);
+      },
+    );
+
+    test(t("reactions: forward-only by n, in any order; the list holds the active ones"), async () => {
+      const chat = id("c");
+      const r = (userId: string, emoji: string, n: number, active: boolean) => ({
+        chatId: chat,
+        target: 2,
+        userId,
+        emoji,
+        n,
+        active,
+      });
+      assert.equal(await store.getReaction(chat, 2, "alice", "👍"), undefined);
+      await store.applyReaction(r("alice", "👍", 3, true));
+      await store.applyReaction(r("bob", "👍", 4, true));
+      await store.applyReaction(r("alice", "👨‍👩‍👧‍👦", 5, true));
+      await store.applyReaction(r("alice", "👍", 6, false));
+      // Older events applied late (a redelivery) change nothing.
+      await store.applyReaction(r("alice", "👍", 3, true));
+      await store.writeAll([{ op: "applyReaction", reaction: r("alice", "👍", 3, true) }]);
+      assert.deepEqual(await store.getReaction(chat, 2, "alice", "👍"), r("alice", "👍", 6, false));
+      assert.deepEqual(await store.listReactions(chat, 2), [r("bob", "👍", 4, true), r("alice", "👨‍👩‍👧‍👦", 5, true)]);
+      assert.deepEqual(await store.listReactions(chat, 3), [], "another message's");
+      // Projected from the events, as history does.
+      const added: ChatEvent = {
+        kind: "reaction.added",
+        chat,
+        seq: 100_007,
+        n: 7,
+        ts: T0 + 7,
+        from: "alice",
+        target: 2,
+        emoji: "👍",
+      };
+      await store.writeAll(projectionWrites([added]));
+      assert.deepEqual(await store.getReaction(chat, 2, "alice", "👍"), r("alice", "👍", 7, true));
+      assert.equal((await store.listReactions(chat, 2)).length, 3);
     });
 
     test(t("a batch of writes (writeAll) equals the calls one by one"), async () => {

@@ -12,7 +12,7 @@ export const DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_fac
 const UCS = "compaction = {'class': 'UnifiedCompactionStrategy'}";
 
 /**
- * Tables written `USING TIMESTAMP <n>` (members_*, chat_heads, read_state, client_msgs)
+ * Tables written `USING TIMESTAMP <n>` (members_*, chat_heads, read_state, client_msgs, reactions)
  * must never be written any other way: a write at wall-clock time would beat every
  * n-stamped cell forever. Nothing here is ever deleted, so no tombstones either.
  */
@@ -59,6 +59,12 @@ function tables(cql: Cql): string[] {
     ) WITH ${UCS}`,
     `CREATE TABLE IF NOT EXISTS ${t("chat_heads")} (
       chat_id text PRIMARY KEY, last_n bigint, last_seq bigint, last_activity bigint, preview text, preview_from text
+    ) WITH ${UCS}`,
+    // Reactions: a message's rows in one partition (the bounds and the list read it whole),
+    // each written USING TIMESTAMP n, so the newest reaction event wins in any order.
+    `CREATE TABLE IF NOT EXISTS ${t("reactions")} (
+      chat_id text, target bigint, user_id text, emoji text, n bigint, active boolean,
+      PRIMARY KEY ((chat_id, target), user_id, emoji)
     ) WITH ${UCS}`,
     `CREATE TABLE IF NOT EXISTS ${t("read_state")} (
       chat_id text, user_id text, delivered_n bigint, read_n bigint,

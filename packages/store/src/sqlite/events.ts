@@ -1,4 +1,4 @@
-import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
+import type { ChatEvent, ErasedEvent } from "@natter/protocol";
 import type { ClientMsgRef, EventPageQuery, UnreadCount } from "../store.ts";
 import type { SqliteDb } from "./db.ts";
 
@@ -31,14 +31,17 @@ export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
  * was the newest, or is not projected yet), and `preview_n` moves up to it, so neither its
  * replayed original nor an older message becomes the preview again: the same as
  * Cassandra's tombstone stamped `n`. `secure_delete` (db.ts) zeroes the freed bytes.
+ *
+ * An erased edit drops the preview only if it had set it (`latest`).
  */
-export function eraseMessage(db: SqliteDb, erased: MessageCreatedEvent): void {
+export function eraseMessage(db: SqliteDb, erased: ErasedEvent): void {
   db.tx(() => {
     db.run(
       `INSERT INTO events (chat_id, n, event) VALUES ($chatId, $n, $event)
        ON CONFLICT (chat_id, n) DO UPDATE SET event = excluded.event`,
       { chatId: erased.chat, n: erased.n, event: JSON.stringify(erased) },
     );
+    if (erased.kind === "message.edited" && !erased.latest) return;
     db.run(
       `UPDATE chat_heads SET preview = NULL, preview_from = NULL, preview_n = $n
        WHERE chat_id = $chatId AND preview_n <= $n`,

@@ -83,6 +83,16 @@ CREATE TABLE IF NOT EXISTS read_state (
   PRIMARY KEY (chat_id, user_id)
 ) STRICT, WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS reactions (
+  chat_id TEXT NOT NULL,
+  target INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  emoji TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  active INTEGER NOT NULL,
+  PRIMARY KEY (chat_id, target, user_id, emoji)
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS chat_requests (
   user_id TEXT NOT NULL,
   chat_id TEXT NOT NULL,

@@ -89,9 +89,11 @@ const alive = (pid: number) => {
 };
 
 async function status(): Promise<Status> {
-  const r = await run("npm", ["run", "--silent", "stack", "--", "status", "--json"], { cwd: repoRoot, env }).catch(
-    (err: { stdout?: string }) => ({ stdout: err.stdout ?? "" }),
-  );
+  const r = await run("npm", ["run", "--silent", "stack", "--", "status", "--json"], {
+    cwd: repoRoot,
+    env,
+    timeout: 30_000,
+  }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? "" }));
   return JSON.parse(r.stdout) as Status;
 }
 
@@ -223,7 +225,7 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   process.kill(gwPid, "SIGKILL");
   await Promise.all([sendMany(ana, chat, "a2", 8, acked), sendMany(ben, chat, "b2", 8, acked)]);
   assert.notEqual(await pidOf(plan, "gateway-2"), gwPid, "the supervisor started a new gateway-2");
-  await benWs.closed;
+  await benWs.until(() => benWs.closeCode !== undefined, 10_000, "ben's socket closed with its gateway");
   // The device resumes from what it holds: replay, then live, with no gap or duplicate.
   benWs = await WsClient.connect(g2, ben.token!, { name: "ben@g2 again", held: benWs.held });
 
@@ -233,7 +235,11 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   process.kill(natsPid, "SIGKILL");
   await sending;
   const nats2 = plan.processes.find((p) => p.name === "nats-2")!;
-  await eventually(async () => (await fetch(nats2.ready)).ok, 60_000, "nats-2 healthy again");
+  await eventually(
+    async () => (await fetch(nats2.ready, { signal: AbortSignal.timeout(2000) })).ok,
+    60_000,
+    "nats-2 healthy again",
+  );
   assert.notEqual(await pidOf(plan, "nats-2"), natsPid, "the supervisor started a new nats-2");
   await sendMany(ana, chat, "a4", 2, acked);
 

@@ -12,3 +12,10 @@ export {
   type JsPublishOptions,
   type PubAck,
 } from "./js-publisher.ts";
+export {
+  AttachmentBucket,
+  AttachmentClaimConflict,
+  attachmentDescriptor,
+  type NewAttachment,
+  type StoredAttachment,
+} from "./attachment-bucket.ts";

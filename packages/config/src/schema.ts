@@ -194,6 +194,26 @@ export const KEYS = {
     max: 65536,
     doc: "Largest message body in bytes of UTF-8",
   },
+  attachmentMaxBytes: {
+    env: "NATTER_ATTACHMENT_MAX_BYTES",
+    kind: "int",
+    default: "26214400",
+    min: 1,
+    max: 1073741824,
+    doc: "Largest attachment upload in bytes (25 MiB by default); over it: 413 `too_large`, nothing kept. Attachments live in the `ATTACHMENTS` object store bucket, replicated as `NATTER_STREAM_REPLICAS`",
+  },
+  attachmentUnreferencedTtl: {
+    env: "NATTER_ATTACHMENT_UNREFERENCED_TTL",
+    kind: "duration",
+    default: "24h",
+    doc: "An upload no message refers to is purged this long after it was uploaded (by the sweeper of the process running the `history` consumer)",
+  },
+  attachmentSweepInterval: {
+    env: "NATTER_ATTACHMENT_SWEEP_INTERVAL",
+    kind: "duration",
+    default: "10m",
+    doc: "How often the attachment sweeper looks for unreferenced uploads older than `NATTER_ATTACHMENT_UNREFERENCED_TTL`",
+  },
   sendBurst: {
     env: "NATTER_SEND_BURST",
     kind: "int",

@@ -8,7 +8,7 @@
  * pins what each identity may and may not do).
  */
 
-import { CHAT_STREAM, CONSUMERS, PRESENCE_BUCKET } from "./index.ts";
+import { ATTACHMENT_BUCKET, ATTACHMENT_STREAM, CHAT_STREAM, CONSUMERS, PRESENCE_BUCKET } from "./index.ts";
 
 /** The account every Natter identity lives in (JetStream enabled). */
 export const NATS_ACCOUNT = "NATTER";
@@ -60,7 +60,14 @@ const api = {
   ack: (s: string, c: string) => `$JS.ACK.${s}.${c}.>`,
   /** Flow-control replies of a push consumer (the KV watch's ordered consumer). */
   flowControl: (s: string) => `$JS.FC.${s}.>`,
+  /** Purge a stream, or the messages of one subject of it (`jsm.streams.purge` with a filter). */
+  streamPurge: (s: string) => `$JS.API.STREAM.PURGE.${s}`,
+  /** Get one message by the stream API (`jsm.streams.getMessage`: `@nats-io/obj`'s object info). */
+  streamMsgGet: (s: string) => `$JS.API.STREAM.MSG.GET.${s}`,
 } as const;
+
+/** The attachments bucket's chunks and descriptions (object store subjects). */
+const OBJECTS = `$O.${ATTACHMENT_BUCKET}.>`;
 
 /** Replies to a connection's own requests (JetStream API answers, PubAcks, KV watch deliveries). */
 const INBOX = "_INBOX.>";
@@ -115,6 +122,17 @@ const gateway: Permissions = {
       `$JS.API.CONSUMER.INFO.${KV_STREAM}.*`,
       `$JS.API.CONSUMER.DELETE.${KV_STREAM}.*`,
       api.flowControl(KV_STREAM),
+      // Attachments (the object store bucket): created at start-up like the streams above;
+      // an upload's chunks and description, the claim a send puts on it (a description
+      // written with an expected last sequence), reads by direct get. The purge is the
+      // object store's clean-up of a failed upload's chunks (an upload over the limit, a
+      // body cut short): on this bucket only, never the chat stream.
+      OBJECTS,
+      api.streamInfo(ATTACHMENT_STREAM),
+      api.streamCreate(ATTACHMENT_STREAM),
+      api.streamMsgGet(ATTACHMENT_STREAM),
+      ...api.directGet(ATTACHMENT_STREAM),
+      api.streamPurge(ATTACHMENT_STREAM),
     ],
   },
   // The users it holds (inbox and signals in one subscription) and the users its sockets watch.
@@ -132,6 +150,13 @@ const history: Permissions = {
       // through ChatLog (store first, the stream when history lags behind a hole).
       api.streamMsgDelete(CHAT_STREAM),
       ...api.directGet(CHAT_STREAM),
+      // Attachments of deleted messages, and uploads no message took (the sweeper): the
+      // description rewritten as deleted (with an expected last sequence, so a send's claim
+      // and a sweep never both win), then the object's chunks and description purged.
+      OBJECTS,
+      api.streamInfo(ATTACHMENT_STREAM),
+      ...api.directGet(ATTACHMENT_STREAM),
+      api.streamPurge(ATTACHMENT_STREAM),
     ],
   },
   subscribe: { allow: [INBOX] },

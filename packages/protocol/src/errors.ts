@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   too_large: 413,
   /** A request body in a media type the route does not read (send `application/json`). */
   unsupported_media_type: 415,
+  /** A byte range that starts beyond the end of an attachment (the answer's `Content-Range` says its size). */
+  range_not_satisfiable: 416,
   member_limit: 422,
   rate_limited: 429,
   /** The request's headers are over the server's limit (answered before any route runs). */

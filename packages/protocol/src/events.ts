@@ -3,6 +3,7 @@
  * delivery. `seq` is the JetStream stream sequence (global position); `n` is the dense
  * per-chat number from 1.
  */
+import { type Attachment, parseAttachmentIds, parseEventAttachments } from "./attachments.ts";
 import { isEmoji } from "./limits.ts";
 
 export const EVENT_KINDS = [
@@ -56,6 +57,12 @@ export interface MessageCreatedEvent extends EventBase {
   /** The `n` of the earlier message of the chat this one replies to (v1.1). */
   replyTo?: number;
   /**
+   * The files the message carries (v1.1), uploaded before into the same chat by the sender;
+   * absent once the message is deleted (the files are purged with it). A message with
+   * attachments may have an empty `body`.
+   */
+  attachments?: Attachment[];
+  /**
    * Set once a `message.deleted` targeted this message: history, sync and gap fills return
    * it so, with no `body` (the content is erased from the stream and the store).
    */
@@ -68,6 +75,12 @@ export interface MessageDeletedEvent extends EventBase {
   kind: "message.deleted";
   /** The `n` of the deleted `message.created`. */
   target: number;
+  /**
+   * The ids of the deleted message's attachments, copied by the gateway from the message
+   * (an extension of v1.1): the history consumer purges them from the object store with
+   * nothing else to read, even once the original has left the stream.
+   */
+  attachments?: string[];
 }
 
 /**
@@ -121,9 +134,13 @@ export type ChatEventPayload = ChatEvent extends infer E ? (E extends ChatEvent 
  * edits the chat's newest message (`latest`). Reactions and other kinds have none.
  */
 export function previewOf(event: ChatEvent): string | undefined {
-  const body =
+  let body =
     event.kind === "message.created" || (event.kind === "message.edited" && event.latest) ? event.body : undefined;
   if (body === undefined) return undefined;
+  // A message of attachments only: its files' names.
+  if (body === "" && event.kind === "message.created" && event.attachments?.length) {
+    body = `📎 ${event.attachments.map((a) => a.name).join(", ")}`;
+  }
   return body.length > 100 ? `${body.slice(0, 99)}…` : body;
 }
 
@@ -217,6 +234,7 @@ export function parseEventPayload(data: unknown, seq: number): ChatEvent {
         id: str("id"),
         body: e.body,
         ...(e.replyTo === undefined ? {} : { replyTo: earlier("replyTo") }),
+        ...withAttachments(parseEventAttachments(e.attachments)),
       };
     case "message.edited":
       if (typeof e.body !== "string") throw new TypeError("event.body is not a string");
@@ -236,8 +254,17 @@ export function parseEventPayload(data: unknown, seq: number): ChatEvent {
       if (!Number.isSafeInteger(e.target) || (e.target as number) < 1 || (e.target as number) >= base.n) {
         throw new TypeError("event.target is not the n of an earlier event");
       }
-      return { ...base, kind: "message.deleted", target: e.target as number };
+      return {
+        ...base,
+        kind: "message.deleted",
+        target: e.target as number,
+        ...(e.attachments === undefined ? {} : { attachments: parseAttachmentIds(e.attachments) }),
+      };
     default:
       throw new TypeError(`unknown event kind ${JSON.stringify(e.kind)}`);
   }
+}
+
+function withAttachments(attachments: Attachment[] | undefined): { attachments?: Attachment[] } {
+  return attachments ? { attachments } : {};
 }

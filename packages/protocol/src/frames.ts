@@ -4,6 +4,7 @@
  * hand (this package has no dependencies and runs in a browser); unknown fields are
  * ignored so a newer client can talk to an older gateway.
  */
+import { parseAttachmentIds } from "./attachments.ts";
 import { NatterError } from "./errors.ts";
 import type { ChatEvent } from "./events.ts";
 import { isClientMsgId, isEmoji, isId } from "./limits.ts";
@@ -30,9 +31,12 @@ export interface SendFrame {
   chat: string;
   /** The client message id (idempotency key), as over HTTP. */
   id: string;
+  /** The text; "" (or absent in the frame) for a message of attachments only. */
   body: string;
   /** The `n` of the earlier message this one replies to (v1.1). */
   replyTo?: number;
+  /** Ids of attachments the sender uploaded into the chat (v1.1): body or attachments. */
+  attachments?: string[];
 }
 /** The author's new body for message `target` (v1.1): a `message.edited` event. */
 export interface EditFrame {
@@ -307,14 +311,23 @@ export function parseClientFrame(text: string): ClientFrame {
       if (r.ref === undefined) throw bad("send needs a ref", "ref");
       const chat = id(o, "chat");
       if (!isClientMsgId(o.id)) throw bad("id must be 1..64 characters of [A-Za-z0-9_.:-]", "id");
-      if (typeof o.body !== "string") throw bad("body must be a string", "body");
+      let attachments: string[] | undefined;
+      try {
+        attachments = o.attachments === undefined ? undefined : parseAttachmentIds(o.attachments);
+      } catch (err) {
+        throw bad((err as Error).message, "attachments");
+      }
+      // A message of attachments only may leave the body out.
+      const body = o.body === undefined && attachments?.length ? "" : o.body;
+      if (typeof body !== "string") throw bad("body must be a string", "body");
       return {
         type: "send",
         ref: r.ref,
         chat,
         id: o.id,
-        body: o.body,
+        body,
         ...(o.replyTo === undefined ? {} : { replyTo: messageN(o, "replyTo") }),
+        ...(attachments ? { attachments } : {}),
       };
     }
     case "edit": {

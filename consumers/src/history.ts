@@ -1,13 +1,19 @@
 import { ChatLog } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { type ChatEvent, type MessageCreatedEvent, previewOf } from "@natter/protocol";
+import {
+  type ChatEvent,
+  type ErasedEvent,
+  type MessageCreatedEvent,
+  type MessageEditedEvent,
+  previewOf,
+} from "@natter/protocol";
 import { type BatchWrites, projectionWrites, type Store, type StoreWrite } from "@natter/store";
 import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS } from "@natter/subjects";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Histogram, type Registry, register } from "prom-client";
 import { parseChatEvent } from "./chat-event.ts";
-import { eraseFromStream, erasuresOf } from "./erasure.ts";
+import { eraseFromStream, erasuresOf, mayErase } from "./erasure.ts";
 import { perRegistry } from "./metrics.ts";
 import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
 
@@ -62,7 +68,7 @@ const historyWriteHistogram = perRegistry(
 export async function writeHistoryBatch(
   store: BatchWrites,
   events: ChatEvent[],
-  erased: readonly MessageCreatedEvent[] = [],
+  erased: readonly ErasedEvent[] = [],
 ): Promise<void> {
   if (erased.length > 0) {
     const byKey = new Map(erased.map((m) => [`${m.chat}\n${m.n}`, m]));
@@ -96,8 +102,12 @@ export async function writeHistoryBatch(
  */
 function previewFromLastMessage(chatEvents: ChatEvent[]): StoreWrite | undefined {
   const last = chatEvents.at(-1);
-  // A deleted newest message leaves no preview (eraseMessage), not the one before it.
-  const lastMsg = chatEvents.findLast((e): e is MessageCreatedEvent => e.kind === "message.created");
+  // A deleted newest message leaves no preview (eraseMessage), not the one before it. An
+  // edit of the newest message (`latest`) is its preview, also when a reaction follows it.
+  const lastMsg = chatEvents.findLast(
+    (e): e is MessageCreatedEvent | MessageEditedEvent =>
+      e.kind === "message.created" || (e.kind === "message.edited" && e.latest === true),
+  );
   if (!last || !lastMsg || lastMsg === last) return undefined;
   const preview = previewOf(lastMsg);
   if (preview === undefined) return undefined;
@@ -151,7 +161,7 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
     parse: parseChatEvent,
     onBatch: async (events) => {
       const end = latency.startTimer();
-      if (!events.some((e) => e.kind === "message.deleted")) {
+      if (!mayErase(events)) {
         await writeHistoryBatch(opts.store, events);
       } else {
         const { jsm, chatLog: reader } = await chatLog();

@@ -15,6 +15,8 @@ import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { messageDeleteRoutes } from "./routes/message-deletes.ts";
+import { messageEditRoutes } from "./routes/message-edits.ts";
+import { messageReactionRoutes } from "./routes/message-reactions.ts";
 import { presenceRoutes } from "./routes/presence.ts";
 import { ErrorBody, errorResponse } from "./schemas.ts";
 import type { App } from "./server-types.ts";
@@ -139,6 +141,8 @@ export async function buildApp(
   blockRoutes(app, ctx);
   messageRoutes(app, ctx);
   messageDeleteRoutes(app, ctx);
+  messageEditRoutes(app, ctx);
+  messageReactionRoutes(app, ctx);
   presenceRoutes(app, ctx);
   adminRoutes(app, ctx);
   webRoutes(app, opts.webDir === undefined ? {} : { dir: opts.webDir });

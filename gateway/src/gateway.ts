@@ -11,6 +11,8 @@ import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner, unknownKeyWarner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
 import { MessageDeletes } from "./chat/deletes.ts";
+import { MessageEdits } from "./chat/edits.ts";
+import { MessageReactions } from "./chat/reactions.ts";
 import { HistoryLag } from "./chat/history-lag.ts";
 import { Sequencer } from "./chat/sequencer.ts";
 import { MembersCache } from "./chat/members-cache.ts";
@@ -106,6 +108,23 @@ export async function createGateway(opts: {
     sequencer,
     logger: logger.child({ component: "deletes" }),
   });
+  const edits = new MessageEdits({
+    chatLog,
+    access,
+    sequencer,
+    bodyLimit: config.bodyLimit,
+    limiter: sendLimiter,
+    historyLag,
+    logger: logger.child({ component: "edits" }),
+  });
+  const reactions = new MessageReactions({
+    store,
+    chatLog,
+    access,
+    sequencer,
+    limiter: sendLimiter,
+    logger: logger.child({ component: "reactions" }),
+  });
   const presence = new Presence({
     nc,
     js: jetstream(nc),
@@ -140,6 +159,8 @@ export async function createGateway(opts: {
     sessions: new Sessions({ store, nc, logger: logger.child({ component: "sessions" }) }),
     chats,
     deletes,
+    edits,
+    reactions,
     signals,
     presence,
     contacts,

@@ -1,6 +1,6 @@
 import type { ChatLog } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { erasedMessage, isUnavailable, type MessageCreatedEvent, NatterError } from "@natter/protocol";
+import { erasedEdit, erasedMessage, isUnavailable, type MessageCreatedEvent, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { deleteMsgId } from "@natter/subjects";
 import type { ChatAccess } from "./access.ts";
@@ -30,21 +30,21 @@ export interface DeleteResult {
  *   id per target, whoever asks, so two deletes racing append one event; the loser is told
  *   "already deleted".
  *
- * Erasure: the gateway writes the erased row to the store before answering, so from the
- * answer on no read returns the body (`ChatLog` prefers the store's erased row to the
+ * Erasure: the gateway writes the erased row to the store before answering (and its edits'
+ * erased rows: no edit body outlives its message), so from the answer on no read returns the body (`ChatLog` prefers the store's erased row to the
  * stream's copy); the history consumer writes it again in log order and then erases the
  * stream's copy (`consumers/src/erasure.ts`). Nothing is published when a check fails.
  */
 export class MessageDeletes {
   readonly #store: Pick<Store, "getChat" | "eraseMessage">;
-  readonly #chatLog: Pick<ChatLog, "range">;
+  readonly #chatLog: Pick<ChatLog, "range" | "editsOf">;
   readonly #access: Pick<ChatAccess, "requireMember" | "notMember">;
   readonly #seq: Pick<Sequencer, "publish">;
   readonly #log: Logger;
 
   constructor(opts: {
     store: Pick<Store, "getChat" | "eraseMessage">;
-    chatLog: Pick<ChatLog, "range">;
+    chatLog: Pick<ChatLog, "range" | "editsOf">;
     access: Pick<ChatAccess, "requireMember" | "notMember">;
     sequencer: Pick<Sequencer, "publish">;
     logger: Logger;
@@ -108,6 +108,10 @@ export class MessageDeletes {
     if (duplicate && event.from !== me) throw alreadyDeleted();
     try {
       await this.#store.eraseMessage(erasedMessage(message, event.n));
+      // Its edits too, so no read returns an edit's body from the answer on either.
+      for (const e of await this.#chatLog.editsOf(chatId, message.n, event.n)) {
+        await this.#store.eraseMessage(erasedEdit(e));
+      }
     } catch (err) {
       // The delete is in the log: history erases the message in its next batch.
       if (!isUnavailable(err)) throw err;

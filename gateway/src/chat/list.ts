@@ -134,13 +134,18 @@ async function unstoredPreview(
   top: ChatEvent,
   stored: { lastN: number; preview?: string } | undefined,
 ): Promise<string | undefined> {
-  if (top.kind === "message.created") return previewOf(top);
+  if (isPreviewable(top)) return previewOf(top);
   const from = Math.max(stored?.lastN ?? 0, top.n - PREVIEW_WINDOW);
   const unstored = await chatLog.range(chatId, { afterN: from, toN: top.n, limit: PREVIEW_WINDOW }).catch(() => []);
-  const message = unstored.findLast((e) => e.kind === "message.created");
+  const message = unstored.findLast(isPreviewable);
   if (message) return previewOf(message);
   if (unstored.some((e) => e.kind === "message.deleted") || unstored.length < top.n - from) return undefined;
   return stored?.preview;
+}
+
+/** A message, or an edit of the newest one (`latest`): what the preview shows (a deleted one: none). */
+function isPreviewable(e: ChatEvent): boolean {
+  return e.kind === "message.created" || (e.kind === "message.edited" && e.latest === true);
 }
 
 /** Messages from others after `afterN`, up to the cap: the store's count, then the stream beyond what it holds. */

@@ -12,8 +12,14 @@ import type { HistoryLag } from "./history-lag.ts";
 import type { MembersCache } from "./members-cache.ts";
 import type { Signals } from "./signals.ts";
 import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
+import { liveMessage } from "./target.ts";
 
 export type { ChatView };
+
+export interface SendOptions {
+  /** The `n` of the earlier message this one replies to. */
+  replyTo?: number;
+}
 
 export interface SendResult {
   chat: string;
@@ -234,11 +240,14 @@ export class ChatService {
     return event.n;
   }
 
-  /** A message into the chat (`#send`), timed from arrival to answer in `natter_send_seconds` by outcome. */
-  async send(me: string, chatId: string, id: string, body: string): Promise<SendResult> {
+  /**
+   * A message into the chat (`#send`), timed from arrival to answer in `natter_send_seconds` by outcome.
+   * `opts.replyTo`: the `n` of an earlier message of the chat it replies to (v1.1).
+   */
+  async send(me: string, chatId: string, id: string, body: string, opts: SendOptions = {}): Promise<SendResult> {
     const end = this.#metrics.sendLatency.startTimer();
     try {
-      const r = await this.#send(me, chatId, id, body);
+      const r = await this.#send(me, chatId, id, body, opts);
       end({ outcome: r.duplicate ? "duplicate" : "ok" });
       return r;
     } catch (err) {
@@ -247,7 +256,7 @@ export class ChatService {
     }
   }
 
-  async #send(me: string, chatId: string, id: string, body: string): Promise<SendResult> {
+  async #send(me: string, chatId: string, id: string, body: string, opts: SendOptions): Promise<SendResult> {
     if (Buffer.byteLength(body, "utf8") > this.#config.bodyLimit) {
       throw new NatterError("too_large", `the body is over ${this.#config.bodyLimit} bytes`, { field: "body" });
     }
@@ -261,6 +270,8 @@ export class ChatService {
     }
     // Blocks and declines of a direct chat refuse before anything else is spent.
     const mine = await this.#access.checkSend(me, chatId);
+    const { replyTo } = opts;
+    if (replyTo !== undefined) await this.#replyTarget(me, chatId, replyTo);
     this.#historyLag.admit();
     const wait = this.#sendLimiter.take(me);
     if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
@@ -271,7 +282,16 @@ export class ChatService {
       // refuses the send.
       published = await this.#seq.publish(
         chatId,
-        (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.created", id, body }),
+        (n, ts) => ({
+          chat: chatId,
+          n,
+          ts,
+          from: me,
+          kind: "message.created",
+          id,
+          body,
+          ...(replyTo === undefined ? {} : { replyTo }),
+        }),
         { dedupId: msgId(chatId, me, id), sender: me },
       );
     } catch (err) {
@@ -296,6 +316,17 @@ export class ChatService {
     // No projection here: a message changes only the chat head, which the history consumer
     // advances milliseconds later; a store write per send would halve the gateway's rate.
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /**
+   * A reply's message (v1.1): an earlier message of the chat the sender can see (from the
+   * event that added them), not deleted: `not_found` / `invalid_input` on `replyTo`
+   * otherwise (`liveMessage`). A reply to a message deleted later keeps its `replyTo`;
+   * clients show the quote as deleted. Read only for replies: a plain send costs nothing more.
+   */
+  async #replyTarget(me: string, chatId: string, replyTo: number): Promise<void> {
+    const member = await this.requireMember(me, chatId);
+    await liveMessage(this.#chatLog, chatId, replyTo, member.joinedN, "replyTo");
   }
 
   /**

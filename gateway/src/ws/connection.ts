@@ -309,8 +309,24 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
         this.#io.send({ type: "pong", ...(frame.ref === undefined ? {} : { ref: frame.ref }) });
         return;
       case "send": {
-        const r = await ctx.chats.send(me, frame.chat, frame.id, frame.body);
+        const r = await ctx.chats.send(me, frame.chat, frame.id, frame.body, {
+          ...(frame.replyTo === undefined ? {} : { replyTo: frame.replyTo }),
+        });
         this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts });
+        return;
+      }
+      case "edit": {
+        const r = await ctx.edits.edit(me, frame.chat, frame.target, frame.id, frame.body);
+        this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts });
+        return;
+      }
+      case "react":
+      case "unreact": {
+        const r =
+          frame.type === "react"
+            ? await ctx.reactions.add(me, frame.chat, frame.target, frame.emoji)
+            : await ctx.reactions.remove(me, frame.chat, frame.target, frame.emoji);
+        this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, seq: r.seq, n: r.n, ts: r.ts });
         return;
       }
       case "delete": {

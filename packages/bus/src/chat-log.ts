@@ -4,6 +4,7 @@ import {
   foldDeletes,
   isUnavailable,
   membershipEffect,
+  type MessageEditedEvent,
   NatterError,
 } from "@natter/protocol";
 import type { Member, Store } from "@natter/store";
@@ -19,6 +20,8 @@ import {
 } from "./chat-range.ts";
 import { chatEventAt, lastChatEvents } from "./chat-stream.ts";
 
+/** Events read at a time while looking for a deleted message's edits. */
+const EDIT_SCAN_PAGE = 1000;
 /** Most events replayed from the stream to bring a stored member list up to a head. */
 const MAX_MEMBERSHIP_REPLAY = 10_000;
 
@@ -90,6 +93,23 @@ export class ChatLog {
   async page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
     const page = await readChatPage(this.#jsm, this.#store, chatId, q);
     return { events: foldDeletes(page.events), hasMore: page.hasMore };
+  }
+
+  /**
+   * The edits (`message.edited`) of message `target` up to event `toN`, ascending: what a
+   * delete of it erases with it (no edit body outlives its message). Reads the events
+   * between the two in pages; a delete usually follows its message closely.
+   */
+  async editsOf(chatId: string, target: number, toN: number): Promise<MessageEditedEvent[]> {
+    const edits: MessageEditedEvent[] = [];
+    for (let after = target; after < toN;) {
+      const page = await readChatEvents(this.#jsm, this.#store, chatId, { afterN: after, toN, limit: EDIT_SCAN_PAGE });
+      for (const e of page) if (e.kind === "message.edited" && e.target === target) edits.push(e);
+      const last = page.at(-1);
+      if (!last) break;
+      after = last.n;
+    }
+    return edits;
   }
 
   /** The event at a stream sequence, if the stream still holds it. */

@@ -40,7 +40,8 @@ const STREAM_PAGE = 256;
  * the rows before it, so a message read from the stream (beyond the store's contiguous
  * run) is replaced by the erased row the same store page returned for its `n`; and the
  * stream's copy is erased only after the store has the row (history), so where the stream
- * has a hole the store has the message, erased.
+ * has a hole the store has the message, erased. The same holds for a deleted message's
+ * edits (erased with it, `erasedEdit`).
  */
 export async function readChatEvents(
   jsm: JetStreamManager,
@@ -75,7 +76,9 @@ export async function readChatEvents(
         take(e);
         taken++;
       }
-      for (const e of page.slice(taken)) if (e.kind === "message.created" && e.deleted) erased.set(e.n, e);
+      for (const e of page.slice(taken)) {
+        if ((e.kind === "message.created" || e.kind === "message.edited") && e.deleted) erased.set(e.n, e);
+      }
       if (taken > 0) progressed = true;
       // A full page taken whole: the store may hold more.
       if (done() || taken < want || page.length < want) break;

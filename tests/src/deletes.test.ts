@@ -3,7 +3,10 @@ import { DatabaseSync } from "node:sqlite";
 import { describe, test } from "node:test";
 import type { ChatEvent, EventFrame, SentFrame } from "@natter/protocol";
 import { CHAT_STREAM } from "@natter/subjects";
-import { stackSuite, WsClient } from "@natter/testkit";
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { natsBin, stackSuite, WsClient } from "@natter/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import cassandra from "cassandra-driver";
@@ -16,6 +19,7 @@ import { Api, eventually } from "./http-client.ts";
 // its body is gone from the chat stream (erased by seq) and from every store table.
 
 const OPERATOR = "del_operator";
+const run = promisify(execFile);
 
 for (const backend of ["sqlite", "cassandra"] as const) {
   describe(`deletes (${backend})`, () => {
@@ -225,6 +229,13 @@ for (const backend of ["sqlite", "cassandra"] as const) {
       await eventually(async () => (await streamMessage(m2.seq)) === null, 20_000, "n=2 erased from the stream");
       await eventually(async () => (await streamMessage(m3.seq)) === null, 20_000, "n=3 erased from the stream");
       assert.match((await streamMessage(m4.seq)) ?? "", /this one stays/, "the others stay in the stream");
+      // As an operator would look, with the nats CLI as the read-only tail identity.
+      const nats = (...args: string[]) =>
+        run(path.join(natsBin(), "nats"), [...live.stack.nats.cliArgs("tail"), ...args], { timeout: 15_000 });
+      assert.match((await nats("stream", "get", CHAT_STREAM, String(m4.seq))).stdout, /this one stays/);
+      await assert.rejects(nats("stream", "get", CHAT_STREAM, String(m2.seq)), (err: { stderr?: string }) =>
+        /no message found|not found/i.test(err.stderr ?? ""),
+      );
 
       // No store table holds either body (events, heads' previews, anything).
       await eventually(async () => /this one stays/.test(await storeDump()), 20_000, "history wrote n=4");

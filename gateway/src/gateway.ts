@@ -106,6 +106,7 @@ export async function createGateway(opts: {
     chatLog,
     access,
     sequencer,
+    historyLag,
     logger: logger.child({ component: "deletes" }),
   });
   const edits = new MessageEdits({

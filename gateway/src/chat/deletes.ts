@@ -4,6 +4,7 @@ import { erasedEdit, erasedMessage, isUnavailable, type MessageCreatedEvent, Nat
 import type { Store } from "@natter/store";
 import { deleteMsgId } from "@natter/subjects";
 import type { ChatAccess } from "./access.ts";
+import type { HistoryLag } from "./history-lag.ts";
 import { NotMemberError, type Sequencer } from "./sequencer.ts";
 
 /** The `message.deleted` event a delete answers with (`DELETE …/messages/:n`, the `delete` frame). */
@@ -40,6 +41,7 @@ export class MessageDeletes {
   readonly #chatLog: Pick<ChatLog, "range" | "editsOf">;
   readonly #access: Pick<ChatAccess, "requireMember" | "notMember">;
   readonly #seq: Pick<Sequencer, "publish">;
+  readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #log: Logger;
 
   constructor(opts: {
@@ -47,12 +49,15 @@ export class MessageDeletes {
     chatLog: Pick<ChatLog, "range" | "editsOf">;
     access: Pick<ChatAccess, "requireMember" | "notMember">;
     sequencer: Pick<Sequencer, "publish">;
+    /** Back-pressure: a delete is an event for history to apply, refused (503) as sends are while it lags. */
+    historyLag: Pick<HistoryLag, "admit">;
     logger: Logger;
   }) {
     this.#store = opts.store;
     this.#chatLog = opts.chatLog;
     this.#access = opts.access;
     this.#seq = opts.sequencer;
+    this.#historyLag = opts.historyLag;
     this.#log = opts.logger;
   }
 
@@ -88,6 +93,7 @@ export class MessageDeletes {
 
   async #delete(me: string, chatId: string, message: MessageCreatedEvent, asMember: boolean): Promise<DeleteResult> {
     if (message.deleted) return this.#repeat(me, chatId, message);
+    this.#historyLag.admit();
     let published;
     try {
       // A member must still be one at the position the delete takes (G3), as for a send.

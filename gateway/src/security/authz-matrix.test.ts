@@ -234,6 +234,38 @@ const HTTP_ROWS: HttpRow[] = [
     request: (_w, s) => ({ method: "DELETE", url: `/v1/chats/${s.chat}/messages/${s.head}`, token: tok(s) }),
     expect: chatRoute("403 forbidden", { admin: "200", requester: "200", blocked: "200" }),
   },
+  {
+    route: "PATCH /v1/chats/{chatId}/messages/{n}",
+    // The head's author only (as for the delete above, less the admin), and not in a blocked chat.
+    what: "edit the chat's last message (its author only; refused in a blocked chat)",
+    request: (_w, s) => ({
+      method: "PATCH",
+      url: `/v1/chats/${s.chat}/messages/${s.head}`,
+      token: tok(s),
+      payload: { id: newId("e"), body: "edited" },
+    }),
+    expect: chatRoute("403 forbidden", { requester: "201" }),
+  },
+  {
+    route: "PUT /v1/chats/{chatId}/messages/{n}/reactions/{emoji}",
+    what: "react to the chat's last message (any member; not in a blocked chat)",
+    request: (_w, s) => ({
+      method: "PUT",
+      url: `/v1/chats/${s.chat}/messages/${s.head}/reactions/${encodeURIComponent("👍")}`,
+      token: tok(s),
+    }),
+    expect: chatRoute("200", { blocked: "403 forbidden" }),
+  },
+  {
+    route: "DELETE /v1/chats/{chatId}/messages/{n}/reactions/{emoji}",
+    what: "take back a reaction to the chat's last message (nothing to take back: n 0)",
+    request: (_w, s) => ({
+      method: "DELETE",
+      url: `/v1/chats/${s.chat}/messages/${s.head}/reactions/${encodeURIComponent("👍")}`,
+      token: tok(s),
+    }),
+    expect: chatRoute("200", { blocked: "403 forbidden" }),
+  },
   // ---------------------------------------------------------------- message requests and blocks
   {
     route: "POST /v1/chats/{chatId}/accept",
@@ -451,6 +483,36 @@ const WS_ROWS: WsRow[] = [
       return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "delete");
     },
     expect: wsChat("error forbidden", { admin: "sent", requester: "sent", blocked: "sent" }),
+  },
+  {
+    type: "edit",
+    what: "edit the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "edit", ref, chat: s.chat, id: newId("e"), target: s.head, body: "edited" });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "edit");
+    },
+    expect: wsChat("error forbidden", { requester: "sent" }),
+  },
+  {
+    type: "react",
+    what: "react to the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "react", ref, chat: s.chat, target: s.head, emoji: "👍" });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "react");
+    },
+    expect: wsChat("sent", { blocked: "error forbidden" }),
+  },
+  {
+    type: "unreact",
+    what: "take back a reaction to the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "unreact", ref, chat: s.chat, target: s.head, emoji: "👍" });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "unreact");
+    },
+    expect: wsChat("sent", { blocked: "error forbidden" }),
   },
   { type: "ack", what: "delivered up to the head", run: pointer("deliveredN"), expect: wsChat("stored") },
   { type: "read", what: "read up to the head", run: pointer("readN"), expect: wsChat("stored") },

@@ -6,6 +6,7 @@ export {
   ClientClosedError,
   NatterClient,
   type PresenceInfo,
+  type ReactionAck,
   type ReceiptInfo,
   SendTimeoutError,
   type TypingInfo,
@@ -13,7 +14,7 @@ export {
 export { type CursorStore, LocalStorageCursorStore, MemoryCursorStore, type StorageLike } from "./cursor-store.ts";
 export { Emitter, type EventMap } from "./emitter.ts";
 export { HistoryPager } from "./history.ts";
-export { ChatMessages } from "./messages.ts";
+export { type ChatMessage, ChatMessages, type ReactionSummary } from "./messages.ts";
 export {
   type ChatCreated,
   type ChatSummary,

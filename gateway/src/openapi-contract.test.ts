@@ -103,6 +103,10 @@ describe("openapi - the document describes the server", () => {
       body: () => ["hello"],
       // A message's n: mine (deletable), and the chat's creation (not a message: 400).
       n: () => [mine, 1],
+      // A reaction's emoji (a path parameter): one emoji, and text (400).
+      emoji: () => ["👍", "ok"],
+      // A reply's message: mine (a message), and the chat's creation (not a message: 400).
+      replyTo: () => [mine, 1],
     };
 
     const samples = (schema: Schema, name?: string) => samplesOf(schema, fixtures, name);
@@ -132,6 +136,11 @@ describe("openapi - the document describes the server", () => {
             ? 1
             : 0;
     operations.sort((a, b) => logoutLast(a) - logoutLast(b));
+    // Taking back a reaction before the deletes: its message is deleted among them (a
+    // deleted message takes no reaction change), and with nothing to take back it is a 200.
+    const unreactFirst = (o: { path: string; method: string }) =>
+      o.method === "delete" && o.path.endsWith("/reactions/{emoji}") ? 0 : 1;
+    operations.sort((a, b) => unreactFirst(a) - unreactFirst(b));
     // Declining first, while `asked` is still a request (a send or an accept answers it).
     const declineFirst = (o: { path: string }) => (o.path.endsWith("/decline") ? 0 : 1);
     operations.sort((a, b) => declineFirst(a) - declineFirst(b));

@@ -31,13 +31,15 @@ export interface DeleteResult {
  *   id per target, whoever asks, so two deletes racing append one event; the loser is told
  *   "already deleted".
  *
- * Erasure: the gateway writes the erased row to the store before answering (and its edits'
- * erased rows: no edit body outlives its message), so from the answer on no read returns the body (`ChatLog` prefers the store's erased row to the
- * stream's copy); the history consumer writes it again in log order and then erases the
- * stream's copy (`consumers/src/erasure.ts`). Nothing is published when a check fails.
+ * Erasure: before answering, the gateway erases the message's row (and its edits' rows: no
+ * edit body outlives its message) where history has written it, so from the answer on no
+ * read returns the body (`ChatLog` prefers the store's erased row to the stream's copy,
+ * and a message it takes from the stream is folded with the delete further along it); the
+ * history consumer writes the erased rows in log order, then erases the stream's copies
+ * (`consumers/src/erasure.ts`). Nothing is published when a check fails.
  */
 export class MessageDeletes {
-  readonly #store: Pick<Store, "getChat" | "eraseMessage">;
+  readonly #store: Pick<Store, "getChat" | "getEvents" | "eraseMessage">;
   readonly #chatLog: Pick<ChatLog, "range" | "editsOf">;
   readonly #access: Pick<ChatAccess, "requireMember" | "notMember">;
   readonly #seq: Pick<Sequencer, "publish">;
@@ -45,7 +47,7 @@ export class MessageDeletes {
   readonly #log: Logger;
 
   constructor(opts: {
-    store: Pick<Store, "getChat" | "eraseMessage">;
+    store: Pick<Store, "getChat" | "getEvents" | "eraseMessage">;
     chatLog: Pick<ChatLog, "range" | "editsOf">;
     access: Pick<ChatAccess, "requireMember" | "notMember">;
     sequencer: Pick<Sequencer, "publish">;
@@ -113,10 +115,15 @@ export class MessageDeletes {
     }
     if (duplicate && event.from !== me) throw alreadyDeleted();
     try {
-      await this.#store.eraseMessage(erasedMessage(message, event.n));
+      // Only rows history has written already: a row written ahead of it would stand beyond
+      // the store's contiguous run, which the chat list's unread count relies on. A message
+      // history has not written yet gets its erased row from history (in log order, the
+      // delete right behind it), and meanwhile every read that takes it from the stream
+      // finds the delete further along the stream (`readChatEvents`).
+      if (await this.#stored(chatId, message.n)) await this.#store.eraseMessage(erasedMessage(message, event.n));
       // Its edits too, so no read returns an edit's body from the answer on either.
       for (const e of await this.#chatLog.editsOf(chatId, message.n, event.n)) {
-        await this.#store.eraseMessage(erasedEdit(e));
+        if (await this.#stored(chatId, e.n)) await this.#store.eraseMessage(erasedEdit(e));
       }
     } catch (err) {
       // The delete is in the log: history erases the message in its next batch.
@@ -124,6 +131,12 @@ export class MessageDeletes {
       this.#log.warn({ chatId, target: message.n }, "store unavailable: the erasure waits for the history consumer");
     }
     return { chat: chatId, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /** Whether the store holds event `n` of the chat (history has written it). */
+  async #stored(chatId: string, n: number): Promise<boolean> {
+    const [e] = await this.#store.getEvents(chatId, { afterN: n - 1, limit: 1 });
+    return e?.n === n;
   }
 
   /** An erased message: the caller's own delete again (the same answer), or someone else's. */

@@ -64,6 +64,8 @@ function fixtures(world: World, rng: Prng): Fixtures {
     newPassword: () => [PASSWORD],
     id: () => [`fz-${rng.int(1e9)}`],
     body: () => ["hello"],
+    // A reaction's emoji (a path parameter) and near misses: text, ❤ without its selector.
+    emoji: () => [rng.pick(["👍", "ok", "❤"])],
   };
 }
 

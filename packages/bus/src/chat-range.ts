@@ -1,4 +1,10 @@
-import { type ChatEvent, parseEventPayload, isUnavailable } from "@natter/protocol";
+import {
+  type ChatEvent,
+  erasedMessage,
+  isUnavailable,
+  type MessageCreatedEvent,
+  parseEventPayload,
+} from "@natter/protocol";
 import type { EventPageQuery, Store } from "@natter/store";
 import { CHAT_STREAM, chatSubject } from "@natter/subjects";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
@@ -17,6 +23,8 @@ export interface ChatRangeQuery {
 const STORE_PAGE = 1000;
 /** Events per batch direct get request. Events are ≤ 64 KiB, so a page is ≤ 16 MiB. */
 const STREAM_PAGE = 256;
+/** Most stream pages read beyond a range for the deletes of messages it took from the stream. */
+const DELETE_SCAN_PAGES = 8;
 
 /**
  * Events of one chat with `afterN < n <= toN`, ascending by n, at most `limit`: older ones

@@ -1,9 +1,10 @@
-import { ensureChatStream } from "@natter/bus";
+import { AttachmentBucket, ensureChatStream } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Registry, register } from "prom-client";
+import { AttachmentSweeper } from "./attachment-sweeper.ts";
 import { createFanoutConsumer } from "./fanout.ts";
 import { createHistoryConsumer } from "./history.ts";
 import type { ConsumerRunner } from "./runner.ts";
@@ -80,11 +81,23 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     });
     started.push(r);
   }
+  // Unreferenced uploads are purged beside history: the same identity may purge the
+  // attachments bucket, and every history replica sweeping is safe (`AttachmentSweeper`).
+  const sweeper = wanted.has("history")
+    ? new AttachmentSweeper({
+        bucket: new AttachmentBucket(jetstream(nc), await jetstreamManager(nc)),
+        ttlMs: config.attachmentUnreferencedTtl,
+        intervalMs: config.attachmentSweepInterval,
+        logger: logger.child({ component: "attachment-sweeper" }),
+        registry,
+      })
+    : undefined;
+  sweeper?.start();
   logger.info({ consumers: started.map((r) => r.name) }, "consumers started");
   return {
     runners: started,
     async stop() {
-      await Promise.all(started.map((r) => r.stop()));
+      await Promise.all([...started.map((r) => r.stop()), sweeper?.stop()]);
     },
   };
 }

@@ -1,4 +1,11 @@
-import { CLIENT_MSG_ID_PATTERN, ERROR_STATUS, type ErrorCode, ID_PATTERN, MAX_EMOJI_LENGTH } from "@natter/protocol";
+import {
+  CLIENT_MSG_ID_PATTERN,
+  ERROR_STATUS,
+  type ErrorCode,
+  ID_PATTERN,
+  MAX_ATTACHMENTS_PER_MESSAGE,
+  MAX_EMOJI_LENGTH,
+} from "@natter/protocol";
 import { Type } from "typebox";
 
 /** JSON schemas of the HTTP API (request and response), the source of the OpenAPI document. */
@@ -147,6 +154,17 @@ export const BlocksView = Type.Object({
 
 export const UserParams = Type.Object({ userId: Id });
 
+/** An attachment's descriptor, as the upload answers it and a `message.created` carries it. */
+export const AttachmentView = Type.Object({
+  attachmentId: Type.String(),
+  name: Type.String(),
+  size: Type.Integer({ description: "bytes" }),
+  contentType: Type.String({ description: "the upload's Content-Type; the download answers with it" }),
+  sha256: Type.String({ description: "lowercase hex SHA-256 of the bytes; the download's ETag" }),
+  width: Type.Optional(Type.Integer({ description: "pixels, for a PNG, JPEG, GIF or WebP image" })),
+  height: Type.Optional(Type.Integer({ description: "pixels, with width" })),
+});
+
 export const Event = Type.Object(
   {
     chat: Type.String(),
@@ -165,6 +183,12 @@ export const Event = Type.Object(
       Type.Integer({ description: "message.deleted, message.edited, reaction.*: the n of the message it is about" }),
     ),
     replyTo: Type.Optional(Type.Integer({ description: "message.created: the n of the message it replies to" })),
+    attachments: Type.Optional(
+      Type.Array(AttachmentView, { description: "message.created: its files (absent once deleted)" }),
+    ),
+    attachmentIds: Type.Optional(
+      Type.Array(Type.String(), { description: "message.deleted: the deleted message's attachments (purged)" }),
+    ),
     latest: Type.Optional(
       Type.Literal(true, { description: "message.edited of the chat's newest message: the chat list shows its body" }),
     ),
@@ -187,13 +211,23 @@ export function sendBody(bodyLimit: number) {
   return Type.Object(
     {
       id: ClientMsgId,
-      body: Type.String({
-        maxLength: bodyLimit,
-        "x-too-large": true,
-        description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace; over it: 413 too_large`,
-      }),
+      body: Type.Optional(
+        Type.String({
+          maxLength: bodyLimit,
+          "x-too-large": true,
+          description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace; over it: 413 too_large. Required unless the message has attachments`,
+        }),
+      ),
       replyTo: Type.Optional(
         Type.Integer({ minimum: 1, description: "the n of an earlier message of the chat this one replies to" }),
+      ),
+      attachments: Type.Optional(
+        Type.Array(Id, {
+          maxItems: MAX_ATTACHMENTS_PER_MESSAGE,
+          uniqueItems: true,
+          description:
+            "ids of attachments the sender uploaded into this chat (POST /v1/chats/:chatId/attachments), each used by no other message",
+        }),
       ),
     },
     { additionalProperties: false },

@@ -101,7 +101,16 @@ export class MessageDeletes {
       // A member must still be one at the position the delete takes (G3), as for a send.
       published = await this.#seq.publish(
         chatId,
-        (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.deleted", target: message.n }),
+        (n, ts) => ({
+          chat: chatId,
+          n,
+          ts,
+          from: me,
+          kind: "message.deleted",
+          target: message.n,
+          // Its files, for the history consumer to purge (it needs nothing else to find them).
+          ...(message.attachments?.length ? { attachmentIds: message.attachments.map((a) => a.attachmentId) } : {}),
+        }),
         { dedupId: deleteMsgId(chatId, message.n), ...(asMember ? { sender: me } : {}) },
       );
     } catch (err) {

@@ -80,7 +80,7 @@ export interface MessageDeletedEvent extends EventBase {
    * (an extension of v1.1): the history consumer purges them from the object store with
    * nothing else to read, even once the original has left the stream.
    */
-  attachments?: string[];
+  attachmentIds?: string[];
 }
 
 /**
@@ -258,7 +258,7 @@ export function parseEventPayload(data: unknown, seq: number): ChatEvent {
         ...base,
         kind: "message.deleted",
         target: e.target as number,
-        ...(e.attachments === undefined ? {} : { attachments: parseAttachmentIds(e.attachments) }),
+        ...(e.attachmentIds === undefined ? {} : { attachmentIds: parseAttachmentIds(e.attachmentIds) }),
       };
     default:
       throw new TypeError(`unknown event kind ${JSON.stringify(e.kind)}`);

@@ -218,6 +218,51 @@ describe("cli - natter against a spawned gateway", () => {
     assert.equal(await tail.exited, 0, tail.printed.stderr);
   });
 
+  test("cli - send --reply-to sends a reply; reactions lists each emoji with its count and who", async () => {
+    const asked = await natter("ana", ["send", chatId, "pizza tonight?"]);
+    assert.equal(asked.code, 0, asked.stderr);
+    const n = Number(/ n=(\d+)/.exec(asked.stdout)![1]);
+    const reply = await natter("ben", ["send", chatId, "yes", "--reply-to", String(n)]);
+    assert.equal(reply.code, 0, reply.stderr);
+    const replyN = Number(/ n=(\d+)/.exec(reply.stdout)![1]);
+    const bad = await natter("ben", ["send", chatId, "no", "--reply-to", "0"]);
+    assert.equal(bad.code, 2, "a usage error");
+    const notMessage = await natter("ben", ["send", chatId, "no", "--reply-to", "1"]);
+    assert.equal(notMessage.code, 1);
+    assert.match(notMessage.stderr, /invalid_input/);
+
+    // Reactions over HTTP (the users' stored tokens), then listed by the CLI.
+    const react = async (user: string, emoji: string, method = "PUT") => {
+      const { token } = await credentials(user);
+      const res = await fetch(`${gw.url}/v1/chats/${chatId}/messages/${n}/reactions/${encodeURIComponent(emoji)}`, {
+        method,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 200, await res.text());
+    };
+    await react("ana", "🍕");
+    await react("ben", "🍕");
+    await react("ben", "🎉");
+    await react("ana", "👍");
+    await react("ana", "👍", "DELETE");
+    const listed = await natter("ben", ["reactions", chatId, String(n)]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(listed.stdout, "🍕 2 @cli_ana @cli_ben\n🎉 1 @cli_ben\n");
+    const none = await natter("ben", ["reactions", chatId, String(replyN)]);
+    assert.equal(none.stdout, "", "no reactions: nothing printed");
+    const missing = await natter("ben", ["reactions", chatId, "9999"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /not_found/);
+    // The reply carries its replyTo in the export.
+    const exported = await natter("ben", ["export", chatId]);
+    const replied = exported.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { n: number; replyTo?: number })
+      .find((e) => e.n === replyN);
+    assert.equal(replied?.replyTo, n);
+  });
+
   test("cli - an unknown chat exits 1 with not_found", async () => {
     const send = await natter("ana", ["send", "no-such-chat", "hello"]);
     assert.equal(send.code, 1);

@@ -8,12 +8,14 @@ import { parseArgs } from "node:util";
 import {
   type ChatEvent,
   ChatList,
+  ChatMessages,
   HttpError,
   MemoryCursorStore,
   NatterClient,
   NatterError,
   NatterHttp,
   SendTimeoutError,
+  Users,
   usersIn,
 } from "@natter/client";
 import { ADMIN_USAGE, AdminUsageError, runAdmin } from "./admin.ts";
@@ -36,7 +38,8 @@ export const USAGE = `usage: natter <command> [options]
   chats                                                   list chats, most recent first
   dm <handle>                                             open a direct chat, print its id
   group <title> <handle>...                               create a group, print its id
-  send <chatId> <text>                                    send a message, print seq and n
+  send <chatId> <text> [--reply-to <n>]                   send a message (a reply to message n), print seq and n
+  reactions <chatId> <n>                                  the reactions to message n: each emoji, its count and who
   tail <chatId> [--last 20]                               print the last events, then live ones
   export <chatId>                                         the whole history as JSON Lines
   admin <command>                                         operators: users, chats, messages, state (natter admin --help)
@@ -81,6 +84,7 @@ type Values = {
   help?: boolean;
   limit?: string;
   after?: string;
+  "reply-to"?: string;
 };
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -101,6 +105,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
         help: { type: "boolean", short: "h" },
         limit: { type: "string" },
         after: { type: "string" },
+        "reply-to": { type: "string" },
       },
     }));
   } catch (err) {
@@ -230,8 +235,12 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
         discoverChats: false,
       });
       try {
+        const replyTo = v["reply-to"] === undefined ? undefined : Number(v["reply-to"]);
+        if (replyTo !== undefined && !(Number.isSafeInteger(replyTo) && replyTo >= 1)) {
+          throw new UsageError("--reply-to is the n of a message (1 or more)");
+        }
         await connectOnce(client);
-        const sent = await client.send(args[0]!, args.slice(1).join(" "));
+        const sent = await client.send(args[0]!, args.slice(1).join(" "), replyTo === undefined ? {} : { replyTo });
         io.out(`sent seq=${sent.seq} n=${sent.n}`);
       } finally {
         client.close();
@@ -302,6 +311,33 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       } finally {
         client.close();
       }
+      return;
+    }
+    case "reactions": {
+      need(args, 2, "<chatId> <n>");
+      const n = Number(args[1]);
+      if (!Number.isSafeInteger(n) || n < 1) throw new UsageError("<n> is the n of a message (1 or more)");
+      const { http } = await session(v, io, file);
+      // The message and every event after it, folded as an app folds them (`ChatMessages`).
+      const messages = new ChatMessages();
+      for (let afterN = n - 1; ;) {
+        const page = await http.messages(args[0]!, { after: afterN, limit: 100 });
+        for (const e of page.events) messages.apply(e);
+        const lastN = page.events.at(-1)?.n;
+        if (!page.hasMore || lastN === undefined) break;
+        afterN = lastN;
+      }
+      const message = messages.get(n);
+      if (!message) throw new NatterError("not_found", `no message #${n} in this chat`, { field: "n" });
+      const reactions = message.reactions ?? [];
+      if (v.json) {
+        io.out(JSON.stringify(reactions));
+        return;
+      }
+      const users = new Users(http);
+      await users.ensure(reactions.flatMap((r) => r.users));
+      for (const r of reactions)
+        io.out(`${r.emoji} ${r.users.length} ${r.users.map((u) => users.handle(u)).join(" ")}`);
       return;
     }
     case "export": {
@@ -389,8 +425,16 @@ async function connectOnce(client: NatterClient): Promise<void> {
 export function formatEvent(e: ChatEvent, name: (userId: string) => string = (u) => u): string {
   const head = `#${e.n} ${new Date(e.ts).toISOString()} ${name(e.from)}`;
   switch (e.kind) {
-    case "message.created":
-      return e.deleted ? `${head}: (message deleted)` : `${head}: ${e.body}`;
+    case "message.created": {
+      const reply = e.replyTo === undefined ? "" : ` (reply to #${e.replyTo})`;
+      return e.deleted ? `${head}: (message deleted)` : `${head}${reply}: ${e.body}`;
+    }
+    case "message.edited":
+      return e.deleted ? `${head} edited #${e.target} (message deleted)` : `${head} edited #${e.target}: ${e.body}`;
+    case "reaction.added":
+      return `${head} reacted ${e.emoji} to #${e.target}`;
+    case "reaction.removed":
+      return `${head} took back ${e.emoji} on #${e.target}`;
     case "chat.created":
       return `${head} created ${e.chatKind === "group" ? `group ${JSON.stringify(e.title ?? "")}` : "the chat"} with ${e.members.map(name).join(", ")}`;
     case "member.added":

@@ -88,6 +88,16 @@ describe("openapi - the document describes the server", () => {
 
     // Values by parameter or property name: each one valid for the schema, several where
     // the server's answer depends on which (yourself, a direct chat, an unknown id).
+    const attachment = JSON.parse(
+      (
+        await app.inject({
+          method: "POST",
+          url: `/v1/chats/${group}/attachments?name=a.txt`,
+          headers: { authorization: `Bearer ${me.token}`, "content-type": "text/plain" },
+          payload: "attached",
+        })
+      ).body,
+    ).attachmentId as string;
     const unique = () => `x${++n}`;
     const fixtures: Fixtures = {
       chatId: () => [group, direct, asked, "c_unknown"],
@@ -107,6 +117,9 @@ describe("openapi - the document describes the server", () => {
       emoji: () => ["👍", "ok"],
       // A reply's message: mine (a message), and the chat's creation (not a message: 400).
       replyTo: () => [mine, 1],
+      // An upload's file name; an attachment of the group, and one that does not exist.
+      name: () => ["notes.txt"],
+      attachmentId: () => [attachment, "a_unknown"],
     };
 
     const samples = (schema: Schema, name?: string) => samplesOf(schema, fixtures, name);
@@ -146,7 +159,7 @@ describe("openapi - the document describes the server", () => {
     operations.sort((a, b) => declineFirst(a) - declineFirst(b));
 
     for (const { path: docPath, method, op } of operations) {
-      const { pathParams, query, bodySchema } = requestParts(op);
+      const { pathParams, query, bodySchema, rawBody } = requestParts(op);
       // Logging out revokes the token: it gets a session of its own.
       const token =
         docPath === "/v1/auth/logout"
@@ -164,9 +177,13 @@ describe("openapi - the document describes the server", () => {
 
       const firstPath = Object.fromEntries(pathParams.map((p) => [p.name, samples(p.schema, p.name)[0]]));
       const firstQuery = Object.fromEntries(query.map((p) => [p.name, samples(p.schema, p.name)[0]]));
-      const body = bodySchema ? samples(bodySchema) : [undefined];
+      const body = bodySchema ? samples(bodySchema) : rawBody ? ["hello, file"] : [undefined];
       const withBody = (payload: unknown): InjectOptions =>
-        payload === undefined ? {} : { payload: payload as object, headers: { ...headers } };
+        payload === undefined
+          ? {}
+          : rawBody
+            ? { payload: payload as string, headers: { ...headers, "content-type": "text/plain" } }
+            : { payload: payload as object, headers: { ...headers } };
 
       // Valid: every fixture of each path parameter, every query and body variant.
       const pathVariants = [firstPath];

@@ -208,30 +208,33 @@ export const Event = Type.Object(
  * characters or in bytes: 413 `too_large` (`x-too-large` maps the schema's refusal onto it).
  */
 export function sendBody(bodyLimit: number) {
-  return Type.Object(
-    {
-      id: ClientMsgId,
-      body: Type.Optional(
-        Type.String({
-          maxLength: bodyLimit,
-          "x-too-large": true,
-          description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace; over it: 413 too_large. Required unless the message has attachments`,
-        }),
-      ),
-      replyTo: Type.Optional(
-        Type.Integer({ minimum: 1, description: "the n of an earlier message of the chat this one replies to" }),
-      ),
-      attachments: Type.Optional(
-        Type.Array(Id, {
-          maxItems: MAX_ATTACHMENTS_PER_MESSAGE,
-          uniqueItems: true,
-          description:
-            "ids of attachments the sender uploaded into this chat (POST /v1/chats/:chatId/attachments), each used by no other message",
-        }),
-      ),
-    },
-    { additionalProperties: false },
-  );
+  const body = Type.String({
+    maxLength: bodyLimit,
+    "x-too-large": true,
+    description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace (empty with attachments); over it: 413 too_large`,
+  });
+  const replyTo = Type.Integer({
+    minimum: 1,
+    description: "the n of an earlier message of the chat this one replies to",
+  });
+  const attachments = Type.Array(Id, {
+    minItems: 1,
+    maxItems: MAX_ATTACHMENTS_PER_MESSAGE,
+    uniqueItems: true,
+    description:
+      "ids of attachments the sender uploaded into this chat (POST /v1/chats/:chatId/attachments), each used by no other message",
+  });
+  // A body, attachments, or both (v1.1): two shapes, so a schema reader knows one is required.
+  return Type.Union([
+    Type.Object(
+      { id: ClientMsgId, body, replyTo: Type.Optional(replyTo), attachments: Type.Optional(attachments) },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { id: ClientMsgId, body: Type.Optional(body), replyTo: Type.Optional(replyTo), attachments },
+      { additionalProperties: false },
+    ),
+  ]);
 }
 
 /** The body of an edit (`PATCH …/messages/:n`): a client id and the new body, with a send's limits. */

@@ -59,6 +59,8 @@ interface HttpRequest {
   url: string;
   token?: string | undefined;
   payload?: unknown;
+  /** Extra headers (a raw upload's `Content-Type`). */
+  headers?: Record<string, string>;
 }
 
 interface HttpRow {
@@ -245,6 +247,32 @@ const HTTP_ROWS: HttpRow[] = [
       payload: { id: newId("e"), body: "edited" },
     }),
     expect: chatRoute("403 forbidden", { requester: "201" }),
+  },
+  {
+    route: "POST /v1/chats/{chatId}/attachments",
+    // Members only, as for any chat route; a block or an unanswered request stops sends, not uploads
+    // (a send that takes the file is refused then).
+    what: "upload a file into the chat",
+    request: (_w, s) => ({
+      url: `/v1/chats/${s.chat}/attachments?name=notes.txt`,
+      token: tok(s),
+      payload: "hello",
+      headers: { "content-type": "text/plain" },
+    }),
+    expect: chatRoute("201"),
+  },
+  {
+    route: "GET /v1/attachments/{attachmentId}",
+    // The chat the file was uploaded into decides: its active members read it (G3).
+    what: "read a file a member (the peer) uploaded into the chat",
+    request: async (_w, s, env) => {
+      const up = await call(env.http, "POST", `/v1/chats/${s.chat}/attachments?name=p.txt`, s.peer.token, "hi", {
+        "content-type": "text/plain",
+      });
+      assert.equal(up.status, 201, JSON.stringify(up.body));
+      return { url: `/v1/attachments/${up.body.attachmentId as string}`, token: tok(s) };
+    },
+    expect: chatRoute("200"),
   },
   {
     route: "PUT /v1/chats/{chatId}/messages/{n}/reactions/{emoji}",
@@ -648,7 +676,7 @@ describe("security - every HTTP route, every role", () => {
         ROLES.map(async (role) => {
           const s = w.scene(role);
           const r = await row.request(w, s, env);
-          const res = await call(env.http, r.method ?? row.route.split(" ")[0]!, r.url, r.token, r.payload);
+          const res = await call(env.http, r.method ?? row.route.split(" ")[0]!, r.url, r.token, r.payload, r.headers);
           const code = res.status >= 400 ? ` ${(res.body as { code?: string })?.code}` : "";
           const word = res.status < 300 && row.observe ? ` ${row.observe(res.body, s)}` : "";
           return `${res.status}${code}${word}`;

@@ -72,6 +72,8 @@ function fieldFixtures(world: World, token: string): Record<string, (rng: Prng) 
     // Replies to the admin's message (accepted, a plain message of the member), to the
     // group's creation or to nothing.
     replyTo: (rng) => rng.pick([0, 1, 2, 2 ** 31]),
+    // Attachments none of which the member may send (none exists): nothing is stored by one.
+    attachments: (rng) => rng.pick([["a_unknown"], [], "a_x", [world.group, world.group], [1]]),
     // Emoji and near misses (text, two emoji, ❤ without its selector, too long): a valid
     // reaction of the member to the admin's message is accepted (and answered `sent`).
     emoji: (rng) => rng.pick(["👍", "❤️", "ok", "❤", "", "👍👍", "x".repeat(40)]),

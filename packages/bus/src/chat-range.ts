@@ -44,10 +44,10 @@ const DELETE_SCAN_PAGES = 8;
  * Direct gets may be answered by a stream replica that is slightly behind the leader; the
  * result is then shorter, never wrong.
  *
- * Deleted messages: the store's erased row wins over the stream's copy. The gateway that
- * publishes a delete writes the erased row at once, possibly before history has written
- * the rows before it, so a message read from the stream (beyond the store's contiguous
- * run) is replaced by the erased row the same store page returned for its `n`; and the
+ * Deleted messages: the store's erased row wins over the stream's copy. History may erase
+ * a message while an earlier batch waits for redelivery (a hole before it), so a message
+ * read from the stream (beyond the store's contiguous run) is replaced by the erased row
+ * the same store page returned for its `n`; and the
  * stream's copy is erased only after the store has the row (history), so where the stream
  * has a hole the store has the message, erased. The same holds for a deleted message's
  * edits (erased with it, `erasedEdit`). A message (or edit) taken from the stream, which

@@ -392,12 +392,18 @@ export class NatterClient {
    * Sends a message. Resolves with its `seq` and `n` once the server acknowledged it
    * (`sent`). Until then it is resent with the same `id` after every reconnect, and on
    * `rate_limited`/`unavailable`, for at most `sendTimeoutMs`. Works while disconnected
-   * (the send waits for the connection).
+   * (the send waits for the connection). `attachments`: ids from `http.uploadAttachment`
+   * into this chat (the body may then be "").
    */
-  send(chat: string, body: string, opts: { id?: string; replyTo?: number } = {}): Promise<SentMessage> {
+  send(
+    chat: string,
+    body: string,
+    opts: { id?: string; replyTo?: number; attachments?: string[] } = {},
+  ): Promise<SentMessage> {
     const id = opts.id ?? newId();
     const replyTo = opts.replyTo === undefined ? {} : { replyTo: opts.replyTo };
-    return this.#enqueue(chat, id, { type: "send", chat, id, body, ...replyTo });
+    const attachments = opts.attachments?.length ? { attachments: opts.attachments } : {};
+    return this.#enqueue(chat, id, { type: "send", chat, id, body, ...replyTo, ...attachments });
   }
 
   /** Replies to message `n` of the chat: a `send` with `replyTo` (v1.1). */

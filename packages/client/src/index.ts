@@ -16,10 +16,12 @@ export { Emitter, type EventMap } from "./emitter.ts";
 export { HistoryPager } from "./history.ts";
 export { type ChatMessage, ChatMessages, type ReactionSummary } from "./messages.ts";
 export {
+  type Attachment,
   type ChatCreated,
   type ChatSummary,
   type ChatView,
   type DeletedMessage,
+  type Download,
   HttpError,
   type HttpOptions,
   NatterHttp,
@@ -28,6 +30,8 @@ export {
   type Receipts,
   type SentMessage,
   type Session,
+  type UploadData,
+  type UploadOptions,
   type User,
 } from "./http.ts";
 export { ChatOrdering, GapError, type OrderingDeps } from "./ordering.ts";

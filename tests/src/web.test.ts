@@ -341,6 +341,85 @@ describe("web client in Chromium", { skip }, () => {
     assert.equal((await ben.content()).includes("Sent to the wrong chat"), false);
   });
 
+  test("web - reply (quote and jump), edit my own message, react and take a reaction back: both sides live, then from history", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const { page: ana } = await open({ width: 1200, height: 800 }, "ana-lc");
+    const { page: ben } = await open({ width: 1200, height: 800 }, "ben-lc");
+    await signup(ana, `analc_${suffix}`, "Ana L");
+    await signup(ben, `benlc_${suffix}`, "Ben L");
+    await ana.locator("#new-chat").click();
+    await ana.getByLabel("Their handle").fill(`benlc_${suffix}`);
+    await ana.getByRole("button", { name: "Create" }).click();
+    await ana.locator("#conv-title").filter({ hasText: "Ben L" }).waitFor();
+    const composerA = ana.getByLabel("Message", { exact: true });
+    await composerA.fill("Dinner at 7?");
+    await composerA.press("Enter");
+    await ben.locator('#chat-list li[data-request] button[data-action="accept"]').click();
+    await ben.locator("#chat-list .chat-item").first().click();
+    const question = ben.locator("#message-list .msg.theirs").filter({ hasText: "Dinner at 7?" });
+    await question.waitFor();
+
+    // Ben replies: the reply bar, then a quote in his message and in Ana's view.
+    await question.getByRole("button", { name: "Reply" }).click();
+    await ben.locator("#reply-bar").filter({ hasText: "Dinner at 7?" }).waitFor();
+    const composerB = ben.getByLabel("Message", { exact: true });
+    await composerB.fill("Yes, see you there");
+    await composerB.press("Enter");
+    assert.equal(await ben.locator("#reply-bar").isHidden(), true, "the reply bar goes after the send");
+    for (const page of [ana, ben]) {
+      const reply = page.locator("#message-list .msg.reply").filter({ hasText: "Yes, see you there" });
+      await reply.locator(".quote").filter({ hasText: "Dinner at 7?" }).waitFor();
+    }
+    // The quote jumps to the message replied to (it flashes).
+    await ana.locator("#message-list .msg.reply .quote").click();
+    await ana.locator("#message-list .msg.flash").filter({ hasText: "Dinner at 7?" }).waitFor();
+
+    // Ana edits her message: both sides show the new body, marked edited; the quote follows.
+    assert.equal(await ana.locator("#message-list .msg.theirs button.edit").count(), 0, "no edit of others' messages");
+    ana.once("dialog", (d) => void d.accept("Dinner at 8?"));
+    await ana
+      .locator("#message-list .msg.mine")
+      .filter({ hasText: "Dinner at 7?" })
+      .getByRole("button", { name: "Edit message" })
+      .click();
+    for (const page of [ana, ben]) {
+      const edited = page.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+      await edited.locator(".edited").waitFor();
+      await page.locator("#message-list .msg.reply .quote").filter({ hasText: "Dinner at 8?" }).waitFor();
+      assert.equal((await bodies(page)).includes("Dinner at 7?"), false);
+    }
+
+    // Reactions: Ben reacts from the picker, Ana adds the same and another; Ben takes his back.
+    const mineOnBen = ben.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+    await mineOnBen.getByRole("button", { name: "React", exact: true }).click();
+    await mineOnBen.locator('.picker button[data-emoji="👍"]').click();
+    const onAna = ana.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+    await onAna.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 1" }).waitFor();
+    await onAna.locator('.reaction[data-emoji="👍"]').click();
+    await onAna.getByRole("button", { name: "React", exact: true }).click();
+    await onAna.locator('.picker button[data-emoji="🎉"]').click();
+    for (const page of [ana, ben]) {
+      const item = page.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+      await item.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 2" }).waitFor();
+      await item.locator('.reaction[data-emoji="🎉"]').filter({ hasText: "🎉 1" }).waitFor();
+    }
+    await ana.screenshot({ path: path.join(RESULTS, "lifecycle.png") });
+    await ben.screenshot({ path: path.join(RESULTS, "lifecycle-other-side.png") });
+    await mineOnBen.locator('.reaction.mine[data-emoji="👍"]').click();
+    await onAna.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 1" }).waitFor();
+
+    // After a reload, from history: the edit, the reply's quote and the reactions folded in.
+    await ben.reload();
+    await ben.locator("#chat-list .chat-item").first().click();
+    const again = ben.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+    await again.locator(".edited").waitFor();
+    await again.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 1" }).waitFor();
+    await again.locator('.reaction[data-emoji="🎉"]').filter({ hasText: "🎉 1" }).waitFor();
+    await ben.locator("#message-list .msg.reply .quote").filter({ hasText: "Dinner at 8?" }).waitFor();
+    assert.deepEqual(await bodies(ben), ["Dinner at 8?", "Yes, see you there"]);
+    await ben.screenshot({ path: path.join(RESULTS, "lifecycle-reloaded.png") });
+  });
+
   test("web - message requests: a stranger's chat waits under Requests; decline and block take requests away", async () => {
     const suffix = Date.now().toString(36).slice(-5);
     const { page } = await open({ width: 1000, height: 700 }, "rae");

@@ -8,6 +8,8 @@
 import {
   type ChatEvent,
   ChatList,
+  type ChatMessage,
+  ChatMessages,
   type ChatSummary,
   type ChatView,
   type ClientState,
@@ -23,6 +25,8 @@ interface Pending {
   id: string;
   body: string;
   ts: number;
+  /** The `n` of the message it replies to. */
+  replyTo?: number;
   /** Why it failed (then a Retry button shows). */
   failed?: string;
 }
@@ -56,6 +60,9 @@ const MARKS: Record<MarkStatus, { glyph: string; label: string }> = {
 };
 
 const TYPING_MS = 5000;
+/** The reactions offered by a message's React button (any emoji may come from elsewhere). */
+const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
+
 /** How long a live event that names an unknown user waits for the lookup of their name. */
 const NAME_WAIT_MS = 2000;
 const BANNER: Partial<Record<ClientState, string>> = {
@@ -74,6 +81,10 @@ export class ChatApp {
   readonly list: ChatList;
   readonly #root: HTMLElement;
   readonly #banner: HTMLElement;
+  /** "Replying to …" above the composer, while a reply is being written. */
+  readonly #replyBar: HTMLElement;
+  /** The message the next send replies to (in the active chat). */
+  #replyTo: { chat: string; n: number } | undefined;
   readonly #onLogout: (message?: string) => void;
   readonly #chats = new Map<string, ChatState>();
   readonly #presence = new Map<string, { online: boolean; lastSeen: number }>();
@@ -183,6 +194,7 @@ export class ChatApp {
       this.#autosize();
       if (this.#active && this.#input.value.trim() !== "") this.client.typing(this.#active);
     });
+    this.#replyBar = h("div", { class: "reply-bar", id: "reply-bar", hidden: true });
     const composer = h(
       "form",
       {
@@ -213,6 +225,7 @@ export class ChatApp {
       ),
       this.#scroller,
       this.#typingEl,
+      this.#replyBar,
       composer,
     );
     this.#convEmpty = h("div", { class: "conv-empty" }, h("p", {}, "Choose a chat, or start a new one."));
@@ -495,6 +508,7 @@ export class ChatApp {
       this.#stickBottom = true;
       this.#input.value = "";
       this.#autosize();
+      this.#setReply(undefined);
     }
     this.#appEl.dataset.view = "chat";
     this.#convEmpty.hidden = true;
@@ -622,7 +636,9 @@ export class ChatApp {
     if (!c || body === "") return;
     this.#input.value = "";
     this.#autosize();
-    const p: Pending = { id: newId(), body, ts: Date.now() };
+    const replyTo = this.#replyTo?.chat === c.id ? this.#replyTo.n : undefined;
+    this.#setReply(undefined);
+    const p: Pending = { id: newId(), body, ts: Date.now(), ...(replyTo === undefined ? {} : { replyTo }) };
     c.pending.set(p.id, p);
     this.#stickBottom = true;
     this.#invalidate("conv");
@@ -631,7 +647,7 @@ export class ChatApp {
 
   #send(c: ChatState, p: Pending): void {
     delete p.failed;
-    this.client.send(c.id, p.body, { id: p.id }).then(
+    this.client.send(c.id, p.body, { id: p.id, ...(p.replyTo === undefined ? {} : { replyTo: p.replyTo }) }).then(
       (sent) => {
         if (!c.pending.delete(p.id)) return;
         const event: ChatEvent = {
@@ -643,6 +659,7 @@ export class ChatApp {
           from: this.me,
           id: sent.id,
           body: p.body,
+          ...(p.replyTo === undefined ? {} : { replyTo: p.replyTo }),
         };
         if (!c.events.has(sent.n)) c.events.set(sent.n, event);
         this.list.sent(sent, p.body);
@@ -887,9 +904,13 @@ export class ChatApp {
     const deletedBy = new Map<number, number>();
     for (const e of c.events.values()) if (e.kind === "message.deleted") deletedBy.set(e.target, e.n);
     const admin = c.summary.kind === "group" && c.members?.some((m) => m.userId === this.me && m.role === "admin");
+    // Edits and reactions are folded into their messages (`ChatMessages`), not lines of their own.
+    const folded = new ChatMessages();
+    for (const e of c.events.values()) folded.apply(e);
     for (const n of ns) {
       let e = c.events.get(n)!;
-      if (e.kind === "message.deleted") continue;
+      if (e.kind === "message.deleted" || e.kind === "message.edited") continue;
+      if (e.kind === "reaction.added" || e.kind === "reaction.removed") continue;
       const by = deletedBy.get(n);
       if (e.kind === "message.created" && !e.deleted && by !== undefined) {
         e = erasedMessage(e, by);
@@ -897,11 +918,17 @@ export class ChatApp {
       }
       // A message that becomes deleted, or deletable by me as an admin, is drawn again.
       const deleted = e.kind === "message.created" && e.deleted === true;
-      const key = `n${n}${deleted ? "d" : admin ? "a" : ""}`;
+      const shown = e.kind === "message.created" && !deleted ? folded.get(n) : undefined;
+      const quoted = shown?.replyTo === undefined ? undefined : folded.get(shown.replyTo);
+      // An edit, a reaction or a change of the quoted message draws the message again.
+      const state = shown
+        ? `:${shown.edited?.n ?? 0}:${JSON.stringify(shown.reactions ?? [])}:${quoted?.deleted ? "d" : (quoted?.edited?.n ?? (quoted ? 1 : 0))}`
+        : "";
+      const key = `n${n}${deleted ? "d" : admin ? "a" : ""}${state}`;
       keep.add(key);
       let li = this.#msgItems.get(key);
       if (!li) {
-        li = this.#eventItem(c, e, admin === true);
+        li = shown ? this.#messageItem(c, shown, admin === true, quoted) : this.#eventItem(c, e, admin === true);
         this.#msgItems.set(key, li);
       }
       if (e.kind === "message.created" && !e.deleted && e.from === this.me) setMark(li, this.#status(c, n));
@@ -913,6 +940,7 @@ export class ChatApp {
       let li = this.#msgItems.get(key);
       if (!li) {
         li = this.#messageItem(c, { from: this.me, body: p.body, ts: p.ts, id: p.id });
+        if (p.replyTo !== undefined) li.classList.add("reply");
         this.#msgItems.set(key, li);
       }
       setMark(li, p.failed ? "failed" : "pending", p.failed, () => this.#send(c, p));
@@ -1004,28 +1032,162 @@ export class ChatApp {
     try {
       await this.client.http.deleteMessage(c.id, n);
     } catch (err) {
-      const b = this.#banner;
-      b.textContent = errorText(err);
-      b.dataset.state = "error";
-      b.hidden = false;
-      setTimeout(() => (b.hidden = true), 4000);
+      this.#fail(err);
+    }
+  }
+
+  /** A refused action (a delete, an edit, a reaction): its reason in the banner for a while. */
+  #fail(err: unknown): void {
+    const b = this.#banner;
+    b.textContent = errorText(err);
+    b.dataset.state = "error";
+    b.hidden = false;
+    setTimeout(() => (b.hidden = true), 4000);
+  }
+
+  /** Starts (or, with undefined, cancels) a reply to message `n` of the active chat. */
+  #setReply(target: { chat: string; n: number; from: string; body: string } | undefined): void {
+    this.#replyTo = target && { chat: target.chat, n: target.n };
+    const bar = this.#replyBar;
+    bar.hidden = target === undefined;
+    if (!target) return setChildren(bar);
+    setChildren(bar, [
+      h(
+        "span",
+        { class: "reply-to" },
+        "Replying to ",
+        h("strong", {}, this.#who(target.from)),
+        ": ",
+        h("span", { class: "quote-body" }, target.body),
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "ghost cancel-reply",
+          "aria-label": "Cancel reply",
+          onclick: () => this.#setReply(undefined),
+        },
+        "✕",
+      ),
+    ]);
+    this.#input.focus();
+  }
+
+  /** Scrolls to message `n` when it is loaded, and flashes it. */
+  #jump(n: number): void {
+    const li = this.#msgList.querySelector<HTMLElement>(`li[data-n="${n}"]`);
+    if (!li) return;
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("flash");
+    setTimeout(() => li.classList.remove("flash"), 1500);
+  }
+
+  /** Edits my message `n` (its new body asked for); a refusal shows in the banner. */
+  async #edit(c: ChatState, n: number, current: string): Promise<void> {
+    const body = prompt("Edit message", current);
+    if (body === null || body.trim() === "" || body === current) return;
+    try {
+      await this.client.edit(c.id, n, body);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Adds my `emoji` to message `n`, or takes it back when it is there. */
+  async #toggleReaction(c: ChatState, n: number, emoji: string, mine: boolean): Promise<void> {
+    try {
+      if (mine) await this.client.unreact(c.id, n, emoji);
+      else await this.client.react(c.id, n, emoji);
+    } catch (err) {
+      this.#fail(err);
     }
   }
 
   #messageItem(
     c: ChatState,
-    m: { from: string; body: string; ts: number; id: string; n?: number },
+    m: Pick<ChatMessage, "from" | "ts" | "id" | "replyTo" | "edited" | "reactions"> & { body?: string; n?: number },
     admin = false,
+    quoted?: ChatMessage,
   ): HTMLLIElement {
     const mine = m.from === this.me;
     const showSender = !mine && c.summary.kind === "group";
     const n = m.n;
+    const body = m.body ?? "";
     // Mine, or anyone's in a group I am an admin of; not while it is still pending (no n yet).
     const deletable = n !== undefined && (mine || admin);
+    const replyTo = m.replyTo;
+    const quote =
+      replyTo === undefined
+        ? null
+        : h(
+            "button",
+            {
+              type: "button",
+              class: "quote",
+              title: "Show the message replied to",
+              "data-reply-to": replyTo,
+              onclick: () => this.#jump(replyTo),
+            },
+            h("span", { class: "quote-from" }, quoted ? this.#who(quoted.from) : "Earlier message"),
+            h(
+              "span",
+              { class: `quote-body${quoted?.deleted ? " deleted" : ""}` },
+              quoted ? (quoted.deleted ? "message deleted" : (quoted.body ?? "")) : `#${replyTo}`,
+            ),
+          );
+    const reactions =
+      n === undefined || !m.reactions?.length
+        ? null
+        : h(
+            "div",
+            { class: "reactions" },
+            ...m.reactions.map((r) => {
+              const reacted = r.users.includes(this.me);
+              return h(
+                "button",
+                {
+                  type: "button",
+                  class: `reaction${reacted ? " mine" : ""}`,
+                  "data-emoji": r.emoji,
+                  "aria-pressed": reacted ? "true" : "false",
+                  title: r.users.map((u) => this.#who(u)).join(", "),
+                  onclick: () => void this.#toggleReaction(c, n, r.emoji, reacted),
+                },
+                `${r.emoji} ${r.users.length}`,
+              );
+            }),
+          );
+    const picker =
+      n === undefined
+        ? null
+        : h(
+            "div",
+            { class: "picker", hidden: true },
+            ...QUICK_REACTIONS.map((emoji) =>
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "pick",
+                  "data-emoji": emoji,
+                  "aria-label": `React ${emoji}`,
+                  onclick: (ev: Event) => {
+                    (ev.currentTarget as HTMLElement).parentElement!.hidden = true;
+                    const reacted = m.reactions?.some((r) => r.emoji === emoji && r.users.includes(this.me)) ?? false;
+                    void this.#toggleReaction(c, n, emoji, reacted);
+                  },
+                },
+                emoji,
+              ),
+            ),
+          );
+    const action = (cls: string, label: string, text: string, onclick: () => void) =>
+      h("button", { type: "button", class: `action ${cls}`, "aria-label": label, title: label, onclick }, text);
     return h(
       "li",
       {
-        class: `msg ${mine ? "mine" : "theirs"}`,
+        class: `msg ${mine ? "mine" : "theirs"}${replyTo === undefined ? "" : " reply"}`,
         "data-from": m.from,
         "data-id": m.id,
         ...(m.n === undefined ? {} : { "data-n": m.n }),
@@ -1036,11 +1198,23 @@ export class ChatApp {
         showSender
           ? h("span", { class: "sender" }, this.dir.name(m.from))
           : h("span", { class: "visually-hidden" }, mine ? "You:" : `${this.dir.name(m.from)}:`),
-        h("p", { class: "body" }, m.body),
+        quote,
+        h("p", { class: "body" }, body),
+        picker,
         h(
           "span",
           { class: "meta" },
+          m.edited ? h("span", { class: "edited", title: `edited ${formatTime(m.edited.ts)}` }, "edited") : null,
           h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts)),
+          n === undefined
+            ? null
+            : action("reply-btn", "Reply", "Reply", () => this.#setReply({ chat: c.id, n, from: m.from, body })),
+          n === undefined
+            ? null
+            : action("react-btn", "React", "React", () => {
+                if (picker) picker.hidden = !picker.hidden;
+              }),
+          n !== undefined && mine ? action("edit", "Edit message", "Edit", () => void this.#edit(c, n, body)) : null,
           deletable
             ? h(
                 "button",
@@ -1056,6 +1230,7 @@ export class ChatApp {
             : null,
           mine ? h("span", { class: "mark" }) : null,
         ),
+        reactions,
       ),
     );
   }

@@ -295,6 +295,25 @@ export class NatterHttp {
   deleteMessage(chatId: string, n: number): Promise<DeletedMessage> {
     return this.request("DELETE", `/v1/chats/${enc(chatId)}/messages/${n}`);
   }
+  /**
+   * Edits my message `n` (v1.1): the `message.edited` event's `{chat, id, seq, n, ts}`; a
+   * retry with the same `id` answers the same. `forbidden` for someone else's message,
+   * `invalid_input` for a deleted one or no message.
+   */
+  editMessage(chatId: string, n: number, id: string, body: string): Promise<SentMessage> {
+    return this.request("PATCH", `/v1/chats/${enc(chatId)}/messages/${n}`, { id, body });
+  }
+  /**
+   * Reacts to message `n` with `emoji` (v1.1): `{n}` of the `reaction.added` that added it
+   * (the earlier one when it was there). `invalid_input` for what is not one emoji, or a bound.
+   */
+  react(chatId: string, n: number, emoji: string): Promise<{ n: number }> {
+    return this.request("PUT", `/v1/chats/${enc(chatId)}/messages/${n}/reactions/${encodeURIComponent(emoji)}`);
+  }
+  /** Takes back my `emoji` on message `n`: `{n}` of the `reaction.removed` (0 when there was none). */
+  unreact(chatId: string, n: number, emoji: string): Promise<{ n: number }> {
+    return this.request("DELETE", `/v1/chats/${enc(chatId)}/messages/${n}/reactions/${encodeURIComponent(emoji)}`);
+  }
   receipts(chatId: string): Promise<Receipts> {
     return this.request("GET", `/v1/chats/${enc(chatId)}/receipts`);
   }

@@ -112,6 +112,33 @@ test("sdk lifecycle - reply, edit, react, unreact; the fold into message state; 
   stop();
 });
 
+test("sdk lifecycle - over HTTP: sendMessage's replyTo, editMessage, react, unreact", async () => {
+  const ana = await user("ana");
+  const ben = await user("ben");
+  const http = ana.client.http;
+  const chat = (await http.createGroup("sdk http lifecycle", [ben.userId])).chatId;
+  const m = await http.sendMessage(chat, "q1", "which day?");
+  const r = await ben.client.http.sendMessage(chat, "r1", "friday", { replyTo: m.n });
+  const edit = await http.editMessage(chat, m.n, "e1", "which day works?");
+  assert.equal(edit.n, r.n + 1);
+  assert.deepEqual(await http.editMessage(chat, m.n, "e1", "which day works?"), edit, "a retry: the same edit");
+  await assert.rejects(
+    ben.client.http.editMessage(chat, m.n, "e2", "no"),
+    (err: NatterError) => err.code === "forbidden",
+  );
+  const up = await http.react(chat, r.n, "👍");
+  assert.equal(up.n, edit.n + 1);
+  assert.deepEqual(await http.react(chat, r.n, "👍"), up);
+  assert.deepEqual(await http.unreact(chat, r.n, "👍"), { n: up.n + 1 });
+  assert.deepEqual(await http.unreact(chat, r.n, "👍"), { n: up.n + 1 }, "a repeat: the same removal");
+  const page = await ben.client.http.messages(chat, { after: 0 });
+  const folded = new ChatMessages();
+  for (const e of page.events) folded.apply(e);
+  assert.equal(folded.get(m.n)?.body, "which day works?");
+  assert.equal(folded.get(r.n)?.replyTo, m.n);
+  assert.equal(folded.get(r.n)?.reactions, undefined, "added, then taken back");
+});
+
 test("sdk lifecycle - ChatMessages folds edits and reactions in any order; the newest event wins", () => {
   const base = { chat: "g_1", ts: 1, from: "u_a" };
   const events: ChatEvent[] = [

@@ -4,6 +4,10 @@
  * `natter: <code>: <message>`), 2 on a usage error. Everything talks to the server
  * through `@natter/client`.
  */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import {
   type ChatEvent,
@@ -39,6 +43,7 @@ export const USAGE = `usage: natter <command> [options]
   dm <handle>                                             open a direct chat, print its id
   group <title> <handle>...                               create a group, print its id
   send <chatId> <text> [--reply-to <n>]                   send a message (a reply to message n), print seq and n
+  send <chatId> [text] --file <path> [--type <mime>]      upload files (--file again for more) and send them in one message
   reactions <chatId> <n>                                  the reactions to message n: each emoji, its count and who
   tail <chatId> [--last 20]                               print the last events, then live ones
   export <chatId>                                         the whole history as JSON Lines
@@ -85,6 +90,10 @@ type Values = {
   limit?: string;
   after?: string;
   "reply-to"?: string;
+  /** `send --file`: paths of files to upload and send (repeatable). */
+  file?: string[];
+  /** `send --type`: the media type of every `--file` (default: from each file's extension). */
+  type?: string;
 };
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -106,6 +115,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
         limit: { type: "string" },
         after: { type: "string" },
         "reply-to": { type: "string" },
+        file: { type: "string", multiple: true },
+        type: { type: "string" },
       },
     }));
   } catch (err) {
@@ -226,8 +237,9 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       return;
     }
     case "send": {
-      need(args, 2, "<chatId> <text>");
-      const { creds, server } = await session(v, io, file);
+      const files = v.file ?? [];
+      need(args, files.length ? 1 : 2, files.length ? "<chatId>" : "<chatId> <text>");
+      const { creds, server, http } = await session(v, io, file);
       const client = new NatterClient({
         servers: server,
         token: creds.token,
@@ -239,8 +251,27 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
         if (replyTo !== undefined && !(Number.isSafeInteger(replyTo) && replyTo >= 1)) {
           throw new UsageError("--reply-to is the n of a message (1 or more)");
         }
+        // Each file streamed from disk (never read whole), before the message that carries them.
+        const attachments: string[] = [];
+        for (const f of files) {
+          const size = (await stat(f)).size;
+          const a = await http.uploadAttachment(
+            args[0]!,
+            Readable.toWeb(createReadStream(f)) as ReadableStream<Uint8Array>,
+            {
+              name: path.basename(f),
+              contentType: v.type ?? contentTypeOf(f),
+              size,
+            },
+          );
+          io.out(`uploaded ${a.name} ${a.attachmentId} ${a.size} bytes sha256=${a.sha256}`);
+          attachments.push(a.attachmentId);
+        }
         await connectOnce(client);
-        const sent = await client.send(args[0]!, args.slice(1).join(" "), replyTo === undefined ? {} : { replyTo });
+        const sent = await client.send(args[0]!, args.slice(1).join(" "), {
+          ...(replyTo === undefined ? {} : { replyTo }),
+          ...(attachments.length ? { attachments } : {}),
+        });
         io.out(`sent seq=${sent.seq} n=${sent.n}`);
       } finally {
         client.close();
@@ -422,12 +453,28 @@ async function connectOnce(client: NatterClient): Promise<void> {
  * `#17 2025-11-23T04:13:20.000Z @ana: hi` and similar for the other kinds; `name` turns a
  * user id into what is printed (`@handle`).
  */
+/** A file's media type from its extension (what browsers need to show an image); else bytes. */
+function contentTypeOf(file: string): string {
+  const types: Record<string, string> = {
+    png: "image/png",
+    jpg: "image/jpeg",
+    jpeg: "image/jpeg",
+    gif: "image/gif",
+    webp: "image/webp",
+    pdf: "application/pdf",
+    txt: "text/plain",
+    json: "application/json",
+  };
+  return types[path.extname(file).slice(1).toLowerCase()] ?? "application/octet-stream";
+}
+
 export function formatEvent(e: ChatEvent, name: (userId: string) => string = (u) => u): string {
   const head = `#${e.n} ${new Date(e.ts).toISOString()} ${name(e.from)}`;
   switch (e.kind) {
     case "message.created": {
       const reply = e.replyTo === undefined ? "" : ` (reply to #${e.replyTo})`;
-      return e.deleted ? `${head}: (message deleted)` : `${head}${reply}: ${e.body}`;
+      const files = (e.attachments ?? []).map((a) => ` [file ${a.name}, ${a.size} bytes, ${a.attachmentId}]`).join("");
+      return e.deleted ? `${head}: (message deleted)` : `${head}${reply}: ${e.body}${files}`;
     }
     case "message.edited":
       return e.deleted ? `${head} edited #${e.target} (message deleted)` : `${head} edited #${e.target}: ${e.body}`;

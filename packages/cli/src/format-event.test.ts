@@ -43,3 +43,21 @@ test("cli - formatEvent prints replies, edits and reactions readably", () => {
     `#21 ${at} took back 👍 on #17`,
   );
 });
+
+test("cli - formatEvent names a message's files", () => {
+  const e: MessageCreatedEvent = {
+    chat: "g_1",
+    from: "u_ana",
+    ts: Date.UTC(2026, 10, 23, 10, 13, 20),
+    seq: 7,
+    n: 17,
+    kind: "message.created",
+    id: "c1",
+    body: "the plan",
+    attachments: [{ attachmentId: "a_1", name: "plan.png", size: 48213, contentType: "image/png", sha256: "ab" }],
+  };
+  assert.equal(
+    formatEvent(e, (u) => `@${u.slice(2)}`),
+    "#17 2026-11-23T10:13:20.000Z @ana: the plan [file plan.png, 48213 bytes, a_1]",
+  );
+});

@@ -125,6 +125,7 @@ export async function createGateway(opts: {
     logger: logger.child({ component: "deletes" }),
   });
   const edits = new MessageEdits({
+    store,
     chatLog,
     access,
     sequencer,

@@ -10,7 +10,7 @@ import {
   type MessageEditedEvent,
 } from "@natter/protocol";
 import { projectionWrites } from "./projection.ts";
-import { type DeviceSession, MUTED_FOREVER, type Store, type User } from "./store.ts";
+import { type DeviceSession, editClientKey, MUTED_FOREVER, type Store, type User } from "./store.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -632,6 +632,13 @@ export function runStoreContract(
         const older = [edit(4, 1, false)];
         await store.writeAll([{ op: "appendEvents", events: older }, ...projectionWrites(older)]);
         assert.equal((await store.getChatHead(chat))?.preview, "edit 3");
+        // The client-message index finds an edit by its key (a retry after the dedup window).
+        assert.deepEqual(await store.findClientMsg(chat, "alice", editClientKey("e3")), {
+          n: 3,
+          seq: 100_003,
+          ts: T0 + 3,
+        });
+        assert.equal(await store.findClientMsg(chat, "alice", "e3"), undefined, "not under a message's id");
         await store.eraseMessage(erasedEdit(older[0] as MessageEditedEvent));
         assert.equal((await store.getChatHead(chat))?.preview, "edit 3", "an older message's erased edit leaves it");
         // Message 2 is deleted: it and its edit are erased; the edit's preview goes.

@@ -83,7 +83,22 @@ export interface ReadState {
   readN: number;
 }
 
-/** Where an earlier client message landed, for retries after the JetStream dedup window. */
+/**
+ * The client-message index's key of an edit with client id `id` (`findClientMsg`): `~` is
+ * in no client id, so an edit's key never meets a message's.
+ */
+export function editClientKey(id: string): string {
+  return `~edit:${id}`;
+}
+
+/** The client-message index's key of an event (a message's id, an edit's `editClientKey`); none for other kinds. */
+export function clientKeyOf(e: ChatEvent): string | undefined {
+  if (e.kind === "message.created") return e.id;
+  if (e.kind === "message.edited") return editClientKey(e.id);
+  return undefined;
+}
+
+/** Where an earlier client message (or edit) landed, for retries after the JetStream dedup window. */
 export interface ClientMsgRef {
   n: number;
   seq: number;
@@ -253,7 +268,7 @@ export interface EventStore {
    * has not written yet from the stream.
    */
   countUnread(chatId: string, userId: string, afterN: number, cap: number): Promise<UnreadCount>;
-  /** Where a client message landed, if it is in history. */
+  /** Where a client message landed, if it is in history; an edit's under `editClientKey(id)`. */
   findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined>;
 
   /** Moves the chat head forward; ignored unless `head.lastN` > the stored lastN. */
@@ -359,14 +374,7 @@ export interface PushStore {
  * default). `contract.ts` is the one test suite both pass.
  */
 export interface Store
-  extends UserStore,
-    ChatStore,
-    EventStore,
-    ReactionStore,
-    ReadStateStore,
-    RelationStore,
-    PushStore,
-    BatchWrites {
+  extends UserStore, ChatStore, EventStore, ReactionStore, ReadStateStore, RelationStore, PushStore, BatchWrites {
   readonly backend: "cassandra" | "sqlite";
   /** Creates tables idempotently. */
   migrate(): Promise<void>;

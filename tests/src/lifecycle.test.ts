@@ -153,6 +153,20 @@ for (const backend of ["sqlite", "cassandra"] as const) {
         ],
       );
       await phone.until(() => phone.ns(chat).includes(4), 10_000, "the reply live");
+      // Offline until now: sync replays the replies with their replyTo.
+      const laptop = await WsClient.connect(live.g2.url, ben.token!, { name: "ben-lap", held: new Map([[chat, 1]]) });
+      live.closing(laptop);
+      assert.deepEqual(
+        laptop.events
+          .filter((e) => e.chat === chat && e.kind === "message.created")
+          .map((e) => [e.n, e.kind === "message.created" ? e.replyTo : "?"]),
+        [
+          [2, undefined],
+          [3, 2],
+          [4, 2],
+          [5, undefined],
+        ],
+      );
       const liveReply = phone.events.find((e) => e.chat === chat && e.n === 3);
       assert.equal(liveReply?.kind === "message.created" && liveReply.replyTo, 2);
     });
@@ -421,6 +435,15 @@ for (const backend of ["sqlite", "cassandra"] as const) {
         assert.deepEqual([...state.get("🍕")!], [ana.userId]);
         assert.equal(state.get("❤️")?.size, 0);
         assert.equal(events.filter((e) => e.kind === "reaction.added" && e.emoji === "🍕").length, 1);
+
+        // A member offline all along: sync replays every reaction in n order with the messages.
+        const offline = await WsClient.connect(live.g1.url, cat.token!, { name: "cat", held: new Map([[chat, 1]]) });
+        live.closing(offline);
+        assert.deepEqual(
+          offline.events.filter((e) => e.chat === chat).map((e) => [e.n, e.kind]),
+          events.filter((e) => e.n > 1).map((e) => [e.n, e.kind]),
+        );
+        assert.deepEqual(offline.violations, []);
 
         // G3: removed, no reactions.
         const leaver = others[3]!;

@@ -176,7 +176,9 @@ export const Event = Type.Object(
     id: Type.Optional(Type.String()),
     body: Type.Optional(Type.String({ description: "absent once the message is deleted" })),
     deleted: Type.Optional(
-      Type.Literal(true, { description: "message.created of a deleted message: no body, its content erased" }),
+      Type.Literal(true, {
+        description: "message.created of a deleted message, or message.edited of one: no body, its content erased",
+      }),
     ),
     deletedN: Type.Optional(Type.Integer({ description: "with deleted: the n of the message.deleted event" })),
     target: Type.Optional(

@@ -6,6 +6,7 @@
  * the SDK's (`@natter/client`); this file only keeps view state and the DOM in step.
  */
 import {
+  type Attachment,
   type ChatEvent,
   ChatList,
   type ChatMessage,
@@ -25,6 +26,8 @@ interface Pending {
   id: string;
   body: string;
   ts: number;
+  /** Files uploaded for it (sent by id). */
+  attachments?: Attachment[];
   /** The `n` of the message it replies to. */
   replyTo?: number;
   /** Why it failed (then a Retry button shows). */
@@ -83,6 +86,13 @@ export class ChatApp {
   readonly #banner: HTMLElement;
   /** "Replying to …" above the composer, while a reply is being written. */
   readonly #replyBar: HTMLElement;
+  /** Files being uploaded (with progress) and uploaded, waiting for the next send. */
+  readonly #uploadsEl: HTMLElement;
+  readonly #attachInput: HTMLInputElement;
+  /** Uploaded files the next send of that chat carries. */
+  #staged: { chat: string; files: Attachment[] } | undefined;
+  /** Blob URLs of images shown, by attachment id (fetched once with the token; an <img> cannot send it). */
+  readonly #imageUrls = new Map<string, Promise<string>>();
   /** The message the next send replies to (in the active chat). */
   #replyTo: { chat: string; n: number } | undefined;
   readonly #onLogout: (message?: string) => void;
@@ -195,6 +205,18 @@ export class ChatApp {
       if (this.#active && this.#input.value.trim() !== "") this.client.typing(this.#active);
     });
     this.#replyBar = h("div", { class: "reply-bar", id: "reply-bar", hidden: true });
+    this.#uploadsEl = h("ul", { class: "uploads", id: "uploads", "aria-live": "polite", hidden: true });
+    this.#attachInput = h("input", {
+      type: "file",
+      id: "attach-input",
+      class: "visually-hidden",
+      multiple: true,
+      onchange: () => {
+        const files = [...(this.#attachInput.files ?? [])];
+        this.#attachInput.value = "";
+        for (const f of files) void this.#upload(f);
+      },
+    });
     const composer = h(
       "form",
       {
@@ -205,6 +227,8 @@ export class ChatApp {
           this.#submit();
         },
       },
+      this.#attachInput,
+      h("label", { for: "attach-input", class: "attach ghost", id: "attach", title: "Attach files or images" }, "📎"),
       h("label", { for: "composer-input", class: "visually-hidden" }, "Message"),
       this.#input,
       h("button", { type: "submit", class: "primary", id: "send" }, "Send"),
@@ -226,6 +250,7 @@ export class ChatApp {
       this.#scroller,
       this.#typingEl,
       this.#replyBar,
+      this.#uploadsEl,
       composer,
     );
     this.#convEmpty = h("div", { class: "conv-empty" }, h("p", {}, "Choose a chat, or start a new one."));
@@ -633,12 +658,21 @@ export class ChatApp {
   #submit(): void {
     const c = this.#activeChat();
     const body = this.#input.value.trim();
-    if (!c || body === "") return;
+    const files = this.#staged?.chat === c?.id ? (this.#staged?.files ?? []) : [];
+    if (!c || (body === "" && files.length === 0)) return;
+    this.#staged = undefined;
+    this.#drawUploads();
     this.#input.value = "";
     this.#autosize();
     const replyTo = this.#replyTo?.chat === c.id ? this.#replyTo.n : undefined;
     this.#setReply(undefined);
-    const p: Pending = { id: newId(), body, ts: Date.now(), ...(replyTo === undefined ? {} : { replyTo }) };
+    const p: Pending = {
+      id: newId(),
+      body,
+      ts: Date.now(),
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(files.length ? { attachments: files } : {}),
+    };
     c.pending.set(p.id, p);
     this.#stickBottom = true;
     this.#invalidate("conv");
@@ -647,7 +681,12 @@ export class ChatApp {
 
   #send(c: ChatState, p: Pending): void {
     delete p.failed;
-    this.client.send(c.id, p.body, { id: p.id, ...(p.replyTo === undefined ? {} : { replyTo: p.replyTo }) }).then(
+    const opts = {
+      id: p.id,
+      ...(p.replyTo === undefined ? {} : { replyTo: p.replyTo }),
+      ...(p.attachments ? { attachments: p.attachments.map((a) => a.attachmentId) } : {}),
+    };
+    this.client.send(c.id, p.body, opts).then(
       (sent) => {
         if (!c.pending.delete(p.id)) return;
         const event: ChatEvent = {
@@ -660,6 +699,7 @@ export class ChatApp {
           id: sent.id,
           body: p.body,
           ...(p.replyTo === undefined ? {} : { replyTo: p.replyTo }),
+          ...(p.attachments ? { attachments: p.attachments } : {}),
         };
         if (!c.events.has(sent.n)) c.events.set(sent.n, event);
         this.list.sent(sent, p.body);
@@ -671,6 +711,148 @@ export class ChatApp {
         this.#invalidate("conv");
       },
     );
+  }
+
+  // ---------------------------------------------------------------- attachments
+
+  /** Uploads one file into the active chat, its progress shown over the composer; staged for the next send. */
+  async #upload(file: File): Promise<void> {
+    const c = this.#activeChat();
+    if (!c) return;
+    const bar = h("progress", { max: 100, value: 0, "aria-label": `Uploading ${file.name}` });
+    const item = h("li", { class: "upload uploading", "data-name": file.name }, h("span", {}, file.name), bar);
+    this.#uploadsEl.append(item);
+    this.#uploadsEl.hidden = false;
+    try {
+      const a = await this.client.http.uploadAttachment(c.id, file, {
+        name: file.name,
+        ...(file.type ? { contentType: file.type } : {}),
+        onProgress: (sent, total) => {
+          if (total) bar.value = Math.round((100 * sent) / total);
+        },
+      });
+      if (this.#staged?.chat !== c.id) this.#staged = { chat: c.id, files: [] };
+      this.#staged.files.push(a);
+      item.remove();
+    } catch (err) {
+      item.classList.replace("uploading", "failed");
+      setChildren(item, h("span", {}, `${file.name}: ${errorText(err)}`), this.#dismiss(item));
+    } finally {
+      this.#drawUploads();
+    }
+  }
+
+  /** The staged files of the active chat as chips (× takes one out), and uploads in progress. */
+  #drawUploads(): void {
+    const c = this.#activeChat();
+    for (const chip of this.#uploadsEl.querySelectorAll(".staged")) chip.remove();
+    const files = this.#staged?.chat === c?.id ? (this.#staged?.files ?? []) : [];
+    for (const a of files) {
+      const chip = h(
+        "li",
+        { class: "upload staged", "data-attachment": a.attachmentId },
+        h("span", {}, `📎 ${a.name}`),
+      );
+      chip.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "ghost",
+            "aria-label": `Remove ${a.name}`,
+            onclick: () => {
+              if (this.#staged) this.#staged.files = this.#staged.files.filter((f) => f !== a);
+              this.#drawUploads();
+            },
+          },
+          "×",
+        ),
+      );
+      this.#uploadsEl.append(chip);
+    }
+    this.#uploadsEl.hidden = this.#uploadsEl.childElementCount === 0;
+  }
+
+  #dismiss(item: HTMLElement): HTMLButtonElement {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "ghost",
+        "aria-label": "Dismiss",
+        onclick: () => {
+          item.remove();
+          this.#drawUploads();
+        },
+      },
+      "×",
+    );
+  }
+
+  /** A message's files: images shown inline (their size reserved), anything else a download link. */
+  #attachmentsView(files: readonly Attachment[] | undefined): HTMLElement | null {
+    if (!files?.length) return null;
+    return h(
+      "div",
+      { class: "attachments" },
+      ...files.map((a) => {
+        if (a.width !== undefined && a.height !== undefined && a.contentType.startsWith("image/")) {
+          const img = h("img", {
+            class: "att-image",
+            alt: a.name,
+            width: Math.min(a.width, 320),
+            height: Math.round((a.height * Math.min(a.width, 320)) / a.width),
+            "data-attachment": a.attachmentId,
+          });
+          void this.#imageUrl(a.attachmentId).then(
+            (url) => (img.src = url),
+            () => img.classList.add("broken"),
+          );
+          return img;
+        }
+        return h(
+          "button",
+          {
+            type: "button",
+            class: "att-file",
+            "data-attachment": a.attachmentId,
+            title: `Download ${a.name}`,
+            onclick: () => void this.#download(a),
+          },
+          `📎 ${a.name} (${formatSize(a.size)})`,
+        );
+      }),
+    );
+  }
+
+  #imageUrl(attachmentId: string): Promise<string> {
+    let url = this.#imageUrls.get(attachmentId);
+    if (!url) {
+      url = this.client.http
+        .attachmentResponse(attachmentId)
+        .then(async (res) => URL.createObjectURL(await res.blob()));
+      // A failure is not kept: the next drawing asks again.
+      url.catch(() => this.#imageUrls.delete(attachmentId));
+      this.#imageUrls.set(attachmentId, url);
+    }
+    return url;
+  }
+
+  /** Saves a file: fetched with the token, then handed to the browser as a download with its name. */
+  async #download(a: Attachment): Promise<void> {
+    try {
+      const res = await this.client.http.attachmentResponse(a.attachmentId);
+      const url = URL.createObjectURL(await res.blob());
+      const link = h("a", { href: url, download: a.name });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      const b = this.#banner;
+      b.textContent = `${a.name}: ${errorText(err)}`;
+      b.dataset.state = "error";
+      b.hidden = false;
+      setTimeout(() => (b.hidden = true), 4000);
+    }
   }
 
   #autosize(): void {
@@ -939,7 +1121,13 @@ export class ChatApp {
       keep.add(key);
       let li = this.#msgItems.get(key);
       if (!li) {
-        li = this.#messageItem(c, { from: this.me, body: p.body, ts: p.ts, id: p.id });
+        li = this.#messageItem(c, {
+          from: this.me,
+          body: p.body,
+          ts: p.ts,
+          id: p.id,
+          ...(p.attachments ? { attachments: p.attachments } : {}),
+        });
         if (p.replyTo !== undefined) li.classList.add("reply");
         this.#msgItems.set(key, li);
       }
@@ -1106,7 +1294,10 @@ export class ChatApp {
 
   #messageItem(
     c: ChatState,
-    m: Pick<ChatMessage, "from" | "ts" | "id" | "replyTo" | "edited" | "reactions"> & { body?: string; n?: number },
+    m: Pick<ChatMessage, "from" | "ts" | "id" | "replyTo" | "edited" | "reactions" | "attachments"> & {
+      body?: string;
+      n?: number;
+    },
     admin = false,
     quoted?: ChatMessage,
   ): HTMLLIElement {
@@ -1199,7 +1390,8 @@ export class ChatApp {
           ? h("span", { class: "sender" }, this.dir.name(m.from))
           : h("span", { class: "visually-hidden" }, mine ? "You:" : `${this.dir.name(m.from)}:`),
         quote,
-        h("p", { class: "body" }, body),
+        this.#attachmentsView(m.attachments),
+        body === "" && m.attachments?.length ? null : h("p", { class: "body" }, body),
         picker,
         h(
           "span",
@@ -1307,6 +1499,12 @@ function initials(title: string): string {
     .trim()
     .split(/\s+/);
   return ((words[0]?.[0] ?? "?") + (words[1]?.[0] ?? "")).toUpperCase();
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function newId(): string {

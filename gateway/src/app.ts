@@ -10,6 +10,7 @@ import type { GatewayContext } from "./context.ts";
 import { attachmentRoutes } from "./routes/attachments.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { blockRoutes } from "./routes/blocks.ts";
+import { pushRoutes } from "./routes/push.ts";
 import { chatRoutes } from "./routes/chats.ts";
 import { DOCS_PREFIX, docsRoutes } from "./docs.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -145,6 +146,7 @@ export async function buildApp(
   messageEditRoutes(app, ctx);
   messageReactionRoutes(app, ctx);
   presenceRoutes(app, ctx);
+  pushRoutes(app, ctx);
   await attachmentRoutes(app, ctx);
   adminRoutes(app, ctx);
   webRoutes(app, opts.webDir === undefined ? {} : { dir: opts.webDir });

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { injectJson, injectSignup, natsSuite } from "@natter/testkit";
+import { fakeSubscriptionKeys, injectJson, injectSignup, natsSuite, testVapidKeys } from "@natter/testkit";
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { buildApp } from "./app.ts";
 import {
@@ -36,7 +36,10 @@ let webDir: string;
 const nats = natsSuite({
   setup: async ({ server }) => {
     // The first user signed up below (`oa_user1`, the caller) is an admin, so the admin API answers 2xx too.
-    t = await startTestGateway(server.url, { overrides: { admins: "oa_user1" } });
+    const vapid = testVapidKeys();
+    t = await startTestGateway(server.url, {
+      overrides: { admins: "oa_user1", pushVapidPublicKey: vapid.publicKey, pushVapidPrivateKey: vapid.privateKey },
+    });
     // The web client's files from a directory of the test's own, so `/` and `/assets/…`
     // answer the same whether or not packages/web was built on this machine.
     webDir = await mkdtemp(path.join(os.tmpdir(), "natter-openapi-"));
@@ -99,6 +102,7 @@ describe("openapi - the document describes the server", () => {
       ).body,
     ).attachmentId as string;
     const unique = () => `x${++n}`;
+    const subscriptionKeys = fakeSubscriptionKeys();
     const fixtures: Fixtures = {
       chatId: () => [group, direct, asked, "c_unknown"],
       userId: () => [me.userId, other.userId, peer.userId, "u_unknown"],
@@ -120,6 +124,10 @@ describe("openapi - the document describes the server", () => {
       // An upload's file name; an attachment of the group, and one that does not exist.
       name: () => ["notes.txt"],
       attachmentId: () => [attachment, "a_unknown"],
+      // A browser's push subscription (v1.1 push).
+      endpoint: () => ["https://push.example/send/oa"],
+      p256dh: () => [subscriptionKeys.p256dh],
+      auth: () => [subscriptionKeys.auth],
     };
 
     const samples = (schema: Schema, name?: string) => samplesOf(schema, fixtures, name);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CLIENT_FRAME_TYPES, CLOSE_CODES, type ServerFrame } from "@natter/protocol";
-import { WsClient } from "@natter/testkit";
+import { fakeSubscriptionKeys, WsClient } from "@natter/testkit";
 import { newId } from "../ids.ts";
 import { operationsOf, routeKey } from "../openapi-requests.ts";
 import {
@@ -293,6 +293,49 @@ const HTTP_ROWS: HttpRow[] = [
       token: tok(s),
     }),
     expect: chatRoute("200", { blocked: "403 forbidden" }),
+  },
+  {
+    route: "PUT /v1/chats/{chatId}/settings",
+    // Mute is the member's own setting: any member, even in a blocked chat; not a stranger's.
+    what: "mute the chat for good",
+    request: (_w, s) => ({
+      method: "PUT",
+      url: `/v1/chats/${s.chat}/settings`,
+      token: tok(s),
+      payload: { muted: true },
+    }),
+    expect: chatRoute("200"),
+  },
+  // ---------------------------------------------------------------- push (v1.1)
+  {
+    route: "GET /v1/push/vapid",
+    what: "the deployment's VAPID public key",
+    request: () => ({ url: "/v1/push/vapid" }),
+    expect: anyone("200"),
+  },
+  {
+    route: "POST /v1/push/subscriptions",
+    what: "subscribe my browser (bound to my device session)",
+    request: (_w, s) => ({
+      url: "/v1/push/subscriptions",
+      token: tok(s),
+      payload: { endpoint: `https://push.example/send/${newId("s")}`, keys: fakeSubscriptionKeys() },
+    }),
+    expect: anyUser("201"),
+  },
+  {
+    route: "DELETE /v1/push/subscriptions/{subscriptionId}",
+    // The id is looked up among the caller's own rows only: someone else's id deletes nothing of theirs.
+    what: "unsubscribe the peer's browser (nothing of the peer's changes: the caller has no such row)",
+    request: async (_w, s, env) => {
+      const sub = await call(env.http, "POST", "/v1/push/subscriptions", s.peer.token, {
+        endpoint: `https://push.example/send/${newId("s")}`,
+        keys: fakeSubscriptionKeys(),
+      });
+      assert.equal(sub.status, 201, JSON.stringify(sub.body));
+      return { method: "DELETE", url: `/v1/push/subscriptions/${sub.body.subscriptionId as string}`, token: tok(s) };
+    },
+    expect: anyUser("204"),
   },
   // ---------------------------------------------------------------- message requests and blocks
   {

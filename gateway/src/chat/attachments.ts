@@ -6,7 +6,13 @@ import {
   type StoredAttachment,
 } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { type Attachment, isAttachmentName, MAX_CONTENT_TYPE_LENGTH, NatterError } from "@natter/protocol";
+import {
+  type Attachment,
+  isAttachmentName,
+  isNatterError,
+  MAX_CONTENT_TYPE_LENGTH,
+  NatterError,
+} from "@natter/protocol";
 import { IMAGE_HEADER_BYTES, imageSize } from "../attachments/image-size.ts";
 import { newId } from "../ids.ts";
 import type { ChatAccess } from "./access.ts";
@@ -84,7 +90,17 @@ export class Attachments {
     if (!body || req.contentLength === 0) {
       throw new NatterError("invalid_input", "the upload is empty", { field: "body" });
     }
-    const source = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    // A body that breaks off (the client hung up) is the client's doing: 400, not a 500.
+    const source = {
+      next: () =>
+        iterator.next().catch((err: unknown) => {
+          throw isNatterError(err)
+            ? err
+            : new NatterError("invalid_input", "the upload was cut short", { field: "body", cause: err });
+        }),
+      return: () => iterator.return?.() ?? Promise.resolve({ done: true as const, value: undefined }),
+    };
     // The image header first (bounded), for the width and height; then the rest as it comes.
     const head: Buffer[] = [];
     let headBytes = 0;
@@ -123,7 +139,7 @@ export class Attachments {
         }
       },
       async cancel() {
-        await source.return?.();
+        await source.return();
       },
     });
     const stored = await this.#bucket.put(

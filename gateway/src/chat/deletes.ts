@@ -1,6 +1,6 @@
 import type { ChatLog } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { erasedEdit, erasedMessage, isUnavailable, type MessageCreatedEvent, NatterError } from "@natter/protocol";
+import { erasedMessage, isUnavailable, type MessageCreatedEvent, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { deleteMsgId } from "@natter/subjects";
 import type { ChatAccess } from "./access.ts";
@@ -31,16 +31,17 @@ export interface DeleteResult {
  *   id per target, whoever asks, so two deletes racing append one event; the loser is told
  *   "already deleted".
  *
- * Erasure: before answering, the gateway erases the message's row (and its edits' rows: no
- * edit body outlives its message) where history has written it, so from the answer on no
- * read returns the body (`ChatLog` prefers the store's erased row to the stream's copy,
- * and a message it takes from the stream is folded with the delete further along it); the
- * history consumer writes the erased rows in log order, then erases the stream's copies
- * (`consumers/src/erasure.ts`). Nothing is published when a check fails.
+ * Erasure: before answering, the gateway erases the message's row where history has
+ * written it, so from the answer on no read returns the body (`ChatLog` prefers the
+ * store's erased row to the stream's copy, and a message it takes from the stream is
+ * folded with the delete further along it), nor an edit's (`ChatLog` erases a deleted
+ * message's edits in every read); the history consumer writes the erased rows, the edits'
+ * too, in log order, then erases the stream's copies (`consumers/src/erasure.ts`). Nothing
+ * is published when a check fails.
  */
 export class MessageDeletes {
   readonly #store: Pick<Store, "getChat" | "getEvents" | "eraseMessage">;
-  readonly #chatLog: Pick<ChatLog, "range" | "editsOf">;
+  readonly #chatLog: Pick<ChatLog, "range">;
   readonly #access: Pick<ChatAccess, "requireMember" | "notMember">;
   readonly #seq: Pick<Sequencer, "publish">;
   readonly #historyLag: Pick<HistoryLag, "admit">;
@@ -48,7 +49,7 @@ export class MessageDeletes {
 
   constructor(opts: {
     store: Pick<Store, "getChat" | "getEvents" | "eraseMessage">;
-    chatLog: Pick<ChatLog, "range" | "editsOf">;
+    chatLog: Pick<ChatLog, "range">;
     access: Pick<ChatAccess, "requireMember" | "notMember">;
     sequencer: Pick<Sequencer, "publish">;
     /** Back-pressure: a delete is an event for history to apply, refused (503) as sends are while it lags. */
@@ -129,11 +130,10 @@ export class MessageDeletes {
       // history has not written yet gets its erased row from history (in log order, the
       // delete right behind it), and meanwhile every read that takes it from the stream
       // finds the delete further along the stream (`readChatEvents`).
+      // Its edits need no write here (no scan of the events since the message before the
+      // answer): every read through `ChatLog` erases the edits of a deleted message, and
+      // history erases their copies in log order (`consumers/src/erasure.ts`).
       if (await this.#stored(chatId, message.n)) await this.#store.eraseMessage(erasedMessage(message, event.n));
-      // Its edits too, so no read returns an edit's body from the answer on either.
-      for (const e of await this.#chatLog.editsOf(chatId, message.n, event.n)) {
-        if (await this.#stored(chatId, e.n)) await this.#store.eraseMessage(erasedEdit(e));
-      }
     } catch (err) {
       // The delete is in the log: history erases the message in its next batch.
       if (!isUnavailable(err)) throw err;

@@ -173,7 +173,11 @@ export type ErasedEvent = MessageCreatedEvent | MessageEditedEvent;
  */
 export function foldDeletes(events: ChatEvent[]): ChatEvent[] {
   let deletes: Map<number, number> | undefined;
-  for (const e of events) if (e.kind === "message.deleted") (deletes ??= new Map()).set(e.target, e.n);
+  for (const e of events) {
+    if (e.kind === "message.deleted") (deletes ??= new Map()).set(e.target, e.n);
+    // A message already erased (the store's row) takes its edits in the same run along.
+    else if (e.kind === "message.created" && e.deleted) (deletes ??= new Map()).set(e.n, e.deletedN ?? 0);
+  }
   if (!deletes) return events;
   return events.map((e) => {
     if (e.kind === "message.edited") return !e.deleted && deletes.has(e.target) ? erasedEdit(e) : e;

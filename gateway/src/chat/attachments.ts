@@ -34,8 +34,8 @@ export interface TakenAttachments {
   claimed: StoredAttachment[];
 }
 
-/** `type/subtype` with optional parameters: what a `Content-Type` must look like to be kept. */
-const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;.*)?$/;
+/** `type/subtype` with optional parameters in printable ASCII: what a `Content-Type` must look like to be kept (and answered again). */
+const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+([ \t]*;[\x20-\x7e\t]*)?$/;
 
 /**
  * Attachments (v1.1): uploads into a chat, who may read them, and how a message takes them.

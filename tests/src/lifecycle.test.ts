@@ -307,6 +307,19 @@ for (const backend of ["sqlite", "cassandra"] as const) {
         await eventually(async () => (await streamMessage(seq)) === null, 20_000, `seq ${seq} erased from the stream`);
       }
       assert.equal((await storeDump()).includes(secret), false, "in no store table");
+
+      // The newest message edited is the chat list's preview; deleting it takes the edited body along.
+      const last = await send(ana, chat, "a9", "last word");
+      assert.equal((await edit(ana, chat, last.n, "e9", `${secret} final`)).status, 201);
+      const preview = async () =>
+        ((await ben.call("GET", "/v1/chats")).body.chats as { chatId: string; preview?: string }[]).find(
+          (c) => c.chatId === chat,
+        )?.preview;
+      await eventually(async () => (await preview()) === `${secret} final`, 20_000, "the edited preview");
+      assert.equal((await ana.call("DELETE", `/v1/chats/${chat}/messages/${last.n}`)).status, 200);
+      assert.equal(await preview(), undefined, "at once");
+      await eventually(async () => !(await storeDump()).includes(`${secret} final`), 20_000, "history erased it");
+      assert.equal(await preview(), undefined, "after history");
     });
 
     test(

@@ -60,8 +60,13 @@ test("config - a list with fixed values refuses unknown items and drops repeats"
     /NATTER_PUSH_WEBHOOK_URL needs NATTER_PUSH_WEBHOOK_SECRET/,
   );
   assert.throws(
-    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_PUSH_VAPID_PUBLIC_KEY: "BPublicKeyOnly" }),
-    /set both or neither/,
+    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_PUSH_VAPID_PRIVATE_KEY: "p".repeat(43) }),
+    /NATTER_PUSH_VAPID_PRIVATE_KEY needs NATTER_PUSH_VAPID_PUBLIC_KEY/,
+  );
+  assert.equal(
+    loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_PUSH_VAPID_PUBLIC_KEY: "BPublicKey" }).pushVapidPublicKey,
+    "BPublicKey",
+    "a gateway takes the public key alone",
   );
   assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_CONSUMERS: " , " }), /at least one value/);
 });

@@ -387,7 +387,7 @@ export const KEYS = {
     env: "NATTER_PUSH_VAPID_PRIVATE_KEY",
     kind: "secret",
     optional: true,
-    doc: "Web Push: the VAPID private key (base64url) that signs every push; read by the `push` consumer only. Unset: no Web Push (the webhook may still run)",
+    doc: "Web Push: the VAPID private key (base64url) that signs every push, with `NATTER_PUSH_VAPID_PUBLIC_KEY`; give it to the `push` consumer only (gateways need the public key alone). Unset: no Web Push (the webhook may still run)",
   },
   pushVapidSubject: {
     env: "NATTER_PUSH_VAPID_SUBJECT",
@@ -531,8 +531,9 @@ export const CHECKS: ((c: Config) => string[])[] = [
   (c) => tokenKeyring(c).problems,
   (c) => {
     const out: string[] = [];
-    if ((c.pushVapidPublicKey === undefined) !== (c.pushVapidPrivateKey === undefined))
-      out.push("NATTER_PUSH_VAPID_PUBLIC_KEY and NATTER_PUSH_VAPID_PRIVATE_KEY: set both or neither");
+    // Gateways need the public key only (they answer it); the push consumer signs with both.
+    if (c.pushVapidPrivateKey !== undefined && c.pushVapidPublicKey === undefined)
+      out.push("NATTER_PUSH_VAPID_PRIVATE_KEY needs NATTER_PUSH_VAPID_PUBLIC_KEY");
     if (c.pushWebhookUrl !== undefined && c.pushWebhookSecret === undefined)
       out.push("NATTER_PUSH_WEBHOOK_URL needs NATTER_PUSH_WEBHOOK_SECRET");
     if (c.pushWebhookUrl !== undefined && !/^https?:\/\//.test(c.pushWebhookUrl))

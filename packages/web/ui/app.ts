@@ -63,6 +63,8 @@ const MARKS: Record<MarkStatus, { glyph: string; label: string }> = {
 };
 
 const TYPING_MS = 5000;
+/** Most history pages a click on a quote loads to reach the message it quotes. */
+const JUMP_PAGES = 10;
 /** The reactions offered by a message's React button (any emoji may come from elsewhere). */
 const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
 
@@ -1262,9 +1264,18 @@ export class ChatApp {
     this.#input.focus();
   }
 
-  /** Scrolls to message `n` when it is loaded, and flashes it. */
-  #jump(n: number): void {
-    const li = this.#msgList.querySelector<HTMLElement>(`li[data-n="${n}"]`);
+  /**
+   * Scrolls to message `n` and flashes it; when it is older than what is loaded, earlier
+   * pages are loaded first (at most `JUMP_PAGES`, so a quote of an ancient message does not
+   * pull the whole chat in).
+   */
+  async #jump(c: ChatState, n: number): Promise<void> {
+    const find = () => this.#msgList.querySelector<HTMLElement>(`li[data-n="${n}"]`);
+    for (let i = 0; i < JUMP_PAGES && !find() && c.pager?.hasMore && c.id === this.#active; i++) {
+      await this.#loadOlder(c);
+      this.#render();
+    }
+    const li = find();
     if (!li) return;
     li.scrollIntoView({ block: "center" });
     li.classList.add("flash");
@@ -1318,7 +1329,7 @@ export class ChatApp {
               class: "quote",
               title: "Show the message replied to",
               "data-reply-to": replyTo,
-              onclick: () => this.#jump(replyTo),
+              onclick: () => void this.#jump(c, replyTo),
             },
             h("span", { class: "quote-from" }, quoted ? this.#who(quoted.from) : "Earlier message"),
             h(

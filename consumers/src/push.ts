@@ -226,13 +226,20 @@ export interface PushConsumerOptions extends Omit<PushNotifierOptions, "logger">
   >;
 }
 
+/**
+ * The linger beyond the grace: a message within one grace of a window's first one reaches
+ * the consumer before the batch is taken (delivery takes milliseconds), so the batch holds
+ * its whole window and a redelivery cuts the same one.
+ */
+const LINGER_MARGIN_MS = 250;
 /** Like fanout's: a crash delays pushes by at most this; the grace and retries are kept alive with `working()`. */
 const PUSH_ACK_WAIT_MS = 10_000;
 export const PUSH_BATCH = 256;
 
 /**
- * The push consumer: durable `push` on the chat stream. The runner lingers one grace once a
- * message waits, so a burst arrives as one batch and collapses into one notification.
+ * The push consumer: durable `push` on the chat stream. The runner lingers one grace (and a
+ * margin) once a message waits, so a burst arrives as one batch and collapses into one
+ * notification.
  */
 export function createPushConsumer(opts: PushConsumerOptions): ConsumerRunner<ChatEvent> & { notifier: PushNotifier } {
   const registry = opts.registry ?? register;
@@ -244,7 +251,7 @@ export function createPushConsumer(opts: PushConsumerOptions): ConsumerRunner<Ch
     durable: CONSUMERS.push,
     filterSubject: CHAT_STREAM_SUBJECTS[0]!,
     batchSize: opts.batchSize ?? PUSH_BATCH,
-    lingerMs: opts.graceMs,
+    lingerMs: opts.graceMs + LINGER_MARGIN_MS,
     ackWaitMs: PUSH_ACK_WAIT_MS,
     registry,
     ...opts.runner,

@@ -3,6 +3,7 @@ import {
   createDecipheriv,
   createHmac,
   createPublicKey,
+  generateKeyPairSync,
   hkdfSync,
   randomBytes,
   randomUUID,
@@ -352,9 +353,10 @@ export async function startTestWebhookReceiver(secret: string): Promise<TestWebh
  * `web-push generate-vapid-keys` makes one: for test gateways and push consumers.
  */
 export function testVapidKeys(): { publicKey: string; privateKey: string } {
-  const ecdh = createECDH("prime256v1");
-  ecdh.generateKeys();
-  return { publicKey: b64u(ecdh.getPublicKey()), privateKey: b64u(ecdh.getPrivateKey()) };
+  // As a JWK: `d`, `x` and `y` always 32 bytes (leading zeros kept), as web-push requires.
+  const jwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
+  const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
+  return { publicKey: b64u(point), privateKey: jwk.d! };
 }
 
 /** A subscription body as a browser's `PushSubscription.toJSON()` gives one (for route tests). */

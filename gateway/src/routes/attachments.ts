@@ -68,7 +68,8 @@ export async function attachmentRoutes(app: App, ctx: GatewayContext): Promise<v
             const socket = req.raw.socket;
             if (socket.destroyed || socket.writableEnded) {
               req.log.info(
-                { name: req.query.name, err: String(err) },
+                // No file name: it is the user's content, and logs are kept beyond a delete.
+                { chatId: req.params.chatId, err: String(err) },
                 "upload abandoned: its connection ended before the answer",
               );
             }
@@ -81,7 +82,7 @@ export async function attachmentRoutes(app: App, ctx: GatewayContext): Promise<v
         if (socket.destroyed || socket.writableEnded) {
           await ctx.attachmentBucket.purge(descriptor.attachmentId);
           req.log.info(
-            { name: req.query.name, attachmentId: descriptor.attachmentId },
+            { chatId: req.params.chatId, attachmentId: descriptor.attachmentId },
             "upload purged: its connection ended before the answer",
           );
           return reply.hijack();

@@ -35,3 +35,4 @@ export {
   testVapidKeys,
   verifyWebhookSignature,
 } from "./push-service.ts";
+export { consumerCaughtUp } from "./caught-up.ts";

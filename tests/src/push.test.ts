@@ -194,4 +194,28 @@ describe("push", () => {
     assert.ok((await metric("natter_push_subscriptions_removed_total", 'reason="gone"')) >= 1);
     assert.ok((await metric("natter_push_subscriptions_removed_total", 'reason="session"')) >= 1);
   });
+
+  test("push - the webhook is retried with back-off after 503s; a 400 is a dead letter, counted", async () => {
+    const [ana, ben] = [await user("ana"), await user("ben")];
+    const chat = await group(ana, [ben]);
+    await pushCaughtUp();
+    const attempts = hooks.attempts;
+    const received = hooks.received.length;
+    hooks.fail(503, 2);
+    const n = await send(ana, chat, "third time lucky");
+    await pushCaughtUp();
+    const got = hooks.received.slice(received);
+    assert.deepEqual(
+      got.map((h) => [h.body.userId, h.body.n, h.verified]),
+      [[ben.userId, n, true]],
+    );
+    assert.equal(hooks.attempts - attempts, 3, "two refusals, then the delivery");
+
+    const dead = await metric("natter_push_failed_total", 'channel="webhook"');
+    hooks.fail(400, 1);
+    await send(ana, chat, "refused");
+    await pushCaughtUp();
+    assert.equal(hooks.received.length, received + 1, "nothing more arrived");
+    assert.equal(await metric("natter_push_failed_total", 'channel="webhook"'), dead + 1);
+  });
 });

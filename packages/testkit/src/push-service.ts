@@ -279,6 +279,8 @@ export interface ReceivedWebhook {
 export interface TestWebhookReceiver {
   url: string;
   received: ReceivedWebhook[];
+  /** Every POST, the failed ones (`fail`) included. */
+  attempts: number;
   /** Answer this status to the next `times` requests (then 204 again). */
   fail(status: number, times: number): void;
   waitFor(count: number, timeoutMs: number): Promise<ReceivedWebhook[]>;
@@ -295,6 +297,7 @@ export async function startTestWebhookReceiver(secret: string): Promise<TestWebh
   const receiver: TestWebhookReceiver = {
     url: "",
     received: [],
+    attempts: 0,
     fail(status, times) {
       failing = { status, times };
     },
@@ -322,6 +325,7 @@ export async function startTestWebhookReceiver(secret: string): Promise<TestWebh
   };
   const server = http.createServer((req, res) => {
     void readBody(req).then((buf) => {
+      receiver.attempts++;
       if (failing.times > 0) {
         failing.times--;
         res.writeHead(failing.status).end();

@@ -1,6 +1,7 @@
 import { ensureChatStream } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
+import { copyStreamAt } from "@natter/subjects";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Registry, register } from "prom-client";
@@ -53,6 +54,22 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
         batchSize: config.historyBatch,
         lingerMs: config.historyLinger,
         runner,
+      }) as ConsumerRunner<unknown>,
+    );
+  }
+  // At an edge site (or the hub), history also writes the copy of the chats homed elsewhere,
+  // so the local store holds every chat its users are in; fanout stays with the home's.
+  if (wanted.has("history") && config.site !== undefined) {
+    runners.push(
+      createHistoryConsumer({
+        nc,
+        store,
+        logger,
+        registry,
+        batchSize: config.historyBatch,
+        lingerMs: config.historyLinger,
+        runner,
+        stream: copyStreamAt(config.site),
       }) as ConsumerRunner<unknown>,
     );
   }

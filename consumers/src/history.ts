@@ -17,6 +17,11 @@ export interface HistoryConsumerOptions {
   /** Wait for a fuller batch this long, ms (config `historyLinger`); 0 writes at once. */
   lingerMs?: number;
   registry?: Registry;
+  /**
+   * The stream it writes from: `CHATS` (default), or at an edge site the copy of the chats
+   * homed elsewhere (`CHATS_HUB`, `CHATS_EDGE`), under the same durable name there.
+   */
+  stream?: string;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
     Pick<
@@ -103,8 +108,9 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
   return new ConsumerRunner<ChatEvent>({
     nc: opts.nc,
     logger: opts.logger,
-    stream: CHAT_STREAM,
+    stream: opts.stream ?? CHAT_STREAM,
     durable: CONSUMERS.history,
+    ...(opts.stream === undefined || opts.stream === CHAT_STREAM ? {} : { name: `history-${opts.stream}` }),
     filterSubject: CHAT_STREAM_SUBJECTS[0]!,
     batchSize: opts.batchSize,
     lingerMs: opts.lingerMs ?? 0,

@@ -8,6 +8,7 @@ import type { Sessions } from "./auth/sessions.ts";
 import type { ChatAccess } from "./chat/access.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
+import type { HomeCalls } from "./edge/home-calls.ts";
 import type { Signals } from "./chat/signals.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Contacts } from "./presence/contacts.ts";
@@ -24,6 +25,8 @@ export interface GatewayContext {
   chatLog: ChatLog;
   signer: TokenSigner;
   chats: ChatService;
+  /** Edge sites only (`NATTER_SITE` set): forwarding to other domains' gateways. */
+  edge?: HomeCalls;
   metrics: GatewayMetrics;
   /** Typing signals and receipts (core NATS to members' `user.<userId>.signal`). */
   signals: Signals;

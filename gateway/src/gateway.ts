@@ -16,6 +16,8 @@ import { MembersCache } from "./chat/members-cache.ts";
 import { ChatService } from "./chat/service.ts";
 import { Signals } from "./chat/signals.ts";
 import type { GatewayContext } from "./context.ts";
+import { EdgeResponder } from "./edge/edge-responder.ts";
+import { HomeCalls } from "./edge/home-calls.ts";
 import { createGatewayMetrics } from "./metrics.ts";
 import { Contacts } from "./presence/contacts.ts";
 import { Presence } from "./presence/presence.ts";
@@ -65,7 +67,11 @@ export async function createGateway(opts: {
     maxBatch: config.sendBatch,
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
-  const chatLog = new ChatLog(jsm, store);
+  const chatLog = new ChatLog(jsm, store, config.site);
+  const edge =
+    config.site === undefined
+      ? undefined
+      : new HomeCalls({ nc, site: config.site, logger: logger.child({ component: "edge" }) });
   const access = new ChatAccess({ store, chatLog });
   const members = new MembersCache({ store });
   const signals = new Signals({
@@ -96,7 +102,12 @@ export async function createGateway(opts: {
     config,
     sendLimiter,
     logger,
+    ...(edge ? { edge } : {}),
   });
+  const edgeResponder =
+    config.site === undefined
+      ? undefined
+      : new EdgeResponder({ nc, site: config.site, chats, store, logger: logger.child({ component: "edge" }) });
   const presence = new Presence({
     nc,
     js: jetstream(nc),
@@ -130,6 +141,7 @@ export async function createGateway(opts: {
     authenticator: new Authenticator(signer, store),
     sessions: new Sessions({ store, nc, logger: logger.child({ component: "sessions" }) }),
     chats,
+    ...(edge ? { edge } : {}),
     signals,
     presence,
     contacts,
@@ -149,6 +161,7 @@ export async function createGateway(opts: {
     realtime,
     async close() {
       historyLag.stop();
+      await edgeResponder?.close();
       await realtime.close();
       await presence.close();
       await app.close();

@@ -1,6 +1,6 @@
 import { applyMembership, type ChatEvent, isUnavailable, membershipEffect, NatterError } from "@natter/protocol";
 import type { Member, Store } from "@natter/store";
-import { CHAT_STREAM } from "@natter/subjects";
+import { CHAT_STREAM, chatStreamAt } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import {
   type ChatHeadRef,
@@ -35,10 +35,22 @@ const MAX_MEMBERSHIP_REPLAY = 10_000;
 export class ChatLog {
   readonly #jsm: JetStreamManager;
   readonly #store: Store;
+  readonly #site: string | undefined;
 
-  constructor(jsm: JetStreamManager, store: Store) {
+  /**
+   * `site`: this process's edge site (`NATTER_SITE`); each chat is then read from the stream
+   * that holds it here (`chatStreamAt`: `CHATS` for chats homed here, the copy stream for
+   * chats homed elsewhere). Unset: every chat from `CHATS`, as without sites.
+   */
+  constructor(jsm: JetStreamManager, store: Store, site?: string) {
     this.#jsm = jsm;
     this.#store = store;
+    this.#site = site;
+  }
+
+  /** The stream holding the chat here; `CHATS` (which then holds none of it) for a chat of another site. */
+  #streamOf(chatId: string): string {
+    return chatStreamAt(this.#site, chatId) ?? CHAT_STREAM;
   }
 
   /**
@@ -62,25 +74,32 @@ export class ChatLog {
 
   /** The chat's newest event: `n` and its stream `seq` (0 when the stream no longer holds it). */
   head(chatId: string): Promise<ChatHeadRef> {
-    return readChatHead(this.#jsm, this.#store, chatId);
+    return readChatHead(this.#jsm, this.#store, chatId, this.#streamOf(chatId));
   }
 
   /** The newest event of each chat still in the stream (chats with none there are absent). */
-  lastEvents(chatIds: readonly string[]): Promise<Map<string, ChatEvent>> {
-    return lastChatEvents(this.#jsm, chatIds);
+  async lastEvents(chatIds: readonly string[]): Promise<Map<string, ChatEvent>> {
+    if (this.#site === undefined) return lastChatEvents(this.#jsm, chatIds);
+    const byStream = new Map<string, string[]>();
+    for (const id of chatIds) {
+      const s = this.#streamOf(id);
+      byStream.set(s, [...(byStream.get(s) ?? []), id]);
+    }
+    const maps = await Promise.all([...byStream].map(([s, ids]) => lastChatEvents(this.#jsm, ids, s)));
+    return new Map(maps.flatMap((m) => [...m]));
   }
 
   /** Contiguous events `afterN < n <= toN`, ascending, at most `limit` (`readChatEvents`). */
   range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
-    return readChatEvents(this.#jsm, this.#store, chatId, q);
+    return readChatEvents(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId));
   }
 
   /** One page of history for a reader (`readChatPage`). */
   page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
-    return readChatPage(this.#jsm, this.#store, chatId, q);
+    return readChatPage(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId));
   }
 
-  /** The event at a stream sequence, if the stream still holds it. */
+  /** The event at a sequence of `CHATS` (the chats homed here), if the stream still holds it. */
   eventAt(seq: number): Promise<ChatEvent | undefined> {
     return chatEventAt(this.#jsm, seq);
   }

@@ -7,3 +7,4 @@ export * from "./membership.ts";
 export * from "./signals.ts";
 export * from "./http.ts";
 export * from "./frame-schemas.ts";
+export * from "./homes.ts";

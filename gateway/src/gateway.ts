@@ -1,4 +1,4 @@
-import { ChatLog, JsPublisher } from "@natter/bus";
+import { ChatLog, EdgeStreams, JsPublisher } from "@natter/bus";
 import { type Config, type Logger, tokenKeyring } from "@natter/config";
 import type { Store } from "@natter/store";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -104,6 +104,21 @@ export async function createGateway(opts: {
     logger,
     ...(edge ? { edge } : {}),
   });
+  // This domain's copy of the chats homed elsewhere, set up in the background (the other
+  // side may not answer yet: a site started during an outage).
+  const edgeStreams =
+    config.site === undefined
+      ? undefined
+      : new EdgeStreams(
+          nc,
+          {
+            site: config.site,
+            sites: config.edgeSites ?? [],
+            replicas: config.streamReplicas,
+            maxAgeMs: config.streamMaxAge,
+          },
+          logger.child({ component: "edge-streams" }),
+        );
   const edgeResponder =
     config.site === undefined
       ? undefined
@@ -161,6 +176,7 @@ export async function createGateway(opts: {
     realtime,
     async close() {
       historyLag.stop();
+      edgeStreams?.stop();
       await edgeResponder?.close();
       await realtime.close();
       await presence.close();

@@ -1,9 +1,9 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { connectNats, ensureChatStream, ensureEdgeStreams } from "@natter/bus";
+import { connectNats, ensureChatStream } from "@natter/bus";
 import { type Config, ConfigError, createLogger, type Logger, loadConfig, type ProcessKind } from "@natter/config";
 import { createStore, type Store, type StoreConfig } from "@natter/store";
-import { CHAT_STREAM, copyStreamAt } from "@natter/subjects";
+import { CHAT_STREAM } from "@natter/subjects";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -55,16 +55,16 @@ export function loadConfigOrExit(kind?: ProcessKind): Config {
 export type Role = ProcessKind;
 const OWNS_CHAT_STREAM: Record<Role, boolean> = { gateway: true, consumers: false, natter: true };
 
-/** Waits until `stream` exists (a gateway creates it), logging once while it does not. */
-async function awaitChatStream(jsm: JetStreamManager, logger: Logger, stream: string = CHAT_STREAM): Promise<void> {
+/** Waits until the chat stream exists (a gateway creates it), logging once while it does not. */
+async function awaitChatStream(jsm: JetStreamManager, logger: Logger): Promise<void> {
   for (let logged = false; ;) {
     try {
-      await jsm.streams.info(stream);
+      await jsm.streams.info(CHAT_STREAM);
       return;
     } catch (err) {
       if ((err as { name?: string }).name !== "StreamNotFoundError" && !/stream not found/i.test(String(err)))
         throw err;
-      if (!logged) logger.info({ stream }, "waiting for a gateway to create the chat stream");
+      if (!logged) logger.info({ stream: CHAT_STREAM }, "waiting for a gateway to create the chat stream");
       logged = true;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -150,22 +150,8 @@ export async function openRuntime(
         { replicas: config.streamReplicas, maxAgeMs: config.streamMaxAge, duplicateWindowMs: config.dedupWindow },
         logger,
       );
-      // An edge site's or the hub's copy of the chats homed elsewhere (README "Edge sites").
-      if (config.site !== undefined) {
-        await ensureEdgeStreams(
-          jsm,
-          {
-            site: config.site,
-            sites: config.edgeSites ?? [],
-            replicas: config.streamReplicas,
-            maxAgeMs: config.streamMaxAge,
-          },
-          logger,
-        );
-      }
     } else {
       await awaitChatStream(jsm, logger);
-      if (config.site !== undefined) await awaitChatStream(jsm, logger, copyStreamAt(config.site));
     }
   });
   const store = createStore(storeConfig(config));

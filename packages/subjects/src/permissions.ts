@@ -32,6 +32,11 @@ export interface SubjectRules {
 export interface Permissions {
   publish: SubjectRules;
   subscribe: SubjectRules;
+  /**
+   * May answer the requests it receives (nats-server `allow_responses`: one reply to the
+   * reply subject of each message delivered to it), without a publish right on `_INBOX.>`.
+   */
+  allowResponses?: boolean;
 }
 
 export interface IdentitySpec {
@@ -89,7 +94,12 @@ function union(...specs: Permissions[]): Permissions {
   const merge = (pick: (p: Permissions) => SubjectRules): SubjectRules => ({
     allow: [...new Set(specs.flatMap((p) => pick(p).allow))],
   });
-  return { publish: merge((p) => p.publish), subscribe: merge((p) => p.subscribe) };
+  const allowResponses = specs.some((p) => p.allowResponses);
+  return {
+    publish: merge((p) => p.publish),
+    subscribe: merge((p) => p.subscribe),
+    ...(allowResponses ? { allowResponses } : {}),
+  };
 }
 
 const gateway: Permissions = {
@@ -127,12 +137,16 @@ const gateway: Permissions = {
       // hub's chats at a site, the sites' chats sourced at the hub) and reads like CHATS;
       // chat operations forwarded to a gateway of the chat's home domain.
       ...COPY_STREAMS.flatMap((s) => [api.streamInfo(s), api.streamCreate(s), api.streamUpdate(s), ...api.directGet(s)]),
+      // Whether the other domain's CHATS answers yet (the copy is set up only then).
+      `$JS.*.API.STREAM.INFO.${CHAT_STREAM}`,
       "edge.*.call",
     ],
   },
   // The users it holds (inbox and signals in one subscription) and the users its sockets
   // watch; at an edge site, the operations other domains forward to its home chats.
   subscribe: { allow: ["user.*.*", "presence.*", "edge.*.call", INBOX] },
+  // The answers to those forwarded operations.
+  allowResponses: true,
 };
 
 const history: Permissions = {
@@ -210,6 +224,8 @@ const leaf: Permissions = {
       `${jsApiPrefix(HUB_SITE)}.CONSUMER.CREATE.${CHAT_STREAM}`,
       `${jsApiPrefix(HUB_SITE)}.CONSUMER.CREATE.${CHAT_STREAM}.>`,
       `${jsApiPrefix(HUB_SITE)}.CONSUMER.DELETE.${CHAT_STREAM}.>`,
+      // The site's gateway asking whether the hub's CHATS answers (before mirroring it).
+      `${jsApiPrefix(HUB_SITE)}.STREAM.INFO.${CHAT_STREAM}`,
       // The hub's source of the site's chats: the messages it delivers.
       "$JS.S.>",
       "$JS.FC.>",
@@ -226,6 +242,7 @@ const leaf: Permissions = {
       `$JS.*.API.CONSUMER.CREATE.${CHAT_STREAM}.>`,
       `$JS.*.API.CONSUMER.CREATE.${CHAT_STREAM}`,
       `$JS.*.API.CONSUMER.DELETE.${CHAT_STREAM}.>`,
+      `$JS.*.API.STREAM.INFO.${CHAT_STREAM}`,
       // The site's mirror: the messages the hub delivers.
       "$JS.M.>",
       "$JS.FC.>",
@@ -320,7 +337,15 @@ export function natsAccountsConfig(
     const p = spec.permissions;
     const user = {
       ...cred,
-      ...(p ? { permissions: { publish: rules(p.publish), subscribe: rules(p.subscribe) } } : {}),
+      ...(p
+        ? {
+            permissions: {
+              publish: rules(p.publish),
+              subscribe: rules(p.subscribe),
+              ...(p.allowResponses ? { allow_responses: true } : {}),
+            },
+          }
+        : {}),
     };
     users[spec.account]!.push(`      # ${name}: ${spec.doc.replace(/\n/g, " ")}\n      ${JSON.stringify(user)}`);
   }
@@ -348,7 +373,10 @@ export function permissionsMarkdown(): string {
     const spec: IdentitySpec = NATS_IDENTITIES[name];
     const p = spec.permissions;
     if (!p) return `| \`${name}\` | ${spec.account} | ${spec.doc} | everything | everything |`;
-    const pub = code(p.publish.allow) + (p.publish.deny?.length ? `; **not** ${code(p.publish.deny)}` : "");
+    const pub =
+      code(p.publish.allow) +
+      (p.publish.deny?.length ? `; **not** ${code(p.publish.deny)}` : "") +
+      (p.allowResponses ? "; replies to the requests it receives (`allow_responses`)" : "");
     const sub = code(p.subscribe.allow) + (p.subscribe.deny?.length ? `; **not** ${code(p.subscribe.deny)}` : "");
     return `| \`${name}\` | ${spec.account} | ${spec.doc} | ${pub} | ${sub} |`;
   });

@@ -63,7 +63,7 @@ function siteLeafnodes(port: number, identities: NatsIdentities): string {
   const seed = readFileSync(identities.seedFiles.leaf, "utf8").trim();
   return [
     "leafnodes {",
-    "  reconnect: 1",
+    '  reconnect: "1s"',
     "  remotes: [ {",
     `    url: "nats-leaf://127.0.0.1:${port}"`,
     `    nkey: "${seed}"`,

@@ -65,6 +65,7 @@ export async function createGateway(opts: {
     metrics,
     logger: logger.child({ component: "sequencer" }),
     maxBatch: config.sendBatch,
+    ...(config.site === undefined ? {} : { site: config.site }),
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
   const chatLog = new ChatLog(jsm, store, config.site);

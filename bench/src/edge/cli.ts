@@ -23,7 +23,10 @@ if (!Number.isInteger(messages) || messages < 1 || messages > 150) {
 }
 exitOnSignals();
 const started = Date.now();
-const rows = await runEdgeStory({ messages, log: (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${line}`) });
+const rows = await runEdgeStory({
+  messages,
+  log: (line) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${line}`),
+});
 console.log(`\n${phaseTable(rows)}\n`);
 if (values.json) writeFileSync(values.json, JSON.stringify(rows, null, 2));
 const bad = rows.filter((r) => r.lost || r.duplicated || r.outOfOrder || r.reconcileMs < 0);

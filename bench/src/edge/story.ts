@@ -148,8 +148,15 @@ export async function runEdgeStory(opts: StoryOptions): Promise<PhaseRow[]> {
     for (const u of users) await u.device.open();
 
     const open = async (by: User, peer: User) =>
-      (await api<{ chatId: string }>(by.domain.gateway.url, "POST", "/v1/chats", { kind: "direct", userId: peer.userId }, by.token))
-        .chatId;
+      (
+        await api<{ chatId: string }>(
+          by.domain.gateway.url,
+          "POST",
+          "/v1/chats",
+          { kind: "direct", userId: peer.userId },
+          by.token,
+        )
+      ).chatId;
     const chats = {
       cross: { id: await open(hal, eve), members: [hal, eve] },
       site: { id: await open(eve, eli), members: [eve, eli] },
@@ -187,7 +194,13 @@ export async function runEdgeStory(opts: StoryOptions): Promise<PhaseRow[]> {
       for (let i = 0; i < opts.messages; i++) {
         await Promise.all(
           pairs.map(async ([from, chat]) => {
-            const s: Sent = { phase, chat: chats[chat].id, from, id: `${phase}-${from.name}-${chat}-${i}`, retried: false };
+            const s: Sent = {
+              phase,
+              chat: chats[chat].id,
+              from,
+              id: `${phase}-${from.name}-${chat}-${i}`,
+              retried: false,
+            };
             sent.push(s);
             if (!(await attempt(s))) {
               s.retried = true;
@@ -214,7 +227,9 @@ export async function runEdgeStory(opts: StoryOptions): Promise<PhaseRow[]> {
       stores.push({ domain: d, store: createStore({ backend: "sqlite", sqlitePath: d.env.NATTER_SQLITE_PATH! }) });
     }
     const holders = (chat: string) =>
-      stores.filter(({ domain }) => domain.name === "hub" || chatOf.get(chat)!.members.some((m) => m.domain === domain));
+      stores.filter(
+        ({ domain }) => domain.name === "hub" || chatOf.get(chat)!.members.some((m) => m.domain === domain),
+      );
     const storeEvents = new Map<string, ChatEvent[]>();
     const readStores = async () => {
       for (const chat of chatOf.keys()) {
@@ -233,7 +248,8 @@ export async function runEdgeStory(opts: StoryOptions): Promise<PhaseRow[]> {
         }
         for (const { domain } of holders(s.chat)) {
           const events = storeEvents.get(`${domain.name}/${s.chat}`) ?? [];
-          if (!events.some((e) => e.kind === "message.created" && e.id === s.id)) out.push(`${domain.name} store ${s.id}`);
+          if (!events.some((e) => e.kind === "message.created" && e.id === s.id))
+            out.push(`${domain.name} store ${s.id}`);
         }
       }
       return out;
@@ -302,7 +318,8 @@ export async function runEdgeStory(opts: StoryOptions): Promise<PhaseRow[]> {
     await until("every device and store to hold every message", 90_000, async () => {
       for (const u of users) await u.device.catchUp().catch(() => undefined);
       await readStores();
-      for (const p of phases) if (reconciledAt[p] === undefined && missing(p).length === 0) reconciledAt[p] = Date.now();
+      for (const p of phases)
+        if (reconciledAt[p] === undefined && missing(p).length === 0) reconciledAt[p] = Date.now();
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         const left = phases.flatMap((p) => missing(p));

@@ -1,6 +1,14 @@
 import type { ChatLog } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
-import { type ChatEvent, type ChatView, chatHome, homedPrefix, homeOf, isUnavailable, NatterError } from "@natter/protocol";
+import {
+  type ChatEvent,
+  type ChatView,
+  chatHome,
+  homedPrefix,
+  homeOf,
+  isUnavailable,
+  NatterError,
+} from "@natter/protocol";
 import { type ChatRequest, type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
@@ -165,6 +173,8 @@ export class ChatService {
   }
 
   async addMember(me: string, chatId: string, userId: string): Promise<number> {
+    const home = this.#elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "addMember", me, chatId, userId });
     const mine = await this.requireMember(me, chatId);
     const chat = await this.#store.getChat(chatId);
     if (chat?.kind !== "group") throw new NatterError("invalid_input", "members can only be added to groups");
@@ -189,6 +199,8 @@ export class ChatService {
    * group that still has other members (409 `last_admin`).
    */
   async removeMember(me: string, chatId: string, userId: string): Promise<number> {
+    const home = this.#elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "removeMember", me, chatId, userId });
     const mine = await this.requireMember(me, chatId);
     const chat = await this.#store.getChat(chatId);
     if (chat?.kind !== "group") throw new NatterError("invalid_input", "direct chats have no member changes");

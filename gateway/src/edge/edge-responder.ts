@@ -31,6 +31,10 @@ export class EdgeResponder {
           return chats.openDirect(call.me, call.peer);
         case "createGroup":
           return chats.createGroup(call.me, call.title, call.members);
+        case "addMember":
+          return chats.addMember(call.me, call.chatId, call.userId);
+        case "removeMember":
+          return chats.removeMember(call.me, call.chatId, call.userId);
         case "user": {
           const u = call.user;
           if (!isId(u.userId)) throw new NatterError("invalid_input", "bad user id", { field: "userId" });

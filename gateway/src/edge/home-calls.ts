@@ -8,6 +8,7 @@ export type HomeCall =
   | { op: "send"; me: string; chatId: string; id: string; body: string }
   | { op: "openDirect"; me: string; peer: string }
   | { op: "createGroup"; me: string; title: string; members: string[] }
+  | { op: "addMember" | "removeMember"; me: string; chatId: string; userId: string }
   /** A user's directory entry, so chats with them can be opened there (no password: they log in at home). */
   | { op: "user"; user: { userId: string; handle: string; displayName: string; createdAt: number } };
 
@@ -50,9 +51,13 @@ export class HomeCalls {
       answer = m.json<HomeAnswer>();
     } catch (err) {
       this.#log.warn({ home, op: call.op, err: String(err) }, "home site unreachable");
-      throw new NatterError("home_unreachable", `the chat's home (${home}) cannot be reached now; retry with the same id`, {
-        cause: err,
-      });
+      throw new NatterError(
+        "home_unreachable",
+        `the chat's home (${home}) cannot be reached now; retry with the same id`,
+        {
+          cause: err,
+        },
+      );
     }
     if ("ok" in answer) return answer.ok as T;
     const e = answer.error;

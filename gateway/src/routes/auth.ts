@@ -50,7 +50,10 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
         await ctx.edge
           .call(HUB_SITE, { op: "user", user })
           .catch((err: unknown) =>
-            req.log.warn({ err: String(err), userId }, "the hub's directory did not take the user; known at this site only"),
+            req.log.warn(
+              { err: String(err), userId },
+              "the hub's directory did not take the user; known at this site only",
+            ),
           );
       }
       reply.code(201);

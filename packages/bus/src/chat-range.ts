@@ -156,11 +156,17 @@ export async function readChatPage(
 ): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
   const minN = Math.max(1, q.minN);
   if (q.after !== undefined) {
-    const events = await readChatEvents(jsm, store, chatId, {
-      afterN: Math.max(q.after, minN - 1),
-      ...(q.maxN === undefined ? {} : { toN: q.maxN }),
-      limit: q.limit + 1,
-    }, stream);
+    const events = await readChatEvents(
+      jsm,
+      store,
+      chatId,
+      {
+        afterN: Math.max(q.after, minN - 1),
+        ...(q.maxN === undefined ? {} : { toN: q.maxN }),
+        limit: q.limit + 1,
+      },
+      stream,
+    );
     const hasMore = events.length > q.limit;
     return { events: hasMore ? events.slice(0, q.limit) : events, hasMore };
   }

@@ -75,15 +75,16 @@ export class EdgeStreams {
       const have = await this.#current(jsm, name);
       const missing = wanted.filter((d) => !have.includes(d));
       if (missing.length === 0) return;
-      const answering = (await Promise.all(missing.map(async (d) => ((await this.#answers(d)) ? d : undefined)))).filter(
-        (d): d is string => d !== undefined,
-      );
+      const answering = (
+        await Promise.all(missing.map(async (d) => ((await this.#answers(d)) ? d : undefined)))
+      ).filter((d): d is string => d !== undefined);
       if (answering.length > 0) {
         await this.#apply(jsm, name, [...have, ...answering], have.length > 0 || (await this.#exists(jsm, name)));
         logged = false;
         continue;
       }
-      if (!logged) this.#log.info({ stream: name, waitingFor: missing }, "edge copy: waiting for upstream chat streams");
+      if (!logged)
+        this.#log.info({ stream: name, waitingFor: missing }, "edge copy: waiting for upstream chat streams");
       logged = true;
       await new Promise<void>((r) => (this.#timer = setTimeout(r, this.#opts.retryMs ?? 1000)));
     }
@@ -114,9 +115,9 @@ export class EdgeStreams {
 
   async #apply(jsm: JetStreamManager, name: string, domains: string[], exists: boolean): Promise<void> {
     const copy = { replicas: this.#opts.replicas, maxAgeMs: this.#opts.maxAgeMs };
-    const want = (
-      this.#opts.site === HUB_SITE ? sitesCopyStreamConfig(domains, copy) : hubCopyStreamConfig(copy)
-    ) as unknown as StreamConfig;
+    const want = (this.#opts.site === HUB_SITE
+      ? sitesCopyStreamConfig(domains, copy)
+      : hubCopyStreamConfig(copy)) as unknown as StreamConfig;
     if (exists) {
       const current = (await jsm.streams.info(name)).config;
       await jsm.streams.update(name, { ...current, sources: want.sources });

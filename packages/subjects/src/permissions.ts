@@ -9,14 +9,7 @@
  */
 
 import { HUB_SITE } from "@natter/protocol";
-import {
-  CHAT_STREAM,
-  CONSUMERS,
-  HUB_COPY_STREAM,
-  jsApiPrefix,
-  PRESENCE_BUCKET,
-  SITES_COPY_STREAM,
-} from "./index.ts";
+import { CHAT_STREAM, CONSUMERS, HUB_COPY_STREAM, jsApiPrefix, PRESENCE_BUCKET, SITES_COPY_STREAM } from "./index.ts";
 
 /** The account every Natter identity lives in (JetStream enabled). */
 export const NATS_ACCOUNT = "NATTER";
@@ -136,7 +129,12 @@ const gateway: Permissions = {
       // Edge sites: the copy of other domains' chats it creates at start-up (a mirror of the
       // hub's chats at a site, the sites' chats sourced at the hub) and reads like CHATS;
       // chat operations forwarded to a gateway of the chat's home domain.
-      ...COPY_STREAMS.flatMap((s) => [api.streamInfo(s), api.streamCreate(s), api.streamUpdate(s), ...api.directGet(s)]),
+      ...COPY_STREAMS.flatMap((s) => [
+        api.streamInfo(s),
+        api.streamCreate(s),
+        api.streamUpdate(s),
+        ...api.directGet(s),
+      ]),
       // Whether the other domain's CHATS answers yet (the copy is set up only then).
       `$JS.*.API.STREAM.INFO.${CHAT_STREAM}`,
       "edge.*.call",

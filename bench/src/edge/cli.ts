@@ -17,8 +17,9 @@ const { values } = parseArgs({
   },
 });
 const messages = Number(values.messages);
-if (!Number.isInteger(messages) || messages < 1 || messages > 150) {
-  console.error("--messages: expected 1..150 (per sender, chat and phase)");
+if (!Number.isInteger(messages) || messages < 1 || messages > 100) {
+  // Two senders a chat, four phases: at most 801 events a chat, under one store page (1000).
+  console.error("--messages: expected 1..100 (per sender, chat and phase)");
   process.exit(2);
 }
 exitOnSignals();

@@ -32,14 +32,18 @@ async function send(api: Api, chat: string, id: string) {
   return api.call<{ n: number; code: string }>("POST", `/v1/chats/${chat}/messages`, { id, body: id });
 }
 
-/** The chat subjects a domain's `stream` holds. */
-async function subjectsIn(domain: EdgeDomain, stream: string): Promise<string[]> {
-  const nc = await connectNats({
+function connectAs(domain: EdgeDomain, identity: "admin" | "tail") {
+  return connectNats({
     servers: [domain.nats.url],
-    name: "edge-test",
+    name: `edge-test-${identity}`,
     logger: createLogger("silent", "edge-test"),
-    access: domain.nats.access("admin"),
+    access: domain.nats.access(identity),
   });
+}
+
+/** The chat subjects a domain's `stream` holds, as the read-only `tail` identity sees them. */
+async function subjectsIn(domain: EdgeDomain, stream: string): Promise<string[]> {
+  const nc = await connectAs(domain, "tail");
   try {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(stream, { subjects_filter: ">" });
@@ -147,5 +151,33 @@ describe("edge - a cut leaf link (hub and site on real leaf nodes)", () => {
     assert.ok(siteChats.includes(`chat.${local}.msg`) && !siteChats.includes(`chat.${cross}.msg`), siteChats.join());
     await eventually(async () => (await subjectsIn(site, HUB_COPY_STREAM)).includes(`chat.${cross}.msg`), 60_000);
     await eventually(async () => (await subjectsIn(hub, SITES_COPY_STREAM)).includes(`chat.${local}.msg`), 60_000);
+  });
+
+  test("edge - tailing at the site: chat subjects there are the site's own, the hub's never cross", async () => {
+    const hal = await signup(hub, "tail_hal");
+    const eve = await signup(site, "tail_eve");
+    const eli = await signup(site, "tail_eli");
+    const cross = (await hal.call("POST", "/v1/chats", { kind: "direct", userId: eve.userId })).body.chatId as string;
+    const local = (await eve.call("POST", "/v1/chats", { kind: "direct", userId: eli.userId })).body.chatId as string;
+    const nc = await connectAs(site, "tail");
+    try {
+      const seen: string[] = [];
+      nc.subscribe("chat.*.msg", { callback: (_e, m) => void seen.push(m.subject) });
+      await nc.flush();
+      assert.equal((await send(hal, cross, "t-hub")).status, 201);
+      assert.equal((await send(eve, cross, "t-fwd")).status, 201, "forwarded to the hub, sequenced there");
+      assert.equal((await send(eve, local, "t-site")).status, 201);
+      await eventually(async () => seen.includes(`chat.${local}.msg`), 10_000, "the site's publish on the tail");
+      // The hub's chat is published at the hub only: a core tail at the site never sees it,
+      // while the site's copy (CHATS_HUB) holds it for `--stream CHATS_HUB`.
+      await eventually(async () => (await subjectsIn(site, HUB_COPY_STREAM)).includes(`chat.${cross}.msg`), 30_000);
+      assert.deepEqual(
+        seen.filter((s) => s !== `chat.${local}.msg`),
+        [],
+        "only the site's own chat subjects at the site",
+      );
+    } finally {
+      await nc.close();
+    }
   });
 });

@@ -11,9 +11,13 @@ const { gw, address } = await listenGateway(rt);
 console.log(
   `\n  Natter is running at ${address.replace("127.0.0.1", "localhost")}  (store: ${rt.config.store}, NATS: ${rt.config.natsUrl.join(",")})\n`,
 );
-onShutdown(rt.logger, async () => {
-  await gw.close();
-  await consumers.stop();
-  await rt.nc.drain();
-  await rt.store.close();
-});
+onShutdown(
+  rt.logger,
+  async () => {
+    await gw.close();
+    await consumers.stop();
+    await rt.nc.drain();
+    await rt.store.close();
+  },
+  rt.config.shutdownGrace,
+);

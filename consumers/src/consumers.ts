@@ -42,7 +42,11 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     logger,
   );
   const wanted = new Set(config.consumers);
-  const runner = { heartbeatMs: config.consumerHeartbeat, stallMs: config.consumerStall };
+  const runner = {
+    heartbeatMs: config.consumerHeartbeat,
+    stallMs: config.consumerStall,
+    checkIntervalMs: config.consumerCheckInterval,
+  };
   const runners: ConsumerRunner<unknown>[] = [];
   if (wanted.has("history")) {
     runners.push(
@@ -54,11 +58,22 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
         batchSize: config.historyBatch,
         lingerMs: config.historyLinger,
         runner,
+        ...(config.site === undefined ? {} : { site: config.site }),
       }) as ConsumerRunner<unknown>,
     );
   }
   if (wanted.has("fanout"))
-    runners.push(createFanoutConsumer({ nc, store, logger, registry, runner }) as ConsumerRunner<unknown>);
+    runners.push(
+      createFanoutConsumer({
+        nc,
+        store,
+        logger,
+        registry,
+        batchSize: config.fanoutBatch,
+        maxChats: config.fanoutMaxChats,
+        runner,
+      }) as ConsumerRunner<unknown>,
+    );
   const started: ConsumerRunner<unknown>[] = [];
   for (const r of runners) {
     await r.start().catch(async (err: unknown) => {
@@ -96,6 +111,7 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
             lingerMs: config.historyLinger,
             runner,
             stream,
+            site: config.site!,
           }) as ConsumerRunner<unknown>;
           await r.start();
           started.push(r);

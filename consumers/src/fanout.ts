@@ -1,6 +1,6 @@
 import { ChatLog } from "@natter/bus";
 import { LruMap } from "@natter/collections";
-import type { Logger } from "@natter/config";
+import { KEYS, type Logger } from "@natter/config";
 import type { ChatEvent } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS, HEADERS, userInboxSubject } from "@natter/subjects";
@@ -30,8 +30,9 @@ export interface FanoutConsumerOptions {
   >;
 }
 
-export const FANOUT_BATCH = 256;
-export const FANOUT_MAX_CHATS = 100_000;
+/** Defaults of `NATTER_FANOUT_BATCH` and `NATTER_FANOUT_MAX_CHATS`, for callers without a config. */
+export const FANOUT_BATCH = Number(KEYS.fanoutBatch.default);
+export const FANOUT_MAX_CHATS = Number(KEYS.fanoutMaxChats.default);
 /** Like history: a crash delays delivery by at most this; slow batches are kept alive with `working()`. */
 const FANOUT_ACK_WAIT_MS = 10_000;
 /** Chats rebuilt at once when a batch meets many chats the fanout has no state for (cold start). */

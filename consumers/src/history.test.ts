@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { connectNats, ensureChatStream } from "@natter/bus";
 import { createLogger } from "@natter/config";
-import type { ChatEvent } from "@natter/protocol";
+import type { ChatEvent, ChatEventPayload } from "@natter/protocol";
 import { SqliteStore, type Store } from "@natter/store";
 import { CHAT_STREAM, CONSUMERS } from "@natter/subjects";
 import { type NatsServer, startNatsServer } from "@natter/testkit";
@@ -72,6 +72,44 @@ describe("history - consumer against a real nats-server and the SQLite store", (
     await waitFor("events after the poison processed", async () => (await processed()) >= total + 16);
     await assertHistoryMatches(store, chats);
     assert.deepEqual(await store.getEvents("poison", { afterN: 0, limit: 10 }), []);
+  });
+
+  test("history - a delete erases its target in the store, then in the stream (target in an earlier batch or the same one)", async () => {
+    const js = jetstream(nc);
+    const chat = "hdel";
+    const seqs = new Map<number, number>();
+    const publish = async (e: ChatEventPayload) =>
+      seqs.set(e.n, (await js.publish(`chat.${chat}.msg`, JSON.stringify(e))).seq);
+    const base = { chat, from: "u0", ts: 1 };
+    await publish({ ...base, n: 1, kind: "chat.created", chatKind: "group", members: ["u0"] });
+    await publish({ ...base, n: 2, kind: "message.created", id: "m2", body: "secret two" });
+    await publish({ ...base, n: 3, kind: "message.created", id: "m3", body: "kept three" });
+    await waitFor("2 and 3 written", async () => (await store.getEvents(chat, { afterN: 0, limit: 10 })).length === 3);
+    // One delete of a stored message; a message and its delete that may share a batch.
+    await publish({ ...base, n: 4, kind: "message.deleted", target: 2 });
+    await publish({ ...base, n: 5, kind: "message.created", id: "m5", body: "secret five" });
+    await publish({ ...base, n: 6, kind: "message.deleted", target: 5 });
+    await waitFor("6 written", async () => (await store.getEvents(chat, { afterN: 0, limit: 10 })).length === 6);
+    const stored = await store.getEvents(chat, { afterN: 0, limit: 10 });
+    for (const [n, by] of [
+      [2, 4],
+      [5, 6],
+    ] as const) {
+      const e = stored[n - 1]!;
+      assert.equal(e.kind === "message.created" && e.deleted, true, `${n} deleted`);
+      assert.equal("body" in e, false);
+      assert.equal(e.kind === "message.created" && e.deletedN, by);
+      assert.equal(e.seq, seqs.get(n));
+    }
+    assert.equal(JSON.stringify(stored).includes("secret"), false);
+    assert.equal(stored[2]!.kind === "message.created" && stored[2]!.body, "kept three");
+    assert.equal((await store.getChatHead(chat))?.preview, undefined, "the deleted last message left no preview");
+    // The stream's copies: erased by seq once the store had them; the rest stay.
+    const inStream = async (n: number) =>
+      (await jsm.streams.getMessage(CHAT_STREAM, { seq: seqs.get(n)! }).catch(() => null)) !== null;
+    await waitFor("2 and 5 erased from the stream", async () => !(await inStream(2)) && !(await inStream(5)));
+    assert.equal(await inStream(3), true);
+    assert.equal(await inStream(4), true);
   });
 
   test("history - a full replay (consumer deleted and re-created) leaves no duplicate", async () => {

@@ -1,10 +1,19 @@
+import { ChatLog } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { type ChatEvent, type MessageCreatedEvent, previewOf } from "@natter/protocol";
+import {
+  type ChatEvent,
+  type ErasedEvent,
+  type MessageCreatedEvent,
+  type MessageEditedEvent,
+  previewOf,
+} from "@natter/protocol";
 import { type BatchWrites, projectionWrites, type Store, type StoreWrite } from "@natter/store";
 import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS } from "@natter/subjects";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Histogram, type Registry, register } from "prom-client";
 import { parseChatEvent } from "./chat-event.ts";
+import { eraseFromStream, erasuresOf, mayErase } from "./erasure.ts";
 import { perRegistry } from "./metrics.ts";
 import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
 
@@ -22,6 +31,11 @@ export interface HistoryConsumerOptions {
    * homed elsewhere (`CHATS_HUB`, `CHATS_EDGE`), under the same durable name there.
    */
   stream?: string;
+  /**
+   * Edge sites: this domain's site, so the history consumer reads a delete's target from the
+   * stream that holds its chat here (`ChatLog`). Unset: no sites.
+   */
+  site?: string;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
     Pick<
@@ -55,8 +69,21 @@ const historyWriteHistogram = perRegistry(
  * SQLite one transaction, one commit per batch rather than one per chat (a commit each
  * was most of the time the consumers' event loop spent blocked in SQLite); on Cassandra
  * the events first, then the chats concurrently.
+ *
+ * `erased`: the erased forms of the messages this batch's deletes target (`erasuresOf`).
+ * A target in the batch itself is written erased, so its body never reaches the store;
+ * every target is also erased where it may already be stored (an earlier batch, or this
+ * one delivered before a crash), before any projection, so no head keeps its preview.
  */
-export async function writeHistoryBatch(store: BatchWrites, events: ChatEvent[]): Promise<void> {
+export async function writeHistoryBatch(
+  store: BatchWrites,
+  events: ChatEvent[],
+  erased: readonly ErasedEvent[] = [],
+): Promise<void> {
+  if (erased.length > 0) {
+    const byKey = new Map(erased.map((m) => [`${m.chat}\n${m.n}`, m]));
+    events = events.map((e) => byKey.get(`${e.chat}\n${e.n}`) ?? e);
+  }
   const byChat = new Map<string, ChatEvent[]>();
   for (const e of events) {
     const list = byChat.get(e.chat);
@@ -70,7 +97,11 @@ export async function writeHistoryBatch(store: BatchWrites, events: ChatEvent[])
     if (preview) writes.push(preview);
     return writes;
   });
-  await store.writeAll([{ op: "appendEvents", events }, ...perChat.flat()]);
+  await store.writeAll([
+    { op: "appendEvents", events },
+    ...erased.map((m): StoreWrite => ({ op: "eraseMessage", erased: m })),
+    ...perChat.flat(),
+  ]);
 }
 
 /**
@@ -81,7 +112,12 @@ export async function writeHistoryBatch(store: BatchWrites, events: ChatEvent[])
  */
 function previewFromLastMessage(chatEvents: ChatEvent[]): StoreWrite | undefined {
   const last = chatEvents.at(-1);
-  const lastMsg = chatEvents.findLast((e): e is MessageCreatedEvent => e.kind === "message.created");
+  // A deleted newest message leaves no preview (eraseMessage), not the one before it. An
+  // edit of the newest message (`latest`) is its preview, also when a reaction follows it.
+  const lastMsg = chatEvents.findLast(
+    (e): e is MessageCreatedEvent | MessageEditedEvent =>
+      e.kind === "message.created" || (e.kind === "message.edited" && e.latest === true),
+  );
   if (!last || !lastMsg || lastMsg === last) return undefined;
   const preview = previewOf(lastMsg);
   if (preview === undefined) return undefined;
@@ -100,11 +136,31 @@ function previewFromLastMessage(chatEvents: ChatEvent[]): StoreWrite | undefined
 
 /**
  * The history consumer: durable `history` on the chat stream; writes every event, the
- * membership and chat heads to the store, and acks only after the writes.
+ * membership and chat heads to the store, and acks only after the writes. It applies
+ * deletes too: the target is erased in the store, then in the stream (`erasure.ts`); the
+ * ack comes after both, so a crash in between does both again.
+ *
+ * Why here and not in the gateway that publishes the delete: the stream copy may go only
+ * once the store holds the message erased (else a read finds the event nowhere), and
+ * history is what writes the store in log order; gateways then need no destructive
+ * JetStream call at all (subjects.md, the identities).
  */
 export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRunner<ChatEvent> {
   const registry = opts.registry ?? register;
   const latency = historyWriteHistogram(registry);
+  let log: Promise<{ jsm: JetStreamManager; chatLog: ChatLog }> | undefined;
+  const chatLog = () =>
+    (log ??= jetstreamManager(opts.nc).then(
+      (jsm) => ({ jsm, chatLog: new ChatLog(jsm, opts.store, opts.site) }),
+      (err: unknown) => {
+        log = undefined;
+        throw err;
+      },
+    ));
+  // The copy of the chats homed elsewhere (edge sites) is erased in the store only: its
+  // home erases its own CHATS, and the copy keeps the original until its max age (reads fold
+  // the delete over it; README "Edge sites"). Its sequences are not CHATS's.
+  const copy = opts.stream !== undefined && opts.stream !== CHAT_STREAM;
   return new ConsumerRunner<ChatEvent>({
     nc: opts.nc,
     logger: opts.logger,
@@ -120,7 +176,14 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
     parse: parseChatEvent,
     onBatch: async (events) => {
       const end = latency.startTimer();
-      await writeHistoryBatch(opts.store, events);
+      if (!mayErase(events)) {
+        await writeHistoryBatch(opts.store, events);
+      } else {
+        const { jsm, chatLog: reader } = await chatLog();
+        const erased = await erasuresOf(events, reader, opts.logger);
+        await writeHistoryBatch(opts.store, events, erased);
+        if (!copy) await eraseFromStream(jsm, erased);
+      }
       end();
     },
   });

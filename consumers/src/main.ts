@@ -69,10 +69,14 @@ const { nc, store } = rt;
 const consumers = await startConsumers({ config, nc, store, logger, registry });
 state.running = { nc, store, consumers };
 
-onShutdown(logger, async () => {
-  // Runners first (in-flight batches finish and ack), then NATS drains those acks.
-  await consumers.stop();
-  await nc.drain().catch((err: unknown) => logger.warn({ err: String(err) }, "NATS drain failed"));
-  await store.close();
-  await metrics.close();
-});
+onShutdown(
+  logger,
+  async () => {
+    // Runners first (in-flight batches finish and ack), then NATS drains those acks.
+    await consumers.stop();
+    await nc.drain().catch((err: unknown) => logger.warn({ err: String(err) }, "NATS drain failed"));
+    await store.close();
+    await metrics.close();
+  },
+  config.shutdownGrace,
+);

@@ -58,6 +58,12 @@ function create(registry: Registry) {
       labelNames,
       registers,
     }),
+    stalls: new Counter({
+      name: "natter_consumer_stalls_total",
+      help: "Consume sessions found stuck and re-created (each also counts as a restart), by consumer and reason: idle = messages pending, room to deliver, nothing delivered for NATTER_CONSUMER_STALL; heartbeats = two idle heartbeats (NATTER_CONSUMER_HEARTBEAT) missed, e.g. the consumer's leader died",
+      labelNames: ["consumer", "reason"] as const,
+      registers,
+    }),
     batchSeconds: new Histogram({
       name: "natter_consumer_batch_seconds",
       help: "Time the handler took for one batch, by consumer",

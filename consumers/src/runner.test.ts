@@ -131,6 +131,30 @@ describe("runner - against a real nats-server", () => {
     }
   });
 
+  test("runner - a server that stops answering ends the session by missed heartbeats, counted as a stall", async () => {
+    const t = await setup({ heartbeatMs: 500 });
+    const stalls = async () => {
+      const { values } = await t.registry.getSingleMetric("natter_consumer_stalls_total")!.get();
+      return values.find((v) => v.labels.consumer === "test" && v.labels.reason === "heartbeats")?.value ?? 0;
+    };
+    await t.runner.start();
+    const pid = nats.server.pid;
+    try {
+      await t.publish({ i: 1 });
+      await waitFor("the first item", () => t.seen.includes(1));
+      assert.equal(await stalls(), 0);
+      // Frozen, not killed: the TCP connection stays up, only the heartbeats stop coming.
+      process.kill(pid, "SIGSTOP");
+      await waitFor("a stall counted", async () => (await stalls()) >= 1, 15_000);
+      process.kill(pid, "SIGCONT");
+      await t.publish({ i: 2 });
+      await waitFor("the item after the thaw", () => t.seen.includes(2), 30_000);
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await t.runner.stop();
+    }
+  });
+
   test("runner - recovers after its consumer is deleted out from under it", async () => {
     const t = await setup();
     await t.runner.start();

@@ -289,6 +289,8 @@ export class ConsumerRunner<T> {
       if (s.type === "consumer_deleted" || s.type === "consumer_not_found" || s.type === "stream_not_found") {
         breakWith(new SessionBroken(s.type));
       } else if (s.type === "heartbeats_missed" && s.count >= 2) {
+        // Counted once per session: the status repeats (count 3, 4…) until the session ends.
+        if (s.count === 2) this.#metrics.stalls.inc({ consumer: this.name, reason: "heartbeats" });
         // The client recovers from this on its own in most cases; re-creating is the
         // cheap certain way out of the stuck state Dendrite users hit (#3177, #3375).
         breakWith(new SessionBroken(`heartbeats missed (${s.count})`));
@@ -315,6 +317,7 @@ export class ConsumerRunner<T> {
         !progress.busy &&
         idle > this.#opts.stallMs
       ) {
+        this.#metrics.stalls.inc({ consumer: this.name, reason: "idle" });
         breakWith(new SessionBroken(`stalled: ${info.num_pending} pending, nothing delivered for ${idle} ms`));
       }
     } catch (err) {

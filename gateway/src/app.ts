@@ -10,9 +10,13 @@ import type { GatewayContext } from "./context.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { blockRoutes } from "./routes/blocks.ts";
 import { chatRoutes } from "./routes/chats.ts";
+import { DOCS_PREFIX, docsRoutes } from "./docs.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { messageDeleteRoutes } from "./routes/message-deletes.ts";
+import { messageEditRoutes } from "./routes/message-edits.ts";
+import { messageReactionRoutes } from "./routes/message-reactions.ts";
 import { presenceRoutes } from "./routes/presence.ts";
 import { ErrorBody, errorResponse } from "./schemas.ts";
 import type { App } from "./server-types.ts";
@@ -48,7 +52,7 @@ export async function buildApp(
     frameworkErrors: (err, _req, reply) => {
       const e = toNatterError(err);
       ctx.metrics.httpRequests.inc({ route: "unknown", status: String(e.status) });
-      return sendError(reply, e);
+      return sendError(reply, e, ctx);
     },
     // Requests Node's HTTP parser refuses (headers over the limit, malformed HTTP, a request
     // that does not arrive in time) never reach Fastify: answered here on the raw socket.
@@ -76,7 +80,8 @@ export async function buildApp(
   app.addHook("onRoute", (r) => {
     for (const m of [r.method].flat()) served.push({ method: m, path: pathPattern(r.url) });
     // The WebSocket endpoint is documented in gateway/README.md; OpenAPI cannot describe it.
-    if (r.url.startsWith("/documentation") || r.url === "/v1/openapi.json" || r.websocket) return;
+    // The documentation page and the document itself are not part of the API they describe.
+    if (r.url.startsWith(DOCS_PREFIX) || r.url === "/v1/openapi.json" || r.websocket) return;
     declareFrameworkErrors(r);
     for (const m of [r.method].flat()) if (m !== "HEAD") routes.push({ method: m, url: r.url });
   });
@@ -100,16 +105,17 @@ export async function buildApp(
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toNatterError(err);
     if (e.status >= 500) req.log.error({ err, url: req.url }, "request failed");
-    sendError(reply, e);
+    sendError(reply, e, ctx);
   });
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split("?", 1)[0] ?? "";
     const allow = [...new Set(served.filter((r) => r.path.test(path)).map((r) => r.method))];
-    if (allow.length === 0) return sendError(reply, new NatterError("not_found", "no such route"));
+    if (allow.length === 0) return sendError(reply, new NatterError("not_found", "no such route"), ctx);
     reply.header("allow", allow.join(", "));
     return sendError(
       reply,
       new NatterError("method_not_allowed", `${req.method} is not served here: ${allow.join(", ")}`),
+      ctx,
     );
   });
   // A reply that carries an error status and no body (e.g. the WebSocket plugin's 404 for a
@@ -119,6 +125,7 @@ export async function buildApp(
       payload === undefined || payload === null || payload === "" || (Buffer.isBuffer(payload) && !payload.length);
     if (reply.statusCode < 400 || !empty || req.method === "HEAD") return payload;
     const e = new NatterError(codeForStatus(reply.statusCode), STATUS_CODES[reply.statusCode] ?? "error");
+    ctx.metrics.errors.inc({ code: e.code, via: "http" });
     reply.code(e.status).header("content-type", "application/json; charset=utf-8");
     return JSON.stringify(e.toBody());
   });
@@ -133,16 +140,22 @@ export async function buildApp(
   chatRoutes(app, ctx);
   blockRoutes(app, ctx);
   messageRoutes(app, ctx);
+  messageDeleteRoutes(app, ctx);
+  messageEditRoutes(app, ctx);
+  messageReactionRoutes(app, ctx);
   presenceRoutes(app, ctx);
   adminRoutes(app, ctx);
   webRoutes(app, opts.webDir === undefined ? {} : { dir: opts.webDir });
   app.get("/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  await docsRoutes(app);
 
   await app.ready();
   return { app, routes };
 }
 
-function sendError(reply: FastifyReply, e: NatterError) {
+/** Answers `e` as `{code, message}` with its status, counted by code in `natter_errors_total`. */
+function sendError(reply: FastifyReply, e: NatterError, ctx: GatewayContext) {
+  ctx.metrics.errors.inc({ code: e.code, via: "http" });
   if (e.code === "rate_limited" && e.retryAfterMs) reply.header("retry-after", Math.ceil(e.retryAfterMs / 1000));
   return reply.code(e.status).send(e.toBody());
 }
@@ -238,6 +251,7 @@ function answerClientError(err: Error & { code?: string }, socket: Socket, ctx: 
         ? new NatterError("request_timeout", "the request did not arrive in time")
         : new NatterError("invalid_input", "malformed HTTP request");
   ctx.metrics.httpRequests.inc({ route: "unknown", status: String(e.status) });
+  ctx.metrics.errors.inc({ code: e.code, via: "http" });
   const body = JSON.stringify(e.toBody());
   if (!socket.writable) return void socket.destroy();
   socket.end(

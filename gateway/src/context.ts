@@ -6,6 +6,9 @@ import type { Authenticator } from "./auth/authenticate.ts";
 import type { LoginGuard } from "./auth/login-guard.ts";
 import type { Sessions } from "./auth/sessions.ts";
 import type { ChatAccess } from "./chat/access.ts";
+import type { MessageDeletes } from "./chat/deletes.ts";
+import type { MessageEdits } from "./chat/edits.ts";
+import type { MessageReactions } from "./chat/reactions.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
 import type { HomeCalls } from "./edge/home-calls.ts";
@@ -27,6 +30,12 @@ export interface GatewayContext {
   chats: ChatService;
   /** Edge sites only (`NATTER_SITE` set): forwarding to other domains' gateways. */
   edge?: HomeCalls;
+  /** Deletes for everyone: by members (author, group admin) and by operators. */
+  deletes: MessageDeletes;
+  /** Edits by their author (`message.edited`). */
+  edits: MessageEdits;
+  /** Reactions, idempotent per (user, message, emoji). */
+  reactions: MessageReactions;
   metrics: GatewayMetrics;
   /** Typing signals and receipts (core NATS to members' `user.<userId>.signal`). */
   signals: Signals;

@@ -10,6 +10,9 @@ import { LoginGuard } from "./auth/login-guard.ts";
 import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner, unknownKeyWarner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
+import { MessageDeletes } from "./chat/deletes.ts";
+import { MessageEdits } from "./chat/edits.ts";
+import { MessageReactions } from "./chat/reactions.ts";
 import { HistoryLag } from "./chat/history-lag.ts";
 import { Sequencer } from "./chat/sequencer.ts";
 import { MembersCache } from "./chat/members-cache.ts";
@@ -104,6 +107,31 @@ export async function createGateway(opts: {
     sendLimiter,
     logger,
     ...(edge ? { edge } : {}),
+    metrics,
+  });
+  const deletes = new MessageDeletes({
+    store,
+    chatLog,
+    access,
+    sequencer,
+    logger: logger.child({ component: "deletes" }),
+  });
+  const edits = new MessageEdits({
+    chatLog,
+    access,
+    sequencer,
+    bodyLimit: config.bodyLimit,
+    limiter: sendLimiter,
+    historyLag,
+    logger: logger.child({ component: "edits" }),
+  });
+  const reactions = new MessageReactions({
+    store,
+    chatLog,
+    access,
+    sequencer,
+    limiter: sendLimiter,
+    logger: logger.child({ component: "reactions" }),
   });
   // This domain's copy of the chats homed elsewhere, set up in the background (the other
   // side may not answer yet: a site started during an outage).
@@ -158,6 +186,9 @@ export async function createGateway(opts: {
     sessions: new Sessions({ store, nc, logger: logger.child({ component: "sessions" }) }),
     chats,
     ...(edge ? { edge } : {}),
+    deletes,
+    edits,
+    reactions,
     signals,
     presence,
     contacts,
@@ -167,7 +198,14 @@ export async function createGateway(opts: {
   };
   const realtime = new Realtime({
     ctx,
-    options: wsOptions({ frameBurst: config.wsFrameBurst, framesPerSecond: config.wsFrameRate, ...opts.ws }),
+    options: wsOptions({
+      frameBurst: config.wsFrameBurst,
+      framesPerSecond: config.wsFrameRate,
+      heartbeatMs: config.wsHeartbeat,
+      authTimeoutMs: config.wsAuthTimeout,
+      maxBufferedBytes: config.wsMaxBuffered,
+      ...opts.ws,
+    }),
   });
   const { app, routes } = await buildApp(ctx, realtime);
   return {

@@ -4,8 +4,12 @@ import { listenGateway } from "./process.ts";
 
 const rt = await openRuntime("gateway");
 const { gw } = await listenGateway(rt);
-onShutdown(rt.logger, async () => {
-  await gw.close();
-  await rt.nc.drain();
-  await rt.store.close();
-});
+onShutdown(
+  rt.logger,
+  async () => {
+    await gw.close();
+    await rt.nc.drain();
+    await rt.store.close();
+  },
+  rt.config.shutdownGrace,
+);

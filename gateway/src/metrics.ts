@@ -8,8 +8,12 @@ export function createGatewayMetrics(registry: Registry = new Registry()) {
   const counter = <L extends string = string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Counter<L>({ name, help, labelNames, registers });
   const gauge = (name: string, help: string) => new Gauge({ name, help, registers });
-  const histogram = (name: string, help: string, buckets: number[]) =>
-    new Histogram({ name, help, buckets, registers });
+  const histogram = <L extends string = string>(
+    name: string,
+    help: string,
+    buckets: number[],
+    labelNames: readonly L[] = [],
+  ) => new Histogram<L>({ name, help, buckets, labelNames, registers });
   return {
     registry,
     publishes: counter(
@@ -21,6 +25,17 @@ export function createGatewayMetrics(registry: Registry = new Registry()) {
       "natter_publish_seconds",
       "Time from publish to PubAck, including conflict retries",
       [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    ),
+    sendLatency: histogram(
+      "natter_send_seconds",
+      "A send (HTTP or WebSocket) from its arrival at the chat service to its answer, by outcome (ok, duplicate, or the error code): checks, queueing behind the chat's earlier sends, and the PubAck",
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      ["outcome"],
+    ),
+    errors: counter(
+      "natter_errors_total",
+      "Errors answered to clients, by stable code (docs/protocol.md) and by where (http: an error response, ws: an error frame)",
+      ["code", "via"],
     ),
     publishBatch: histogram(
       "natter_publish_batch_events",

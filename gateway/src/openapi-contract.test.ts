@@ -80,6 +80,11 @@ describe("openapi - the document describes the server", () => {
     const direct = await newChat({ kind: "direct", userId: peer.userId });
     // A message request of mine: a direct chat that someone I share nothing with opened.
     const asked = await newChat({ kind: "direct", userId: me.userId }, other.token);
+    // A message of mine in the group, for the deletes (which run last): mine to delete, and
+    // the admin route's repeat of it answers the same event.
+    const mine = (
+      await injectJson(app, "POST", `/v1/chats/${group}/messages`, { id: "oa_mine", body: "bye" }, me.token)
+    ).body.n as number;
 
     // Values by parameter or property name: each one valid for the schema, several where
     // the server's answer depends on which (yourself, a direct chat, an unknown id).
@@ -96,6 +101,8 @@ describe("openapi - the document describes the server", () => {
       newPassword: () => [password],
       id: () => [unique()],
       body: () => ["hello"],
+      // A message's n: mine (deletable), and the chat's creation (not a message: 400).
+      n: () => [mine, 1],
     };
 
     const samples = (schema: Schema, name?: string) => samplesOf(schema, fixtures, name);
@@ -114,9 +121,16 @@ describe("openapi - the document describes the server", () => {
     const operations: DocOperation[] = operationsOf(doc).sort(
       (a, b) => Number(a.method === "delete") - Number(b.method === "delete"),
     );
-    // Logging out, then the admin API (which may revoke the caller's own sessions), last of all.
+    // Logging out, then the admin API (whose revocation may end the caller's own sessions,
+    // so it comes very last), last of all.
     const logoutLast = (o: { path: string }) =>
-      o.path.startsWith("/v1/admin/") ? 2 : o.path === "/v1/auth/logout" ? 1 : 0;
+      o.path.endsWith("/revoke-sessions")
+        ? 3
+        : o.path.startsWith("/v1/admin/")
+          ? 2
+          : o.path === "/v1/auth/logout"
+            ? 1
+            : 0;
     operations.sort((a, b) => logoutLast(a) - logoutLast(b));
     // Declining first, while `asked` is still a request (a send or an accept answers it).
     const declineFirst = (o: { path: string }) => (o.path.endsWith("/decline") ? 0 : 1);

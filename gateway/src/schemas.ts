@@ -1,4 +1,4 @@
-import { CLIENT_MSG_ID_PATTERN, ERROR_STATUS, type ErrorCode, ID_PATTERN } from "@natter/protocol";
+import { CLIENT_MSG_ID_PATTERN, ERROR_STATUS, type ErrorCode, ID_PATTERN, MAX_EMOJI_LENGTH } from "@natter/protocol";
 import { Type } from "typebox";
 
 /** JSON schemas of the HTTP API (request and response), the source of the OpenAPI document. */
@@ -156,7 +156,19 @@ export const Event = Type.Object(
     kind: Type.String(),
     from: Type.String(),
     id: Type.Optional(Type.String()),
-    body: Type.Optional(Type.String()),
+    body: Type.Optional(Type.String({ description: "absent once the message is deleted" })),
+    deleted: Type.Optional(
+      Type.Literal(true, { description: "message.created of a deleted message: no body, its content erased" }),
+    ),
+    deletedN: Type.Optional(Type.Integer({ description: "with deleted: the n of the message.deleted event" })),
+    target: Type.Optional(
+      Type.Integer({ description: "message.deleted, message.edited, reaction.*: the n of the message it is about" }),
+    ),
+    replyTo: Type.Optional(Type.Integer({ description: "message.created: the n of the message it replies to" })),
+    latest: Type.Optional(
+      Type.Literal(true, { description: "message.edited of the chat's newest message: the chat list shows its body" }),
+    ),
+    emoji: Type.Optional(Type.String({ description: "reaction.added, reaction.removed: one emoji" })),
     title: Type.Optional(Type.String()),
     user: Type.Optional(Type.String()),
     chatKind: Type.Optional(Type.String()),
@@ -180,10 +192,37 @@ export function sendBody(bodyLimit: number) {
         "x-too-large": true,
         description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace; over it: 413 too_large`,
       }),
+      replyTo: Type.Optional(
+        Type.Integer({ minimum: 1, description: "the n of an earlier message of the chat this one replies to" }),
+      ),
     },
     { additionalProperties: false },
   );
 }
+
+/** The body of an edit (`PATCH …/messages/:n`): a client id and the new body, with a send's limits. */
+export function editBody(bodyLimit: number) {
+  return Type.Object(
+    {
+      id: ClientMsgId,
+      body: Type.String({
+        maxLength: bodyLimit,
+        "x-too-large": true,
+        description: `the new body: at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace`,
+      }),
+    },
+    { additionalProperties: false },
+  );
+}
+
+/** A reaction of the caller (`…/messages/:n/reactions/:emoji`): the emoji URL-encoded in the path. */
+export const ReactionParams = Type.Object({
+  chatId: Id,
+  n: Type.Integer({ minimum: 1 }),
+  emoji: Type.String({ minLength: 1, maxLength: MAX_EMOJI_LENGTH, description: "one emoji, URL-encoded" }),
+});
+/** A reaction change's answer: the event that added (or removed) it; 0 when there was nothing to remove. */
+export const ReactionAnswer = Type.Object({ n: Type.Integer({ minimum: 0 }) });
 
 export const Sent = Type.Object({
   chat: Type.String(),
@@ -194,6 +233,15 @@ export const Sent = Type.Object({
 });
 
 export const ChatParams = Type.Object({ chatId: Id });
+/** A message of a chat by its `n` (`DELETE …/messages/:n`). */
+export const DeleteParams = Type.Object({ chatId: Id, n: Type.Integer({ minimum: 1 }) });
+/** A delete's answer: the `message.deleted` event's position (the same again on a repeat). */
+export const Deleted = Type.Object({
+  chat: Type.String(),
+  seq: Type.Integer(),
+  n: Type.Integer(),
+  ts: Type.Integer(),
+});
 export const MemberParams = Type.Object({ chatId: Id, userId: Id });
 export const N = Type.Object({ n: Type.Integer() });
 

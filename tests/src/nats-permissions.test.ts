@@ -9,9 +9,16 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { connectNats, ensureChatStream } from "@natter/bus";
+import { AttachmentBucket, connectNats, ensureChatStream } from "@natter/bus";
 import { createLogger } from "@natter/config";
-import { CHAT_STREAM, chatSubject, PRESENCE_BUCKET } from "@natter/subjects";
+import {
+  ATTACHMENT_BUCKET,
+  ATTACHMENT_STREAM,
+  attachmentMetaSubject,
+  CHAT_STREAM,
+  chatSubject,
+  PRESENCE_BUCKET,
+} from "@natter/subjects";
 import { NATS_IDENTITY_NAMES, type NatsIdentity } from "@natter/subjects/permissions";
 import { natsBin, type NatsServer, startNatsCluster, startNatsServer, waitForJetStream } from "@natter/testkit";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -36,43 +43,100 @@ const create = (durable: string) => `$JS.API.CONSUMER.CREATE.${CHAT_STREAM}.${du
 const ack = (durable: string) => `$JS.ACK.${CHAT_STREAM}.${durable}.1.1.1.1.1`;
 const kv = `$KV.${PRESENCE_BUCKET}.seen.u_matrix`;
 const direct = `$JS.API.DIRECT.GET.${CHAT_STREAM}.${chat}`;
+/** Erasing one chat event by seq (a deleted message): the history consumer only, never a gateway. */
+const ERASE = `$JS.API.STREAM.MSG.DELETE.${CHAT_STREAM}`;
 /** Things no service identity may ever do. */
 const DESTRUCTIVE = [
   stream("DELETE"),
   stream("PURGE"),
-  `$JS.API.STREAM.MSG.DELETE.${CHAT_STREAM}`,
   stream("CREATE", "ROGUE"),
   `$JS.API.CONSUMER.DELETE.${CHAT_STREAM}.history`,
   `$JS.API.STREAM.DELETE.KV_${PRESENCE_BUCKET}`,
 ];
 
+/** The attachments bucket: an object's description and chunks, and the calls on its stream. */
+const OBJ_META = attachmentMetaSubject("a_matrix");
+const OBJ_CHUNK = `$O.${ATTACHMENT_BUCKET}.C.matrix`;
+const OBJ_DIRECT = `$JS.API.DIRECT.GET.${ATTACHMENT_STREAM}`;
+const OBJ_PURGE = stream("PURGE", ATTACHMENT_STREAM);
+
 const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
   gateway: {
-    pub: [chat, "user.u_1.signal", "user.u_1.session", "presence.u_1", kv, stream("INFO"), stream("UPDATE"), direct],
-    noPub: ["user.u_1.inbox", next("history"), next("fanout"), ack("history"), create("history"), ...DESTRUCTIVE],
+    pub: [
+      chat,
+      "user.u_1.signal",
+      "user.u_1.session",
+      "presence.u_1",
+      kv,
+      stream("INFO"),
+      stream("UPDATE"),
+      direct,
+      // Every durable's info, read-only (back-pressure, the admin API's stream state).
+      `$JS.API.CONSUMER.INFO.${CHAT_STREAM}.history`,
+      `$JS.API.CONSUMER.INFO.${CHAT_STREAM}.fanout`,
+      // Attachments: uploads, claims, reads; the purge of a failed upload's chunks.
+      OBJ_META,
+      OBJ_CHUNK,
+      OBJ_DIRECT,
+      OBJ_PURGE,
+      stream("CREATE", ATTACHMENT_STREAM),
+    ],
+    noPub: [
+      "user.u_1.inbox",
+      stream("DELETE", ATTACHMENT_STREAM),
+      next("history"),
+      next("fanout"),
+      ack("history"),
+      create("history"),
+      ERASE,
+      ...DESTRUCTIVE,
+    ],
     sub: ["user.u_1.*", "presence.u_1", "_INBOX.x"],
     noSub: ["chat.*.msg", ">", "$JS.API.>", "$KV.>"],
   },
   history: {
-    pub: [stream("INFO"), next("history"), create("history"), ack("history")],
-    noPub: [chat, "user.u_1.inbox", "presence.u_1", kv, direct, next("fanout"), stream("UPDATE"), ...DESTRUCTIVE],
+    pub: [stream("INFO"), next("history"), create("history"), ack("history"), ERASE, direct, OBJ_META, OBJ_PURGE],
+    noPub: [
+      chat,
+      "user.u_1.inbox",
+      "presence.u_1",
+      kv,
+      next("fanout"),
+      stream("UPDATE"),
+      stream("CREATE", ATTACHMENT_STREAM),
+      stream("DELETE", ATTACHMENT_STREAM),
+      ...DESTRUCTIVE,
+    ],
     sub: ["_INBOX.x"],
     noSub: ["chat.*.msg", "user.*.*", ">"],
   },
   fanout: {
     pub: ["user.u_1.inbox", direct, next("fanout"), ack("fanout")],
-    noPub: [chat, "user.u_1.signal", "presence.u_1", kv, next("history"), stream("UPDATE"), ...DESTRUCTIVE],
+    noPub: [
+      chat,
+      "user.u_1.signal",
+      "presence.u_1",
+      kv,
+      next("history"),
+      stream("UPDATE"),
+      ERASE,
+      OBJ_META,
+      OBJ_CHUNK,
+      OBJ_DIRECT,
+      OBJ_PURGE,
+      ...DESTRUCTIVE,
+    ],
     sub: ["_INBOX.x"],
     noSub: ["chat.*.msg", "user.*.*", ">"],
   },
   consumers: {
-    pub: ["user.u_1.inbox", next("history"), next("fanout")],
+    pub: ["user.u_1.inbox", next("history"), next("fanout"), ERASE],
     noPub: [chat, "presence.u_1", kv, stream("UPDATE"), ...DESTRUCTIVE],
     sub: ["_INBOX.x"],
     noSub: ["chat.*.msg", ">"],
   },
   natter: {
-    pub: [chat, "user.u_1.inbox", "user.u_1.signal", kv, next("history"), next("fanout")],
+    pub: [chat, "user.u_1.inbox", "user.u_1.signal", kv, next("history"), next("fanout"), ERASE],
     noPub: DESTRUCTIVE,
     sub: ["user.u_1.*", "presence.u_1", "_INBOX.x"],
     noSub: ["chat.*.msg", ">"],
@@ -115,6 +179,10 @@ const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
       next("history"),
       ack("history"),
       "$JS.API.CONSUMER.DURABLE.CREATE.CHATS.x",
+      ERASE,
+      OBJ_META,
+      OBJ_CHUNK,
+      OBJ_PURGE,
       ...DESTRUCTIVE,
     ],
     sub: ["chat.*.msg", "user.*.*", "presence.*", "_INBOX.x"],
@@ -310,6 +378,48 @@ describe("NATS permissions - every identity on a TLS server that refuses anonymo
     }
     const jsm = await jetstreamManager(as("admin"));
     assert.equal((await jsm.streams.names().next()).includes("ROGUE"), false);
+  });
+  test("attachments: the gateway identity uploads, reads and claims; history sweeps and purges; fanout reads nothing", async () => {
+    await AttachmentBucket.ensure(await jetstreamManager(as("gateway")), { replicas: 1 }, logger);
+    const on = async (who: NatsIdentity) => {
+      const nc = as(who);
+      return new AttachmentBucket(jetstream(nc), await jetstreamManager(nc), { timeoutMs: 1500 });
+    };
+    const gw = await on("gateway");
+    const bytes = new Uint8Array(300_000).fill(7);
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes);
+        c.close();
+      },
+    });
+    const a = await gw.put(
+      { attachmentId: "a_perm", chat: "g_p", uploader: "u_p", name: "x.bin", contentType: "x/y" },
+      body,
+    );
+    let read = 0;
+    for await (const part of gw.read(a)) read += part.length;
+    assert.equal(read, bytes.length);
+    const claimed = await gw.claim(a, "g_p:u_p:m1");
+    await gw.release(claimed);
+    // A failed upload's chunks are purged by the gateway itself (nothing kept).
+    const failing = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.error(new Error("cut short"));
+      },
+    });
+    await assert.rejects(
+      gw.put({ attachmentId: "a_perm2", chat: "g_p", uploader: "u_p", name: "y", contentType: "x/y" }, failing),
+      /cut short/,
+    );
+    const fanout = await on("fanout");
+    await assert.rejects(fanout.get("a_perm"), "fanout reads no attachment");
+    const history = await on("history");
+    const listed = [];
+    for await (const x of history.list()) listed.push(x.attachmentId);
+    assert.deepEqual(listed, ["a_perm"]);
+    assert.equal(await history.purgeIfUnchanged((await history.get("a_perm"))!), true);
+    assert.equal(await history.get("a_perm"), undefined);
   });
 });
 

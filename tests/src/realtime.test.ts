@@ -124,7 +124,7 @@ describe("realtime - fanout across gateways", () => {
     const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))];
     console.log(`# send→deliver over 2 gateways, ${lat.length} deliveries: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`);
     // Ana's laptop got what Ana sent from her phone, with the same seq and ids.
-    const fromPhone = new Map(sent.filter((s) => s.id.startsWith("a-")).map((s) => [s.n, s]));
+    const fromPhone = new Map(sent.filter((s) => s.id?.startsWith("a-")).map((s) => [s.n, s]));
     const onLaptop = a2.events.filter((e) => fromPhone.has(e.n));
     assert.equal(onLaptop.length, PER);
     for (const e of onLaptop) {

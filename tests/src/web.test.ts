@@ -294,6 +294,53 @@ describe("web client in Chromium", { skip }, () => {
     await ben.screenshot({ path: path.join(RESULTS, "conversation-phone.png") });
   });
 
+  test("web - delete my own message: it shows as deleted on both sides, live and after a reload; others' messages offer no delete", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const { page: ana } = await open({ width: 1200, height: 800 }, "ana-del");
+    const { page: ben } = await open({ width: 1200, height: 800 }, "ben-del");
+    await signup(ana, `anad_${suffix}`, "Ana D");
+    await signup(ben, `bend_${suffix}`, "Ben D");
+    await ana.locator("#new-chat").click();
+    await ana.getByLabel("Their handle").fill(`bend_${suffix}`);
+    await ana.getByRole("button", { name: "Create" }).click();
+    await ana.locator("#conv-title").filter({ hasText: "Ben D" }).waitFor();
+    const composerA = ana.getByLabel("Message", { exact: true });
+    for (const text of ["Sent to the wrong chat, sorry", "This one is for you"]) {
+      await composerA.fill(text);
+      await composerA.press("Enter");
+    }
+    await ben.locator('#chat-list li[data-request] button[data-action="accept"]').click();
+    await ben.locator("#chat-list .chat-item").first().click();
+    await ben.locator("#message-list .msg.theirs .body").filter({ hasText: "This one is for you" }).waitFor();
+    const composerB = ben.getByLabel("Message", { exact: true });
+    await composerB.fill("Got it");
+    await composerB.press("Enter");
+    await ana.locator("#message-list .msg.theirs .body").filter({ hasText: "Got it" }).waitFor();
+    // Only my own messages offer a delete in a direct chat.
+    assert.equal(await ana.locator("#message-list .msg.theirs button.delete").count(), 0);
+    assert.equal(await ana.locator("#message-list .msg.mine button.delete").count(), 2);
+
+    ana.once("dialog", (d) => void d.accept());
+    await ana
+      .locator("#message-list .msg.mine")
+      .filter({ hasText: "Sent to the wrong chat" })
+      .getByRole("button", { name: "Delete message" })
+      .click();
+    const shown = ["message deleted", "This one is for you", "Got it"];
+    for (const page of [ana, ben]) {
+      await page.locator("#message-list .msg.deleted").waitFor();
+      assert.deepEqual(await bodies(page), shown);
+    }
+    await ana.screenshot({ path: path.join(RESULTS, "deleted.png") });
+    await ben.screenshot({ path: path.join(RESULTS, "deleted-other-side.png") });
+    // After a reload, from history: still deleted, the body nowhere on the page.
+    await ben.reload();
+    await ben.locator("#chat-list .chat-item").first().click();
+    await ben.locator("#message-list .msg.deleted").waitFor();
+    assert.deepEqual(await bodies(ben), shown);
+    assert.equal((await ben.content()).includes("Sent to the wrong chat"), false);
+  });
+
   test("web - message requests: a stranger's chat waits under Requests; decline and block take requests away", async () => {
     const suffix = Date.now().toString(36).slice(-5);
     const { page } = await open({ width: 1000, height: 700 }, "rae");

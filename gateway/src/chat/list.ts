@@ -81,13 +81,12 @@ export async function listChats(
       if (!chat) return undefined;
       const stored = heads.get(chatId);
       const top = streamHeads.get(chatId);
-      const preview = top ? previewOf(top) : undefined;
       const head =
         top && top.n > (stored?.lastN ?? 0)
           ? {
               lastN: top.n,
               lastActivity: top.ts,
-              preview: preview ?? stored?.preview,
+              preview: await unstoredPreview(chatLog, chatId, top, stored),
             }
           : stored;
       const lastN = head?.lastN ?? 0;
@@ -118,6 +117,35 @@ export async function listChats(
     chats: chats.filter((c): c is ChatListItem => c !== undefined),
     ...(more && last ? { next: `${last.at}:${last.chatId}` } : {}),
   };
+}
+
+/** Events the history store has not projected yet, read for a preview. */
+const PREVIEW_WINDOW = 100;
+
+/**
+ * The preview of a chat whose stream head `top` is ahead of the store's head: `top`'s own
+ * when it is a message; else the newest message the history consumer has not projected
+ * yet. A delete among those events may have erased the store's preview message (or be
+ * about to): then no preview rather than a deleted body, until history catches up.
+ */
+async function unstoredPreview(
+  chatLog: ChatLog,
+  chatId: string,
+  top: ChatEvent,
+  stored: { lastN: number; preview?: string } | undefined,
+): Promise<string | undefined> {
+  if (isPreviewable(top)) return previewOf(top);
+  const from = Math.max(stored?.lastN ?? 0, top.n - PREVIEW_WINDOW);
+  const unstored = await chatLog.range(chatId, { afterN: from, toN: top.n, limit: PREVIEW_WINDOW }).catch(() => []);
+  const message = unstored.findLast(isPreviewable);
+  if (message) return previewOf(message);
+  if (unstored.some((e) => e.kind === "message.deleted") || unstored.length < top.n - from) return undefined;
+  return stored?.preview;
+}
+
+/** A message, or an edit of the newest one (`latest`): what the preview shows (a deleted one: none). */
+function isPreviewable(e: ChatEvent): boolean {
+  return e.kind === "message.created" || (e.kind === "message.edited" && e.latest === true);
 }
 
 /** Messages from others after `afterN`, up to the cap: the store's count, then the stream beyond what it holds. */

@@ -6,6 +6,7 @@ import {
   chatHome,
   homedPrefix,
   homeOf,
+  isNatterError,
   isUnavailable,
   NatterError,
 } from "@natter/protocol";
@@ -13,6 +14,7 @@ import { type ChatRequest, type Member, projectEvents, type Store } from "@natte
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
 import type { HomeCalls } from "../edge/home-calls.ts";
+import type { GatewayMetrics } from "../metrics.ts";
 import type { Contacts } from "../presence/contacts.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import { accepted, type ChatAccess } from "./access.ts";
@@ -20,8 +22,14 @@ import type { HistoryLag } from "./history-lag.ts";
 import type { MembersCache } from "./members-cache.ts";
 import type { Signals } from "./signals.ts";
 import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
+import { liveMessage } from "./target.ts";
 
 export type { ChatView };
+
+export interface SendOptions {
+  /** The `n` of the earlier message this one replies to. */
+  replyTo?: number;
+}
 
 export interface SendResult {
   chat: string;
@@ -51,6 +59,7 @@ export class ChatService {
   readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #contacts: Contacts;
   readonly #edge: HomeCalls | undefined;
+  readonly #metrics: Pick<GatewayMetrics, "sendLatency">;
 
   constructor(opts: {
     store: Store;
@@ -70,6 +79,7 @@ export class ChatService {
     logger: Logger;
     /** Edge sites (`NATTER_SITE` set): operations on chats homed elsewhere go to their home. */
     edge?: HomeCalls;
+    metrics: Pick<GatewayMetrics, "sendLatency">;
   }) {
     this.#store = opts.store;
     this.#chatLog = opts.chatLog;
@@ -83,6 +93,7 @@ export class ChatService {
     this.#sendLimiter = opts.sendLimiter;
     this.#log = opts.logger;
     this.#edge = opts.edge;
+    this.#metrics = opts.metrics;
   }
 
   /** The home site of a chat when it is not this gateway's (edge sites only), else undefined. */
@@ -205,6 +216,23 @@ export class ChatService {
     const chat = await this.#store.getChat(chatId);
     if (chat?.kind !== "group") throw new NatterError("invalid_input", "direct chats have no member changes");
     if (userId !== me && mine.role !== "admin") throw new NatterError("forbidden", "only admins remove other members");
+    return this.#remove(me, chatId, userId);
+  }
+
+  /**
+   * An operator's removal (the admin API): the rules and the event of an admin's removal,
+   * made by someone who need not be a member. The event's `from` is the operator, so the
+   * log says who did it; G3 holds as for any removal (fanout and feeds fold it in order).
+   */
+  async removeMemberAsOperator(operator: string, chatId: string, userId: string): Promise<number> {
+    const chat = await this.#store.getChat(chatId);
+    if (!chat) throw new NatterError("not_found", "no such chat", { field: "chatId" });
+    if (chat.kind !== "group") throw new NatterError("invalid_input", "direct chats have no member changes");
+    return this.#remove(operator, chatId, userId);
+  }
+
+  /** `by` removes `userId` from the group, once the caller's right to is checked. */
+  async #remove(by: string, chatId: string, userId: string): Promise<number> {
     const target = await this.#store.getMember(chatId, userId);
     if (!target?.active) throw new NatterError("not_found", "not a member of this chat", { field: "userId" });
     if (target.role === "admin") {
@@ -220,7 +248,7 @@ export class ChatService {
         });
       }
     }
-    const n = await this.#publishMembership(me, chatId, "member.removed", userId);
+    const n = await this.#publishMembership(by, chatId, "member.removed", userId);
     // The removed user and the members may no longer share an accepted chat: their open
     // watches of each other are re-checked.
     this.#contacts.changed([userId, ...(await this.#members.members(chatId))]);
@@ -243,14 +271,30 @@ export class ChatService {
     return event.n;
   }
 
-  async send(me: string, chatId: string, id: string, body: string): Promise<SendResult> {
+  /**
+   * A message into the chat (`#send`), timed from arrival to answer in `natter_send_seconds` by outcome.
+   * `opts.replyTo`: the `n` of an earlier message of the chat it replies to (v1.1).
+   */
+  async send(me: string, chatId: string, id: string, body: string, opts: SendOptions = {}): Promise<SendResult> {
+    const end = this.#metrics.sendLatency.startTimer();
+    try {
+      const r = await this.#send(me, chatId, id, body, opts);
+      end({ outcome: r.duplicate ? "duplicate" : "ok" });
+      return r;
+    } catch (err) {
+      end({ outcome: isNatterError(err) ? err.code : "internal" });
+      throw err;
+    }
+  }
+
+  async #send(me: string, chatId: string, id: string, body: string, opts: SendOptions): Promise<SendResult> {
     if (Buffer.byteLength(body, "utf8") > this.#config.bodyLimit) {
       throw new NatterError("too_large", `the body is over ${this.#config.bodyLimit} bytes`, { field: "body" });
     }
     if (body.trim() === "") throw new NatterError("invalid_input", "the body is empty", { field: "body" });
     // A chat homed at another site is sequenced there (G4: one sequence per chat).
     const home = this.#elsewhere(chatId);
-    if (home) return this.#edge!.call(home, { op: "send", me, chatId, id, body });
+    if (home) return this.#edge!.call(home, { op: "send", me, chatId, id, body, opts });
     // A retry after the JetStream dedup window: the history store knows where it landed
     // (told to members only, like everything in a chat).
     const earlier = await this.#earlierSend(chatId, me, id);
@@ -260,6 +304,8 @@ export class ChatService {
     }
     // Blocks and declines of a direct chat refuse before anything else is spent.
     const mine = await this.#access.checkSend(me, chatId);
+    const { replyTo } = opts;
+    if (replyTo !== undefined) await this.#replyTarget(me, chatId, replyTo);
     this.#historyLag.admit();
     const wait = this.#sendLimiter.take(me);
     if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
@@ -270,7 +316,16 @@ export class ChatService {
       // refuses the send.
       published = await this.#seq.publish(
         chatId,
-        (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.created", id, body }),
+        (n, ts) => ({
+          chat: chatId,
+          n,
+          ts,
+          from: me,
+          kind: "message.created",
+          id,
+          body,
+          ...(replyTo === undefined ? {} : { replyTo }),
+        }),
         { dedupId: msgId(chatId, me, id), sender: me },
       );
     } catch (err) {
@@ -295,6 +350,17 @@ export class ChatService {
     // No projection here: a message changes only the chat head, which the history consumer
     // advances milliseconds later; a store write per send would halve the gateway's rate.
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /**
+   * A reply's message (v1.1): an earlier message of the chat the sender can see (from the
+   * event that added them), not deleted: `not_found` / `invalid_input` on `replyTo`
+   * otherwise (`liveMessage`). A reply to a message deleted later keeps its `replyTo`;
+   * clients show the quote as deleted. Read only for replies: a plain send costs nothing more.
+   */
+  async #replyTarget(me: string, chatId: string, replyTo: number): Promise<void> {
+    const member = await this.requireMember(me, chatId);
+    await liveMessage(this.#chatLog, chatId, replyTo, member.joinedN, "replyTo");
   }
 
   /**

@@ -26,7 +26,7 @@ export class EdgeResponder {
     const handle = async (call: HomeCall): Promise<unknown> => {
       switch (call.op) {
         case "send":
-          return chats.send(call.me, call.chatId, call.id, call.body);
+          return chats.send(call.me, call.chatId, call.id, call.body, call.opts ?? {});
         case "openDirect":
           return chats.openDirect(call.me, call.peer);
         case "createGroup":

@@ -2,10 +2,11 @@ import type { Logger } from "@natter/config";
 import { type ErrorCode, ERROR_STATUS, homeOf, NatterError } from "@natter/protocol";
 import { edgeCallSubject } from "@natter/subjects";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { SendOptions } from "../chat/service.ts";
 
 /** The operations one domain's gateway forwards to a gateway of another (`edge.<site>.call`). */
 export type HomeCall =
-  | { op: "send"; me: string; chatId: string; id: string; body: string }
+  | { op: "send"; me: string; chatId: string; id: string; body: string; opts?: SendOptions }
   | { op: "openDirect"; me: string; peer: string }
   | { op: "createGroup"; me: string; title: string; members: string[] }
   | { op: "addMember" | "removeMember"; me: string; chatId: string; userId: string }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "@natter/config";
 import { isNoResults } from "@natter/bus";
 import type { PresenceFrame } from "@natter/protocol";
+import { waitFor } from "@natter/runtime";
 import { isSafeId, PRESENCE_BUCKET, PRESENCE_KEYS, presenceKeySubject, presenceSubject } from "@natter/subjects";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { type KV, type KvWatchEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
@@ -111,12 +112,22 @@ export class Presence {
       this.#log.warn({ err: String(err) }, "presence bucket exists with other settings; opening it as it is");
       this.#kv = await kvm.open(PRESENCE_BUCKET);
     }
+    // A bucket another gateway created a moment ago (replicated, on a fresh cluster) may
+    // answer no read, write or watch until its replicas and leader are up: wait with a log
+    // line, as for JetStream, instead of crashing (gateways started together).
+    const kv = this.#kv;
+    const bucket = "the presence bucket";
     // Registered before this start only when a fixed NATTER_GATEWAY_ID is restarted (an
     // `auto` id is new every time): read before this start registers it.
-    const registeredBefore = (await this.#kv.get(PRESENCE_KEYS.gateway(this.gatewayId)))?.operation === "PUT";
+    const registeredBefore =
+      (await waitFor(bucket, this.#log, () => kv.get(PRESENCE_KEYS.gateway(this.gatewayId))))?.operation === "PUT";
     await this.#beat();
-    await this.#kv.put(PRESENCE_KEYS.gateway(this.gatewayId), JSON.stringify({ at: Date.now() }));
-    this.#watch = await this.#kv.watch({ key: "lease.*", include: KvWatchInclude.UpdatesOnly });
+    await waitFor(bucket, this.#log, () =>
+      kv.put(PRESENCE_KEYS.gateway(this.gatewayId), JSON.stringify({ at: Date.now() })),
+    );
+    this.#watch = await waitFor(bucket, this.#log, () =>
+      kv.watch({ key: "lease.*", include: KvWatchInclude.UpdatesOnly }),
+    );
     void this.#followLeases(this.#watch);
     // Live leases and registered gateways at one point in time; updates after it come from the watch.
     const now = await this.#lastFor([presenceKeySubject("lease.*"), presenceKeySubject("gateway.*")]);

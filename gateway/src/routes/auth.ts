@@ -68,7 +68,10 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
         tags: ["auth"],
         summary: "Log in: a new device session and its token",
         body: LoginBody,
-        response: { 200: Session, ...errors(400, 401, 429) },
+        response: {
+          200: Session,
+          ...errors(400, 401, [403, "account_disabled: an operator disabled the account"], 429),
+        },
       },
     },
     async (req) => {
@@ -87,7 +90,16 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
         ctx.loginGuard.failed(handle, req.ip);
         throw new NatterError("bad_credentials", "wrong handle or password");
       }
-      return openSession(user.userId, req.body.deviceName ?? "");
+      // Told only to someone who knows the password, so it reveals nothing to a guesser.
+      if (user.disabled) throw new NatterError("account_disabled", "this account is disabled");
+      const session = await openSession(user.userId, req.body.deviceName ?? "");
+      // An operator's disable racing this login: it either listed this session and revoked
+      // it, or wrote its flag before this read (routes/admin/users.ts).
+      if ((await store.getUser(user.userId))?.disabled) {
+        await ctx.sessions.revoke(user.userId, [session.deviceId]);
+        throw new NatterError("account_disabled", "this account is disabled");
+      }
+      return session;
     },
   );
 

@@ -226,6 +226,14 @@ const HTTP_ROWS: HttpRow[] = [
     }),
     expect: chatRoute("201", { blocked: "403 forbidden" }),
   },
+  {
+    route: "DELETE /v1/chats/{chatId}/messages/{n}",
+    // Each scene's head is a message: the extra member's in the group, the admin's in the
+    // direct chat, the requester's and the blocked user's own in theirs.
+    what: "delete the chat's last message (its author, or a group admin; the author also in a blocked chat)",
+    request: (_w, s) => ({ method: "DELETE", url: `/v1/chats/${s.chat}/messages/${s.head}`, token: tok(s) }),
+    expect: chatRoute("403 forbidden", { admin: "200", requester: "200", blocked: "200" }),
+  },
   // ---------------------------------------------------------------- message requests and blocks
   {
     route: "POST /v1/chats/{chatId}/accept",
@@ -281,6 +289,66 @@ const HTTP_ROWS: HttpRow[] = [
     route: "POST /v1/admin/users/{userId}/revoke-sessions",
     what: "revoke the peer's sessions (operators only)",
     request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/revoke-sessions`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "GET /v1/admin/users",
+    what: "find the peer by handle prefix (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users?handle=${s.peer.handle}`, token: tok(s) }),
+    observe: (b, s) => ((b.users as { userId: string }[]).some((u) => u.userId === s.peer.userId) ? "found" : "missed"),
+    expect: { ...anyUser("403 forbidden"), operator: "200 found" },
+  },
+  {
+    route: "GET /v1/admin/users/{userId}",
+    what: "the peer by id (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "POST /v1/admin/users/{userId}/disable",
+    what: "disable the peer's account (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/disable`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "POST /v1/admin/users/{userId}/disable",
+    what: "disable one's own account (refused to operators too)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${self(s).userId}/disable`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "400 invalid_input" },
+  },
+  {
+    route: "POST /v1/admin/users/{userId}/enable",
+    what: "enable the peer's account (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/enable`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "GET /v1/admin/users/{userId}/sessions",
+    what: "the peer's device sessions (operators only)",
+    request: (_w, s) => ({ url: `/v1/admin/users/${s.peer.userId}/sessions`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "DELETE /v1/admin/chats/{chatId}/members/{userId}",
+    what: "remove the peer from the role's chat (operators only, groups only)",
+    request: (_w, s) => ({
+      method: "DELETE",
+      url: `/v1/admin/chats/${s.chat}/members/${s.peer.userId}`,
+      token: tok(s),
+    }),
+    // The operator's scene is the group with the extra member as its peer: removed, by an operator who is no member.
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "DELETE /v1/admin/chats/{chatId}/messages/{n}",
+    what: "delete the role's chat's last message for everyone (operators only)",
+    request: (_w, s) => ({ method: "DELETE", url: `/v1/admin/chats/${s.chat}/messages/${s.head}`, token: tok(s) }),
+    expect: { ...anyUser("403 forbidden"), operator: "200" },
+  },
+  {
+    route: "GET /v1/admin/streams",
+    what: "stream state and consumer lag (operators only)",
+    request: (_w, s) => ({ url: "/v1/admin/streams", token: tok(s) }),
     expect: { ...anyUser("403 forbidden"), operator: "200" },
   },
 ];
@@ -373,6 +441,16 @@ const WS_ROWS: WsRow[] = [
       return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "send");
     },
     expect: wsChat("sent", { blocked: "error forbidden" }),
+  },
+  {
+    type: "delete",
+    what: "delete the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "delete", ref, chat: s.chat, target: s.head });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "delete");
+    },
+    expect: wsChat("error forbidden", { admin: "sent", requester: "sent", blocked: "sent" }),
   },
   { type: "ack", what: "delivered up to the head", run: pointer("deliveredN"), expect: wsChat("stored") },
   { type: "read", what: "read up to the head", run: pointer("readN"), expect: wsChat("stored") },

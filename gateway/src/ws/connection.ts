@@ -43,6 +43,8 @@ type State = "authenticating" | "open" | "closed";
 
 /** Frames that arrived while a header token was being checked; more than this is abuse. */
 const MAX_EARLY_FRAMES = 64;
+/** Typing and receipt signals kept while a socket authenticates (they are ephemeral). */
+const EARLY_SIGNALS_MAX = 64;
 
 /**
  * One WebSocket of one device: authentication (header or first `auth` frame, with the
@@ -64,6 +66,11 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
   #online = false;
   /** Frames received while authenticating, handled after `ready`. */
   #early: string[] | undefined;
+  /**
+   * Typing and receipt signals that reached the inbox between its subscription and `ready`:
+   * sent right after `ready`, which is always a socket's first frame.
+   */
+  #earlySignals: (TypingSignalFrame | ReceiptFrame)[] | undefined;
   /**
    * Connect-time resume: the cursors of the `auth` frame (replayed right after `ready`), or
    * `true` for `?resume=1` (live events wait for the client's first `sync`); undefined: live
@@ -189,6 +196,9 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
     const resume = this.#resume;
     this.#resume = undefined;
     if (resume !== undefined && resume !== true) feed.sync(resume, undefined);
+    const signals = this.#earlySignals ?? [];
+    this.#earlySignals = undefined;
+    for (const frame of signals) this.#io.send(frame);
     const early = this.#early ?? [];
     this.#early = undefined;
     for (const text of early) this.#handleText(text);
@@ -299,8 +309,29 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
         this.#io.send({ type: "pong", ...(frame.ref === undefined ? {} : { ref: frame.ref }) });
         return;
       case "send": {
-        const r = await ctx.chats.send(me, frame.chat, frame.id, frame.body);
+        const r = await ctx.chats.send(me, frame.chat, frame.id, frame.body, {
+          ...(frame.replyTo === undefined ? {} : { replyTo: frame.replyTo }),
+        });
         this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts });
+        return;
+      }
+      case "edit": {
+        const r = await ctx.edits.edit(me, frame.chat, frame.target, frame.id, frame.body);
+        this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts });
+        return;
+      }
+      case "react":
+      case "unreact": {
+        const r =
+          frame.type === "react"
+            ? await ctx.reactions.add(me, frame.chat, frame.target, frame.emoji)
+            : await ctx.reactions.remove(me, frame.chat, frame.target, frame.emoji);
+        this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, seq: r.seq, n: r.n, ts: r.ts });
+        return;
+      }
+      case "delete": {
+        const r = await ctx.deletes.byMember(me, frame.chat, frame.target);
+        this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, seq: r.seq, n: r.n, ts: r.ts });
         return;
       }
       case "ack":
@@ -342,7 +373,12 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
 
   /** A typing or receipt signal from the user's inbox: forwarded as it is. */
   signal(frame: TypingSignalFrame | ReceiptFrame): void {
-    this.#io.send(frame);
+    if (this.#state === "open") this.#io.send(frame);
+    else if (this.#state === "authenticating") {
+      // Ephemeral signals: a few are kept for after `ready`, a flood is not.
+      const held = (this.#earlySignals ??= []);
+      if (held.length < EARLY_SIGNALS_MAX) held.push(frame);
+    }
   }
 
   deliver(event: ChatEvent, path: DeliveryPath): boolean {

@@ -1,3 +1,4 @@
+import { KEYS, parseDuration } from "@natter/config";
 import { MAX_FRAME_BYTES } from "@natter/protocol";
 
 /**
@@ -32,10 +33,11 @@ export interface WsOptions {
 }
 
 export const WS_DEFAULTS: WsOptions = {
-  heartbeatMs: 25_000,
-  authTimeoutMs: 5_000,
+  // The operator's settings (NATTER_WS_HEARTBEAT, …_AUTH_TIMEOUT, …_MAX_BUFFERED) default here too.
+  heartbeatMs: parseDuration(KEYS.wsHeartbeat.default)!,
+  authTimeoutMs: parseDuration(KEYS.wsAuthTimeout.default)!,
   maxFrameBytes: MAX_FRAME_BYTES,
-  maxBufferedBytes: 1024 * 1024,
+  maxBufferedBytes: Number(KEYS.wsMaxBuffered.default),
   drainTimeoutMs: 15_000,
   maxPendingEvents: 10_000,
   badFrameLimit: 20,

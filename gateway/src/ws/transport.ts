@@ -56,6 +56,7 @@ export class Transport {
 
   /** An `error` frame for `err`, echoing `ref`, naming `chat` (a `sync` error). */
   sendError(err: NatterError, ref: string | undefined, chat?: string): void {
+    this.#deps.metrics.errors.inc({ code: err.code, via: "ws" });
     const frame: ErrorFrame = {
       type: "error",
       ...(ref === undefined ? {} : { ref }),

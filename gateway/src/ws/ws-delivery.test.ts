@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CLOSE_CODES, type ChatEvent, type ErrorFrame, type SyncedFrame } from "@natter/protocol";
+import { userSignalSubject } from "@natter/subjects";
 import {
   group,
   publishToInbox,
@@ -90,6 +91,35 @@ describe("gateway ws - live delivery", () => {
     assert.equal(env.t.gw.realtime.hub.size, 1, "the laptop still holds the subscription");
     await laptop.close();
     await waitFor(() => env.t.gw.realtime.hub.size === 0, "the last socket's subscription to end");
+  });
+
+  test("delivery - `ready` is a socket's first frame while signals stream into the user's inbox", async () => {
+    const { b, chat } = await chatWithHistory(1);
+    // Receipts published without pause: some reach the inbox between a socket's
+    // subscription and its `ready`, the window where they once went out first.
+    let streaming = true;
+    const receipt = JSON.stringify({ type: "receipt", chat, user: b.userId, deliveredN: 1, readN: 1 });
+    const stream = (async () => {
+      while (streaming) {
+        for (let i = 0; i < 20; i++) env.t.nc.publish(userSignalSubject(b.userId), receipt);
+        await env.t.nc.flush();
+      }
+    })();
+    try {
+      for (let round = 0; round < 10; round++) {
+        const sockets = await Promise.all(
+          (["header", "frame"] as const).map((auth) => WsClient.connect(env.base, b.token, { name: auth, auth })),
+        );
+        for (const c of sockets) {
+          await c.until(() => c.frames.some((f) => f.type === "receipt"), 5000, "a receipt after ready");
+          assert.equal(c.frames[0]?.type, "ready", `${c.name}: first frame ${c.frames[0]?.type}`);
+          await c.close();
+        }
+      }
+    } finally {
+      streaming = false;
+      await stream;
+    }
   });
 
   test("delivery - another user's inbox never reaches this socket", async () => {

@@ -1,4 +1,12 @@
-import { applyMembership, type ChatEvent, isUnavailable, membershipEffect, NatterError } from "@natter/protocol";
+import {
+  applyMembership,
+  type ChatEvent,
+  foldDeletes,
+  isUnavailable,
+  membershipEffect,
+  type MessageEditedEvent,
+  NatterError,
+} from "@natter/protocol";
 import type { Member, Store } from "@natter/store";
 import { CHAT_STREAM, chatStreamAt } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -12,6 +20,8 @@ import {
 } from "./chat-range.ts";
 import { chatEventAt, lastChatEvents } from "./chat-stream.ts";
 
+/** Events read at a time while looking for a deleted message's edits. */
+const EDIT_SCAN_PAGE = 1000;
 /** Most events replayed from the stream to bring a stored member list up to a head. */
 const MAX_MEMBERSHIP_REPLAY = 10_000;
 
@@ -31,6 +41,10 @@ const MAX_MEMBERSHIP_REPLAY = 10_000;
  * store's when the stream no longer holds any), a range is the store's contiguous run
  * then the stream's tail beyond it, and the members as of a head are the store's member
  * list brought up to that head with the stream's newer membership events.
+ *
+ * Deleted messages (`message.deleted`) come back erased (`deleted: true`, no body) from
+ * every read here: the store's erased row wins over the stream's copy (`readChatEvents`),
+ * and a delete in the same read erases its target in it (`foldDeletes`).
  */
 export class ChatLog {
   readonly #jsm: JetStreamManager;
@@ -90,13 +104,37 @@ export class ChatLog {
   }
 
   /** Contiguous events `afterN < n <= toN`, ascending, at most `limit` (`readChatEvents`). */
-  range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
-    return readChatEvents(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId));
+  async range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
+    return foldDeletes(await readChatEvents(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId)));
   }
 
   /** One page of history for a reader (`readChatPage`). */
-  page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
-    return readChatPage(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId));
+  async page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
+    const page = await readChatPage(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId));
+    return { events: foldDeletes(page.events), hasMore: page.hasMore };
+  }
+
+  /**
+   * The edits (`message.edited`) of message `target` up to event `toN`, ascending: what a
+   * delete of it erases with it (no edit body outlives its message). Reads the events
+   * between the two in pages; a delete usually follows its message closely.
+   */
+  async editsOf(chatId: string, target: number, toN: number): Promise<MessageEditedEvent[]> {
+    const edits: MessageEditedEvent[] = [];
+    for (let after = target; after < toN;) {
+      const page = await readChatEvents(
+        this.#jsm,
+        this.#store,
+        chatId,
+        { afterN: after, toN, limit: EDIT_SCAN_PAGE },
+        this.#streamOf(chatId),
+      );
+      for (const e of page) if (e.kind === "message.edited" && e.target === target) edits.push(e);
+      const last = page.at(-1);
+      if (!last) break;
+      after = last.n;
+    }
+    return edits;
   }
 
   /** The event at a sequence of `CHATS` (the chats homed here), if the stream still holds it. */
@@ -117,7 +155,9 @@ export class ChatLog {
       if (!isUnavailable(err)) throw err;
       const log = await this.range(chatId, { afterN: 0, limit: MAX_MEMBERSHIP_REPLAY });
       if (log.length === 0) return undefined;
-      if (log[0]!.n !== 1) {
+      // The stream's copy has holes where deleted messages were erased, which only the store
+      // fills: a log that stops short of the head could miss a later removal.
+      if (log[0]!.n !== 1 || log.at(-1)!.n !== (await this.head(chatId)).n) {
         throw new NatterError(
           "unavailable",
           "the store did not answer and the stream no longer holds the chat's start; retry",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createLogger } from "@natter/config";
-import type { ChatEvent, ChatEventPayload } from "@natter/protocol";
+import { type ChatEvent, type ChatEventPayload, erasedMessage, type MessageCreatedEvent } from "@natter/protocol";
 import { SqliteStore } from "@natter/store";
 import { chatSubject, HEADERS } from "@natter/subjects";
 import { natsSuite } from "@natter/testkit";
@@ -126,6 +126,25 @@ describe("readChatEvents - store first, the chat stream for the rest (real nats-
     }
     const seqs = chats[3]!.events.map((e) => e.seq);
     assert.ok(seqs.at(-1)! - seqs[0]! > 100, "the chat's events are spread over the stream");
+  });
+
+  test("readChatEvents - a deleted message: the store's erased row wins over the stream's copy, and the stream's erased hole is filled from the store", async () => {
+    const chat: Published = { chatId: "r7", events: [] };
+    await publishMany(nats.js, chat, 12);
+    // History has written 1..5; the gateway has erased message 8 ahead of it (as it does
+    // before answering a delete), while the stream still holds 8's original.
+    await store.appendEvents(chat.events.slice(0, 5));
+    const erased8 = erasedMessage(chat.events[7] as MessageCreatedEvent, 13);
+    await store.eraseMessage(erased8);
+    const got = await read("r7", { afterN: 0, limit: 100 });
+    assert.deepEqual(ns(got), range(1, 12));
+    assert.deepEqual(got[7], erased8, "the store's erased row, not the stream's body");
+    assert.deepEqual(got.slice(8), chat.events.slice(8));
+    // History erased the stream's copy (its store rows 6, 7 not written yet): the stream's
+    // hole at 8 sends the read back to the store, which has 8 erased, then on in the stream.
+    assert.equal(await nats.jsm.streams.deleteMessage("CHATS", chat.events[7]!.seq, true), true);
+    assert.deepEqual(await read("r7", { afterN: 0, limit: 100 }), got);
+    assert.deepEqual(await read("r7", { afterN: 6, toN: 9, limit: 100 }), got.slice(6, 9));
   });
 
   test("readChatEvents - a poison message on the chat subject is skipped", async () => {

@@ -34,6 +34,14 @@ const STREAM_PAGE = 256;
  * gets (the chat's events are ordered by n along the stream, so "n > afterN" is monotone).
  * Direct gets may be answered by a stream replica that is slightly behind the leader; the
  * result is then shorter, never wrong.
+ *
+ * Deleted messages: the store's erased row wins over the stream's copy. The gateway that
+ * publishes a delete writes the erased row at once, possibly before history has written
+ * the rows before it, so a message read from the stream (beyond the store's contiguous
+ * run) is replaced by the erased row the same store page returned for its `n`; and the
+ * stream's copy is erased only after the store has the row (history), so where the stream
+ * has a hole the store has the message, erased. The same holds for a deleted message's
+ * edits (erased with it, `erasedEdit`).
  */
 export async function readChatEvents(
   jsm: JetStreamManager,
@@ -46,6 +54,8 @@ export async function readChatEvents(
   const limit = Math.floor(query.limit);
   const out: ChatEvent[] = [];
   let next = Math.max(0, Math.floor(query.afterN)) + 1;
+  /** Erased messages the store returned beyond its contiguous run: they win over the stream's copies. */
+  const erased = new Map<number, ChatEvent>();
   /** The stream seq of event `next - 1`, when known. */
   let prevSeq: number | undefined;
   const done = () => out.length >= limit || next > toN;
@@ -66,6 +76,9 @@ export async function readChatEvents(
         if (e.n !== next) break;
         take(e);
         taken++;
+      }
+      for (const e of page.slice(taken)) {
+        if ((e.kind === "message.created" || e.kind === "message.edited") && e.deleted) erased.set(e.n, e);
       }
       if (taken > 0) progressed = true;
       // A full page taken whole: the store may hold more.
@@ -92,7 +105,7 @@ export async function readChatEvents(
           atHead = false;
           break;
         }
-        take(e);
+        take(erased.get(e.n) ?? e);
         progressed = true;
         if (done()) break;
       }

@@ -13,3 +13,10 @@ export {
   type JsPublishOptions,
   type PubAck,
 } from "./js-publisher.ts";
+export {
+  AttachmentBucket,
+  AttachmentClaimConflict,
+  attachmentDescriptor,
+  type NewAttachment,
+  type StoredAttachment,
+} from "./attachment-bucket.ts";

@@ -35,6 +35,13 @@ export const JsApiCodes = {
   ...JetStreamApiCodes,
   /** An atomic batch holding a message id already stored: nothing of it was stored. */
   BatchDuplicateMsgId: 10201,
+  /**
+   * A message delete that found nothing to delete: the sequence was deleted already, aged
+   * out, or lies beyond the stream ("no message found", "stream store EOF").
+   */
+  StreamMsgDeleteFailed: 10057,
+  /** A message delete of a sequence deleted already, between sequences still held ("sequence 2 not found"). */
+  StreamSequenceNotFound: 10043,
 } as const;
 
 /** Another event took the expected position ("wrong last sequence"), from a single server or a replicated stream. */

@@ -16,6 +16,7 @@ import {
   SendTimeoutError,
   usersIn,
 } from "@natter/client";
+import { ADMIN_USAGE, AdminUsageError, runAdmin } from "./admin.ts";
 import {
   type Credentials,
   credentialsPath,
@@ -38,11 +39,12 @@ export const USAGE = `usage: natter <command> [options]
   send <chatId> <text>                                    send a message, print seq and n
   tail <chatId> [--last 20]                               print the last events, then live ones
   export <chatId>                                         the whole history as JSON Lines
+  admin <command>                                         operators: users, chats, messages, state (natter admin --help)
 
 options:
   --server <url>        gateway URL (default: $NATTER_SERVER, the logged-in server, ${DEFAULT_SERVER})
   --password <pw>       also $NATTER_PASSWORD, or --password-stdin
-  --json                tail: print events as JSON Lines
+  --json                tail: print events as JSON Lines; admin: the server's answers as JSON
 credentials: $NATTER_CREDENTIALS or ~/.config/natter/credentials.json`;
 
 export interface Io {
@@ -77,6 +79,8 @@ type Values = {
   last?: string;
   json?: boolean;
   help?: boolean;
+  limit?: string;
+  after?: string;
 };
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -95,6 +99,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
         last: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        limit: { type: "string" },
+        after: { type: "string" },
       },
     }));
   } catch (err) {
@@ -103,6 +109,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 2;
   }
   const [command, ...args] = positionals;
+  if (command === "admin" && (values.help || args[0] === "help")) {
+    io.out(ADMIN_USAGE);
+    return 0;
+  }
   if (values.help || command === undefined || command === "help") {
     (command === undefined && !values.help ? io.err : io.out)(USAGE);
     return command === undefined && !values.help ? 2 : 0;
@@ -111,6 +121,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
     await dispatch(command, args, values, io);
     return 0;
   } catch (err) {
+    if (err instanceof AdminUsageError) {
+      io.err(`natter: ${err.message}`);
+      io.err(ADMIN_USAGE);
+      return 2;
+    }
     if (err instanceof UsageError) {
       io.err(`natter: ${err.message}`);
       io.err(USAGE);
@@ -301,6 +316,12 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
         afterN = lastN;
       }
     }
+    case "admin": {
+      if (args.length === 0) throw new AdminUsageError("admin needs a command");
+      const { http } = await session(v, io, file);
+      await runAdmin(args, v, io, http);
+      return;
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
@@ -369,13 +390,15 @@ export function formatEvent(e: ChatEvent, name: (userId: string) => string = (u)
   const head = `#${e.n} ${new Date(e.ts).toISOString()} ${name(e.from)}`;
   switch (e.kind) {
     case "message.created":
-      return `${head}: ${e.body}`;
+      return e.deleted ? `${head}: (message deleted)` : `${head}: ${e.body}`;
     case "chat.created":
       return `${head} created ${e.chatKind === "group" ? `group ${JSON.stringify(e.title ?? "")}` : "the chat"} with ${e.members.map(name).join(", ")}`;
     case "member.added":
       return `${head} added ${name(e.user)}`;
     case "member.removed":
       return `${head} removed ${name(e.user)}`;
+    case "message.deleted":
+      return `${head} deleted #${e.target}`;
     default:
       return `${head} ${(e as { kind: string }).kind}`;
   }

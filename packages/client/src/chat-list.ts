@@ -35,6 +35,8 @@ interface Tally {
   readSent: number;
   /** Events applied beyond the server's `lastN`, for the next merge (bounded). */
   recent: ChatEvent[];
+  /** The n of the message `preview` shows, when it came from an event here (not from the server). */
+  previewN?: number;
 }
 
 export interface ChatListOptions {
@@ -135,6 +137,11 @@ export class ChatList {
         lastActivity: Math.max(s.lastActivity, item.lastActivity),
         ...(loadedTop > s.lastN ? { preview: item.preview } : {}),
       });
+      if (loadedTop <= s.lastN) {
+        // The server's preview (none after its last message was deleted) is the truth.
+        if (s.preview === undefined) delete item.preview;
+        delete t.previewN;
+      }
       if (s.title === undefined && item.kind === "direct") delete item.title;
       // Answered since the last refresh: no longer a request.
       if (s.request === undefined) delete item.request;
@@ -180,7 +187,21 @@ export class ChatList {
     if (e.n >= s.lastN) {
       s.lastN = e.n;
       s.lastActivity = Math.max(s.lastActivity, e.ts);
-      s.preview = previewOf(e) ?? s.preview;
+      const preview = previewOf(e);
+      if (preview !== undefined) {
+        s.preview = preview;
+        t.previewN = e.n;
+      }
+    }
+    if (e.kind === "message.deleted") {
+      // The server's rule: a deleted last message leaves no preview (not the one before it).
+      if (t.previewN === e.target) {
+        delete s.preview;
+        delete t.previewN;
+      } else if (t.previewN === undefined && s.preview !== undefined) {
+        // The preview came from the server: which message it shows, the server knows.
+        this.refreshSoon();
+      }
     }
     if (e.n > t.countedN) {
       t.recent.push(e);
@@ -220,6 +241,7 @@ export class ChatList {
     s.preview = previewOf(event) ?? s.preview;
     // A refresh before the event comes back: my message reads what came before it.
     const t = this.#tallyOf(sent.chat);
+    t.previewN = sent.n;
     if (sent.n > t.countedN) t.recent.push(event);
     this.#changed();
   }

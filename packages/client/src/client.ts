@@ -646,7 +646,8 @@ export class NatterClient {
         return;
       }
       case "sent":
-        this.#onSent(f.ref, { chat: f.chat, id: f.id, seq: f.seq, n: f.n, ts: f.ts });
+        // A `sent` without `id` answers a `delete` frame, which this client sends over HTTP.
+        if (f.id !== undefined) this.#onSent(f.ref, { chat: f.chat, id: f.id, seq: f.seq, n: f.n, ts: f.ts });
         return;
       case "synced":
         this.#syncProgress(f.ref);

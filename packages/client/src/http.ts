@@ -33,6 +33,13 @@ export interface SentMessage {
   n: number;
   ts: number;
 }
+/** The `message.deleted` event a delete appended (or, on a repeat, had appended). */
+export interface DeletedMessage {
+  chat: string;
+  seq: number;
+  n: number;
+  ts: number;
+}
 export interface Receipts {
   members: { userId: string; deliveredN: number; readN: number }[];
 }
@@ -164,6 +171,14 @@ export class NatterHttp {
   /** Sends over HTTP; a retry with the same `id` returns the same `seq` and `n`. */
   sendMessage(chatId: string, id: string, body: string): Promise<SentMessage> {
     return this.request("POST", `/v1/chats/${enc(chatId)}/messages`, { id, body });
+  }
+  /**
+   * Deletes message `n` for everyone (its author, or a group admin): the `message.deleted`
+   * event's `{chat, seq, n, ts}`; a repeat answers the same. `invalid_input` when it is no
+   * message or someone else deleted it; `forbidden` when not mine and I am no group admin.
+   */
+  deleteMessage(chatId: string, n: number): Promise<DeletedMessage> {
+    return this.request("DELETE", `/v1/chats/${enc(chatId)}/messages/${n}`);
   }
   receipts(chatId: string): Promise<Receipts> {
     return this.request("GET", `/v1/chats/${enc(chatId)}/receipts`);

@@ -13,10 +13,12 @@ export {
 export { type CursorStore, LocalStorageCursorStore, MemoryCursorStore, type StorageLike } from "./cursor-store.ts";
 export { Emitter, type EventMap } from "./emitter.ts";
 export { HistoryPager } from "./history.ts";
+export { ChatMessages } from "./messages.ts";
 export {
   type ChatCreated,
   type ChatSummary,
   type ChatView,
+  type DeletedMessage,
   HttpError,
   type HttpOptions,
   NatterHttp,

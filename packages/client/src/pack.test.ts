@@ -97,7 +97,7 @@ test("pack - the packed SDK installs into a scratch project and runs the echo bo
   live.closing(ana);
   const echoes: string[] = [];
   ana.on("event", (e) => {
-    if (e.kind === "message.created" && e.from === botSession.userId) echoes.push(e.body);
+    if (e.kind === "message.created" && e.from === botSession.userId) echoes.push(e.body ?? "");
   });
   await ana.connect();
   const { chatId } = await ana.http.createDirect(botSession.userId);

@@ -196,6 +196,26 @@ export const KEYS = {
     max: 65536,
     doc: "Largest message body in bytes of UTF-8",
   },
+  attachmentMaxBytes: {
+    env: "NATTER_ATTACHMENT_MAX_BYTES",
+    kind: "int",
+    default: "26214400",
+    min: 1,
+    max: 1073741824,
+    doc: "Largest attachment upload in bytes (25 MiB by default); over it: 413 `too_large`, nothing kept. Attachments live in the `ATTACHMENTS` object store bucket, replicated as `NATTER_STREAM_REPLICAS`",
+  },
+  attachmentUnreferencedTtl: {
+    env: "NATTER_ATTACHMENT_UNREFERENCED_TTL",
+    kind: "duration",
+    default: "24h",
+    doc: "An upload no message refers to is purged this long after it was uploaded (by the sweeper of the process running the `history` consumer)",
+  },
+  attachmentSweepInterval: {
+    env: "NATTER_ATTACHMENT_SWEEP_INTERVAL",
+    kind: "duration",
+    default: "10m",
+    doc: "How often the attachment sweeper looks for unreferenced uploads older than `NATTER_ATTACHMENT_UNREFERENCED_TTL`",
+  },
   sendBurst: {
     env: "NATTER_SEND_BURST",
     kind: "int",
@@ -230,6 +250,25 @@ export const KEYS = {
     default: "32",
     min: 1,
     doc: "Most open sockets one user may hold on one gateway; one more is closed with 4011 (too many sockets)",
+  },
+  wsHeartbeat: {
+    env: "NATTER_WS_HEARTBEAT",
+    kind: "duration",
+    default: "25s",
+    doc: "The gateway pings every socket this often and closes one silent for two intervals (4010); keep it under the idle timeout of any proxy or load balancer in front",
+  },
+  wsAuthTimeout: {
+    env: "NATTER_WS_AUTH_TIMEOUT",
+    kind: "duration",
+    default: "5s",
+    doc: "A socket without an `Authorization` header must send its `auth` frame within this (else close 4002)",
+  },
+  wsMaxBuffered: {
+    env: "NATTER_WS_MAX_BUFFERED",
+    kind: "int",
+    default: "1048576",
+    min: 65536,
+    doc: "Bytes a socket may have queued for its client; beyond it the client is a slow consumer and is closed (4009, `natter_ws_slow_consumer_closes_total`)",
   },
   loginBurst: {
     env: "NATTER_LOGIN_BURST",
@@ -312,6 +351,27 @@ export const KEYS = {
     default: "10s",
     doc: "A consumer with messages pending, room under max_ack_pending and nothing delivered for this long is re-created (the last resort behind the heartbeat)",
   },
+  consumerCheckInterval: {
+    env: "NATTER_CONSUMER_CHECK_INTERVAL",
+    kind: "duration",
+    default: "5s",
+    doc: "How often the history and fanout consumers read their consumer's info: it refreshes `natter_consumer_lag` and `natter_consumer_ack_pending`, and a stall is noticed at most this long after `NATTER_CONSUMER_STALL`",
+  },
+  fanoutBatch: {
+    env: "NATTER_FANOUT_BATCH",
+    kind: "int",
+    default: "256",
+    min: 1,
+    max: 10000,
+    doc: "Events the fanout consumer takes per batch (at most twice as many delivered and unacked)",
+  },
+  fanoutMaxChats: {
+    env: "NATTER_FANOUT_MAX_CHATS",
+    kind: "int",
+    default: "100000",
+    min: 100,
+    doc: "Chats whose membership the fanout keeps in memory (least recently used dropped, then read again from the store and stream: `natter_fanout_membership_loads_total`)",
+  },
   consumers: {
     env: "NATTER_CONSUMERS",
     kind: "list",
@@ -376,6 +436,12 @@ export const KEYS = {
     kind: "list",
     optional: true,
     doc: "At the hub (`NATTER_SITE=hub`) only: the edge sites whose chats the hub copies into `CHATS_EDGE` (sourced over their leaf links), comma separated",
+  },
+  shutdownGrace: {
+    env: "NATTER_SHUTDOWN_GRACE",
+    kind: "duration",
+    default: "15s",
+    doc: "On SIGTERM or SIGINT a process drains (sockets closed, in-flight batches finished, NATS flushed) for at most this long, then exits 1; give a supervisor's stop timeout more than this",
   },
   logLevel: {
     env: "NATTER_LOG_LEVEL",

@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   bad_credentials: 401,
   forbidden: 403,
+  /** Login (with the right password) to an account an operator disabled (`POST /v1/admin/users/:userId/disable`). */
+  account_disabled: 403,
   not_found: 404,
   /** The path exists but not with this method; the answer's `Allow` header lists the methods it has. */
   method_not_allowed: 405,
@@ -20,6 +22,8 @@ export const ERROR_STATUS = {
   too_large: 413,
   /** A request body in a media type the route does not read (send `application/json`). */
   unsupported_media_type: 415,
+  /** A byte range that starts beyond the end of an attachment (the answer's `Content-Range` says its size). */
+  range_not_satisfiable: 416,
   member_limit: 422,
   rate_limited: 429,
   /** The request's headers are over the server's limit (answered before any route runs). */

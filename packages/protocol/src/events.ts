@@ -3,8 +3,19 @@
  * delivery. `seq` is the JetStream stream sequence (global position); `n` is the dense
  * per-chat number from 1.
  */
+import { type Attachment, parseAttachmentIds, parseEventAttachments } from "./attachments.ts";
+import { isEmoji } from "./limits.ts";
 
-export const EVENT_KINDS = ["chat.created", "member.added", "member.removed", "message.created"] as const;
+export const EVENT_KINDS = [
+  "chat.created",
+  "member.added",
+  "member.removed",
+  "message.created",
+  "message.deleted",
+  "message.edited",
+  "reaction.added",
+  "reaction.removed",
+] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export type ChatKind = "direct" | "group";
@@ -41,18 +52,134 @@ export interface MessageCreatedEvent extends EventBase {
   kind: "message.created";
   /** The client's message id. */
   id: string;
-  body: string;
+  /** The text; absent once the message is deleted (`deleted`). */
+  body?: string;
+  /** The `n` of the earlier message of the chat this one replies to (v1.1). */
+  replyTo?: number;
+  /**
+   * The files the message carries (v1.1), uploaded before into the same chat by the sender;
+   * absent once the message is deleted (the files are purged with it). A message with
+   * attachments may have an empty `body`.
+   */
+  attachments?: Attachment[];
+  /**
+   * Set once a `message.deleted` targeted this message: history, sync and gap fills return
+   * it so, with no `body` (the content is erased from the stream and the store).
+   */
+  deleted?: true;
+  /** With `deleted`: the `n` of the `message.deleted` event (an extension of v1.1). */
+  deletedN?: number;
+}
+/** A message deleted for everyone by its author, a group admin or an operator. */
+export interface MessageDeletedEvent extends EventBase {
+  kind: "message.deleted";
+  /** The `n` of the deleted `message.created`. */
+  target: number;
+  /**
+   * The ids of the deleted message's attachments, copied by the gateway from the message
+   * (an extension of v1.1): the history consumer purges them from the object store with
+   * nothing else to read, even once the original has left the stream.
+   */
+  attachments?: string[];
 }
 
-export type ChatEvent = ChatCreatedEvent | MemberAddedEvent | MemberRemovedEvent | MessageCreatedEvent;
+/**
+ * The author's new body for message `target` (v1.1): an event of its own, so every device
+ * and history see it in `n` order; the message's body is the newest edit's.
+ */
+export interface MessageEditedEvent extends EventBase {
+  kind: "message.edited";
+  /** The client's id of the edit (idempotency key, as a message's `id`). */
+  id: string;
+  /** The `n` of the edited `message.created`. */
+  target: number;
+  /** The new text; absent once the target is deleted (`deleted`: the edit is erased with it). */
+  body?: string;
+  /**
+   * Set by the gateway when `target` was the chat's newest message as the edit was
+   * published: the chat list's preview then shows this body (an extension of v1.1).
+   */
+  latest?: true;
+  /** Set once the target is deleted: history returns the edit with no `body`. */
+  deleted?: true;
+}
+/** `from` reacted to message `target` with `emoji` (v1.1). */
+export interface ReactionAddedEvent extends EventBase {
+  kind: "reaction.added";
+  target: number;
+  emoji: string;
+}
+/** `from` took back their `emoji` reaction to message `target` (v1.1). */
+export interface ReactionRemovedEvent extends EventBase {
+  kind: "reaction.removed";
+  target: number;
+  emoji: string;
+}
+
+export type ChatEvent =
+  | ChatCreatedEvent
+  | MemberAddedEvent
+  | MemberRemovedEvent
+  | MessageCreatedEvent
+  | MessageDeletedEvent
+  | MessageEditedEvent
+  | ReactionAddedEvent
+  | ReactionRemovedEvent;
 
 /** What is published to JetStream: the event without `seq`, which only the stream knows. */
 export type ChatEventPayload = ChatEvent extends infer E ? (E extends ChatEvent ? Omit<E, "seq"> : never) : never;
 
-/** A short preview of an event for chat lists. */
+/**
+ * A short preview of an event for chat lists: a message's body, or an edit's when it
+ * edits the chat's newest message (`latest`). Reactions and other kinds have none.
+ */
 export function previewOf(event: ChatEvent): string | undefined {
-  if (event.kind !== "message.created") return undefined;
-  return event.body.length > 100 ? `${event.body.slice(0, 99)}…` : event.body;
+  let body =
+    event.kind === "message.created" || (event.kind === "message.edited" && event.latest) ? event.body : undefined;
+  if (body === undefined) return undefined;
+  // A message of attachments only: its files' names.
+  if (body === "" && event.kind === "message.created" && event.attachments?.length) {
+    body = `📎 ${event.attachments.map((a) => a.name).join(", ")}`;
+  }
+  return body.length > 100 ? `${body.slice(0, 99)}…` : body;
+}
+
+/**
+ * A message as history returns it once deleted: the same event with `deleted: true` and no
+ * `body` (nor anything else that carried content). `deletedN` is the delete event's `n`.
+ */
+export function erasedMessage(message: MessageCreatedEvent, deletedN: number): MessageCreatedEvent {
+  const { chat, seq, n, ts, from, id } = message;
+  return { chat, seq, n, ts, from, kind: "message.created", id, deleted: true, deletedN };
+}
+
+/**
+ * An edit as history returns it once its target is deleted: `deleted: true` and no `body`
+ * (`latest` stays: the store uses it to drop a preview the edit had set).
+ */
+export function erasedEdit(edit: MessageEditedEvent): MessageEditedEvent {
+  const { chat, seq, n, ts, from, id, target, latest } = edit;
+  return { chat, seq, n, ts, from, kind: "message.edited", id, target, ...(latest ? { latest } : {}), deleted: true };
+}
+
+/** What an erasure writes: a deleted message, or an edit of one. */
+export type ErasedEvent = MessageCreatedEvent | MessageEditedEvent;
+
+/**
+ * Folds the deletes a run of events carries into the messages they target within it
+ * (erased as `erasedMessage`), and into the edits of those messages (`erasedEdit`), so a
+ * read that covers both never shows a body, whichever copy of the log each came from.
+ * Returns the same array when nothing changes.
+ */
+export function foldDeletes(events: ChatEvent[]): ChatEvent[] {
+  let deletes: Map<number, number> | undefined;
+  for (const e of events) if (e.kind === "message.deleted") (deletes ??= new Map()).set(e.target, e.n);
+  if (!deletes) return events;
+  return events.map((e) => {
+    if (e.kind === "message.edited") return !e.deleted && deletes.has(e.target) ? erasedEdit(e) : e;
+    const by = e.kind === "message.created" && !e.deleted ? deletes.get(e.n) : undefined;
+    return by === undefined ? e : erasedMessage(e as MessageCreatedEvent, by);
+  });
 }
 
 /**
@@ -72,6 +199,14 @@ export function parseEventPayload(data: unknown, seq: number): ChatEvent {
   };
   const base = { chat: str("chat"), seq, n: int("n"), ts: int("ts"), from: str("from") };
   if (base.n < 1) throw new TypeError("event.n must be at least 1");
+  /** The `n` of an earlier event of the chat (a target, a reply's message). */
+  const earlier = (k: string) => {
+    const v = e[k];
+    if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) >= base.n) {
+      throw new TypeError(`event.${k} is not the n of an earlier event`);
+    }
+    return v as number;
+  };
   switch (e.kind) {
     case "chat.created": {
       const members = e.members;
@@ -93,8 +228,43 @@ export function parseEventPayload(data: unknown, seq: number): ChatEvent {
       return { ...base, kind: e.kind, user: str("user") };
     case "message.created":
       if (typeof e.body !== "string") throw new TypeError("event.body is not a string");
-      return { ...base, kind: "message.created", id: str("id"), body: e.body };
+      return {
+        ...base,
+        kind: "message.created",
+        id: str("id"),
+        body: e.body,
+        ...(e.replyTo === undefined ? {} : { replyTo: earlier("replyTo") }),
+        ...withAttachments(parseEventAttachments(e.attachments)),
+      };
+    case "message.edited":
+      if (typeof e.body !== "string") throw new TypeError("event.body is not a string");
+      return {
+        ...base,
+        kind: "message.edited",
+        id: str("id"),
+        target: earlier("target"),
+        body: e.body,
+        ...(e.latest === true ? { latest: true as const } : {}),
+      };
+    case "reaction.added":
+    case "reaction.removed":
+      if (!isEmoji(e.emoji)) throw new TypeError("event.emoji is not an emoji");
+      return { ...base, kind: e.kind, target: earlier("target"), emoji: e.emoji };
+    case "message.deleted":
+      if (!Number.isSafeInteger(e.target) || (e.target as number) < 1 || (e.target as number) >= base.n) {
+        throw new TypeError("event.target is not the n of an earlier event");
+      }
+      return {
+        ...base,
+        kind: "message.deleted",
+        target: e.target as number,
+        ...(e.attachments === undefined ? {} : { attachments: parseAttachmentIds(e.attachments) }),
+      };
     default:
       throw new TypeError(`unknown event kind ${JSON.stringify(e.kind)}`);
   }
+}
+
+function withAttachments(attachments: Attachment[] | undefined): { attachments?: Attachment[] } {
+  return attachments ? { attachments } : {};
 }

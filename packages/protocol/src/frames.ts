@@ -4,9 +4,10 @@
  * hand (this package has no dependencies and runs in a browser); unknown fields are
  * ignored so a newer client can talk to an older gateway.
  */
+import { parseAttachmentIds } from "./attachments.ts";
 import { NatterError } from "./errors.ts";
 import type { ChatEvent } from "./events.ts";
-import { isClientMsgId, isId } from "./limits.ts";
+import { isClientMsgId, isEmoji, isId } from "./limits.ts";
 
 // ---------------------------------------------------------------- client → server
 
@@ -30,7 +31,45 @@ export interface SendFrame {
   chat: string;
   /** The client message id (idempotency key), as over HTTP. */
   id: string;
+  /** The text; "" (or absent in the frame) for a message of attachments only. */
   body: string;
+  /** The `n` of the earlier message this one replies to (v1.1). */
+  replyTo?: number;
+  /** Ids of attachments the sender uploaded into the chat (v1.1): body or attachments. */
+  attachments?: string[];
+}
+/** The author's new body for message `target` (v1.1): a `message.edited` event. */
+export interface EditFrame {
+  type: "edit";
+  /** Client-chosen; echoed by `sent` (of the `message.edited` event, with the edit's `id`) or `error`. */
+  ref: string;
+  chat: string;
+  /** The client's id of the edit (idempotency key), as a send's. */
+  id: string;
+  /** The `n` of the message to edit. */
+  target: number;
+  body: string;
+}
+/** Adds (`react`) or takes back (`unreact`) the caller's `emoji` on message `target` (v1.1). */
+export interface ReactFrame {
+  type: "react" | "unreact";
+  /**
+   * Client-chosen; echoed by `sent` (of the event that added the reaction, the earlier one
+   * when it was already there; of the one that removed it, all 0 when there was none) or `error`.
+   */
+  ref: string;
+  chat: string;
+  target: number;
+  emoji: string;
+}
+/** Deletes message `target` of `chat` for everyone (its author, or a group admin). */
+export interface DeleteFrame {
+  type: "delete";
+  /** Client-chosen; echoed by `sent` (of the `message.deleted` event) or `error`. */
+  ref: string;
+  chat: string;
+  /** The `n` of the message to delete. */
+  target: number;
 }
 /** Delivered up to `n`. */
 export interface AckFrame {
@@ -69,10 +108,33 @@ export interface PingFrame {
 }
 
 export type ClientFrame =
-  AuthFrame | SendFrame | AckFrame | ReadFrame | TypingFrame | SyncFrame | WatchFrame | PingFrame;
+  | AuthFrame
+  | SendFrame
+  | EditFrame
+  | DeleteFrame
+  | ReactFrame
+  | AckFrame
+  | ReadFrame
+  | TypingFrame
+  | SyncFrame
+  | WatchFrame
+  | PingFrame;
 
 export type ClientFrameType = ClientFrame["type"];
-export const CLIENT_FRAME_TYPES = ["auth", "send", "ack", "read", "typing", "sync", "watch", "ping"] as const;
+export const CLIENT_FRAME_TYPES = [
+  "auth",
+  "send",
+  "edit",
+  "delete",
+  "react",
+  "unreact",
+  "ack",
+  "read",
+  "typing",
+  "sync",
+  "watch",
+  "ping",
+] as const;
 
 // ---------------------------------------------------------------- server → client
 
@@ -87,7 +149,8 @@ export interface SentFrame {
   type: "sent";
   ref: string;
   chat: string;
-  id: string;
+  /** The client id of a `send` or an `edit`; absent in the answer to a `delete` (its event has none). */
+  id?: string;
   seq: number;
   n: number;
   ts: number;
@@ -194,6 +257,13 @@ function count(v: unknown, field: string): number {
   return v;
 }
 
+/** The `n` of a message (1 or more): a target, a reply's message. */
+function messageN(o: Obj, field: string): number {
+  const v = count(o[field], field);
+  if (v < 1) throw bad(`${field} must be the n of a message (1 or more)`, field);
+  return v;
+}
+
 /** `cursors` of a `sync` or `auth` frame: chat id → the last n the device holds. */
 function cursorsOf(o: Obj): Record<string, number> {
   const c = o.cursors;
@@ -241,8 +311,50 @@ export function parseClientFrame(text: string): ClientFrame {
       if (r.ref === undefined) throw bad("send needs a ref", "ref");
       const chat = id(o, "chat");
       if (!isClientMsgId(o.id)) throw bad("id must be 1..64 characters of [A-Za-z0-9_.:-]", "id");
+      let attachments: string[] | undefined;
+      try {
+        attachments = o.attachments === undefined ? undefined : parseAttachmentIds(o.attachments);
+      } catch (err) {
+        throw bad((err as Error).message, "attachments");
+      }
+      // A message of attachments only may leave the body out.
+      const body = o.body === undefined && attachments?.length ? "" : o.body;
+      if (typeof body !== "string") throw bad("body must be a string", "body");
+      return {
+        type: "send",
+        ref: r.ref,
+        chat,
+        id: o.id,
+        body,
+        ...(o.replyTo === undefined ? {} : { replyTo: messageN(o, "replyTo") }),
+        ...(attachments ? { attachments } : {}),
+      };
+    }
+    case "edit": {
+      const r = optRef(o);
+      if (r.ref === undefined) throw bad("edit needs a ref", "ref");
+      const chat = id(o, "chat");
+      if (!isClientMsgId(o.id)) throw bad("id must be 1..64 characters of [A-Za-z0-9_.:-]", "id");
+      const target = messageN(o, "target");
       if (typeof o.body !== "string") throw bad("body must be a string", "body");
-      return { type: "send", ref: r.ref, chat, id: o.id, body: o.body };
+      return { type: "edit", ref: r.ref, chat, id: o.id, target, body: o.body };
+    }
+    case "react":
+    case "unreact": {
+      const r = optRef(o);
+      if (r.ref === undefined) throw bad(`${o.type} needs a ref`, "ref");
+      const chat = id(o, "chat");
+      const target = messageN(o, "target");
+      if (!isEmoji(o.emoji)) throw bad("emoji must be one emoji", "emoji");
+      return { type: o.type, ref: r.ref, chat, target, emoji: o.emoji };
+    }
+    case "delete": {
+      const r = optRef(o);
+      if (r.ref === undefined) throw bad("delete needs a ref", "ref");
+      const chat = id(o, "chat");
+      const target = count(o.target, "target");
+      if (target < 1) throw bad("target must be the n of a message (1 or more)", "target");
+      return { type: "delete", ref: r.ref, chat, target };
     }
     case "ack":
     case "read":

@@ -8,3 +8,4 @@ export * from "./signals.ts";
 export * from "./http.ts";
 export * from "./frame-schemas.ts";
 export * from "./homes.ts";
+export * from "./attachments.ts";

@@ -7,6 +7,7 @@ import { CHAT_STREAM } from "@natter/subjects";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { timedStore } from "./store-metrics.ts";
 
 export interface Runtime {
   config: Config;
@@ -154,16 +155,16 @@ export async function openRuntime(
       await awaitChatStream(jsm, logger);
     }
   });
-  const store = createStore(storeConfig(config));
+  const store = timedStore(createStore(storeConfig(config)), registry);
   await store.migrate();
   return { config, logger, nc, store, registry };
 }
 
 /**
  * Runs `stop` once on SIGTERM or SIGINT, then exits 0; exits 1 if stopping takes longer
- * than `graceMs`, so an orchestrator's kill never waits on a hung drain.
+ * than `graceMs` (`NATTER_SHUTDOWN_GRACE`), so an orchestrator's kill never waits on a hung drain.
  */
-export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs = 15_000): void {
+export function onShutdown(logger: Logger, stop: () => Promise<void>, graceMs: number): void {
   let stopping = false;
   const handler = (signal: string) => {
     if (stopping) return;

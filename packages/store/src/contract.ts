@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { ChatEvent, MemberRole, MessageCreatedEvent } from "@natter/protocol";
+import {
+  type ChatEvent,
+  erasedEdit,
+  erasedMessage,
+  type MemberRole,
+  type MessageCreatedEvent,
+  type MessageEditedEvent,
+} from "@natter/protocol";
 import { projectionWrites } from "./projection.ts";
 import type { DeviceSession, Store, User } from "./store.ts";
 
@@ -157,6 +164,53 @@ export function runStoreContract(
       assert.equal((await store.getUser(b.userId))?.passwordHash, "old");
       const ghost = id("u");
       await store.setPasswordHash(ghost, "x");
+      assert.equal(await store.getUser(ghost), undefined, "no user is made by it");
+    });
+
+    test(t("users are found by handle prefix, in handle order, a page at a time"), async () => {
+      // Handles of handle characters only ([a-z0-9_.]), under a prefix no other test uses.
+      const base = `f${randomUUID().replace(/-/g, "").slice(0, 10)}`;
+      const [a, ab, b, c] = ["a", "ab", "b", "c"].map((x) => user(base + x)) as [User, User, User, User];
+      for (const u of [b, c, a, ab]) assert.equal(await store.createUser(u), true);
+      await store.createUser(user(`g${base}`));
+      assert.deepEqual(await store.findUsers({ prefix: base, limit: 10 }), [a, ab, b, c]);
+      assert.deepEqual(await store.findUsers({ prefix: `${base}a`, limit: 10 }), [a, ab]);
+      assert.deepEqual(await store.findUsers({ prefix: base, limit: 2 }), [a, ab]);
+      assert.deepEqual(await store.findUsers({ prefix: base, after: ab.handle, limit: 2 }), [b, c]);
+      assert.deepEqual(await store.findUsers({ prefix: base, after: c.handle, limit: 2 }), []);
+      assert.deepEqual(await store.findUsers({ prefix: `${base}z`, limit: 10 }), []);
+      // An `after` before the prefix is no bound at all.
+      assert.deepEqual(await store.findUsers({ prefix: base, after: "a", limit: 1 }), [a]);
+    });
+
+    test(t("a one-character prefix finds handles whatever their second character"), async () => {
+      // Only this test makes handles that start with "9".
+      const tail = randomUUID().replace(/-/g, "").slice(0, 8);
+      const made = ["9z", "9a", "9_", "90"].map((p) => user(p + tail));
+      for (const u of made) assert.equal(await store.createUser(u), true);
+      const found = await store.findUsers({ prefix: "9", limit: 100 });
+      assert.deepEqual(
+        found.map((u) => u.handle),
+        made.map((u) => u.handle).sort(),
+      );
+      const first = await store.findUsers({ prefix: "9", limit: 2 });
+      const rest = await store.findUsers({ prefix: "9", after: first.at(-1)!.handle, limit: 100 });
+      assert.deepEqual([...first, ...rest], found, "pages join up with nothing lost or repeated");
+    });
+
+    test(t("an account is disabled and enabled again; an unknown one is not made"), async () => {
+      const u = user(`d${randomUUID().replace(/-/g, "").slice(0, 10)}`);
+      await store.createUser(u);
+      assert.equal(await store.setUserDisabled(u.userId, true), true);
+      assert.deepEqual(await store.getUser(u.userId), { ...u, disabled: true });
+      assert.deepEqual(await store.getUserByHandle(u.handle), { ...u, disabled: true });
+      assert.deepEqual(await store.findUsers({ prefix: u.handle, limit: 1 }), [{ ...u, disabled: true }]);
+      assert.equal(await store.setUserDisabled(u.userId, true), true, "idempotent");
+      assert.deepEqual(await store.getUser(u.userId), { ...u, disabled: true });
+      assert.equal(await store.setUserDisabled(u.userId, false), true);
+      assert.deepEqual(await store.getUser(u.userId), u, "enabled reads as never disabled");
+      const ghost = id("u");
+      assert.equal(await store.setUserDisabled(ghost, true), false);
       assert.equal(await store.getUser(ghost), undefined, "no user is made by it");
     });
 
@@ -502,6 +556,137 @@ export function runStoreContract(
       const got = await store.getChatHead(bare.chatId);
       assert.deepEqual(got, bare);
       assert.equal(got !== undefined && "preview" in got, false, "no preview property when never set");
+    });
+
+    test(t("eraseMessage: the body is gone for good, the client message index and the preview follow"), async () => {
+      const chat = id("c");
+      const events = range(1, 4).map((n) => msg(chat, n, n === 2 ? "bob" : "alice"));
+      await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+      assert.equal((await store.getChatHead(chat))?.preview, "body 4");
+      const erased = erasedMessage(events[3]!, 5);
+      await store.writeAll([{ op: "eraseMessage", erased }]);
+      const stored = await store.getEvents(chat, { afterN: 0, limit: 10 });
+      assert.deepEqual(stored[3], erased);
+      assert.equal("body" in stored[3]!, false, "no body");
+      assert.deepEqual(stored.slice(0, 3), events.slice(0, 3), "the other messages are untouched");
+      const head = await store.getChatHead(chat);
+      assert.equal(head?.lastN, 4);
+      assert.equal(head?.preview, undefined, "the deleted message was the preview: none now");
+      // A redelivered original (history replays a batch) never brings the body back, nor the preview.
+      await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+      await store.appendEvents([events[3]!]);
+      assert.deepEqual((await store.getEvents(chat, { afterN: 3, limit: 1 }))[0], erased);
+      assert.equal((await store.getChatHead(chat))?.preview, undefined);
+      // The retry index keeps where the message landed (no content), so a retried send stays a retry.
+      assert.deepEqual(await store.findClientMsg(chat, "alice", "c4"), { n: 4, seq: 100_004, ts: T0 + 4 });
+      // Idempotent; and a newer message is the preview again.
+      await store.eraseMessage(erased);
+      const later = msg(chat, 6);
+      await store.writeAll([{ op: "appendEvents", events: [later] }, ...projectionWrites([later])]);
+      assert.equal((await store.getChatHead(chat))?.preview, "body 6");
+
+      // Erasing a message that is not the preview leaves the preview; one not stored yet is
+      // stored erased, and its original arriving late stays out.
+      await store.eraseMessage(erasedMessage(events[1]!, 7));
+      assert.equal((await store.getChatHead(chat))?.preview, "body 6");
+      const other = id("c");
+      const early = erasedMessage(msg(other, 2), 3);
+      await store.eraseMessage(early);
+      await store.appendEvents([msg(other, 1), msg(other, 2)]);
+      assert.deepEqual(ns(await store.getEvents(other, { afterN: 0, limit: 10 })), [1, 2]);
+      assert.deepEqual((await store.getEvents(other, { afterN: 1, limit: 1 }))[0], early);
+
+      // The deleted message was the newest but its head not projected yet (the gateway erases
+      // at once, history projects later): the older preview goes, and the late original's
+      // projection does not bring its own back.
+      const third = id("c");
+      await store.writeAll(projectionWrites([msg(third, 1)]));
+      assert.equal((await store.getChatHead(third))?.preview, "body 1");
+      await store.eraseMessage(erasedMessage(msg(third, 2), 3));
+      assert.equal((await store.getChatHead(third))?.preview, undefined);
+      await store.writeAll(projectionWrites([msg(third, 1), msg(third, 2)]));
+      assert.equal((await store.getChatHead(third))?.preview, undefined);
+      assert.equal((await store.getChatHead(third))?.lastN, 2);
+    });
+
+    test(
+      t("edits: an edit of the newest message is the preview; erasing it (its message deleted) takes it along"),
+      async () => {
+        const chat = id("c");
+        const edit = (n: number, target: number, latest: boolean): MessageEditedEvent => ({
+          kind: "message.edited",
+          chat,
+          seq: 100_000 + n,
+          n,
+          ts: T0 + n,
+          from: "alice",
+          id: `e${n}`,
+          target,
+          body: `edit ${n}`,
+          ...(latest ? { latest: true as const } : {}),
+        });
+        const events: ChatEvent[] = [msg(chat, 1), msg(chat, 2), edit(3, 2, true)];
+        await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+        assert.equal((await store.getChatHead(chat))?.preview, "edit 3", "the edit of the newest message");
+        // An edit of an older message is no preview (the gateway leaves `latest` off), nor is its erasure.
+        const older = [edit(4, 1, false)];
+        await store.writeAll([{ op: "appendEvents", events: older }, ...projectionWrites(older)]);
+        assert.equal((await store.getChatHead(chat))?.preview, "edit 3");
+        await store.eraseMessage(erasedEdit(older[0] as MessageEditedEvent));
+        assert.equal((await store.getChatHead(chat))?.preview, "edit 3", "an older message's erased edit leaves it");
+        // Message 2 is deleted: it and its edit are erased; the edit's preview goes.
+        await store.writeAll([
+          { op: "eraseMessage", erased: erasedMessage(msg(chat, 2), 5) },
+          { op: "eraseMessage", erased: erasedEdit(events[2] as MessageEditedEvent) },
+        ]);
+        const stored = await store.getEvents(chat, { afterN: 0, limit: 10 });
+        assert.equal(stored.length, 4);
+        assert.equal(JSON.stringify(stored).includes("edit 3"), false, "no edit body of the deleted message");
+        assert.deepEqual(stored[2], erasedEdit(events[2] as MessageEditedEvent));
+        assert.deepEqual(stored[3], erasedEdit(older[0] as MessageEditedEvent));
+        assert.equal((await store.getChatHead(chat))?.preview, undefined);
+        // A redelivery of the edit never brings its body back.
+        await store.writeAll([{ op: "appendEvents", events }, ...projectionWrites(events)]);
+        assert.equal(JSON.stringify(await store.getEvents(chat, { afterN: 0, limit: 10 })).includes("edit 3"), false);
+        assert.equal((await store.getChatHead(chat))?.preview, undefined);
+      },
+    );
+
+    test(t("reactions: forward-only by n, in any order; the list holds the active ones"), async () => {
+      const chat = id("c");
+      const r = (userId: string, emoji: string, n: number, active: boolean) => ({
+        chatId: chat,
+        target: 2,
+        userId,
+        emoji,
+        n,
+        active,
+      });
+      assert.equal(await store.getReaction(chat, 2, "alice", "👍"), undefined);
+      await store.applyReaction(r("alice", "👍", 3, true));
+      await store.applyReaction(r("bob", "👍", 4, true));
+      await store.applyReaction(r("alice", "👨‍👩‍👧‍👦", 5, true));
+      await store.applyReaction(r("alice", "👍", 6, false));
+      // Older events applied late (a redelivery) change nothing.
+      await store.applyReaction(r("alice", "👍", 3, true));
+      await store.writeAll([{ op: "applyReaction", reaction: r("alice", "👍", 3, true) }]);
+      assert.deepEqual(await store.getReaction(chat, 2, "alice", "👍"), r("alice", "👍", 6, false));
+      assert.deepEqual(await store.listReactions(chat, 2), [r("bob", "👍", 4, true), r("alice", "👨‍👩‍👧‍👦", 5, true)]);
+      assert.deepEqual(await store.listReactions(chat, 3), [], "another message's");
+      // Projected from the events, as history does.
+      const added: ChatEvent = {
+        kind: "reaction.added",
+        chat,
+        seq: 100_007,
+        n: 7,
+        ts: T0 + 7,
+        from: "alice",
+        target: 2,
+        emoji: "👍",
+      };
+      await store.writeAll(projectionWrites([added]));
+      assert.deepEqual(await store.getReaction(chat, 2, "alice", "👍"), r("alice", "👍", 7, true));
+      assert.equal((await store.listReactions(chat, 2)).length, 3);
     });
 
     test(t("a batch of writes (writeAll) equals the calls one by one"), async () => {

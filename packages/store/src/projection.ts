@@ -2,7 +2,7 @@ import { type ChatEvent, membershipEffect, previewOf } from "@natter/protocol";
 import type { BatchWrites, ChatHead, StoreWrite } from "./store.ts";
 
 /**
- * Projects chat events onto the store's read models: chat rows, membership and chat heads
+ * Projects chat events onto the store's read models: chat rows, membership, reactions and chat heads
  * (the events themselves are written by `appendEvents`). Used by the history consumer for
  * every event, and by the gateway right after its own publish so the next request sees the
  * change. Every write is guarded by `n`, so applying an event twice, or an older one after a
@@ -26,6 +26,19 @@ export function projectionWrites(events: readonly ChatEvent[]): StoreWrite[] {
           createdBy: e.from,
           createdAt: e.ts,
           ...(e.title === undefined ? {} : { title: e.title }),
+        },
+      });
+    }
+    if (e.kind === "reaction.added" || e.kind === "reaction.removed") {
+      writes.push({
+        op: "applyReaction",
+        reaction: {
+          chatId: e.chat,
+          target: e.target,
+          userId: e.from,
+          emoji: e.emoji,
+          n: e.n,
+          active: e.kind === "reaction.added",
         },
       });
     }

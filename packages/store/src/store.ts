@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatKind, MemberRole } from "@natter/protocol";
+import type { ChatEvent, ChatKind, ErasedEvent, MemberRole } from "@natter/protocol";
 
 /** Events per history partition: `bucket = floor((n - 1) / BUCKET_SIZE)`, so partitions stay bounded. */
 export const BUCKET_SIZE = 10_000;
@@ -14,7 +14,25 @@ export interface User {
   /** scrypt hash in the gateway's own encoding; the store treats it as opaque. */
   passwordHash: string;
   createdAt: number;
+  /**
+   * True once an operator disabled the account (`setUserDisabled`): it may not log in.
+   * Absent for an enabled one, so a user written before the field existed reads the same.
+   */
+  disabled?: boolean;
 }
+
+/** `findUsers`: handles that start with `prefix`, in handle order, after `after`, at most `limit`. */
+export interface UserQuery {
+  /** A normalized (lowercase) handle prefix, at least one character. */
+  prefix: string;
+  /** Only handles after this one (the last of the previous page). */
+  after?: string;
+  /** 1..100 */
+  limit: number;
+}
+
+/** Most users one `findUsers` call returns. */
+export const MAX_USER_PAGE = 100;
 
 export interface DeviceSession {
   userId: string;
@@ -129,9 +147,27 @@ export interface Block {
   at: number;
 }
 
+/**
+ * One user's reaction with one emoji to one message, as the log last set it (v1.1):
+ * `active` after a `reaction.added`, not after a `reaction.removed`; `n` is that event's.
+ * What makes adds idempotent and bounds them (the gateway reads it before publishing).
+ */
+export interface Reaction {
+  chatId: string;
+  /** The `n` of the message. */
+  target: number;
+  userId: string;
+  emoji: string;
+  /** The `n` of the last reaction event of this (user, message, emoji) applied. */
+  n: number;
+  active: boolean;
+}
+
 /** One write of a batch (`BatchWrites.writeAll`): the write methods of the contract as data. */
 export type StoreWrite =
   | { op: "appendEvents"; events: ChatEvent[] }
+  | { op: "eraseMessage"; erased: ErasedEvent }
+  | { op: "applyReaction"; reaction: Reaction }
   | { op: "createChat"; chat: Chat }
   | { op: "applyMembership"; change: MembershipChange }
   | { op: "advanceChatHead"; head: ChatHead }
@@ -160,6 +196,13 @@ export interface UserStore {
   listSessions(userId: string): Promise<DeviceSession[]>;
   /** Replaces the user's password hash (nothing for an unknown user). */
   setPasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /**
+   * Users whose handle starts with `query.prefix`, ascending by handle, after `query.after`,
+   * at most `query.limit` (capped at `MAX_USER_PAGE`): the operators' search.
+   */
+  findUsers(query: UserQuery): Promise<User[]>;
+  /** Disables (true) or enables (false) an account; idempotent. False for an unknown user (nothing written). */
+  setUserDisabled(userId: string, disabled: boolean): Promise<boolean>;
 }
 
 /** Chat rows, direct-chat claims and membership, projected from the log. */
@@ -187,6 +230,19 @@ export interface ChatStore {
 export interface EventStore {
   /** Stores events; the same (chat, n) again is a no-op. Also records client message ids. */
   appendEvents(events: ChatEvent[]): Promise<void>;
+  /**
+   * Replaces message `(erased.chat, erased.n)` with `erased`, its deleted form (`deleted`,
+   * no body: `erasedMessage` in protocol), whether or not the original was stored yet; an
+   * `appendEvents` of the original afterwards (a redelivery) never brings the body back.
+   * The chat head's preview goes too when it was this message's or an older one's (the
+   * chat list has no preview until the next message; neither the original nor an older
+   * message, applied late, becomes the preview again). Idempotent.
+   *
+   * An erased edit (`erasedEdit`: a deleted message's `message.edited`) replaces its row
+   * the same way; it drops the preview only when the edit had set it (`latest`), since an
+   * edit of an older message never was the preview.
+   */
+  eraseMessage(erased: ErasedEvent): Promise<void>;
   /** Events of one chat, ascending by n, honouring the page query. */
   getEvents(chatId: string, query: EventPageQuery): Promise<ChatEvent[]>;
   /**
@@ -204,6 +260,15 @@ export interface EventStore {
   advanceChatHead(head: ChatHead): Promise<void>;
   getChatHead(chatId: string): Promise<ChatHead | undefined>;
   getChatHeads(chatIds: string[]): Promise<ChatHead[]>;
+}
+
+/** Reactions by (chat, message, user, emoji), projected from the log (`reaction.*` events). */
+export interface ReactionStore {
+  /** Writes the row; ignored unless `reaction.n` > the stored row's n. */
+  applyReaction(reaction: Reaction): Promise<void>;
+  getReaction(chatId: string, target: number, userId: string, emoji: string): Promise<Reaction | undefined>;
+  /** The active reactions to message `target`, ascending by n. */
+  listReactions(chatId: string, target: number): Promise<Reaction[]>;
 }
 
 /** Per (chat, user) delivered and read pointers. */
@@ -253,7 +318,8 @@ export interface BatchWrites {
  * Implementations: Cassandra (production) and SQLite (`node:sqlite`, the embedded
  * default). `contract.ts` is the one test suite both pass.
  */
-export interface Store extends UserStore, ChatStore, EventStore, ReadStateStore, RelationStore, BatchWrites {
+export interface Store
+  extends UserStore, ChatStore, EventStore, ReactionStore, ReadStateStore, RelationStore, BatchWrites {
   readonly backend: "cassandra" | "sqlite";
   /** Creates tables idempotently. */
   migrate(): Promise<void>;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ChatEvent } from "@natter/protocol";
-import type { Chat, ChatHead, MembershipChange, ReadState, StoreWrite } from "./store.ts";
+import type { ChatEvent, ErasedEvent } from "@natter/protocol";
+import type { Chat, ChatHead, MembershipChange, Reaction, ReadState, StoreWrite } from "./store.ts";
 import { type WriteMethods, writeOneByOne } from "./writes.ts";
 
 /** A store whose writes take a tick and record when they start, `(what`, and end, `what)`. */
@@ -16,6 +16,8 @@ function recorder(): { store: WriteMethods<Promise<void>>; log: string[] } {
     log,
     store: {
       appendEvents: (events: ChatEvent[]) => write(`events:${events.length}`),
+      eraseMessage: (m: ErasedEvent) => write(`erase:${m.chat}:${m.n}`),
+      applyReaction: (r: Reaction) => write(`reaction:${r.chatId}:${r.target}`),
       createChat: (chat: Chat) => write(`chat:${chat.chatId}`),
       applyMembership: (c: MembershipChange) => write(`member:${c.chatId}:${c.userId}`),
       advanceChatHead: (h: ChatHead) => write(`head:${h.chatId}`),

@@ -1,9 +1,11 @@
-import type { ChatEvent } from "@natter/protocol";
-import type { Chat, ChatHead, MembershipChange, ReadState, StoreWrite } from "./store.ts";
+import type { ChatEvent, ErasedEvent } from "@natter/protocol";
+import type { Chat, ChatHead, MembershipChange, Reaction, ReadState, StoreWrite } from "./store.ts";
 
 /** The write methods a `StoreWrite` names, returning `R` (a promise for a store, nothing for SQLite's synchronous calls). */
 export interface WriteMethods<R> {
   appendEvents(events: ChatEvent[]): R;
+  eraseMessage(erased: ErasedEvent): R;
+  applyReaction(reaction: Reaction): R;
   createChat(chat: Chat): R;
   applyMembership(change: MembershipChange): R;
   advanceChatHead(head: ChatHead): R;
@@ -15,6 +17,10 @@ export function applyWrite<R>(to: WriteMethods<R>, w: StoreWrite): R {
   switch (w.op) {
     case "appendEvents":
       return to.appendEvents(w.events);
+    case "eraseMessage":
+      return to.eraseMessage(w.erased);
+    case "applyReaction":
+      return to.applyReaction(w.reaction);
     case "createChat":
       return to.createChat(w.chat);
     case "applyMembership":
@@ -55,6 +61,10 @@ function laneOf(w: StoreWrite): string | undefined {
   switch (w.op) {
     case "appendEvents":
       return undefined;
+    case "eraseMessage":
+      return w.erased.chat;
+    case "applyReaction":
+      return w.reaction.chatId;
     case "createChat":
       return w.chat.chatId;
     case "applyMembership":

@@ -136,6 +136,43 @@ export function msgId(chatId: string, userId: string, clientMsgId: string): stri
   return `${chatId}:${userId}:${clientMsgId}`;
 }
 
+/**
+ * The JetStream dedup id of the delete of message `target`: one per target, whoever asks
+ * (`~` is in no user id, so it never meets a client message's id), so two deletes of one
+ * message racing inside the dedup window append one `message.deleted`.
+ */
+export function deleteMsgId(chatId: string, target: number): string {
+  return `${chatId}:~delete:${target}`;
+}
+
+/**
+ * The JetStream dedup id of `userId`'s edit with client id `editId` (v1.1): a retry of the
+ * same edit inside the dedup window appends nothing. `~` is in no client id, so it never
+ * meets a message's id.
+ */
+export function editMsgId(chatId: string, userId: string, editId: string): string {
+  return `${chatId}:${userId}:~edit:${editId}`;
+}
+
+/**
+ * The JetStream dedup id of `userId` adding (`+`) or removing (`-`) `emoji` on message
+ * `target`, at `version`: the `n` of the last reaction event of that (user, message,
+ * emoji), 0 for none (the store's reactions row). Two gateways adding the same reaction at
+ * once read the same version, so the stream keeps one event and the second gets the
+ * first's answer; the next add after a removal has a new version. The emoji goes in hex
+ * (a header value stays ASCII).
+ */
+export function reactionMsgId(
+  chatId: string,
+  userId: string,
+  target: number,
+  emoji: string,
+  op: "+" | "-",
+  version: number,
+): string {
+  return `${chatId}:${userId}:~react:${target}:${Buffer.from(emoji, "utf8").toString("hex")}:${op}${version}`;
+}
+
 export interface ChatStreamOptions {
   /** Replicas: 1 for a single node, 3 on the cluster. */
   replicas: number;
@@ -241,5 +278,56 @@ export function sitesCopyStreamConfig(sites: readonly string[], opts: CopyOption
     max_age: opts.maxAgeMs * 1_000_000,
     allow_direct: true,
     sources: sites.map((s) => ({ name: CHAT_STREAM, external: { api: jsApiPrefix(s), deliver: "" } })),
+  };
+}
+
+/**
+ * Attachments: one NATS Object Store bucket per deployment (stream `OBJ_ATTACHMENTS`, the
+ * layout of `@nats-io/obj` and `nats object`): each upload is an object named by its
+ * attachment id, its bytes in chunks on `$O.ATTACHMENTS.C.<nuid>` and its description (the
+ * object info, with Natter's fields in `metadata`) on `$O.ATTACHMENTS.M.<base64url(id)>`,
+ * one message per object kept by rollup.
+ */
+export const ATTACHMENT_BUCKET = "ATTACHMENTS";
+export const ATTACHMENT_STREAM = `OBJ_${ATTACHMENT_BUCKET}`;
+/** Every subject of the bucket's stream. */
+export const ATTACHMENT_SUBJECTS = `$O.${ATTACHMENT_BUCKET}.>`;
+/** Every object's description (`multi_last` of these lists the bucket). */
+export const ATTACHMENT_META_SUBJECTS = `$O.${ATTACHMENT_BUCKET}.M.>`;
+/**
+ * Chunk size: the object store's default (128 KiB). It must stay under the server's
+ * `max_payload` (1 MiB by default); smaller chunks cost more PubAcks per upload, larger ones
+ * more memory per read.
+ */
+export const ATTACHMENT_CHUNK_BYTES = 128 * 1024;
+
+/** The subject of an attachment's description: the object store encodes names as padded base64url. */
+export function attachmentMetaSubject(attachmentId: string): string {
+  const name = Buffer.from(token(attachmentId, "attachmentId"), "utf8").toString("base64url");
+  return `$O.${ATTACHMENT_BUCKET}.M.${name}${"=".repeat((4 - (name.length % 4)) % 4)}`;
+}
+/** The subject of an object's chunks (`nuid` from its description). */
+export function attachmentChunkSubject(nuid: string): string {
+  if (!/^[A-Za-z0-9]{1,64}$/.test(nuid))
+    throw new TypeError(`nuid ${JSON.stringify(nuid)} is not a safe subject token`);
+  return `$O.${ATTACHMENT_BUCKET}.C.${nuid}`;
+}
+
+/**
+ * The bucket's stream, as `@nats-io/obj` creates one (`discard: new`, rollups for the
+ * descriptions, direct gets), replicated like the chat stream. No max age: an object lives
+ * until a delete purges it or the sweeper purges an upload no message took.
+ */
+export function attachmentStreamConfig(opts: { replicas: number }) {
+  return {
+    name: ATTACHMENT_STREAM,
+    subjects: [`$O.${ATTACHMENT_BUCKET}.C.>`, ATTACHMENT_META_SUBJECTS],
+    retention: "limits" as const,
+    storage: "file" as const,
+    discard: "new" as const,
+    num_replicas: opts.replicas,
+    max_age: 0,
+    allow_rollup_hdrs: true,
+    allow_direct: true,
   };
 }

@@ -9,7 +9,16 @@
  */
 
 import { HUB_SITE } from "@natter/protocol";
-import { CHAT_STREAM, CONSUMERS, HUB_COPY_STREAM, jsApiPrefix, PRESENCE_BUCKET, SITES_COPY_STREAM } from "./index.ts";
+import {
+  ATTACHMENT_BUCKET,
+  ATTACHMENT_STREAM,
+  CHAT_STREAM,
+  CONSUMERS,
+  HUB_COPY_STREAM,
+  jsApiPrefix,
+  PRESENCE_BUCKET,
+  SITES_COPY_STREAM,
+} from "./index.ts";
 
 /** The account every Natter identity lives in (JetStream enabled). */
 export const NATS_ACCOUNT = "NATTER";
@@ -49,6 +58,8 @@ const api = {
   streamInfo: (s: string) => `$JS.API.STREAM.INFO.${s}`,
   streamCreate: (s: string) => `$JS.API.STREAM.CREATE.${s}`,
   streamUpdate: (s: string) => `$JS.API.STREAM.UPDATE.${s}`,
+  /** Delete one message by sequence (`jsm.streams.deleteMessage`; erased by default). */
+  streamMsgDelete: (s: string) => `$JS.API.STREAM.MSG.DELETE.${s}`,
   /** Direct get: `{seq}` / batch / `multi_last` on the bare subject, `last_by_subj` with the subject appended. */
   directGet: (s: string) => [`$JS.API.DIRECT.GET.${s}`, `$JS.API.DIRECT.GET.${s}.>`],
   consumerInfo: (s: string, c: string) => `$JS.API.CONSUMER.INFO.${s}.${c}`,
@@ -64,7 +75,14 @@ const api = {
   ack: (s: string, c: string) => `$JS.ACK.${s}.${c}.>`,
   /** Flow-control replies of a push consumer (the KV watch's ordered consumer). */
   flowControl: (s: string) => `$JS.FC.${s}.>`,
+  /** Purge a stream, or the messages of one subject of it (`jsm.streams.purge` with a filter). */
+  streamPurge: (s: string) => `$JS.API.STREAM.PURGE.${s}`,
+  /** Get one message by the stream API (`jsm.streams.getMessage`: `@nats-io/obj`'s object info). */
+  streamMsgGet: (s: string) => `$JS.API.STREAM.MSG.GET.${s}`,
 } as const;
+
+/** The attachments bucket's chunks and descriptions (object store subjects). */
+const OBJECTS = `$O.${ATTACHMENT_BUCKET}.>`;
 
 /** Replies to a connection's own requests (JetStream API answers, PubAcks, KV watch deliveries). */
 const INBOX = "_INBOX.>";
@@ -107,8 +125,9 @@ const gateway: Permissions = {
       api.streamUpdate(CHAT_STREAM),
       // Chat heads, ranges and events by seq (ChatLog).
       ...api.directGet(CHAT_STREAM),
-      // How far the history consumer is behind (back-pressure on sends): read only.
-      `$JS.API.CONSUMER.INFO.${CHAT_STREAM}.${CONSUMERS.history}`,
+      // How far the history consumer is behind (back-pressure on sends), and every durable's
+      // state for the operators' API (GET /v1/admin/streams): INFO only, never a change.
+      ...DURABLES.map((d) => api.consumerInfo(CHAT_STREAM, d)),
       // Typing and receipts to members; revoked sessions and changed contacts (blocks,
       // requests) to every gateway holding the user; presence changes to watchers.
       "user.*.signal",
@@ -138,6 +157,17 @@ const gateway: Permissions = {
       // Whether the other domain's CHATS answers yet (the copy is set up only then).
       `$JS.*.API.STREAM.INFO.${CHAT_STREAM}`,
       "edge.*.call",
+      // Attachments (the object store bucket): created at start-up like the streams above;
+      // an upload's chunks and description, the claim a send puts on it (a description
+      // written with an expected last sequence), reads by direct get. The purge is the
+      // object store's clean-up of a failed upload's chunks (an upload over the limit, a
+      // body cut short): on this bucket only, never the chat stream.
+      OBJECTS,
+      api.streamInfo(ATTACHMENT_STREAM),
+      api.streamCreate(ATTACHMENT_STREAM),
+      api.streamMsgGet(ATTACHMENT_STREAM),
+      ...api.directGet(ATTACHMENT_STREAM),
+      api.streamPurge(ATTACHMENT_STREAM),
     ],
   },
   // The users it holds (inbox and signals in one subscription) and the users its sockets
@@ -154,6 +184,19 @@ const history: Permissions = {
       api.info,
       ...durableConsumer(CONSUMERS.history),
       ...COPY_STREAMS.flatMap((s) => durableConsumer(CONSUMERS.history, s)),
+      // Deletes that erase: once a `message.deleted` is in the store, the original
+      // `message.created` is erased from the stream by its seq (the one destructive call a
+      // service makes, and only history: gateways never erase the log). Its target is read
+      // through ChatLog (store first, the stream when history lags behind a hole).
+      api.streamMsgDelete(CHAT_STREAM),
+      ...api.directGet(CHAT_STREAM),
+      // Attachments of deleted messages, and uploads no message took (the sweeper): the
+      // description rewritten as deleted (with an expected last sequence, so a send's claim
+      // and a sweep never both win), then the object's chunks and description purged.
+      OBJECTS,
+      api.streamInfo(ATTACHMENT_STREAM),
+      ...api.directGet(ATTACHMENT_STREAM),
+      api.streamPurge(ATTACHMENT_STREAM),
     ],
   },
   subscribe: { allow: [INBOX] },

@@ -121,12 +121,21 @@ export async function startGateway(
   return { ...proc, url };
 }
 
+/** A consumers process, with the base URL of its `/metrics`, `/healthz` and `/readyz`. */
+export interface ConsumersProc extends Proc {
+  url: string;
+}
+
 /**
  * Spawns `node consumers/src/main.ts` and waits for its /readyz (its consumers pulling). On a server this process
  * started it connects as the identity of the consumers it runs (`history`, `fanout`, or
  * `consumers` for both).
  */
-export async function startConsumers(natsUrl: string, env: Record<string, string>, name = "consumers"): Promise<Proc> {
+export async function startConsumers(
+  natsUrl: string,
+  env: Record<string, string>,
+  name = "consumers",
+): Promise<ConsumersProc> {
   const port = await freePort();
   const running = (env.NATTER_CONSUMERS ?? process.env.NATTER_CONSUMERS ?? "history,fanout").split(",");
   const proc = spawnNode(name, "consumers/src/main.ts", ["--metrics-port", String(port)], {
@@ -134,8 +143,9 @@ export async function startConsumers(natsUrl: string, env: Record<string, string
     ...natsEnvFor(natsUrl, consumersIdentity(running.map((c) => c.trim()))),
     ...env,
   });
-  await waitReady(`http://127.0.0.1:${port}/readyz`, proc);
-  return proc;
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(`${url}/readyz`, proc);
+  return { ...proc, url };
 }
 
 /** A whole Natter for one test file: nats-server, a store, gateway processes and a consumers process. */
@@ -147,11 +157,11 @@ export interface Stack {
   /** The gateways started with the stack, `g1`, `g2`… */
   gateways: GatewayProc[];
   /** The consumers process started with the stack (history and fanout). */
-  consumers: Proc;
+  consumers: ConsumersProc;
   /** Another gateway on the stack (a test that kills or adds one); `stop()` ends it too. */
   startGateway(name: string): Promise<GatewayProc>;
   /** Another consumers process (a test that replaced the first); `stop()` ends it too. */
-  startConsumers(): Promise<Proc>;
+  startConsumers(): Promise<ConsumersProc>;
   /** Kills every process it started (SIGTERM unless told), stops nats-server, drops the store. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }

@@ -15,6 +15,7 @@ import {
   type NatterClient,
   type Users,
 } from "@natter/client";
+import { erasedMessage } from "@natter/protocol";
 import { errorText, formatTime, formatWhen, h, setChildren } from "./dom.ts";
 import { membersDialog, newChatDialog } from "./dialogs.ts";
 
@@ -882,16 +883,28 @@ export class ChatApp {
     const items: HTMLLIElement[] = [];
     const keep = new Set<string>();
     const ns = [...c.events.keys()].sort((a, b) => a - b);
+    // Deletes are not shown as lines of their own: their messages show "message deleted".
+    const deletedBy = new Map<number, number>();
+    for (const e of c.events.values()) if (e.kind === "message.deleted") deletedBy.set(e.target, e.n);
+    const admin = c.summary.kind === "group" && c.members?.some((m) => m.userId === this.me && m.role === "admin");
     for (const n of ns) {
-      const e = c.events.get(n)!;
-      const key = `n${n}`;
+      let e = c.events.get(n)!;
+      if (e.kind === "message.deleted") continue;
+      const by = deletedBy.get(n);
+      if (e.kind === "message.created" && !e.deleted && by !== undefined) {
+        e = erasedMessage(e, by);
+        c.events.set(n, e);
+      }
+      // A message that becomes deleted, or deletable by me as an admin, is drawn again.
+      const deleted = e.kind === "message.created" && e.deleted === true;
+      const key = `n${n}${deleted ? "d" : admin ? "a" : ""}`;
       keep.add(key);
       let li = this.#msgItems.get(key);
       if (!li) {
-        li = this.#eventItem(c, e);
+        li = this.#eventItem(c, e, admin === true);
         this.#msgItems.set(key, li);
       }
-      if (e.kind === "message.created" && e.from === this.me) setMark(li, this.#status(c, n));
+      if (e.kind === "message.created" && !e.deleted && e.from === this.me) setMark(li, this.#status(c, n));
       items.push(li);
     }
     for (const p of c.pending.values()) {
@@ -939,10 +952,11 @@ export class ChatApp {
     return "sent";
   }
 
-  #eventItem(c: ChatState, e: ChatEvent): HTMLLIElement {
+  #eventItem(c: ChatState, e: ChatEvent, admin = false): HTMLLIElement {
     switch (e.kind) {
       case "message.created":
-        return this.#messageItem(c, e);
+        if (e.deleted) return this.#deletedItem(c, e);
+        return this.#messageItem(c, { ...e, body: e.body ?? "" }, admin);
       case "chat.created":
         return sysItem(
           e,
@@ -968,9 +982,46 @@ export class ChatApp {
     return this.dir.name(userId);
   }
 
-  #messageItem(c: ChatState, m: { from: string; body: string; ts: number; id: string; n?: number }): HTMLLIElement {
+  /** A deleted message, where it was: who wrote it and when, its body gone. */
+  #deletedItem(c: ChatState, m: { from: string; ts: number; id: string; n: number }): HTMLLIElement {
+    const mine = m.from === this.me;
+    return h(
+      "li",
+      { class: `msg ${mine ? "mine" : "theirs"} deleted`, "data-from": m.from, "data-id": m.id, "data-n": m.n },
+      h(
+        "div",
+        { class: "bubble" },
+        !mine && c.summary.kind === "group" ? h("span", { class: "sender" }, this.dir.name(m.from)) : null,
+        h("p", { class: "body deleted" }, "message deleted"),
+        h("span", { class: "meta" }, h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts))),
+      ),
+    );
+  }
+
+  /** Deletes message `n` for everyone, after a confirmation; a refusal shows in the banner. */
+  async #delete(c: ChatState, n: number): Promise<void> {
+    if (!confirm("Delete this message for everyone?")) return;
+    try {
+      await this.client.http.deleteMessage(c.id, n);
+    } catch (err) {
+      const b = this.#banner;
+      b.textContent = errorText(err);
+      b.dataset.state = "error";
+      b.hidden = false;
+      setTimeout(() => (b.hidden = true), 4000);
+    }
+  }
+
+  #messageItem(
+    c: ChatState,
+    m: { from: string; body: string; ts: number; id: string; n?: number },
+    admin = false,
+  ): HTMLLIElement {
     const mine = m.from === this.me;
     const showSender = !mine && c.summary.kind === "group";
+    const n = m.n;
+    // Mine, or anyone's in a group I am an admin of; not while it is still pending (no n yet).
+    const deletable = n !== undefined && (mine || admin);
     return h(
       "li",
       {
@@ -990,6 +1041,19 @@ export class ChatApp {
           "span",
           { class: "meta" },
           h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts)),
+          deletable
+            ? h(
+                "button",
+                {
+                  type: "button",
+                  class: "delete",
+                  "aria-label": "Delete message",
+                  title: "Delete for everyone",
+                  onclick: () => void this.#delete(c, n),
+                },
+                "Delete",
+              )
+            : null,
           mine ? h("span", { class: "mark" }) : null,
         ),
       ),

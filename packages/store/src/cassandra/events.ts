@@ -1,4 +1,4 @@
-import { type ChatEvent, countsAsUnread } from "@natter/protocol";
+import { type ChatEvent, countsAsUnread, type ErasedEvent } from "@natter/protocol";
 import { BUCKET_SIZE, bucketOf, type ClientMsgRef, type EventPageQuery, type UnreadCount } from "../store.ts";
 import { getChatHead } from "./heads.ts";
 import { type Cql, mapLimit, num, type Params, type Row } from "./cql.ts";
@@ -63,6 +63,35 @@ export async function appendEvents(cql: Cql, events: ChatEvent[]): Promise<void>
   );
   // After the events, so a found client message always has its event in history.
   await mapLimit(singles, CONCURRENCY, (s) => cql.execute(s.query, s.params));
+}
+
+/**
+ * An erased row is written at this timestamp, above every wall-clock write (the driver's
+ * microseconds reach it in the 23rd century), so a later plain insert of the original (a
+ * redelivery) loses to it: the body never comes back. Nothing else writes events so.
+ */
+const ERASED_WINS = 2 ** 53;
+
+/**
+ * Overwrites the message's row with its erased form, and drops the head's preview if it
+ * was this message's or an older one's: a cell tombstone stamped with the message's n
+ * (the preview's own stamp, `advanceChatHead`) wins against it and any older one, also
+ * replayed later, and loses to any newer message's preview. The one delete in this store: one cell per deleted message. The body's bytes
+ * leave the disk when compaction merges the older SSTables that still hold them.
+ *
+ * An erased edit (a deleted message's `message.edited`) is written the same way; it drops
+ * the preview only if it had set it (`latest`): its stamp is then the preview's own.
+ */
+export async function eraseMessage(cql: Cql, erased: ErasedEvent): Promise<void> {
+  await cql.execute(
+    `INSERT INTO ${cql.t("events")} (chat_id, bucket, n, event) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`,
+    [erased.chat, bucketOf(erased.n), erased.n, JSON.stringify(erased), ERASED_WINS],
+  );
+  if (erased.kind === "message.edited" && !erased.latest) return;
+  await cql.execute(`DELETE preview, preview_from FROM ${cql.t("chat_heads")} USING TIMESTAMP ? WHERE chat_id = ?`, [
+    erased.n,
+    erased.chat,
+  ]);
 }
 
 async function bucketHasEvents(cql: Cql, chatId: string, bucket: number): Promise<boolean> {

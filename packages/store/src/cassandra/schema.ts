@@ -1,11 +1,18 @@
 import type { Cql } from "./cql.ts";
 
+/** The handle-prefix table (see `tables`); `users.ts` writes and reads it. */
+export const HANDLE_INDEX = "users_by_handle_prefix";
+/** The partition of a handle in `HANDLE_INDEX`. */
+export function handlePartition(handle: string): string {
+  return handle.slice(0, 2);
+}
+
 export const DEFAULT_REPLICATION = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
 
 const UCS = "compaction = {'class': 'UnifiedCompactionStrategy'}";
 
 /**
- * Tables written `USING TIMESTAMP <n>` (members_*, chat_heads, read_state, client_msgs)
+ * Tables written `USING TIMESTAMP <n>` (members_*, chat_heads, read_state, client_msgs, reactions)
  * must never be written any other way: a write at wall-clock time would beat every
  * n-stamped cell forever. Nothing here is ever deleted, so no tombstones either.
  */
@@ -13,9 +20,17 @@ function tables(cql: Cql): string[] {
   const t = (name: string) => cql.t(name);
   return [
     `CREATE TABLE IF NOT EXISTS ${t("users")} (
-      user_id text PRIMARY KEY, handle text, display_name text, password_hash text, created_at bigint
+      user_id text PRIMARY KEY, handle text, display_name text, password_hash text, created_at bigint,
+      disabled boolean
     ) WITH ${UCS}`,
     `CREATE TABLE IF NOT EXISTS ${t("users_by_handle")} (handle text PRIMARY KEY, user_id text) WITH ${UCS}`,
+    // The operators' search by handle prefix: handles in order within a partition of their
+    // first two characters (every handle has three or more), so a prefix is one clustering
+    // range, or one per second character for a one-character prefix (users.ts, findUsers).
+    `CREATE TABLE IF NOT EXISTS ${t(HANDLE_INDEX)} (
+      prefix text, handle text, user_id text,
+      PRIMARY KEY ((prefix), handle)
+    ) WITH ${UCS}`,
     `CREATE TABLE IF NOT EXISTS ${t("sessions")} (
       user_id text, device_id text, device_name text, created_at bigint, expires_at bigint, revoked boolean,
       PRIMARY KEY ((user_id), device_id)
@@ -44,6 +59,12 @@ function tables(cql: Cql): string[] {
     ) WITH ${UCS}`,
     `CREATE TABLE IF NOT EXISTS ${t("chat_heads")} (
       chat_id text PRIMARY KEY, last_n bigint, last_seq bigint, last_activity bigint, preview text, preview_from text
+    ) WITH ${UCS}`,
+    // Reactions: a message's rows in one partition (the bounds and the list read it whole),
+    // each written USING TIMESTAMP n, so the newest reaction event wins in any order.
+    `CREATE TABLE IF NOT EXISTS ${t("reactions")} (
+      chat_id text, target bigint, user_id text, emoji text, n bigint, active boolean,
+      PRIMARY KEY ((chat_id, target), user_id, emoji)
     ) WITH ${UCS}`,
     `CREATE TABLE IF NOT EXISTS ${t("read_state")} (
       chat_id text, user_id text, delivered_n bigint, read_n bigint,
@@ -74,8 +95,17 @@ function tables(cql: Cql): string[] {
 export async function migrate(cql: Cql, replication: string): Promise<void> {
   // DDL is not prepared: it runs once, and CREATE ... IF NOT EXISTS is safe to repeat.
   await cql.client.execute(`CREATE KEYSPACE IF NOT EXISTS ${cql.keyspace} WITH replication = ${replication}`);
+  const hadUsers = await tableExists(cql, "users");
+  const hadIndex = await tableExists(cql, HANDLE_INDEX);
   for (const ddl of tables(cql)) await cql.client.execute(ddl);
+  // Columns added after a table's first release: CREATE TABLE IF NOT EXISTS leaves an
+  // existing table as it was, so they are added here when missing.
+  if (!(await columnExists(cql, "users", "disabled"))) {
+    await cql.client.execute(`ALTER TABLE ${cql.t("users")} ADD disabled boolean`);
+  }
   await waitForSchemaAgreement(cql);
+  // A keyspace from before the handle-prefix table: index the users it already has, once.
+  if (hadUsers && !hadIndex) await indexExistingHandles(cql);
 }
 
 async function waitForSchemaAgreement(cql: Cql, timeoutMs = 30_000): Promise<void> {
@@ -86,4 +116,49 @@ async function waitForSchemaAgreement(cql: Cql, timeoutMs = 30_000): Promise<voi
       throw new Error(`no schema agreement for keyspace ${cql.keyspace} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+async function tableExists(cql: Cql, table: string): Promise<boolean> {
+  const rs = await cql.client.execute(
+    "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+    [cql.keyspace, table],
+    { prepare: true },
+  );
+  return rs.rowLength > 0;
+}
+
+async function columnExists(cql: Cql, table: string, column: string): Promise<boolean> {
+  const rs = await cql.client.execute(
+    "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+    [cql.keyspace, table, column],
+    { prepare: true },
+  );
+  return rs.rowLength > 0;
+}
+
+/**
+ * Writes every existing user's handle into `HANDLE_INDEX`, a page of the users table at a
+ * time (never the whole table in memory). Idempotent: a repeat rewrites the same rows.
+ */
+async function indexExistingHandles(cql: Cql): Promise<void> {
+  let pageState: string | undefined;
+  do {
+    const rs = await cql.client.execute(`SELECT user_id, handle FROM ${cql.t("users")}`, [], {
+      prepare: true,
+      fetchSize: 1000,
+      ...(pageState ? { pageState } : {}),
+    });
+    await Promise.all(
+      rs.rows
+        .filter((row) => row.get("handle"))
+        .map((row) =>
+          cql.execute(`INSERT INTO ${cql.t(HANDLE_INDEX)} (prefix, handle, user_id) VALUES (?, ?, ?)`, [
+            handlePartition(row.get("handle")),
+            row.get("handle"),
+            row.get("user_id"),
+          ]),
+        ),
+    );
+    pageState = rs.pageState ?? undefined;
+  } while (pageState);
 }

@@ -1,4 +1,4 @@
-import type { ChatEvent } from "@natter/protocol";
+import type { ChatEvent, ErasedEvent } from "@natter/protocol";
 import type { ClientMsgRef, EventPageQuery, UnreadCount } from "../store.ts";
 import type { SqliteDb } from "./db.ts";
 
@@ -21,6 +21,32 @@ export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
         );
       }
     }
+  });
+}
+
+/**
+ * The erased row replaces whatever is stored (an upsert, so a message not stored yet is
+ * erased too); `appendEvents` never overwrites a row, so a replayed original stays out.
+ * The head's preview goes if it was this message's or an older one's (the deleted message
+ * was the newest, or is not projected yet), and `preview_n` moves up to it, so neither its
+ * replayed original nor an older message becomes the preview again: the same as
+ * Cassandra's tombstone stamped `n`. `secure_delete` (db.ts) zeroes the freed bytes.
+ *
+ * An erased edit drops the preview only if it had set it (`latest`).
+ */
+export function eraseMessage(db: SqliteDb, erased: ErasedEvent): void {
+  db.tx(() => {
+    db.run(
+      `INSERT INTO events (chat_id, n, event) VALUES ($chatId, $n, $event)
+       ON CONFLICT (chat_id, n) DO UPDATE SET event = excluded.event`,
+      { chatId: erased.chat, n: erased.n, event: JSON.stringify(erased) },
+    );
+    if (erased.kind === "message.edited" && !erased.latest) return;
+    db.run(
+      `UPDATE chat_heads SET preview = NULL, preview_from = NULL, preview_n = $n
+       WHERE chat_id = $chatId AND preview_n <= $n`,
+      { chatId: erased.chat, n: erased.n },
+    );
   });
 }
 

@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS users (
   handle TEXT NOT NULL UNIQUE,
   display_name TEXT NOT NULL,
   password_hash TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS sessions (
@@ -82,6 +83,16 @@ CREATE TABLE IF NOT EXISTS read_state (
   PRIMARY KEY (chat_id, user_id)
 ) STRICT, WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS reactions (
+  chat_id TEXT NOT NULL,
+  target INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  emoji TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  active INTEGER NOT NULL,
+  PRIMARY KEY (chat_id, target, user_id, emoji)
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS chat_requests (
   user_id TEXT NOT NULL,
   chat_id TEXT NOT NULL,
@@ -101,3 +112,11 @@ CREATE TABLE IF NOT EXISTS blocks (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_by_blocked ON blocks (blocked_id, user_id) WHERE blocked = 1;
 `;
+
+/**
+ * Columns added after their table's first release, for files made before them (CREATE TABLE
+ * IF NOT EXISTS leaves an existing table as it was): added by `migrate` when missing.
+ */
+export const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] = [
+  { table: "users", column: "disabled", ddl: "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0" },
+];

@@ -5,6 +5,7 @@ import * as chats from "./chats.ts";
 import { SqliteDb } from "./db.ts";
 import * as events from "./events.ts";
 import * as heads from "./heads.ts";
+import * as reactions from "./reactions.ts";
 import * as relations from "./relations.ts";
 import * as users from "./users.ts";
 
@@ -19,7 +20,7 @@ export interface SqliteStoreOptions {
  * call runs to completion before the next, so upserts need no extra locking.
  */
 export class SqliteStore
-  extends tableStore<SqliteDb>({ ...users, ...chats, ...events, ...heads, ...relations })
+  extends tableStore<SqliteDb>({ ...users, ...chats, ...events, ...heads, ...reactions, ...relations })
   implements Store
 {
   readonly backend = "sqlite" as const;
@@ -27,6 +28,8 @@ export class SqliteStore
   /** The write methods as the synchronous calls `writeAll` makes inside its transaction. */
   readonly #writes: WriteMethods<void> = {
     appendEvents: (list) => events.appendEvents(this.#db, list),
+    eraseMessage: (erased) => events.eraseMessage(this.#db, erased),
+    applyReaction: (reaction) => reactions.applyReaction(this.#db, reaction),
     createChat: (chat) => chats.createChat(this.#db, chat),
     applyMembership: (change) => chats.applyMembership(this.#db, change),
     advanceChatHead: (head) => heads.advanceChatHead(this.#db, head),

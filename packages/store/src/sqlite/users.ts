@@ -1,4 +1,4 @@
-import type { DeviceSession, User } from "../store.ts";
+import { type DeviceSession, MAX_USER_PAGE, type User, type UserQuery } from "../store.ts";
 import type { SqliteDb } from "./db.ts";
 
 export function createUser(db: SqliteDb, user: User): boolean {
@@ -27,6 +27,7 @@ function toUser(row: Record<string, unknown> | undefined): User | undefined {
     displayName: row.display_name as string,
     passwordHash: row.password_hash as string,
     createdAt: Number(row.created_at),
+    ...(row.disabled === 1 ? { disabled: true } : {}),
   };
 }
 
@@ -69,6 +70,27 @@ export function listSessions(db: SqliteDb, userId: string): DeviceSession[] {
 
 export function setPasswordHash(db: SqliteDb, userId: string, passwordHash: string): void {
   db.run("UPDATE users SET password_hash = $passwordHash WHERE user_id = $userId", { userId, passwordHash });
+}
+
+/** Above every handle character in SQLite's byte order of UTF-8 text: the end of a prefix range. */
+const ABOVE = "\uffff";
+
+/** A range over the unique handle index, in handle order. */
+export function findUsers(db: SqliteDb, q: UserQuery): User[] {
+  const limit = Math.min(Math.max(1, q.limit), MAX_USER_PAGE);
+  const from = q.after !== undefined && q.after >= q.prefix ? q.after : undefined;
+  const rows = db.all(
+    `SELECT * FROM users WHERE handle ${from === undefined ? ">=" : ">"} $from AND handle < $to
+     ORDER BY handle LIMIT $limit`,
+    { from: from ?? q.prefix, to: q.prefix + ABOVE, limit },
+  );
+  return rows.map((row) => toUser(row)!);
+}
+
+export function setUserDisabled(db: SqliteDb, userId: string, disabled: boolean): boolean {
+  if (!getUser(db, userId)) return false;
+  db.run("UPDATE users SET disabled = $disabled WHERE user_id = $userId", { userId, disabled: disabled ? 1 : 0 });
+  return true;
 }
 
 function toSession(row: Record<string, unknown> | undefined): DeviceSession | undefined {

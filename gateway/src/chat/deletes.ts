@@ -1,0 +1,134 @@
+import type { ChatLog } from "@natter/bus";
+import type { Logger } from "@natter/config";
+import { erasedEdit, erasedMessage, isUnavailable, type MessageCreatedEvent, NatterError } from "@natter/protocol";
+import type { Store } from "@natter/store";
+import { deleteMsgId } from "@natter/subjects";
+import type { ChatAccess } from "./access.ts";
+import { NotMemberError, type Sequencer } from "./sequencer.ts";
+
+/** The `message.deleted` event a delete answers with (`DELETE …/messages/:n`, the `delete` frame). */
+export interface DeleteResult {
+  chat: string;
+  seq: number;
+  n: number;
+  ts: number;
+  /** True for a repeat: the caller's earlier delete of the same message, no new event. */
+  duplicate: boolean;
+}
+
+/**
+ * Deletes for everyone (`message.deleted`, v1.1): who may, and what a repeat answers.
+ *
+ * - A member deletes their own messages; a group's admins delete anyone's. An operator
+ *   (the admin API) deletes any message of any chat.
+ * - `not_found`: no such message (or one from before the caller joined, which they cannot
+ *   see); `invalid_input`: the target is not a message, or someone else already deleted
+ *   it; `forbidden`: not the author nor a group admin (not a member: `ChatAccess`).
+ * - A repeat, the same caller deleting the same message again, answers the same event
+ *   again and appends nothing: inside the dedup window by the stream (one `Nats-Msg-Id`
+ *   per target), after it by the erased row, which names its delete (`deletedN`). One dedup
+ *   id per target, whoever asks, so two deletes racing append one event; the loser is told
+ *   "already deleted".
+ *
+ * Erasure: the gateway writes the erased row to the store before answering (and its edits'
+ * erased rows: no edit body outlives its message), so from the answer on no read returns the body (`ChatLog` prefers the store's erased row to the
+ * stream's copy); the history consumer writes it again in log order and then erases the
+ * stream's copy (`consumers/src/erasure.ts`). Nothing is published when a check fails.
+ */
+export class MessageDeletes {
+  readonly #store: Pick<Store, "getChat" | "eraseMessage">;
+  readonly #chatLog: Pick<ChatLog, "range" | "editsOf">;
+  readonly #access: Pick<ChatAccess, "requireMember" | "notMember">;
+  readonly #seq: Pick<Sequencer, "publish">;
+  readonly #log: Logger;
+
+  constructor(opts: {
+    store: Pick<Store, "getChat" | "eraseMessage">;
+    chatLog: Pick<ChatLog, "range" | "editsOf">;
+    access: Pick<ChatAccess, "requireMember" | "notMember">;
+    sequencer: Pick<Sequencer, "publish">;
+    logger: Logger;
+  }) {
+    this.#store = opts.store;
+    this.#chatLog = opts.chatLog;
+    this.#access = opts.access;
+    this.#seq = opts.sequencer;
+    this.#log = opts.logger;
+  }
+
+  /** A member's delete: of their own message, or as an admin of a group, of anyone's. */
+  async byMember(me: string, chatId: string, target: number): Promise<DeleteResult> {
+    const member = await this.#access.requireMember(me, chatId);
+    const message = await this.#target(chatId, target, member.joinedN);
+    if (message.from !== me) {
+      const chat = await this.#store.getChat(chatId);
+      if (chat?.kind !== "group" || member.role !== "admin") {
+        throw new NatterError("forbidden", "only its author or an admin of the group may delete this message", {
+          field: "n",
+        });
+      }
+    }
+    return this.#delete(me, chatId, message, true);
+  }
+
+  /** An operator's delete (`DELETE /v1/admin/chats/:chatId/messages/:n`): any message of any chat. */
+  async byOperator(operator: string, chatId: string, target: number): Promise<DeleteResult> {
+    if (!(await this.#store.getChat(chatId))) throw new NatterError("not_found", "no such chat", { field: "chatId" });
+    return this.#delete(operator, chatId, await this.#target(chatId, target, 1), false);
+  }
+
+  /** Message `n` of the chat as the log has it now; `minN`: the lowest `n` the caller may see. */
+  async #target(chatId: string, n: number, minN: number): Promise<MessageCreatedEvent> {
+    const [e] = n >= minN ? await this.#chatLog.range(chatId, { afterN: n - 1, toN: n, limit: 1 }) : [];
+    if (!e || e.n !== n) throw new NatterError("not_found", "no such message", { field: "n" });
+    if (e.kind !== "message.created")
+      throw new NatterError("invalid_input", "the target is not a message", { field: "n" });
+    return e;
+  }
+
+  async #delete(me: string, chatId: string, message: MessageCreatedEvent, asMember: boolean): Promise<DeleteResult> {
+    if (message.deleted) return this.#repeat(me, chatId, message);
+    let published;
+    try {
+      // A member must still be one at the position the delete takes (G3), as for a send.
+      published = await this.#seq.publish(
+        chatId,
+        (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.deleted", target: message.n }),
+        { dedupId: deleteMsgId(chatId, message.n), ...(asMember ? { sender: me } : {}) },
+      );
+    } catch (err) {
+      if (err instanceof NotMemberError) throw await this.#access.notMember(me, chatId);
+      throw err;
+    }
+    const { event, duplicate } = published;
+    if (event.kind !== "message.deleted" || event.target !== message.n) {
+      this.#log.error({ chatId, target: message.n, seq: event.seq }, "delete dedup id matched a different event");
+      throw new NatterError("internal", "delete id collision");
+    }
+    if (duplicate && event.from !== me) throw alreadyDeleted();
+    try {
+      await this.#store.eraseMessage(erasedMessage(message, event.n));
+      // Its edits too, so no read returns an edit's body from the answer on either.
+      for (const e of await this.#chatLog.editsOf(chatId, message.n, event.n)) {
+        await this.#store.eraseMessage(erasedEdit(e));
+      }
+    } catch (err) {
+      // The delete is in the log: history erases the message in its next batch.
+      if (!isUnavailable(err)) throw err;
+      this.#log.warn({ chatId, target: message.n }, "store unavailable: the erasure waits for the history consumer");
+    }
+    return { chat: chatId, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /** An erased message: the caller's own delete again (the same answer), or someone else's. */
+  async #repeat(me: string, chatId: string, message: MessageCreatedEvent): Promise<DeleteResult> {
+    const by = message.deletedN;
+    const [d] = by === undefined ? [] : await this.#chatLog.range(chatId, { afterN: by - 1, toN: by, limit: 1 });
+    if (d?.kind !== "message.deleted" || d.target !== message.n || d.from !== me) throw alreadyDeleted();
+    return { chat: chatId, seq: d.seq, n: d.n, ts: d.ts, duplicate: true };
+  }
+}
+
+function alreadyDeleted(): NatterError {
+  return new NatterError("invalid_input", "the message is already deleted", { field: "n" });
+}

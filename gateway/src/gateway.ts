@@ -110,6 +110,7 @@ export async function createGateway(opts: {
     metrics,
   });
   const deletes = new MessageDeletes({
+    ...(edge ? { edge } : {}),
     store,
     chatLog,
     access,
@@ -117,6 +118,7 @@ export async function createGateway(opts: {
     logger: logger.child({ component: "deletes" }),
   });
   const edits = new MessageEdits({
+    ...(edge ? { edge } : {}),
     chatLog,
     access,
     sequencer,
@@ -126,6 +128,7 @@ export async function createGateway(opts: {
     logger: logger.child({ component: "edits" }),
   });
   const reactions = new MessageReactions({
+    ...(edge ? { edge } : {}),
     store,
     chatLog,
     access,
@@ -151,7 +154,16 @@ export async function createGateway(opts: {
   const edgeResponder =
     config.site === undefined
       ? undefined
-      : new EdgeResponder({ nc, site: config.site, chats, store, logger: logger.child({ component: "edge" }) });
+      : new EdgeResponder({
+          nc,
+          site: config.site,
+          chats,
+          edits,
+          reactions,
+          deletes,
+          store,
+          logger: logger.child({ component: "edge" }),
+        });
   const presence = new Presence({
     nc,
     js: jetstream(nc),

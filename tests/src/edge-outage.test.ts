@@ -95,6 +95,20 @@ describe("edge - a cut leaf link (hub and site on real leaf nodes)", () => {
     for (const d of [eveDev, halDev]) {
       await d.until(() => ["h1", "e1"].every((id) => d.events.some((e) => e.chat === cross && idOf(e) === id)), 20_000);
     }
+    // Edits, reactions and deletes of the hub's chat made at the site go to the hub too.
+    const e1 = eveDev.events.find((e) => e.chat === cross && idOf(e) === "e1")!.n;
+    const h1 = eveDev.events.find((e) => e.chat === cross && idOf(e) === "h1")!.n;
+    const edited = await eve.call("PATCH", `/v1/chats/${cross}/messages/${e1}`, { id: "e1-edit", body: "e1, edited" });
+    assert.equal(edited.status, 201, JSON.stringify(edited.body));
+    const reacted = await eve.call("PUT", `/v1/chats/${cross}/messages/${h1}/reactions/${encodeURIComponent("👍")}`);
+    assert.equal(reacted.status, 200, JSON.stringify(reacted.body));
+    await halDev.until(
+      () =>
+        halDev.events.some((e) => e.chat === cross && e.kind === "message.edited" && e.n === edited.body.n) &&
+        halDev.events.some((e) => e.chat === cross && e.kind === "reaction.added" && e.n === reacted.body.n),
+      20_000,
+      "the site user's edit and reaction on the hub user's socket",
+    );
     // eli replies (which accepts eve's request), so typing flows both ways.
     assert.equal((await send(eli, local, "l0")).status, 201);
 

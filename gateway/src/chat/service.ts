@@ -5,7 +5,6 @@ import {
   type ChatView,
   chatHome,
   homedPrefix,
-  homeOf,
   isNatterError,
   isUnavailable,
   NatterError,
@@ -98,7 +97,7 @@ export class ChatService {
 
   /** The home site of a chat when it is not this gateway's (edge sites only), else undefined. */
   #elsewhere(chatId: string): string | undefined {
-    return this.#edge && !this.#edge.isHome(chatId) ? homeOf(chatId) : undefined;
+    return this.#edge?.elsewhere(chatId);
   }
 
   /**

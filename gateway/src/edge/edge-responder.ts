@@ -3,6 +3,9 @@ import { isNatterError, isId, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { EDGE_CALL_QUEUE, edgeCallSubject } from "@natter/subjects";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { MessageDeletes } from "../chat/deletes.ts";
+import type { MessageEdits } from "../chat/edits.ts";
+import type { MessageReactions } from "../chat/reactions.ts";
 import type { ChatService } from "../chat/service.ts";
 import type { HomeAnswer, HomeCall } from "./home-calls.ts";
 
@@ -19,7 +22,16 @@ export class EdgeResponder {
   readonly #sub: Subscription;
   readonly #done: Promise<void>;
 
-  constructor(opts: { nc: NatsConnection; site: string; chats: ChatService; store: Store; logger: Logger }) {
+  constructor(opts: {
+    nc: NatsConnection;
+    site: string;
+    chats: ChatService;
+    edits: Pick<MessageEdits, "edit">;
+    reactions: Pick<MessageReactions, "add" | "remove">;
+    deletes: Pick<MessageDeletes, "byMember">;
+    store: Store;
+    logger: Logger;
+  }) {
     const { chats, store, logger } = opts;
     const sub = opts.nc.subscribe(edgeCallSubject(opts.site), { queue: EDGE_CALL_QUEUE });
     this.#sub = sub;
@@ -35,6 +47,14 @@ export class EdgeResponder {
           return chats.addMember(call.me, call.chatId, call.userId);
         case "removeMember":
           return chats.removeMember(call.me, call.chatId, call.userId);
+        case "edit":
+          return opts.edits.edit(call.me, call.chatId, call.target, call.id, call.body);
+        case "react":
+          return opts.reactions.add(call.me, call.chatId, call.target, call.emoji);
+        case "unreact":
+          return opts.reactions.remove(call.me, call.chatId, call.target, call.emoji);
+        case "delete":
+          return opts.deletes.byMember(call.me, call.chatId, call.target);
         case "user": {
           const u = call.user;
           if (!isId(u.userId)) throw new NatterError("invalid_input", "bad user id", { field: "userId" });

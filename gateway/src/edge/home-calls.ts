@@ -10,6 +10,9 @@ export type HomeCall =
   | { op: "openDirect"; me: string; peer: string }
   | { op: "createGroup"; me: string; title: string; members: string[] }
   | { op: "addMember" | "removeMember"; me: string; chatId: string; userId: string }
+  | { op: "edit"; me: string; chatId: string; target: number; id: string; body: string }
+  | { op: "react" | "unreact"; me: string; chatId: string; target: number; emoji: string }
+  | { op: "delete"; me: string; chatId: string; target: number }
   /** A user's directory entry, so chats with them can be opened there (no password: they log in at home). */
   | { op: "user"; user: { userId: string; handle: string; displayName: string; createdAt: number } };
 
@@ -43,6 +46,12 @@ export class HomeCalls {
   /** Whether `id` (a chat) is homed at this gateway's site. */
   isHome(id: string): boolean {
     return homeOf(id) === this.site;
+  }
+
+  /** The home of chat `id` when it is another domain (its operations go there), else undefined. */
+  elsewhere(id: string): string | undefined {
+    const home = homeOf(id);
+    return home === this.site ? undefined : home;
   }
 
   async call<T>(home: string, call: HomeCall): Promise<T> {

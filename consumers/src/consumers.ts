@@ -1,12 +1,17 @@
-import { ensureChatStream } from "@natter/bus";
+import { AttachmentBucket, ensureChatStream } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
 import { copyStreamAt } from "@natter/subjects";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Registry, register } from "prom-client";
+import { AttachmentSweeper } from "./attachment-sweeper.ts";
 import { createFanoutConsumer } from "./fanout.ts";
 import { createHistoryConsumer } from "./history.ts";
+import { createPushConsumer } from "./push.ts";
+import { pushAgent } from "./push-http.ts";
+import { WebhookSender } from "./push-webhook.ts";
+import { WebPushSender } from "./push-web.ts";
 import type { ConsumerRunner } from "./runner.ts";
 
 export interface StartConsumersOptions {
@@ -74,6 +79,7 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
         runner,
       }) as ConsumerRunner<unknown>,
     );
+  if (wanted.has("push")) runners.push(pushConsumer(config, opts, registry, runner) as ConsumerRunner<unknown>);
   const started: ConsumerRunner<unknown>[] = [];
   for (const r of runners) {
     await r.start().catch(async (err: unknown) => {
@@ -82,6 +88,18 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     });
     started.push(r);
   }
+  // Unreferenced uploads are purged beside history: the same identity may purge the
+  // attachments bucket, and every history replica sweeping is safe (`AttachmentSweeper`).
+  const sweeper = wanted.has("history")
+    ? new AttachmentSweeper({
+        bucket: new AttachmentBucket(jetstream(nc), await jetstreamManager(nc)),
+        ttlMs: config.attachmentUnreferencedTtl,
+        intervalMs: config.attachmentSweepInterval,
+        logger: logger.child({ component: "attachment-sweeper" }),
+        registry,
+      })
+    : undefined;
+  sweeper?.start();
   logger.info({ consumers: started.map((r) => r.name) }, "consumers started");
   // At an edge site (or the hub), history also writes the copy of the chats homed elsewhere,
   // so the local store holds every chat its users are in; fanout stays with the home's. The
@@ -123,7 +141,49 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     async stop() {
       stopped = true;
       await copy;
-      await Promise.all(started.map((r) => r.stop()));
+      await Promise.all([...started.map((r) => r.stop()), sweeper?.stop()]);
     },
   };
+}
+
+/** The push consumer with the channels the configuration enables (Web Push, the webhook, or both). */
+function pushConsumer(
+  config: Config,
+  opts: StartConsumersOptions,
+  registry: Registry,
+  runner: { heartbeatMs: number; stallMs: number; checkIntervalMs: number },
+) {
+  if (config.pushVapidPrivateKey === undefined && config.pushWebhookUrl === undefined) {
+    throw new Error(
+      "NATTER_CONSUMERS names push, but neither NATTER_PUSH_VAPID_PUBLIC_KEY/_PRIVATE_KEY nor NATTER_PUSH_WEBHOOK_URL is set: it would have nowhere to push",
+    );
+  }
+  const agent = pushAgent(config.pushCaFile);
+  const logger = opts.logger.child({ consumer: "push" });
+  return createPushConsumer({
+    nc: opts.nc,
+    store: opts.store,
+    logger: opts.logger,
+    registry,
+    graceMs: config.pushGrace,
+    preview: config.pushPreview === "on",
+    runner,
+    ...(config.pushVapidPrivateKey !== undefined && config.pushVapidPublicKey !== undefined
+      ? {
+          webPush: new WebPushSender({
+            vapid: {
+              publicKey: config.pushVapidPublicKey,
+              privateKey: config.pushVapidPrivateKey,
+              subject: config.pushVapidSubject,
+            },
+            agent,
+            ttlMs: config.pushTtl,
+            logger,
+          }),
+        }
+      : {}),
+    ...(config.pushWebhookUrl !== undefined && config.pushWebhookSecret !== undefined
+      ? { webhook: new WebhookSender({ url: config.pushWebhookUrl, secret: config.pushWebhookSecret, agent, logger }) }
+      : {}),
+  });
 }

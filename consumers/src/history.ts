@@ -1,4 +1,4 @@
-import { ChatLog } from "@natter/bus";
+import { AttachmentBucket, ChatLog } from "@natter/bus";
 import type { Logger } from "@natter/config";
 import {
   type ChatEvent,
@@ -9,9 +9,10 @@ import {
 } from "@natter/protocol";
 import { type BatchWrites, projectionWrites, type Store, type StoreWrite } from "@natter/store";
 import { CHAT_STREAM, CHAT_STREAM_SUBJECTS, CONSUMERS } from "@natter/subjects";
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Histogram, type Registry, register } from "prom-client";
+import { purgeDeletedAttachments } from "./attachment-purge.ts";
 import { parseChatEvent } from "./chat-event.ts";
 import { eraseFromStream, erasuresOf, mayErase } from "./erasure.ts";
 import { perRegistry } from "./metrics.ts";
@@ -137,8 +138,9 @@ function previewFromLastMessage(chatEvents: ChatEvent[]): StoreWrite | undefined
 /**
  * The history consumer: durable `history` on the chat stream; writes every event, the
  * membership and chat heads to the store, and acks only after the writes. It applies
- * deletes too: the target is erased in the store, then in the stream (`erasure.ts`); the
- * ack comes after both, so a crash in between does both again.
+ * deletes too: the target is erased in the store, its attachments purged from the object
+ * store (`attachment-purge.ts`), then the target is erased in the stream (`erasure.ts`);
+ * the ack comes after all three, so a crash in between does them again.
  *
  * Why here and not in the gateway that publishes the delete: the stream copy may go only
  * once the store holds the message erased (else a read finds the event nowhere), and
@@ -148,10 +150,14 @@ function previewFromLastMessage(chatEvents: ChatEvent[]): StoreWrite | undefined
 export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRunner<ChatEvent> {
   const registry = opts.registry ?? register;
   const latency = historyWriteHistogram(registry);
-  let log: Promise<{ jsm: JetStreamManager; chatLog: ChatLog }> | undefined;
+  let log: Promise<{ jsm: JetStreamManager; chatLog: ChatLog; attachments: AttachmentBucket }> | undefined;
   const chatLog = () =>
     (log ??= jetstreamManager(opts.nc).then(
-      (jsm) => ({ jsm, chatLog: new ChatLog(jsm, opts.store, opts.site) }),
+      (jsm) => ({
+        jsm,
+        chatLog: new ChatLog(jsm, opts.store, opts.site),
+        attachments: new AttachmentBucket(jetstream(opts.nc), jsm),
+      }),
       (err: unknown) => {
         log = undefined;
         throw err;
@@ -179,10 +185,16 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
       if (!mayErase(events)) {
         await writeHistoryBatch(opts.store, events);
       } else {
-        const { jsm, chatLog: reader } = await chatLog();
+        const { jsm, chatLog: reader, attachments } = await chatLog();
         const erased = await erasuresOf(events, reader, opts.logger);
         await writeHistoryBatch(opts.store, events, erased);
-        if (!copy) await eraseFromStream(jsm, erased);
+        if (!copy) {
+          // The deleted messages' files, before the stream's copy goes (a failure naks the
+          // batch, and the next delivery purges them again: purges are idempotent). A copy
+          // stream's deletes are its home's to carry out: the files live in the home's bucket.
+          await purgeDeletedAttachments(attachments, events);
+          await eraseFromStream(jsm, erased);
+        }
       }
       end();
     },

@@ -7,8 +7,10 @@ import { ERROR_STATUS, type ErrorCode, isNatterError, NatterError } from "@natte
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyReply, type RouteOptions } from "fastify";
 import { bearer } from "./auth/authenticate.ts";
 import type { GatewayContext } from "./context.ts";
+import { attachmentRoutes } from "./routes/attachments.ts";
 import { authRoutes } from "./routes/auth.ts";
 import { blockRoutes } from "./routes/blocks.ts";
+import { pushRoutes } from "./routes/push.ts";
 import { chatRoutes } from "./routes/chats.ts";
 import { DOCS_PREFIX, docsRoutes } from "./docs.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -144,6 +146,8 @@ export async function buildApp(
   messageEditRoutes(app, ctx);
   messageReactionRoutes(app, ctx);
   presenceRoutes(app, ctx);
+  pushRoutes(app, ctx);
+  await attachmentRoutes(app, ctx);
   adminRoutes(app, ctx);
   webRoutes(app, opts.webDir === undefined ? {} : { dir: opts.webDir });
   app.get("/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());

@@ -1,11 +1,12 @@
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
-import type { ChatLog } from "@natter/bus";
+import type { AttachmentBucket, ChatLog } from "@natter/bus";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { LoginGuard } from "./auth/login-guard.ts";
 import type { Sessions } from "./auth/sessions.ts";
 import type { ChatAccess } from "./chat/access.ts";
+import type { Attachments } from "./chat/attachments.ts";
 import type { MessageDeletes } from "./chat/deletes.ts";
 import type { MessageEdits } from "./chat/edits.ts";
 import type { MessageReactions } from "./chat/reactions.ts";
@@ -32,6 +33,10 @@ export interface GatewayContext {
   edge?: HomeCalls;
   /** Deletes for everyone: by members (author, group admin) and by operators. */
   deletes: MessageDeletes;
+  /** Attachments: uploads into a chat, who reads them, a send taking them. */
+  attachments: Attachments;
+  /** The attachments' object store bucket (downloads stream from it). */
+  attachmentBucket: AttachmentBucket;
   /** Edits by their author (`message.edited`). */
   edits: MessageEdits;
   /** Reactions, idempotent per (user, message, emoji). */

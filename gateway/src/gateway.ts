@@ -1,6 +1,7 @@
-import { ChatLog, EdgeStreams, JsPublisher } from "@natter/bus";
+import { AttachmentBucket, ChatLog, EdgeStreams, JsPublisher } from "@natter/bus";
 import { type Config, type Logger, tokenKeyring } from "@natter/config";
 import type { Store } from "@natter/store";
+import { waitFor } from "@natter/runtime";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Registry } from "prom-client";
@@ -10,6 +11,7 @@ import { LoginGuard } from "./auth/login-guard.ts";
 import { Sessions } from "./auth/sessions.ts";
 import { TokenSigner, unknownKeyWarner } from "./auth/tokens.ts";
 import { ChatAccess } from "./chat/access.ts";
+import { Attachments } from "./chat/attachments.ts";
 import { MessageDeletes } from "./chat/deletes.ts";
 import { MessageEdits } from "./chat/edits.ts";
 import { MessageReactions } from "./chat/reactions.ts";
@@ -77,6 +79,18 @@ export async function createGateway(opts: {
       ? undefined
       : new HomeCalls({ nc, site: config.site, logger: logger.child({ component: "edge" }) });
   const access = new ChatAccess({ store, chatLog });
+  // The attachments bucket, created at start-up like the chat stream (replicated as it is);
+  // on a fresh cluster its replicas may take a moment to be placed.
+  await waitFor("the attachments bucket", logger, () =>
+    AttachmentBucket.ensure(jsm, { replicas: config.streamReplicas }, logger),
+  );
+  const attachmentBucket = new AttachmentBucket(jetstream(nc), jsm);
+  const attachments = new Attachments({
+    bucket: attachmentBucket,
+    access,
+    maxBytes: config.attachmentMaxBytes,
+    logger: logger.child({ component: "attachments" }),
+  });
   const members = new MembersCache({ store });
   const signals = new Signals({
     nc,
@@ -108,6 +122,7 @@ export async function createGateway(opts: {
     logger,
     ...(edge ? { edge } : {}),
     metrics,
+    attachments,
   });
   const deletes = new MessageDeletes({
     ...(edge ? { edge } : {}),
@@ -115,10 +130,12 @@ export async function createGateway(opts: {
     chatLog,
     access,
     sequencer,
+    historyLag,
     logger: logger.child({ component: "deletes" }),
   });
   const edits = new MessageEdits({
     ...(edge ? { edge } : {}),
+    store,
     chatLog,
     access,
     sequencer,
@@ -200,6 +217,8 @@ export async function createGateway(opts: {
     ...(edge ? { edge } : {}),
     deletes,
     edits,
+    attachments,
+    attachmentBucket,
     reactions,
     signals,
     presence,

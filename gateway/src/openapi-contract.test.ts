@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { injectJson, injectSignup, natsSuite } from "@natter/testkit";
+import { fakeSubscriptionKeys, injectJson, injectSignup, natsSuite, testVapidKeys } from "@natter/testkit";
 import type { FastifyInstance, InjectOptions } from "fastify";
 import { buildApp } from "./app.ts";
 import {
@@ -36,7 +36,10 @@ let webDir: string;
 const nats = natsSuite({
   setup: async ({ server }) => {
     // The first user signed up below (`oa_user1`, the caller) is an admin, so the admin API answers 2xx too.
-    t = await startTestGateway(server.url, { overrides: { admins: "oa_user1" } });
+    const vapid = testVapidKeys();
+    t = await startTestGateway(server.url, {
+      overrides: { admins: "oa_user1", pushVapidPublicKey: vapid.publicKey, pushVapidPrivateKey: vapid.privateKey },
+    });
     // The web client's files from a directory of the test's own, so `/` and `/assets/…`
     // answer the same whether or not packages/web was built on this machine.
     webDir = await mkdtemp(path.join(os.tmpdir(), "natter-openapi-"));
@@ -88,7 +91,18 @@ describe("openapi - the document describes the server", () => {
 
     // Values by parameter or property name: each one valid for the schema, several where
     // the server's answer depends on which (yourself, a direct chat, an unknown id).
+    const attachment = JSON.parse(
+      (
+        await app.inject({
+          method: "POST",
+          url: `/v1/chats/${group}/attachments?name=a.txt`,
+          headers: { authorization: `Bearer ${me.token}`, "content-type": "text/plain" },
+          payload: "attached",
+        })
+      ).body,
+    ).attachmentId as string;
     const unique = () => `x${++n}`;
+    const subscriptionKeys = fakeSubscriptionKeys();
     const fixtures: Fixtures = {
       chatId: () => [group, direct, asked, "c_unknown"],
       userId: () => [me.userId, other.userId, peer.userId, "u_unknown"],
@@ -103,6 +117,17 @@ describe("openapi - the document describes the server", () => {
       body: () => ["hello"],
       // A message's n: mine (deletable), and the chat's creation (not a message: 400).
       n: () => [mine, 1],
+      // A reaction's emoji (a path parameter): one emoji, and text (400).
+      emoji: () => ["👍", "ok"],
+      // A reply's message: mine (a message), and the chat's creation (not a message: 400).
+      replyTo: () => [mine, 1],
+      // An upload's file name; an attachment of the group, and one that does not exist.
+      name: () => ["notes.txt"],
+      attachmentId: () => [attachment, "a_unknown"],
+      // A browser's push subscription (v1.1 push).
+      endpoint: () => ["https://push.example/send/oa"],
+      p256dh: () => [subscriptionKeys.p256dh],
+      auth: () => [subscriptionKeys.auth],
     };
 
     const samples = (schema: Schema, name?: string) => samplesOf(schema, fixtures, name);
@@ -132,12 +157,17 @@ describe("openapi - the document describes the server", () => {
             ? 1
             : 0;
     operations.sort((a, b) => logoutLast(a) - logoutLast(b));
+    // Taking back a reaction before the deletes: its message is deleted among them (a
+    // deleted message takes no reaction change), and with nothing to take back it is a 200.
+    const unreactFirst = (o: { path: string; method: string }) =>
+      o.method === "delete" && o.path.endsWith("/reactions/{emoji}") ? 0 : 1;
+    operations.sort((a, b) => unreactFirst(a) - unreactFirst(b));
     // Declining first, while `asked` is still a request (a send or an accept answers it).
     const declineFirst = (o: { path: string }) => (o.path.endsWith("/decline") ? 0 : 1);
     operations.sort((a, b) => declineFirst(a) - declineFirst(b));
 
     for (const { path: docPath, method, op } of operations) {
-      const { pathParams, query, bodySchema } = requestParts(op);
+      const { pathParams, query, bodySchema, rawBody } = requestParts(op);
       // Logging out revokes the token: it gets a session of its own.
       const token =
         docPath === "/v1/auth/logout"
@@ -155,9 +185,13 @@ describe("openapi - the document describes the server", () => {
 
       const firstPath = Object.fromEntries(pathParams.map((p) => [p.name, samples(p.schema, p.name)[0]]));
       const firstQuery = Object.fromEntries(query.map((p) => [p.name, samples(p.schema, p.name)[0]]));
-      const body = bodySchema ? samples(bodySchema) : [undefined];
+      const body = bodySchema ? samples(bodySchema) : rawBody ? ["hello, file"] : [undefined];
       const withBody = (payload: unknown): InjectOptions =>
-        payload === undefined ? {} : { payload: payload as object, headers: { ...headers } };
+        payload === undefined
+          ? {}
+          : rawBody
+            ? { payload: payload as string, headers: { ...headers, "content-type": "text/plain" } }
+            : { payload: payload as object, headers: { ...headers } };
 
       // Valid: every fixture of each path parameter, every query and body variant.
       const pathVariants = [firstPath];

@@ -76,6 +76,8 @@ export function requestParts(op: Operation) {
     query: params.filter((p) => p.in === "query" && p.required),
     optionalQuery: params.filter((p) => p.in === "query" && !p.required),
     bodySchema: op.requestBody?.content["application/json"]?.schema,
+    /** A body of raw bytes in any media type (an attachment's upload), when the operation takes one. */
+    rawBody: op.requestBody?.content["*/*"] !== undefined,
   };
 }
 

@@ -1,4 +1,11 @@
-import { CLIENT_MSG_ID_PATTERN, ERROR_STATUS, type ErrorCode, ID_PATTERN, MAX_EMOJI_LENGTH } from "@natter/protocol";
+import {
+  CLIENT_MSG_ID_PATTERN,
+  ERROR_STATUS,
+  type ErrorCode,
+  ID_PATTERN,
+  MAX_ATTACHMENTS_PER_MESSAGE,
+  MAX_EMOJI_LENGTH,
+} from "@natter/protocol";
 import { Type } from "typebox";
 
 /** JSON schemas of the HTTP API (request and response), the source of the OpenAPI document. */
@@ -147,6 +154,17 @@ export const BlocksView = Type.Object({
 
 export const UserParams = Type.Object({ userId: Id });
 
+/** An attachment's descriptor, as the upload answers it and a `message.created` carries it. */
+export const AttachmentView = Type.Object({
+  attachmentId: Type.String(),
+  name: Type.String(),
+  size: Type.Integer({ description: "bytes" }),
+  contentType: Type.String({ description: "the upload's Content-Type; the download answers with it" }),
+  sha256: Type.String({ description: "lowercase hex SHA-256 of the bytes; the download's ETag" }),
+  width: Type.Optional(Type.Integer({ description: "pixels, for a PNG, JPEG, GIF or WebP image" })),
+  height: Type.Optional(Type.Integer({ description: "pixels, with width" })),
+});
+
 export const Event = Type.Object(
   {
     chat: Type.String(),
@@ -158,13 +176,21 @@ export const Event = Type.Object(
     id: Type.Optional(Type.String()),
     body: Type.Optional(Type.String({ description: "absent once the message is deleted" })),
     deleted: Type.Optional(
-      Type.Literal(true, { description: "message.created of a deleted message: no body, its content erased" }),
+      Type.Literal(true, {
+        description: "message.created of a deleted message, or message.edited of one: no body, its content erased",
+      }),
     ),
     deletedN: Type.Optional(Type.Integer({ description: "with deleted: the n of the message.deleted event" })),
     target: Type.Optional(
       Type.Integer({ description: "message.deleted, message.edited, reaction.*: the n of the message it is about" }),
     ),
     replyTo: Type.Optional(Type.Integer({ description: "message.created: the n of the message it replies to" })),
+    attachments: Type.Optional(
+      Type.Array(AttachmentView, { description: "message.created: its files (absent once deleted)" }),
+    ),
+    attachmentIds: Type.Optional(
+      Type.Array(Type.String(), { description: "message.deleted: the deleted message's attachments (purged)" }),
+    ),
     latest: Type.Optional(
       Type.Literal(true, { description: "message.edited of the chat's newest message: the chat list shows its body" }),
     ),
@@ -184,20 +210,33 @@ export const Event = Type.Object(
  * characters or in bytes: 413 `too_large` (`x-too-large` maps the schema's refusal onto it).
  */
 export function sendBody(bodyLimit: number) {
-  return Type.Object(
-    {
-      id: ClientMsgId,
-      body: Type.String({
-        maxLength: bodyLimit,
-        "x-too-large": true,
-        description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace; over it: 413 too_large`,
-      }),
-      replyTo: Type.Optional(
-        Type.Integer({ minimum: 1, description: "the n of an earlier message of the chat this one replies to" }),
-      ),
-    },
-    { additionalProperties: false },
-  );
+  const body = Type.String({
+    maxLength: bodyLimit,
+    "x-too-large": true,
+    description: `at most ${bodyLimit} bytes of UTF-8 (NATTER_BODY_LIMIT), not only whitespace (empty with attachments); over it: 413 too_large`,
+  });
+  const replyTo = Type.Integer({
+    minimum: 1,
+    description: "the n of an earlier message of the chat this one replies to",
+  });
+  const attachments = Type.Array(Id, {
+    minItems: 1,
+    maxItems: MAX_ATTACHMENTS_PER_MESSAGE,
+    uniqueItems: true,
+    description:
+      "ids of attachments the sender uploaded into this chat (POST /v1/chats/:chatId/attachments), each used by no other message",
+  });
+  // A body, attachments, or both (v1.1): two shapes, so a schema reader knows one is required.
+  return Type.Union([
+    Type.Object(
+      { id: ClientMsgId, body, replyTo: Type.Optional(replyTo), attachments: Type.Optional(attachments) },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { id: ClientMsgId, body: Type.Optional(body), replyTo: Type.Optional(replyTo), attachments },
+      { additionalProperties: false },
+    ),
+  ]);
 }
 
 /** The body of an edit (`PATCH …/messages/:n`): a client id and the new body, with a send's limits. */

@@ -37,9 +37,12 @@ const TYPES: Record<string, string> = {
 const HASHED = /\.[0-9a-f]{8,}\./;
 const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
-/** Same-origin only: the page, its scripts, styles, the API and the WebSocket. */
+/**
+ * Same-origin only: the page, its scripts, styles, the API and the WebSocket; `blob:`
+ * images are attachments the page fetched with its token (an `<img>` cannot send one).
+ */
 const CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
   "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const MISSING = `<!doctype html>

@@ -153,6 +153,20 @@ for (const backend of ["sqlite", "cassandra"] as const) {
         ],
       );
       await phone.until(() => phone.ns(chat).includes(4), 10_000, "the reply live");
+      // Offline until now: sync replays the replies with their replyTo.
+      const laptop = await WsClient.connect(live.g2.url, ben.token!, { name: "ben-lap", held: new Map([[chat, 1]]) });
+      live.closing(laptop);
+      assert.deepEqual(
+        laptop.events
+          .filter((e) => e.chat === chat && e.kind === "message.created")
+          .map((e) => [e.n, e.kind === "message.created" ? e.replyTo : "?"]),
+        [
+          [2, undefined],
+          [3, 2],
+          [4, 2],
+          [5, undefined],
+        ],
+      );
       const liveReply = phone.events.find((e) => e.chat === chat && e.n === 3);
       assert.equal(liveReply?.kind === "message.created" && liveReply.replyTo, 2);
     });
@@ -293,6 +307,19 @@ for (const backend of ["sqlite", "cassandra"] as const) {
         await eventually(async () => (await streamMessage(seq)) === null, 20_000, `seq ${seq} erased from the stream`);
       }
       assert.equal((await storeDump()).includes(secret), false, "in no store table");
+
+      // The newest message edited is the chat list's preview; deleting it takes the edited body along.
+      const last = await send(ana, chat, "a9", "last word");
+      assert.equal((await edit(ana, chat, last.n, "e9", `${secret} final`)).status, 201);
+      const preview = async () =>
+        ((await ben.call("GET", "/v1/chats")).body.chats as { chatId: string; preview?: string }[]).find(
+          (c) => c.chatId === chat,
+        )?.preview;
+      await eventually(async () => (await preview()) === `${secret} final`, 20_000, "the edited preview");
+      assert.equal((await ana.call("DELETE", `/v1/chats/${chat}/messages/${last.n}`)).status, 200);
+      assert.equal(await preview(), undefined, "at once");
+      await eventually(async () => !(await storeDump()).includes(`${secret} final`), 20_000, "history erased it");
+      assert.equal(await preview(), undefined, "after history");
     });
 
     test(
@@ -421,6 +448,15 @@ for (const backend of ["sqlite", "cassandra"] as const) {
         assert.deepEqual([...state.get("🍕")!], [ana.userId]);
         assert.equal(state.get("❤️")?.size, 0);
         assert.equal(events.filter((e) => e.kind === "reaction.added" && e.emoji === "🍕").length, 1);
+
+        // A member offline all along: sync replays every reaction in n order with the messages.
+        const offline = await WsClient.connect(live.g1.url, cat.token!, { name: "cat", held: new Map([[chat, 1]]) });
+        live.closing(offline);
+        assert.deepEqual(
+          offline.events.filter((e) => e.chat === chat).map((e) => [e.n, e.kind]),
+          events.filter((e) => e.n > 1).map((e) => [e.n, e.kind]),
+        );
+        assert.deepEqual(offline.violations, []);
 
         // G3: removed, no reactions.
         const leaver = others[3]!;

@@ -6,14 +6,51 @@
 // its message goes out once the network is back. Screenshots go to test-results/.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import zlib from "node:zlib";
 import { freePort, type GatewayProc, LIFTED_RATE_LIMITS, repoRoot, type Stack, startStack } from "@natter/testkit";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { Api, eventually } from "./http-client.ts";
+
+/** Whether the conversation's first image is loaded from a blob URL (fetched with the token) at `width` pixels. */
+function imageShown(page: Page, width: number): Promise<boolean> {
+  return page
+    .locator("#message-list img.att-image")
+    .first()
+    .evaluate((el, w) => {
+      const img = el as unknown as { complete: boolean; naturalWidth: number; src: string };
+      return img.complete && img.naturalWidth === w && img.src.startsWith("blob:");
+    }, width);
+}
+
+/** A valid PNG of random grey pixels (random, so it does not compress: a few chunks to upload). */
+function noisyPng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([Buffer.from(type, "ascii"), data])));
+    return Buffer.concat([len, Buffer.from(type, "ascii"), data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // greyscale
+  const rows = randomBytes((width + 1) * height);
+  for (let y = 0; y < height; y++) rows[y * (width + 1)] = 0; // filter: none
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", zlib.deflateSync(rows)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = [
@@ -339,6 +376,137 @@ describe("web client in Chromium", { skip }, () => {
     await ben.locator("#message-list .msg.deleted").waitFor();
     assert.deepEqual(await bodies(ben), shown);
     assert.equal((await ben.content()).includes("Sent to the wrong chat"), false);
+  });
+
+  test("web - reply (quote and jump), edit my own message, react and take a reaction back: both sides live, then from history", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const { page: ana } = await open({ width: 1200, height: 800 }, "ana-lc");
+    const { page: ben } = await open({ width: 1200, height: 800 }, "ben-lc");
+    await signup(ana, `analc_${suffix}`, "Ana L");
+    await signup(ben, `benlc_${suffix}`, "Ben L");
+    await ana.locator("#new-chat").click();
+    await ana.getByLabel("Their handle").fill(`benlc_${suffix}`);
+    await ana.getByRole("button", { name: "Create" }).click();
+    await ana.locator("#conv-title").filter({ hasText: "Ben L" }).waitFor();
+    const composerA = ana.getByLabel("Message", { exact: true });
+    await composerA.fill("Dinner at 7?");
+    await composerA.press("Enter");
+    await ben.locator('#chat-list li[data-request] button[data-action="accept"]').click();
+    await ben.locator("#chat-list .chat-item").first().click();
+    const question = ben.locator("#message-list .msg.theirs").filter({ hasText: "Dinner at 7?" });
+    await question.waitFor();
+
+    // Ben replies: the reply bar, then a quote in his message and in Ana's view.
+    await question.getByRole("button", { name: "Reply" }).click();
+    await ben.locator("#reply-bar").filter({ hasText: "Dinner at 7?" }).waitFor();
+    const composerB = ben.getByLabel("Message", { exact: true });
+    await composerB.fill("Yes, see you there");
+    await composerB.press("Enter");
+    assert.equal(await ben.locator("#reply-bar").isHidden(), true, "the reply bar goes after the send");
+    for (const page of [ana, ben]) {
+      const reply = page.locator("#message-list .msg.reply").filter({ hasText: "Yes, see you there" });
+      await reply.locator(".quote").filter({ hasText: "Dinner at 7?" }).waitFor();
+    }
+    // The quote jumps to the message replied to (it flashes).
+    await ana.locator("#message-list .msg.reply .quote").click();
+    await ana.locator("#message-list .msg.flash").filter({ hasText: "Dinner at 7?" }).waitFor();
+
+    // Ana edits her message: both sides show the new body, marked edited; the quote follows.
+    assert.equal(await ana.locator("#message-list .msg.theirs button.edit").count(), 0, "no edit of others' messages");
+    ana.once("dialog", (d) => void d.accept("Dinner at 8?"));
+    await ana
+      .locator("#message-list .msg.mine")
+      .filter({ hasText: "Dinner at 7?" })
+      .getByRole("button", { name: "Edit message" })
+      .click();
+    for (const page of [ana, ben]) {
+      const edited = page.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+      await edited.locator(".edited").waitFor();
+      await page.locator("#message-list .msg.reply .quote").filter({ hasText: "Dinner at 8?" }).waitFor();
+      assert.equal((await bodies(page)).includes("Dinner at 7?"), false);
+    }
+
+    // Reactions: Ben reacts from the picker, Ana adds the same and another; Ben takes his back.
+    const mineOnBen = ben.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+    await mineOnBen.getByRole("button", { name: "React", exact: true }).click();
+    await mineOnBen.locator('.picker button[data-emoji="👍"]').click();
+    const onAna = ana.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+    await onAna.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 1" }).waitFor();
+    await onAna.locator('.reaction[data-emoji="👍"]').click();
+    await onAna.getByRole("button", { name: "React", exact: true }).click();
+    await onAna.locator('.picker button[data-emoji="🎉"]').click();
+    for (const page of [ana, ben]) {
+      const item = page.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+      await item.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 2" }).waitFor();
+      await item.locator('.reaction[data-emoji="🎉"]').filter({ hasText: "🎉 1" }).waitFor();
+    }
+    await ana.screenshot({ path: path.join(RESULTS, "lifecycle.png") });
+    await ben.screenshot({ path: path.join(RESULTS, "lifecycle-other-side.png") });
+    await mineOnBen.locator('.reaction.mine[data-emoji="👍"]').click();
+    await onAna.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 1" }).waitFor();
+
+    // After a reload, from history: the edit, the reply's quote and the reactions folded in.
+    await ben.reload();
+    await ben.locator("#chat-list .chat-item").first().click();
+    const again = ben.locator("#message-list .msg").filter({ hasText: "Dinner at 8?" }).first();
+    await again.locator(".edited").waitFor();
+    await again.locator('.reaction[data-emoji="👍"]').filter({ hasText: "👍 1" }).waitFor();
+    await again.locator('.reaction[data-emoji="🎉"]').filter({ hasText: "🎉 1" }).waitFor();
+    await ben.locator("#message-list .msg.reply .quote").filter({ hasText: "Dinner at 8?" }).waitFor();
+    assert.deepEqual(await bodies(ben), ["Dinner at 8?", "Yes, see you there"]);
+    await ben.screenshot({ path: path.join(RESULTS, "lifecycle-reloaded.png") });
+  });
+
+  test("web - attach an image and a file: progress while uploading, the image inline and the file as a download on both sides, live and after a reload", async () => {
+    const suffix = Date.now().toString(36).slice(-5);
+    const { page: ana } = await open({ width: 1200, height: 800 }, "ana-att");
+    const { page: ben } = await open({ width: 1200, height: 800 }, "ben-att");
+    await signup(ana, `anaat_${suffix}`, "Ana A");
+    await signup(ben, `benat_${suffix}`, "Ben A");
+    await ana.locator("#new-chat").click();
+    await ana.getByLabel("Their handle").fill(`benat_${suffix}`);
+    await ana.getByRole("button", { name: "Create" }).click();
+    await ana.locator("#conv-title").filter({ hasText: "Ben A" }).waitFor();
+    const composerA = ana.getByLabel("Message", { exact: true });
+    await composerA.fill("The plan, and the notes");
+    await composerA.press("Enter");
+    await ben.locator('#chat-list li[data-request] button[data-action="accept"]').click();
+    await ben.locator("#chat-list .chat-item").first().click();
+    await ben.locator("#message-list .msg.theirs .body").filter({ hasText: "The plan" }).waitFor();
+
+    // A 240 x 160 PNG and a text file; the image is big enough (random pixels) to upload in steps.
+    await ana.locator("#attach-input").setInputFiles([
+      { name: "plan.png", mimeType: "image/png", buffer: noisyPng(240, 160) },
+      { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("bring the maps\n") },
+    ]);
+    const staged = ana.locator("#uploads .upload.staged");
+    await staged.nth(1).waitFor();
+    assert.deepEqual((await staged.allTextContents()).map((t) => t.replace("×", "").trim()).sort(), [
+      "📎 notes.txt",
+      "📎 plan.png",
+    ]);
+    await ana.locator("#send").click();
+    await ana.locator("#uploads").waitFor({ state: "hidden" });
+    for (const page of [ana, ben]) {
+      const img = page.locator('#message-list .msg img.att-image[alt="plan.png"]');
+      await img.waitFor();
+      await eventually(() => imageShown(page, 240), 15_000, "the image shown");
+      await page.locator("#message-list .msg button.att-file").filter({ hasText: "notes.txt" }).waitFor();
+    }
+    // The file downloads with its name and bytes.
+    const [download] = await Promise.all([
+      ben.waitForEvent("download"),
+      ben.locator("#message-list .msg button.att-file").filter({ hasText: "notes.txt" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "notes.txt");
+    await ana.screenshot({ path: path.join(RESULTS, "attachments.png") });
+    await ben.screenshot({ path: path.join(RESULTS, "attachments-other-side.png") });
+
+    // From history after a reload.
+    await ben.reload();
+    await ben.locator("#chat-list .chat-item").first().click();
+    await eventually(() => imageShown(ben, 240), 15_000, "the image shown after a reload");
+    await ben.screenshot({ path: path.join(RESULTS, "attachments-reloaded.png") });
   });
 
   test("web - message requests: a stranger's chat waits under Requests; decline and block take requests away", async () => {

@@ -1,9 +1,10 @@
 import type { ChatLog } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { erasedEdit, erasedMessage, isUnavailable, type MessageCreatedEvent, NatterError } from "@natter/protocol";
+import { erasedMessage, isUnavailable, type MessageCreatedEvent, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { deleteMsgId } from "@natter/subjects";
 import type { ChatAccess } from "./access.ts";
+import type { HistoryLag } from "./history-lag.ts";
 import { NotMemberError, type Sequencer } from "./sequencer.ts";
 import type { HomeCalls } from "../edge/home-calls.ts";
 
@@ -31,23 +32,29 @@ export interface DeleteResult {
  *   id per target, whoever asks, so two deletes racing append one event; the loser is told
  *   "already deleted".
  *
- * Erasure: the gateway writes the erased row to the store before answering (and its edits'
- * erased rows: no edit body outlives its message), so from the answer on no read returns the body (`ChatLog` prefers the store's erased row to the
- * stream's copy); the history consumer writes it again in log order and then erases the
- * stream's copy (`consumers/src/erasure.ts`). Nothing is published when a check fails.
+ * Erasure: before answering, the gateway erases the message's row where history has
+ * written it, so from the answer on no read returns the body (`ChatLog` prefers the
+ * store's erased row to the stream's copy, and a message it takes from the stream is
+ * folded with the delete further along it), nor an edit's (`ChatLog` erases a deleted
+ * message's edits in every read); the history consumer writes the erased rows, the edits'
+ * too, in log order, then erases the stream's copies (`consumers/src/erasure.ts`). Nothing
+ * is published when a check fails.
  */
 export class MessageDeletes {
-  readonly #store: Pick<Store, "getChat" | "eraseMessage">;
-  readonly #chatLog: Pick<ChatLog, "range" | "editsOf">;
+  readonly #store: Pick<Store, "getChat" | "getEvents" | "eraseMessage">;
+  readonly #chatLog: Pick<ChatLog, "range">;
   readonly #access: Pick<ChatAccess, "requireMember" | "notMember">;
   readonly #seq: Pick<Sequencer, "publish">;
+  readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #log: Logger;
 
   constructor(opts: {
-    store: Pick<Store, "getChat" | "eraseMessage">;
-    chatLog: Pick<ChatLog, "range" | "editsOf">;
+    store: Pick<Store, "getChat" | "getEvents" | "eraseMessage">;
+    chatLog: Pick<ChatLog, "range">;
     access: Pick<ChatAccess, "requireMember" | "notMember">;
     sequencer: Pick<Sequencer, "publish">;
+    /** Back-pressure: a delete is an event for history to apply, refused (503) as sends are while it lags. */
+    historyLag: Pick<HistoryLag, "admit">;
     logger: Logger;
     /** Edge sites: a member's delete in a chat homed elsewhere goes to its home (`edge/home-calls.ts`). */
     edge?: HomeCalls;
@@ -57,6 +64,7 @@ export class MessageDeletes {
     this.#chatLog = opts.chatLog;
     this.#access = opts.access;
     this.#seq = opts.sequencer;
+    this.#historyLag = opts.historyLag;
     this.#log = opts.logger;
   }
 
@@ -96,12 +104,22 @@ export class MessageDeletes {
 
   async #delete(me: string, chatId: string, message: MessageCreatedEvent, asMember: boolean): Promise<DeleteResult> {
     if (message.deleted) return this.#repeat(me, chatId, message);
+    this.#historyLag.admit();
     let published;
     try {
       // A member must still be one at the position the delete takes (G3), as for a send.
       published = await this.#seq.publish(
         chatId,
-        (n, ts) => ({ chat: chatId, n, ts, from: me, kind: "message.deleted", target: message.n }),
+        (n, ts) => ({
+          chat: chatId,
+          n,
+          ts,
+          from: me,
+          kind: "message.deleted",
+          target: message.n,
+          // Its files, for the history consumer to purge (it needs nothing else to find them).
+          ...(message.attachments?.length ? { attachmentIds: message.attachments.map((a) => a.attachmentId) } : {}),
+        }),
         { dedupId: deleteMsgId(chatId, message.n), ...(asMember ? { sender: me } : {}) },
       );
     } catch (err) {
@@ -115,17 +133,27 @@ export class MessageDeletes {
     }
     if (duplicate && event.from !== me) throw alreadyDeleted();
     try {
-      await this.#store.eraseMessage(erasedMessage(message, event.n));
-      // Its edits too, so no read returns an edit's body from the answer on either.
-      for (const e of await this.#chatLog.editsOf(chatId, message.n, event.n)) {
-        await this.#store.eraseMessage(erasedEdit(e));
-      }
+      // Only rows history has written already: a row written ahead of it would stand beyond
+      // the store's contiguous run, which the chat list's unread count relies on. A message
+      // history has not written yet gets its erased row from history (in log order, the
+      // delete right behind it), and meanwhile every read that takes it from the stream
+      // finds the delete further along the stream (`readChatEvents`).
+      // Its edits need no write here (no scan of the events since the message before the
+      // answer): every read through `ChatLog` erases the edits of a deleted message, and
+      // history erases their copies in log order (`consumers/src/erasure.ts`).
+      if (await this.#stored(chatId, message.n)) await this.#store.eraseMessage(erasedMessage(message, event.n));
     } catch (err) {
       // The delete is in the log: history erases the message in its next batch.
       if (!isUnavailable(err)) throw err;
       this.#log.warn({ chatId, target: message.n }, "store unavailable: the erasure waits for the history consumer");
     }
     return { chat: chatId, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /** Whether the store holds event `n` of the chat (history has written it). */
+  async #stored(chatId: string, n: number): Promise<boolean> {
+    const [e] = await this.#store.getEvents(chatId, { afterN: n - 1, limit: 1 });
+    return e?.n === n;
   }
 
   /** An erased message: the caller's own delete again (the same answer), or someone else's. */

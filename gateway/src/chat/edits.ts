@@ -1,6 +1,7 @@
 import type { ChatLog } from "@natter/bus";
 import type { Logger } from "@natter/config";
-import { NatterError } from "@natter/protocol";
+import { isUnavailable, NatterError } from "@natter/protocol";
+import { editClientKey, type Store } from "@natter/store";
 import { editMsgId } from "@natter/subjects";
 import type { RateLimiter } from "../rate-limit.ts";
 import type { ChatAccess } from "./access.ts";
@@ -35,8 +36,9 @@ const LATEST_WINDOW = 100;
  * - `not_found`: no such message (or one from before the caller joined); `invalid_input`:
  *   the target is no message, or is deleted; the body's rules are a send's (`too_large`,
  *   `invalid_input` for a blank one); `forbidden`: someone else's message.
- * - A retry with the same `id` inside the JetStream dedup window answers the same event
- *   (`editMsgId`); after it, the retry is a new edit with the same body.
+ * - A retry with the same `id` answers the same event: inside the JetStream dedup window
+ *   by the stream (`editMsgId`), after it by the store's client-message index (the edit's
+ *   `editClientKey`), as a send's retry.
  * - `latest`: set when the target is the chat's newest message as the edit lands (no
  *   message after it, and nothing published between that read and the edit): the chat
  *   list's preview then follows the edit. An edit that races another event conservatively
@@ -46,6 +48,7 @@ const LATEST_WINDOW = 100;
  * history consumer: an edit whose target is deleted is erased with it (`erasure.ts`).
  */
 export class MessageEdits {
+  readonly #store: Pick<Store, "findClientMsg">;
   readonly #chatLog: Pick<ChatLog, "range" | "head">;
   readonly #access: Pick<ChatAccess, "requireMember" | "notMember" | "checkSend">;
   readonly #seq: Pick<Sequencer, "publish">;
@@ -55,6 +58,8 @@ export class MessageEdits {
   readonly #log: Logger;
 
   constructor(opts: {
+    /** The client-message index: a retry after the dedup window answers the edit it repeats. */
+    store: Pick<Store, "findClientMsg">;
     chatLog: Pick<ChatLog, "range" | "head">;
     access: Pick<ChatAccess, "requireMember" | "notMember" | "checkSend">;
     sequencer: Pick<Sequencer, "publish">;
@@ -68,6 +73,7 @@ export class MessageEdits {
     edge?: HomeCalls;
   }) {
     this.#edge = opts.edge;
+    this.#store = opts.store;
     this.#chatLog = opts.chatLog;
     this.#access = opts.access;
     this.#seq = opts.sequencer;
@@ -86,6 +92,12 @@ export class MessageEdits {
       throw new NatterError("too_large", `the body is over ${this.#bodyLimit} bytes`, { field: "body" });
     }
     if (body.trim() === "") throw new NatterError("invalid_input", "the body is empty", { field: "body" });
+    // A retry after the JetStream dedup window: the history store knows where it landed.
+    const earlier = await this.#earlierEdit(chatId, me, id);
+    if (earlier) {
+      await this.#access.requireMember(me, chatId);
+      return { chat: chatId, id, seq: earlier.seq, n: earlier.n, ts: earlier.ts, duplicate: true };
+    }
     const member = await this.#access.requireMember(me, chatId);
     // Blocks and declines of a direct chat refuse an edit as they refuse a send (new content).
     await this.#access.checkSend(me, chatId);
@@ -122,6 +134,16 @@ export class MessageEdits {
       throw new NatterError("internal", "edit id collision");
     }
     return { chat: chatId, id, seq: event.seq, n: event.n, ts: event.ts, duplicate };
+  }
+
+  /** Where an earlier edit with this id landed (the store's client-message index); none when it cannot be read. */
+  async #earlierEdit(chatId: string, me: string, id: string) {
+    try {
+      return await this.#store.findClientMsg(chatId, me, editClientKey(id));
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+      return undefined;
+    }
   }
 
   /**

@@ -22,12 +22,15 @@ import type { MembersCache } from "./members-cache.ts";
 import type { Signals } from "./signals.ts";
 import { NotMemberError, type Published, type Sequencer } from "./sequencer.ts";
 import { liveMessage } from "./target.ts";
+import type { Attachments } from "./attachments.ts";
 
 export type { ChatView };
 
 export interface SendOptions {
   /** The `n` of the earlier message this one replies to. */
   replyTo?: number;
+  /** Ids of attachments the sender uploaded into the chat (`Attachments.take`); the body may then be empty. */
+  attachments?: readonly string[];
 }
 
 export interface SendResult {
@@ -59,6 +62,7 @@ export class ChatService {
   readonly #contacts: Contacts;
   readonly #edge: HomeCalls | undefined;
   readonly #metrics: Pick<GatewayMetrics, "sendLatency">;
+  readonly #attachments: Pick<Attachments, "take" | "release">;
 
   constructor(opts: {
     store: Store;
@@ -79,7 +83,10 @@ export class ChatService {
     /** Edge sites (`NATTER_SITE` set): operations on chats homed elsewhere go to their home. */
     edge?: HomeCalls;
     metrics: Pick<GatewayMetrics, "sendLatency">;
+    /** A send's attachments: checked and claimed for the message before it is published. */
+    attachments: Pick<Attachments, "take" | "release">;
   }) {
+    this.#attachments = opts.attachments;
     this.#store = opts.store;
     this.#chatLog = opts.chatLog;
     this.#access = opts.access;
@@ -290,7 +297,12 @@ export class ChatService {
     if (Buffer.byteLength(body, "utf8") > this.#config.bodyLimit) {
       throw new NatterError("too_large", `the body is over ${this.#config.bodyLimit} bytes`, { field: "body" });
     }
-    if (body.trim() === "") throw new NatterError("invalid_input", "the body is empty", { field: "body" });
+    const attachmentIds = opts.attachments ?? [];
+    if (body.trim() === "" && (body !== "" || attachmentIds.length === 0)) {
+      throw new NatterError("invalid_input", "the body is empty (send a body, attachments, or both)", {
+        field: "body",
+      });
+    }
     // A chat homed at another site is sequenced there (G4: one sequence per chat).
     const home = this.#elsewhere(chatId);
     if (home) return this.#edge!.call(home, { op: "send", me, chatId, id, body, opts });
@@ -308,6 +320,12 @@ export class ChatService {
     this.#historyLag.admit();
     const wait = this.#sendLimiter.take(me);
     if (wait > 0) throw new NatterError("rate_limited", "sending too fast", { retryAfterMs: wait });
+    const dedupId = msgId(chatId, me, id);
+    // Claimed for this message before it is published (so no other message, and no sweep,
+    // can have them), given back if the publish is refused.
+    const taken = attachmentIds.length
+      ? await this.#attachments.take(me, chatId, attachmentIds, dedupId)
+      : { descriptors: [], claimed: [] };
     let published: Published;
     try {
       // The sequencer checks membership as of the position the message takes (G3, exact in
@@ -324,10 +342,16 @@ export class ChatService {
           id,
           body,
           ...(replyTo === undefined ? {} : { replyTo }),
+          ...(taken.descriptors.length ? { attachments: taken.descriptors } : {}),
         }),
-        { dedupId: msgId(chatId, me, id), sender: me },
+        { dedupId, sender: me },
       );
     } catch (err) {
+      // Refused for sure (not a member, or an answer of JetStream's): nothing was published.
+      // An unknown outcome (a timeout) keeps the claims: a retry with the same id takes them.
+      if (err instanceof NotMemberError || (isNatterError(err) && err.code !== "unavailable")) {
+        await this.#attachments.release(taken.claimed);
+      }
       if (err instanceof NotMemberError) throw await this.#access.notMember(me, chatId);
       throw err;
     }

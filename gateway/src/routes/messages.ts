@@ -50,8 +50,9 @@ export function messageRoutes(app: App, ctx: GatewayContext): void {
       },
     },
     async (req, reply) => {
-      const r = await chats.send(req.auth.userId, req.params.chatId, req.body.id, req.body.body, {
+      const r = await chats.send(req.auth.userId, req.params.chatId, req.body.id, req.body.body ?? "", {
         ...(req.body.replyTo === undefined ? {} : { replyTo: req.body.replyTo }),
+        ...(req.body.attachments === undefined ? {} : { attachments: req.body.attachments }),
       });
       reply.code(r.duplicate ? 200 : 201);
       return { chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts };

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CLIENT_FRAME_TYPES, CLOSE_CODES, type ServerFrame } from "@natter/protocol";
-import { WsClient } from "@natter/testkit";
+import { fakeSubscriptionKeys, WsClient } from "@natter/testkit";
 import { newId } from "../ids.ts";
 import { operationsOf, routeKey } from "../openapi-requests.ts";
 import {
@@ -59,6 +59,8 @@ interface HttpRequest {
   url: string;
   token?: string | undefined;
   payload?: unknown;
+  /** Extra headers (a raw upload's `Content-Type`). */
+  headers?: Record<string, string>;
 }
 
 interface HttpRow {
@@ -233,6 +235,107 @@ const HTTP_ROWS: HttpRow[] = [
     what: "delete the chat's last message (its author, or a group admin; the author also in a blocked chat)",
     request: (_w, s) => ({ method: "DELETE", url: `/v1/chats/${s.chat}/messages/${s.head}`, token: tok(s) }),
     expect: chatRoute("403 forbidden", { admin: "200", requester: "200", blocked: "200" }),
+  },
+  {
+    route: "PATCH /v1/chats/{chatId}/messages/{n}",
+    // The head's author only (as for the delete above, less the admin), and not in a blocked chat.
+    what: "edit the chat's last message (its author only; refused in a blocked chat)",
+    request: (_w, s) => ({
+      method: "PATCH",
+      url: `/v1/chats/${s.chat}/messages/${s.head}`,
+      token: tok(s),
+      payload: { id: newId("e"), body: "edited" },
+    }),
+    expect: chatRoute("403 forbidden", { requester: "201" }),
+  },
+  {
+    route: "POST /v1/chats/{chatId}/attachments",
+    // Members only, as for any chat route; a block or an unanswered request stops sends, not uploads
+    // (a send that takes the file is refused then).
+    what: "upload a file into the chat",
+    request: (_w, s) => ({
+      url: `/v1/chats/${s.chat}/attachments?name=notes.txt`,
+      token: tok(s),
+      payload: "hello",
+      headers: { "content-type": "text/plain" },
+    }),
+    expect: chatRoute("201"),
+  },
+  {
+    route: "GET /v1/attachments/{attachmentId}",
+    // The chat the file was uploaded into decides: its active members read it (G3).
+    what: "read a file a member (the peer) uploaded into the chat",
+    request: async (_w, s, env) => {
+      const up = await call(env.http, "POST", `/v1/chats/${s.chat}/attachments?name=p.txt`, s.peer.token, "hi", {
+        "content-type": "text/plain",
+      });
+      assert.equal(up.status, 201, JSON.stringify(up.body));
+      return { url: `/v1/attachments/${up.body.attachmentId as string}`, token: tok(s) };
+    },
+    expect: chatRoute("200"),
+  },
+  {
+    route: "PUT /v1/chats/{chatId}/messages/{n}/reactions/{emoji}",
+    what: "react to the chat's last message (any member; not in a blocked chat)",
+    request: (_w, s) => ({
+      method: "PUT",
+      url: `/v1/chats/${s.chat}/messages/${s.head}/reactions/${encodeURIComponent("👍")}`,
+      token: tok(s),
+    }),
+    expect: chatRoute("200", { blocked: "403 forbidden" }),
+  },
+  {
+    route: "DELETE /v1/chats/{chatId}/messages/{n}/reactions/{emoji}",
+    what: "take back a reaction to the chat's last message (nothing to take back: n 0)",
+    request: (_w, s) => ({
+      method: "DELETE",
+      url: `/v1/chats/${s.chat}/messages/${s.head}/reactions/${encodeURIComponent("👍")}`,
+      token: tok(s),
+    }),
+    expect: chatRoute("200", { blocked: "403 forbidden" }),
+  },
+  {
+    route: "PUT /v1/chats/{chatId}/settings",
+    // Mute is the member's own setting: any member, even in a blocked chat; not a stranger's.
+    what: "mute the chat for good",
+    request: (_w, s) => ({
+      method: "PUT",
+      url: `/v1/chats/${s.chat}/settings`,
+      token: tok(s),
+      payload: { muted: true },
+    }),
+    expect: chatRoute("200"),
+  },
+  // ---------------------------------------------------------------- push (v1.1)
+  {
+    route: "GET /v1/push/vapid",
+    what: "the deployment's VAPID public key",
+    request: () => ({ url: "/v1/push/vapid" }),
+    expect: anyone("200"),
+  },
+  {
+    route: "POST /v1/push/subscriptions",
+    what: "subscribe my browser (bound to my device session)",
+    request: (_w, s) => ({
+      url: "/v1/push/subscriptions",
+      token: tok(s),
+      payload: { endpoint: `https://push.example/send/${newId("s")}`, keys: fakeSubscriptionKeys() },
+    }),
+    expect: anyUser("201"),
+  },
+  {
+    route: "DELETE /v1/push/subscriptions/{subscriptionId}",
+    // The id is looked up among the caller's own rows only: someone else's id deletes nothing of theirs.
+    what: "unsubscribe the peer's browser (nothing of the peer's changes: the caller has no such row)",
+    request: async (_w, s, env) => {
+      const sub = await call(env.http, "POST", "/v1/push/subscriptions", s.peer.token, {
+        endpoint: `https://push.example/send/${newId("s")}`,
+        keys: fakeSubscriptionKeys(),
+      });
+      assert.equal(sub.status, 201, JSON.stringify(sub.body));
+      return { method: "DELETE", url: `/v1/push/subscriptions/${sub.body.subscriptionId as string}`, token: tok(s) };
+    },
+    expect: anyUser("204"),
   },
   // ---------------------------------------------------------------- message requests and blocks
   {
@@ -452,6 +555,36 @@ const WS_ROWS: WsRow[] = [
     },
     expect: wsChat("error forbidden", { admin: "sent", requester: "sent", blocked: "sent" }),
   },
+  {
+    type: "edit",
+    what: "edit the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "edit", ref, chat: s.chat, id: newId("e"), target: s.head, body: "edited" });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "edit");
+    },
+    expect: wsChat("error forbidden", { requester: "sent" }),
+  },
+  {
+    type: "react",
+    what: "react to the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "react", ref, chat: s.chat, target: s.head, emoji: "👍" });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "react");
+    },
+    expect: wsChat("sent", { blocked: "error forbidden" }),
+  },
+  {
+    type: "unreact",
+    what: "take back a reaction to the chat's last message (as over HTTP)",
+    run: async (s, io) => {
+      const ref = newId("r");
+      io.actor.send({ type: "unreact", ref, chat: s.chat, target: s.head, emoji: "👍" });
+      return answer(io.actor, ref, (f) => f.type === "sent" && f.ref === ref, "unreact");
+    },
+    expect: wsChat("sent", { blocked: "error forbidden" }),
+  },
   { type: "ack", what: "delivered up to the head", run: pointer("deliveredN"), expect: wsChat("stored") },
   { type: "read", what: "read up to the head", run: pointer("readN"), expect: wsChat("stored") },
   {
@@ -586,7 +719,7 @@ describe("security - every HTTP route, every role", () => {
         ROLES.map(async (role) => {
           const s = w.scene(role);
           const r = await row.request(w, s, env);
-          const res = await call(env.http, r.method ?? row.route.split(" ")[0]!, r.url, r.token, r.payload);
+          const res = await call(env.http, r.method ?? row.route.split(" ")[0]!, r.url, r.token, r.payload, r.headers);
           const code = res.status >= 400 ? ` ${(res.body as { code?: string })?.code}` : "";
           const word = res.status < 300 && row.observe ? ` ${row.observe(res.body, s)}` : "";
           return `${res.status}${code}${word}`;

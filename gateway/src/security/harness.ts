@@ -11,7 +11,7 @@ import type { ConfigKey } from "@natter/config";
 import { type ChatEvent, ERROR_STATUS, type ErrorCode } from "@natter/protocol";
 import { SqliteStore } from "@natter/store";
 import { CHAT_STREAM } from "@natter/subjects";
-import { type NatsServer, startNatsServer } from "@natter/testkit";
+import { type NatsServer, startNatsServer, testVapidKeys } from "@natter/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { InjectOptions } from "fastify";
 import { buildApp } from "../app.ts";
@@ -147,6 +147,7 @@ export async function startSecurityEnv(
   const dbFile = path.join(dir, "natter.db");
   const nats = await startNatsServer();
   const store = new SqliteStore({ path: dbFile });
+  const vapid = testVapidKeys();
   const t = await startTestGateway(nats.url, {
     store,
     overrides: {
@@ -156,6 +157,9 @@ export async function startSecurityEnv(
       lookupBurst: "100000",
       loginBurst: "100000",
       typingInterval: "1ms",
+      // Web Push on, so the push routes answer (without keys they answer 501).
+      pushVapidPublicKey: vapid.publicKey,
+      pushVapidPrivateKey: vapid.privateKey,
       ...opts.overrides,
     },
     ...(opts.ws ? { ws: opts.ws } : {}),

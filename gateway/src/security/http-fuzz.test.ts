@@ -9,6 +9,7 @@
 // refused request (4xx), nothing stored: every store table and the chat stream as before.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { fakeSubscriptionKeys } from "@natter/testkit";
 import type { InjectOptions } from "fastify";
 import {
   answerChecker,
@@ -42,6 +43,8 @@ import {
 
 let env: SecurityEnv;
 let w: World;
+/** A browser's keys for the push subscription route (fixed per run: the seed decides the rest). */
+const SUBSCRIPTION_KEYS = fakeSubscriptionKeys();
 before(async () => {
   env = await startSecurityEnv();
   w = await buildWorld(env);
@@ -64,6 +67,12 @@ function fixtures(world: World, rng: Prng): Fixtures {
     newPassword: () => [PASSWORD],
     id: () => [`fz-${rng.int(1e9)}`],
     body: () => ["hello"],
+    // A reaction's emoji (a path parameter) and near misses: text, ❤ without its selector.
+    emoji: () => [rng.pick(["👍", "ok", "❤"])],
+    // A browser's push subscription (v1.1 push): a URL and keys of the right lengths.
+    endpoint: () => [rng.pick(["https://push.example/send/fz", `https://push.example/${"x".repeat(rng.int(3000))}`])],
+    p256dh: () => [SUBSCRIPTION_KEYS.p256dh],
+    auth: () => [SUBSCRIPTION_KEYS.auth],
   };
 }
 

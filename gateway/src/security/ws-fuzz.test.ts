@@ -7,8 +7,9 @@
 // Asserted: no `error` frame with a 5xx code (`internal`, `unavailable`), no close the
 // gateway sends for its own failure (1011) nor a dropped connection (1006), the bystander
 // answers throughout, and nothing is stored but what the gateway answered `sent` for:
-// the chat stream grew by exactly those messages, and no store row changed except the
-// sender's own read pointer in the group (sending reads the chat). Seed and counts printed.
+// the chat stream grew by exactly those messages (and reactions), and no store row changed
+// except the sender's own read pointer in the group (sending reads the chat) and their
+// reactions there. Seed and counts printed.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CLIENT_FRAME_SCHEMAS, CLOSE_CODES, ERROR_STATUS, type ErrorCode, MAX_FRAME_BYTES } from "@natter/protocol";
@@ -65,9 +66,17 @@ function fieldFixtures(world: World, token: string): Record<string, (rng: Prng) 
     id: (rng) => rng.pick([`m${rng.int(1e9)}`, "dup-id", "a:b.c-d_e"]),
     body: (rng) => rng.pick(["hello", " ", "x".repeat(4097), "\u{1F600}".repeat(1100), "\u0000"]),
     n: (rng) => rng.pick([0, 1, 3, 2 ** 31, Number.MAX_SAFE_INTEGER]),
-    // Deletes the member may not make (no event is stored by one): the group's creation,
-    // the admin's message, a member event, none at all; and malformed targets.
+    // Deletes and edits the member may not make (no event is stored by one): the group's
+    // creation, the admin's message, a member event, none at all; and malformed targets.
     target: (rng) => rng.pick([0, 1, 2, 4, 2 ** 31, Number.MAX_SAFE_INTEGER]),
+    // Replies to the admin's message (accepted, a plain message of the member), to the
+    // group's creation or to nothing.
+    replyTo: (rng) => rng.pick([0, 1, 2, 2 ** 31]),
+    // Attachments none of which the member may send (none exists): nothing is stored by one.
+    attachments: (rng) => rng.pick([["a_unknown"], [], "a_x", [world.group, world.group], [1]]),
+    // Emoji and near misses (text, two emoji, ❤ without its selector, too long): a valid
+    // reaction of the member to the admin's message is accepted (and answered `sent`).
+    emoji: (rng) => rng.pick(["👍", "❤️", "ok", "❤", "", "👍👍", "x".repeat(40)]),
     cursors: (rng) => Object.fromEntries([[rng.pick(chats), rng.pick([0, 2, 1e9])]]),
     users: (rng) => rng.pick([[world.people.admin.userId], [], ["u_unknown", world.people.outsider.userId]]),
   };
@@ -267,10 +276,12 @@ describe("security - WebSocket fuzzer", () => {
     const stored = await streamEventsAfter(senv, before.streamLastSeq);
     assert.deepEqual(
       stored.filter(
-        (e) => !(e.kind === "message.created" && e.chat === w.group && e.from === me && validBody(e.body ?? "")),
+        (e) =>
+          !(e.kind === "message.created" && e.chat === w.group && e.from === me && validBody(e.body ?? "")) &&
+          !((e.kind === "reaction.added" || e.kind === "reaction.removed") && e.chat === w.group && e.from === me),
       ),
       [],
-      "events stored that are not a member's valid message",
+      "events stored that are not a member's valid message or reaction",
     );
     const storedSeqs = new Set(stored.map((e) => e.seq));
     assert.deepEqual(
@@ -281,7 +292,8 @@ describe("security - WebSocket fuzzer", () => {
     const changed = snapshotDiff(
       before,
       afterwards,
-      (table, row) => table === "read_state" && row.chat_id === w.group && row.user_id === me,
+      (table, row) =>
+        (table === "read_state" || table === "reactions") && row.chat_id === w.group && row.user_id === me,
     ).filter((line) => !line.startsWith("stream "));
     assert.deepEqual(changed, [], "store rows changed by rejected frames");
     // The fuzzer reached the gateway's answers, not only its parser.

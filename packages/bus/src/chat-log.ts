@@ -1,6 +1,7 @@
 import {
   applyMembership,
   type ChatEvent,
+  erasedEdit,
   foldDeletes,
   isUnavailable,
   membershipEffect,
@@ -44,7 +45,8 @@ const MAX_MEMBERSHIP_REPLAY = 10_000;
  *
  * Deleted messages (`message.deleted`) come back erased (`deleted: true`, no body) from
  * every read here: the store's erased row wins over the stream's copy (`readChatEvents`),
- * and a delete in the same read erases its target in it (`foldDeletes`).
+ * and a delete in the same read erases its target in it (`foldDeletes`); their edits come
+ * back erased too, wherever the deleted message is (`#erased`).
  */
 export class ChatLog {
   readonly #jsm: JetStreamManager;
@@ -105,13 +107,40 @@ export class ChatLog {
 
   /** Contiguous events `afterN < n <= toN`, ascending, at most `limit` (`readChatEvents`). */
   async range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
-    return foldDeletes(await readChatEvents(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId)));
+    return this.#erased(chatId, await readChatEvents(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId)));
   }
 
   /** One page of history for a reader (`readChatPage`). */
   async page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
     const page = await readChatPage(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId));
-    return { events: foldDeletes(page.events), hasMore: page.hasMore };
+    return { events: await this.#erased(chatId, page.events), hasMore: page.hasMore };
+  }
+
+  /**
+   * A read's events with what deletes erased erased: the deletes and erased messages of the
+   * run itself (`foldDeletes`), and the edits of a deleted message outside the run (one
+   * read of each such message: edits are rare). So no read returns an edit's body once
+   * its message is deleted, before or after the history consumer erased the edit's copies.
+   */
+  async #erased(chatId: string, events: ChatEvent[]): Promise<ChatEvent[]> {
+    const folded = foldDeletes(events);
+    const held = new Set(folded.map((e) => e.n));
+    const outside = new Set<number>();
+    for (const e of folded) if (e.kind === "message.edited" && !e.deleted && !held.has(e.target)) outside.add(e.target);
+    if (outside.size === 0) return folded;
+    const deleted = new Set<number>();
+    for (const target of outside) {
+      const [m] = await readChatEvents(
+        this.#jsm,
+        this.#store,
+        chatId,
+        { afterN: target - 1, toN: target, limit: 1 },
+        this.#streamOf(chatId),
+      );
+      if (m?.kind === "message.created" && m.n === target && m.deleted) deleted.add(target);
+    }
+    if (deleted.size === 0) return folded;
+    return folded.map((e) => (e.kind === "message.edited" && !e.deleted && deleted.has(e.target) ? erasedEdit(e) : e));
   }
 
   /**

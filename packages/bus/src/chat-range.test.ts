@@ -147,6 +147,26 @@ describe("readChatEvents - store first, the chat stream for the rest (real nats-
     assert.deepEqual(await read("r7", { afterN: 6, toN: 9, limit: 100 }), got.slice(6, 9));
   });
 
+  test("readChatEvents - a message taken from the stream is erased when its delete lies further along the stream than the range", async () => {
+    const chat: Published = { chatId: "r8", events: [] };
+    await publishMany(nats.js, chat, 10);
+    // History has written 1..4 only; message 7 was deleted (n = 11), applied nowhere yet.
+    await store.appendEvents(chat.events.slice(0, 4));
+    const h = headers();
+    h.set(HEADERS.n, "11");
+    const del = { chat: "r8", n: 11, ts: 1, from: "u0", kind: "message.deleted", target: 7 };
+    await nats.js.publish(chatSubject("r8"), JSON.stringify(del), {
+      headers: h,
+      expect: { lastSubjectSequence: chat.events.at(-1)!.seq },
+    });
+    const got = await read("r8", { afterN: 0, toN: 8, limit: 100 });
+    assert.deepEqual(ns(got), range(1, 8));
+    assert.deepEqual(got[6], erasedMessage(chat.events[6] as MessageCreatedEvent, 11));
+    assert.deepEqual(got.slice(0, 6), chat.events.slice(0, 6), "the others untouched");
+    // A range that stops before the deleted message reads no further than it needs.
+    assert.deepEqual(await read("r8", { afterN: 0, toN: 6, limit: 100 }), chat.events.slice(0, 6));
+  });
+
   test("readChatEvents - a poison message on the chat subject is skipped", async () => {
     const chat: Published = { chatId: "r6", events: [] };
     await publishMany(nats.js, chat, 5);

@@ -1,4 +1,11 @@
-import { type ChatEvent, parseEventPayload, isUnavailable } from "@natter/protocol";
+import {
+  type ChatEvent,
+  erasedEdit,
+  erasedMessage,
+  isUnavailable,
+  type MessageCreatedEvent,
+  parseEventPayload,
+} from "@natter/protocol";
 import type { EventPageQuery, Store } from "@natter/store";
 import { CHAT_STREAM, chatSubject } from "@natter/subjects";
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
@@ -17,6 +24,8 @@ export interface ChatRangeQuery {
 const STORE_PAGE = 1000;
 /** Events per batch direct get request. Events are ≤ 64 KiB, so a page is ≤ 16 MiB. */
 const STREAM_PAGE = 256;
+/** Most stream pages read beyond a range for the deletes of messages it took from the stream. */
+const DELETE_SCAN_PAGES = 8;
 
 /**
  * Events of one chat with `afterN < n <= toN`, ascending by n, at most `limit`: older ones
@@ -35,13 +44,16 @@ const STREAM_PAGE = 256;
  * Direct gets may be answered by a stream replica that is slightly behind the leader; the
  * result is then shorter, never wrong.
  *
- * Deleted messages: the store's erased row wins over the stream's copy. The gateway that
- * publishes a delete writes the erased row at once, possibly before history has written
- * the rows before it, so a message read from the stream (beyond the store's contiguous
- * run) is replaced by the erased row the same store page returned for its `n`; and the
+ * Deleted messages: the store's erased row wins over the stream's copy. History may erase
+ * a message while an earlier batch waits for redelivery (a hole before it), so a message
+ * read from the stream (beyond the store's contiguous run) is replaced by the erased row
+ * the same store page returned for its `n`; and the
  * stream's copy is erased only after the store has the row (history), so where the stream
  * has a hole the store has the message, erased. The same holds for a deleted message's
- * edits (erased with it, `erasedEdit`).
+ * edits (erased with it, `erasedEdit`). A message (or edit) taken from the stream, which
+ * history has not written yet, may have its delete further along the stream than the
+ * range goes, applied nowhere yet: the stream beyond the range is read for deletes (at most
+ * `DELETE_SCAN_PAGES` pages; a read only while history lags) and their targets erased.
  */
 export async function readChatEvents(
   jsm: JetStreamManager,
@@ -64,6 +76,8 @@ export async function readChatEvents(
     next = e.n + 1;
     prevSeq = e.seq;
   };
+  /** Bodies taken from the stream (messages, edits), by index in `out`. */
+  const bodiesFromStream: number[] = [];
 
   while (!done()) {
     let progressed = false;
@@ -105,7 +119,11 @@ export async function readChatEvents(
           atHead = false;
           break;
         }
-        take(erased.get(e.n) ?? e);
+        const taken = erased.get(e.n) ?? e;
+        take(taken);
+        if ((taken.kind === "message.created" || taken.kind === "message.edited") && !taken.deleted) {
+          bodiesFromStream.push(out.length - 1);
+        }
         progressed = true;
         if (done()) break;
       }
@@ -114,7 +132,37 @@ export async function readChatEvents(
     // The stream's last message is the chat's head: nothing newer exists anywhere.
     if (!progressed || atHead) break;
   }
+  if (bodiesFromStream.length > 0 && prevSeq !== undefined) {
+    const deletedBy = await deletesAfter(jsm, chatId, prevSeq + 1, stream);
+    for (const i of deletedBy.size > 0 ? bodiesFromStream : []) {
+      const e = out[i]!;
+      const messageN = e.kind === "message.edited" ? e.target : e.n;
+      const by = deletedBy.get(messageN);
+      if (by === undefined) continue;
+      out[i] = e.kind === "message.edited" ? erasedEdit(e) : erasedMessage(e as MessageCreatedEvent, by);
+    }
+  }
   return out;
+}
+
+/**
+ * The chat's deletes in the stream from seq `seq` on (at most `DELETE_SCAN_PAGES` pages):
+ * deleted message `n` → the delete's `n`.
+ */
+async function deletesAfter(
+  jsm: JetStreamManager,
+  chatId: string,
+  seq: number,
+  stream: string,
+): Promise<Map<number, number>> {
+  const deletedBy = new Map<number, number>();
+  for (let i = 0; i < DELETE_SCAN_PAGES; i++) {
+    const page = await streamPage(jsm, chatId, seq, STREAM_PAGE, stream);
+    for (const e of page.events) if (e.kind === "message.deleted") deletedBy.set(e.target, e.n);
+    if (!page.more) break;
+    seq = page.nextSeq;
+  }
+  return deletedBy;
 }
 
 /** A chat's head: the `n` of its newest event and that event's stream `seq` (0 when the stream no longer holds it). */

@@ -218,6 +218,92 @@ describe("cli - natter against a spawned gateway", () => {
     assert.equal(await tail.exited, 0, tail.printed.stderr);
   });
 
+  test("cli - send --file uploads each file and sends them in one message; tail and export show them", async () => {
+    const image = path.join(dir, "pic.png");
+    const notes = path.join(dir, "notes.txt");
+    // The PNG signature and an IHDR of 3 x 2: enough for the gateway to record the size.
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(3, 0);
+    ihdr.writeUInt32BE(2, 4);
+    const png = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]),
+      Buffer.from("IHDR"),
+      ihdr,
+    ]);
+    await writeFile(image, png);
+    await writeFile(notes, "remember the milk\n");
+    const sent = await natter("ana", ["send", chatId, "--file", image, "--file", notes]);
+    assert.equal(sent.code, 0, sent.stderr);
+    const lines = sent.stdout.trim().split("\n");
+    assert.equal(lines.length, 3, sent.stdout);
+    assert.match(lines[0]!, /^uploaded pic\.png a_\S+ \d+ bytes sha256=[0-9a-f]{64}$/);
+    assert.match(lines[1]!, /^uploaded notes\.txt a_\S+ 18 bytes sha256=/);
+    assert.match(lines[2]!, /^sent seq=\d+ n=\d+$/);
+    const n = Number(/ n=(\d+)/.exec(lines[2]!)![1]);
+    const exported = await natter("ben", ["export", chatId]);
+    const e = exported.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { n: number; body: string; attachments?: Record<string, unknown>[] })
+      .find((x) => x.n === n)!;
+    assert.equal(e.body, "");
+    assert.deepEqual(
+      e.attachments?.map((a) => [a.name, a.contentType, a.width, a.height]),
+      [
+        ["pic.png", "image/png", 3, 2],
+        ["notes.txt", "text/plain", undefined, undefined],
+      ],
+    );
+    // A missing file is an error before anything is sent.
+    const missing = await natter("ana", ["send", chatId, "--file", path.join(dir, "nope.bin")]);
+    assert.equal(missing.code, 1);
+  });
+
+  test("cli - send --reply-to sends a reply; reactions lists each emoji with its count and who", async () => {
+    const asked = await natter("ana", ["send", chatId, "pizza tonight?"]);
+    assert.equal(asked.code, 0, asked.stderr);
+    const n = Number(/ n=(\d+)/.exec(asked.stdout)![1]);
+    const reply = await natter("ben", ["send", chatId, "yes", "--reply-to", String(n)]);
+    assert.equal(reply.code, 0, reply.stderr);
+    const replyN = Number(/ n=(\d+)/.exec(reply.stdout)![1]);
+    const bad = await natter("ben", ["send", chatId, "no", "--reply-to", "0"]);
+    assert.equal(bad.code, 2, "a usage error");
+    const notMessage = await natter("ben", ["send", chatId, "no", "--reply-to", "1"]);
+    assert.equal(notMessage.code, 1);
+    assert.match(notMessage.stderr, /invalid_input/);
+
+    // Reactions over HTTP (the users' stored tokens), then listed by the CLI.
+    const react = async (user: string, emoji: string, method = "PUT") => {
+      const { token } = await credentials(user);
+      const res = await fetch(`${gw.url}/v1/chats/${chatId}/messages/${n}/reactions/${encodeURIComponent(emoji)}`, {
+        method,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 200, await res.text());
+    };
+    await react("ana", "🍕");
+    await react("ben", "🍕");
+    await react("ben", "🎉");
+    await react("ana", "👍");
+    await react("ana", "👍", "DELETE");
+    const listed = await natter("ben", ["reactions", chatId, String(n)]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(listed.stdout, "🍕 2 @cli_ana @cli_ben\n🎉 1 @cli_ben\n");
+    const none = await natter("ben", ["reactions", chatId, String(replyN)]);
+    assert.equal(none.stdout, "", "no reactions: nothing printed");
+    const missing = await natter("ben", ["reactions", chatId, "9999"]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /not_found/);
+    // The reply carries its replyTo in the export.
+    const exported = await natter("ben", ["export", chatId]);
+    const replied = exported.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { n: number; replyTo?: number })
+      .find((e) => e.n === replyN);
+    assert.equal(replied?.replyTo, n);
+  });
+
   test("cli - an unknown chat exits 1 with not_found", async () => {
     const send = await natter("ana", ["send", "no-such-chat", "hello"]);
     assert.equal(send.code, 1);

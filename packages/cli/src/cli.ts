@@ -4,16 +4,22 @@
  * `natter: <code>: <message>`), 2 on a usage error. Everything talks to the server
  * through `@natter/client`.
  */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import {
   type ChatEvent,
   ChatList,
+  ChatMessages,
   HttpError,
   MemoryCursorStore,
   NatterClient,
   NatterError,
   NatterHttp,
   SendTimeoutError,
+  Users,
   usersIn,
 } from "@natter/client";
 import { ADMIN_USAGE, AdminUsageError, runAdmin } from "./admin.ts";
@@ -36,7 +42,9 @@ export const USAGE = `usage: natter <command> [options]
   chats                                                   list chats, most recent first
   dm <handle>                                             open a direct chat, print its id
   group <title> <handle>...                               create a group, print its id
-  send <chatId> <text>                                    send a message, print seq and n
+  send <chatId> <text> [--reply-to <n>]                   send a message (a reply to message n), print seq and n
+  send <chatId> [text] --file <path> [--type <mime>]      upload files (--file again for more) and send them in one message
+  reactions <chatId> <n>                                  the reactions to message n: each emoji, its count and who
   tail <chatId> [--last 20]                               print the last events, then live ones
   export <chatId>                                         the whole history as JSON Lines
   admin <command>                                         operators: users, chats, messages, state (natter admin --help)
@@ -81,6 +89,11 @@ type Values = {
   help?: boolean;
   limit?: string;
   after?: string;
+  "reply-to"?: string;
+  /** `send --file`: paths of files to upload and send (repeatable). */
+  file?: string[];
+  /** `send --type`: the media type of every `--file` (default: from each file's extension). */
+  type?: string;
 };
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -101,6 +114,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
         help: { type: "boolean", short: "h" },
         limit: { type: "string" },
         after: { type: "string" },
+        "reply-to": { type: "string" },
+        file: { type: "string", multiple: true },
+        type: { type: "string" },
       },
     }));
   } catch (err) {
@@ -221,8 +237,9 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       return;
     }
     case "send": {
-      need(args, 2, "<chatId> <text>");
-      const { creds, server } = await session(v, io, file);
+      const files = v.file ?? [];
+      need(args, files.length ? 1 : 2, files.length ? "<chatId>" : "<chatId> <text>");
+      const { creds, server, http } = await session(v, io, file);
       const client = new NatterClient({
         servers: server,
         token: creds.token,
@@ -230,8 +247,31 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
         discoverChats: false,
       });
       try {
+        const replyTo = v["reply-to"] === undefined ? undefined : Number(v["reply-to"]);
+        if (replyTo !== undefined && !(Number.isSafeInteger(replyTo) && replyTo >= 1)) {
+          throw new UsageError("--reply-to is the n of a message (1 or more)");
+        }
+        // Each file streamed from disk (never read whole), before the message that carries them.
+        const attachments: string[] = [];
+        for (const f of files) {
+          const size = (await stat(f)).size;
+          const a = await http.uploadAttachment(
+            args[0]!,
+            Readable.toWeb(createReadStream(f)) as ReadableStream<Uint8Array>,
+            {
+              name: path.basename(f),
+              contentType: v.type ?? contentTypeOf(f),
+              size,
+            },
+          );
+          io.out(`uploaded ${a.name} ${a.attachmentId} ${a.size} bytes sha256=${a.sha256}`);
+          attachments.push(a.attachmentId);
+        }
         await connectOnce(client);
-        const sent = await client.send(args[0]!, args.slice(1).join(" "));
+        const sent = await client.send(args[0]!, args.slice(1).join(" "), {
+          ...(replyTo === undefined ? {} : { replyTo }),
+          ...(attachments.length ? { attachments } : {}),
+        });
         io.out(`sent seq=${sent.seq} n=${sent.n}`);
       } finally {
         client.close();
@@ -302,6 +342,33 @@ async function dispatch(command: string, args: string[], v: Values, io: Io): Pro
       } finally {
         client.close();
       }
+      return;
+    }
+    case "reactions": {
+      need(args, 2, "<chatId> <n>");
+      const n = Number(args[1]);
+      if (!Number.isSafeInteger(n) || n < 1) throw new UsageError("<n> is the n of a message (1 or more)");
+      const { http } = await session(v, io, file);
+      // The message and every event after it, folded as an app folds them (`ChatMessages`).
+      const messages = new ChatMessages();
+      for (let afterN = n - 1; ;) {
+        const page = await http.messages(args[0]!, { after: afterN, limit: 100 });
+        for (const e of page.events) messages.apply(e);
+        const lastN = page.events.at(-1)?.n;
+        if (!page.hasMore || lastN === undefined) break;
+        afterN = lastN;
+      }
+      const message = messages.get(n);
+      if (!message) throw new NatterError("not_found", `no message #${n} in this chat`, { field: "n" });
+      const reactions = message.reactions ?? [];
+      if (v.json) {
+        io.out(JSON.stringify(reactions));
+        return;
+      }
+      const users = new Users(http);
+      await users.ensure(reactions.flatMap((r) => r.users));
+      for (const r of reactions)
+        io.out(`${r.emoji} ${r.users.length} ${r.users.map((u) => users.handle(u)).join(" ")}`);
       return;
     }
     case "export": {
@@ -386,11 +453,35 @@ async function connectOnce(client: NatterClient): Promise<void> {
  * `#17 2025-11-23T04:13:20.000Z @ana: hi` and similar for the other kinds; `name` turns a
  * user id into what is printed (`@handle`).
  */
+/** A file's media type from its extension (what browsers need to show an image); else bytes. */
+function contentTypeOf(file: string): string {
+  const types: Record<string, string> = {
+    png: "image/png",
+    jpg: "image/jpeg",
+    jpeg: "image/jpeg",
+    gif: "image/gif",
+    webp: "image/webp",
+    pdf: "application/pdf",
+    txt: "text/plain",
+    json: "application/json",
+  };
+  return types[path.extname(file).slice(1).toLowerCase()] ?? "application/octet-stream";
+}
+
 export function formatEvent(e: ChatEvent, name: (userId: string) => string = (u) => u): string {
   const head = `#${e.n} ${new Date(e.ts).toISOString()} ${name(e.from)}`;
   switch (e.kind) {
-    case "message.created":
-      return e.deleted ? `${head}: (message deleted)` : `${head}: ${e.body}`;
+    case "message.created": {
+      const reply = e.replyTo === undefined ? "" : ` (reply to #${e.replyTo})`;
+      const files = (e.attachments ?? []).map((a) => ` [file ${a.name}, ${a.size} bytes, ${a.attachmentId}]`).join("");
+      return e.deleted ? `${head}: (message deleted)` : `${head}${reply}: ${e.body}${files}`;
+    }
+    case "message.edited":
+      return e.deleted ? `${head} edited #${e.target} (message deleted)` : `${head} edited #${e.target}: ${e.body}`;
+    case "reaction.added":
+      return `${head} reacted ${e.emoji} to #${e.target}`;
+    case "reaction.removed":
+      return `${head} took back ${e.emoji} on #${e.target}`;
     case "chat.created":
       return `${head} created ${e.chatKind === "group" ? `group ${JSON.stringify(e.title ?? "")}` : "the chat"} with ${e.members.map(name).join(", ")}`;
     case "member.added":

@@ -190,7 +190,9 @@ export class ChatList {
       const preview = previewOf(e);
       if (preview !== undefined) {
         s.preview = preview;
-        t.previewN = e.n;
+        // The message the preview shows: an edit's (of the newest message) is its target's,
+        // so that message's delete drops it.
+        t.previewN = e.kind === "message.edited" ? e.target : e.n;
       }
     }
     if (e.kind === "message.deleted") {

@@ -161,14 +161,24 @@ export class ClientClosedError extends Error {
 interface PendingSend {
   ref: string;
   chat: string;
+  /** The client id of a send or an edit (a reaction has none: a ref-unique stand-in). */
   id: string;
-  body: string;
+  /** What goes out, less its `ref`: a `send`, `edit`, `react` or `unreact` frame. */
+  frame: Record<string, unknown> & { type: "send" | "edit" | "react" | "unreact" };
   inflight: boolean;
   retryAt: number;
   attempts: number;
   timer: ReturnType<typeof setTimeout>;
   resolve(sent: SentMessage): void;
   reject(err: Error): void;
+}
+
+/** The answer to `react` / `unreact`: the event that added (or removed) the reaction; all 0 for nothing removed. */
+export interface ReactionAck {
+  chat: string;
+  seq: number;
+  n: number;
+  ts: number;
 }
 
 /** Send errors worth retrying with the same id (before the deadline). */
@@ -383,17 +393,57 @@ export class NatterClient {
    * (`sent`). Until then it is resent with the same `id` after every reconnect, and on
    * `rate_limited`/`unavailable`/`home_unreachable` (a chat homed at an edge site or the hub
    * across a cut leaf link), for at most `sendTimeoutMs`. Works while disconnected
-   * (the send waits for the connection).
+   * (the send waits for the connection). `attachments`: ids from `http.uploadAttachment`
+   * into this chat (the body may then be "").
    */
-  send(chat: string, body: string, opts: { id?: string } = {}): Promise<SentMessage> {
+  send(
+    chat: string,
+    body: string,
+    opts: { id?: string; replyTo?: number; attachments?: string[] } = {},
+  ): Promise<SentMessage> {
     const id = opts.id ?? newId();
-    if (!isClientMsgId(id)) {
+    const replyTo = opts.replyTo === undefined ? {} : { replyTo: opts.replyTo };
+    const attachments = opts.attachments?.length ? { attachments: opts.attachments } : {};
+    return this.#enqueue(chat, id, { type: "send", chat, id, body, ...replyTo, ...attachments });
+  }
+
+  /** Replies to message `n` of the chat: a `send` with `replyTo` (v1.1). */
+  reply(chat: string, n: number, body: string, opts: { id?: string } = {}): Promise<SentMessage> {
+    return this.send(chat, body, { ...opts, replyTo: n });
+  }
+
+  /**
+   * Edits my message `n` (v1.1): a `message.edited` event; resolves with its position.
+   * Resent like a send (the same `id`, so a retry is the same edit).
+   */
+  edit(chat: string, n: number, body: string, opts: { id?: string } = {}): Promise<SentMessage> {
+    const id = opts.id ?? newId();
+    return this.#enqueue(chat, id, { type: "edit", chat, id, target: n, body });
+  }
+
+  /**
+   * Adds (`react`) my `emoji` to message `n`; resolves with the event that added it (the
+   * earlier one if it was there). Idempotent on the server, so resending is safe.
+   */
+  react(chat: string, n: number, emoji: string): Promise<ReactionAck> {
+    return this.#enqueue(chat, undefined, { type: "react", chat, target: n, emoji });
+  }
+
+  /** Takes back my `emoji` on message `n`; resolves with the removal (n 0: there was none). */
+  unreact(chat: string, n: number, emoji: string): Promise<ReactionAck> {
+    return this.#enqueue(chat, undefined, { type: "unreact", chat, target: n, emoji });
+  }
+
+  /** Queues a frame that the server answers with `sent`: resent after reconnects until then. */
+  #enqueue(chat: string, clientId: string | undefined, frame: PendingSend["frame"]): Promise<SentMessage> {
+    if (clientId !== undefined && !isClientMsgId(clientId)) {
       return Promise.reject(new NatterError("invalid_input", "id must be 1..64 of [A-Za-z0-9_.:-]", { field: "id" }));
     }
     if (this.#state === "closed") return Promise.reject(new ClientClosedError());
     const ref = `s${++this.#seq}`;
-    const frame = JSON.stringify({ type: "send", ref, chat, id, body });
-    if (utf8Length(frame) > MAX_FRAME_BYTES) {
+    // A reaction has no id: a stand-in no `sent` carries, so only its ref matches it.
+    const id = clientId ?? `~${ref}`;
+    if (utf8Length(JSON.stringify({ ...frame, ref })) > MAX_FRAME_BYTES) {
       return Promise.reject(new NatterError("too_large", "the message is over the frame limit", { field: "body" }));
     }
     return new Promise<SentMessage>((resolve, reject) => {
@@ -402,7 +452,7 @@ export class NatterClient {
         reject(new SendTimeoutError(chat, id, this.#sendTimeoutMs));
         this.#pumpSends();
       }, this.#sendTimeoutMs);
-      this.#outbox.set(ref, { ref, chat, id, body, inflight: false, retryAt: 0, attempts: 0, timer, resolve, reject });
+      this.#outbox.set(ref, { ref, chat, id, frame, inflight: false, retryAt: 0, attempts: 0, timer, resolve, reject });
       this.#pumpSends();
     });
   }
@@ -646,8 +696,8 @@ export class NatterClient {
         return;
       }
       case "sent":
-        // A `sent` without `id` answers a `delete` frame, which this client sends over HTTP.
-        if (f.id !== undefined) this.#onSent(f.ref, { chat: f.chat, id: f.id, seq: f.seq, n: f.n, ts: f.ts });
+        // A `sent` without `id` answers a reaction (or a `delete` frame, which this client sends over HTTP).
+        this.#onSent(f.ref, { chat: f.chat, id: f.id ?? "", seq: f.seq, n: f.n, ts: f.ts });
         return;
       case "synced":
         this.#syncProgress(f.ref);
@@ -772,7 +822,7 @@ export class NatterClient {
         blocked.add(p.chat);
         continue;
       }
-      if (!this.#frame({ type: "send", ref: p.ref, chat: p.chat, id: p.id, body: p.body })) return;
+      if (!this.#frame({ ...p.frame, ref: p.ref } as ClientFrame)) return;
       p.inflight = true;
       if (p.attempts > 0) this.#sendStats.resends++;
       this.#sendStats.frames++;
@@ -786,7 +836,7 @@ export class NatterClient {
     let pending = this.#outbox.get(ref);
     if (!pending) {
       for (const p of this.#outbox.values()) {
-        if (p.chat === sent.chat && p.id === sent.id) {
+        if (sent.id !== "" && p.chat === sent.chat && p.id === sent.id) {
           pending = p;
           break;
         }
@@ -796,7 +846,8 @@ export class NatterClient {
       this.#outbox.delete(pending.ref);
       clearTimeout(pending.timer);
       pending.resolve(sent);
-      this.#emitter.emit("sent", sent);
+      // `sent` events are for messages (a chat list shows them); edits and reactions come back as events.
+      if (pending.frame.type === "send") this.#emitter.emit("sent", sent);
     }
     this.#pumpSends();
   }

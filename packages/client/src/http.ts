@@ -5,11 +5,33 @@
  * `NatterError("unavailable")` with the network error as `cause`, after every server
  * in the list was tried once.
  */
-import { type ChatEvent, type ErrorCode, NatterError } from "@natter/protocol";
+import { type Attachment, type ChatEvent, type ErrorCode, NatterError } from "@natter/protocol";
 
 import type { ChatCreated, ChatSummary, ChatView } from "@natter/protocol";
 
-export type { ChatCreated, ChatSummary, ChatView };
+export type { Attachment, ChatCreated, ChatSummary, ChatView };
+
+/** What to upload: bytes in memory, a browser `Blob`/`File`, or a stream (Node: `Readable.toWeb(fs.createReadStream(…))`). */
+export type UploadData = Uint8Array | Blob | ReadableStream<Uint8Array>;
+
+export interface UploadOptions {
+  /** The file name the attachment keeps (and downloads with). */
+  name: string;
+  /** Its media type; default the Blob's, else `application/octet-stream`. */
+  contentType?: string;
+  /** Its size in bytes, for a stream (sent as `Content-Length`, and the total of `onProgress`). */
+  size?: number;
+  /** Bytes sent so far, and the total when known; called as the upload goes. */
+  onProgress?: (sent: number, total: number | undefined) => void;
+}
+
+/** An attachment's bytes as downloaded. */
+export interface Download {
+  bytes: Uint8Array;
+  contentType: string;
+  /** 206 with `range`: which bytes these are, and the whole size. */
+  range?: { start: number; end: number; size: number };
+}
 
 export interface Session {
   userId: string;
@@ -168,9 +190,102 @@ export class NatterHttp {
   messages(chatId: string, opts: { before?: number; after?: number; limit?: number } = {}): Promise<Page> {
     return this.request("GET", `/v1/chats/${enc(chatId)}/messages${query(opts)}`);
   }
-  /** Sends over HTTP; a retry with the same `id` returns the same `seq` and `n`. */
-  sendMessage(chatId: string, id: string, body: string): Promise<SentMessage> {
-    return this.request("POST", `/v1/chats/${enc(chatId)}/messages`, { id, body });
+  /**
+   * Sends over HTTP; a retry with the same `id` returns the same `seq` and `n`.
+   * `attachments`: ids from `uploadAttachment` into the same chat (the body may then be "").
+   */
+  sendMessage(
+    chatId: string,
+    id: string,
+    body: string,
+    opts: { replyTo?: number; attachments?: string[] } = {},
+  ): Promise<SentMessage> {
+    return this.request("POST", `/v1/chats/${enc(chatId)}/messages`, {
+      id,
+      ...(body === "" && opts.attachments?.length ? {} : { body }),
+      ...(opts.replyTo === undefined ? {} : { replyTo: opts.replyTo }),
+      ...(opts.attachments?.length ? { attachments: opts.attachments } : {}),
+    });
+  }
+
+  // ------------------------------------------------------------ attachments
+
+  /**
+   * Uploads a file into a chat (members only), streamed; answers its descriptor, whose
+   * `attachmentId` a message then carries (`sendMessage(…, {attachments})`). Over the
+   * server's limit (25 MiB by default): `too_large`. `onProgress` reports bytes sent: in a
+   * browser through `XMLHttpRequest`'s upload events, elsewhere as `fetch` pulls the body.
+   * Not retried on another server (a body stream can be read once).
+   */
+  async uploadAttachment(chatId: string, data: UploadData, opts: UploadOptions): Promise<Attachment> {
+    if (!this.token) throw new NatterError("unauthorized", "not logged in: no token");
+    const url = `${this.server}/v1/chats/${enc(chatId)}/attachments?name=${encodeURIComponent(opts.name)}`;
+    const contentType = opts.contentType ?? (isBlob(data) && data.type ? data.type : "application/octet-stream");
+    const total = data instanceof Uint8Array ? data.byteLength : isBlob(data) ? data.size : opts.size;
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, "content-type": contentType };
+    if (opts.onProgress && XHR && !(data instanceof ReadableStream)) {
+      return xhrUpload(url, headers, data, opts.onProgress);
+    }
+    let sent = 0;
+    const counted = (chunk: Uint8Array) => {
+      sent += chunk.byteLength;
+      opts.onProgress?.(sent, total);
+    };
+    const body = opts.onProgress || data instanceof ReadableStream ? countingStream(data, counted) : data;
+    if (total !== undefined && body instanceof ReadableStream) headers["content-length"] = String(total);
+    let res: Response;
+    try {
+      res = await this.#fetch(url, {
+        method: "POST",
+        headers,
+        body: body as Uint8Array | Blob | ReadableStream<Uint8Array>,
+        // A streamed request body (Node's fetch and browsers' need it said).
+        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+      } as RequestInit);
+    } catch (err) {
+      throw new NatterError("unavailable", `upload failed: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+    return answer<Attachment>(res);
+  }
+
+  /** The URL of an attachment's bytes (read it with the `Authorization` header: `downloadAttachment`). */
+  attachmentUrl(attachmentId: string): string {
+    return `${this.server}/v1/attachments/${enc(attachmentId)}`;
+  }
+
+  /**
+   * An attachment's response, to stream its body (`res.body`) or read its headers; members
+   * of its chat only. `range` asks for bytes `start`…`end` (206).
+   */
+  async attachmentResponse(attachmentId: string, range?: { start: number; end?: number }): Promise<Response> {
+    if (!this.token) throw new NatterError("unauthorized", "not logged in: no token");
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    if (range) headers.range = `bytes=${range.start}-${range.end ?? ""}`;
+    let res: Response;
+    try {
+      res = await this.#fetch(this.attachmentUrl(attachmentId), { headers });
+    } catch (err) {
+      throw new NatterError("unavailable", `download failed: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+    if (!res.ok) await answer(res);
+    return res;
+  }
+
+  /** An attachment's bytes, whole or `range` (members of its chat only). */
+  async downloadAttachment(attachmentId: string, range?: { start: number; end?: number }): Promise<Download> {
+    const res = await this.attachmentResponse(attachmentId, range);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const contentType = res.headers.get("content-type") ?? "application/octet-stream";
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
+    return {
+      bytes,
+      contentType,
+      ...(res.status === 206 && m ? { range: { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) } } : {}),
+    };
   }
   /**
    * Deletes message `n` for everyone (its author, or a group admin): the `message.deleted`
@@ -179,6 +294,25 @@ export class NatterHttp {
    */
   deleteMessage(chatId: string, n: number): Promise<DeletedMessage> {
     return this.request("DELETE", `/v1/chats/${enc(chatId)}/messages/${n}`);
+  }
+  /**
+   * Edits my message `n` (v1.1): the `message.edited` event's `{chat, id, seq, n, ts}`; a
+   * retry with the same `id` answers the same. `forbidden` for someone else's message,
+   * `invalid_input` for a deleted one or no message.
+   */
+  editMessage(chatId: string, n: number, id: string, body: string): Promise<SentMessage> {
+    return this.request("PATCH", `/v1/chats/${enc(chatId)}/messages/${n}`, { id, body });
+  }
+  /**
+   * Reacts to message `n` with `emoji` (v1.1): `{n}` of the `reaction.added` that added it
+   * (the earlier one when it was there). `invalid_input` for what is not one emoji, or a bound.
+   */
+  react(chatId: string, n: number, emoji: string): Promise<{ n: number }> {
+    return this.request("PUT", `/v1/chats/${enc(chatId)}/messages/${n}/reactions/${encodeURIComponent(emoji)}`);
+  }
+  /** Takes back my `emoji` on message `n`: `{n}` of the `reaction.removed` (0 when there was none). */
+  unreact(chatId: string, n: number, emoji: string): Promise<{ n: number }> {
+    return this.request("DELETE", `/v1/chats/${enc(chatId)}/messages/${n}/reactions/${encodeURIComponent(emoji)}`);
   }
   receipts(chatId: string): Promise<Receipts> {
     return this.request("GET", `/v1/chats/${enc(chatId)}/receipts`);
@@ -244,6 +378,101 @@ export class NatterHttp {
       cause: lastErr,
     });
   }
+}
+
+/** A parsed answer: the JSON of a 2xx, else the `HttpError` of its `{code, message}`. */
+async function answer<T>(res: Response): Promise<T> {
+  const text = await res.text();
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (res.ok) return data as T;
+  const e = (data ?? {}) as { code?: string; message?: string; field?: string; retryAfterMs?: number };
+  throw new HttpError(
+    res.status,
+    (e.code ?? (res.status >= 500 ? "unavailable" : "invalid_input")) as ErrorCode,
+    e.message ?? `HTTP ${res.status} ${res.statusText}`,
+    {
+      ...(e.field === undefined ? {} : { field: e.field }),
+      ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
+    },
+  );
+}
+
+function isBlob(v: unknown): v is Blob {
+  return typeof Blob !== "undefined" && v instanceof Blob;
+}
+
+/** `data` as a stream of pieces of at most 64 KiB, each told to `counted` as `fetch` pulls it. */
+function countingStream(data: UploadData, counted: (chunk: Uint8Array) => void): ReadableStream<Uint8Array> {
+  const source: ReadableStream<Uint8Array> =
+    data instanceof ReadableStream
+      ? data
+      : isBlob(data)
+        ? (data.stream() as ReadableStream<Uint8Array>)
+        : piecesOf(data);
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const r = await reader.read();
+      if (r.done) return c.close();
+      counted(r.value);
+      c.enqueue(r.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+function piecesOf(bytes: Uint8Array, size = 64 * 1024): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= bytes.byteLength) return c.close();
+      c.enqueue(bytes.subarray(at, at + size));
+      at += size;
+    },
+  });
+}
+
+/** The part of a browser's `XMLHttpRequest` an upload uses (the SDK builds without the DOM types). */
+interface Xhr {
+  open(method: string, url: string): void;
+  setRequestHeader(name: string, value: string): void;
+  upload: { onprogress: ((e: { loaded: number; total: number; lengthComputable: boolean }) => void) | null };
+  onerror: (() => void) | null;
+  onload: (() => void) | null;
+  status: number;
+  responseText: string;
+  getResponseHeader(name: string): string | null;
+  send(body: unknown): void;
+}
+const XHR = (globalThis as { XMLHttpRequest?: new () => Xhr }).XMLHttpRequest;
+
+/** A browser upload with progress events (`fetch` has none for request bodies in every browser). */
+function xhrUpload(
+  url: string,
+  headers: Record<string, string>,
+  data: Uint8Array | Blob,
+  onProgress: (sent: number, total: number | undefined) => void,
+): Promise<Attachment> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XHR!();
+    xhr.open("POST", url);
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : undefined);
+    xhr.onerror = () => reject(new NatterError("unavailable", "upload failed: network error"));
+    xhr.onload = () => {
+      const res = new Response(xhr.responseText, {
+        status: xhr.status,
+        headers: { "content-type": xhr.getResponseHeader("content-type") ?? "application/json" },
+      });
+      answer<Attachment>(res).then(resolve, reject);
+    };
+    xhr.send(data);
+  });
 }
 
 function enc(id: string): string {

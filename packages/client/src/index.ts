@@ -6,6 +6,7 @@ export {
   ClientClosedError,
   NatterClient,
   type PresenceInfo,
+  type ReactionAck,
   type ReceiptInfo,
   SendTimeoutError,
   type TypingInfo,
@@ -13,12 +14,14 @@ export {
 export { type CursorStore, LocalStorageCursorStore, MemoryCursorStore, type StorageLike } from "./cursor-store.ts";
 export { Emitter, type EventMap } from "./emitter.ts";
 export { HistoryPager } from "./history.ts";
-export { ChatMessages } from "./messages.ts";
+export { type ChatMessage, ChatMessages, type ReactionSummary } from "./messages.ts";
 export {
+  type Attachment,
   type ChatCreated,
   type ChatSummary,
   type ChatView,
   type DeletedMessage,
+  type Download,
   HttpError,
   type HttpOptions,
   NatterHttp,
@@ -27,6 +30,8 @@ export {
   type Receipts,
   type SentMessage,
   type Session,
+  type UploadData,
+  type UploadOptions,
   type User,
 } from "./http.ts";
 export { ChatOrdering, GapError, type OrderingDeps } from "./ordering.ts";

@@ -52,8 +52,21 @@ test("config - a list with fixed values refuses unknown items and drops repeats"
     "fanout",
   ]);
   assert.throws(
-    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_CONSUMERS: "history,push" }),
-    /NATTER_CONSUMERS=history,push: unknown push; expected some of history, fanout/,
+    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_CONSUMERS: "history,mail" }),
+    /NATTER_CONSUMERS=history,mail: unknown mail; expected some of history, fanout, push/,
+  );
+  assert.throws(
+    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_PUSH_WEBHOOK_URL: "https://hooks.example/natter" }),
+    /NATTER_PUSH_WEBHOOK_URL needs NATTER_PUSH_WEBHOOK_SECRET/,
+  );
+  assert.throws(
+    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_PUSH_VAPID_PRIVATE_KEY: "p".repeat(43) }),
+    /NATTER_PUSH_VAPID_PRIVATE_KEY needs NATTER_PUSH_VAPID_PUBLIC_KEY/,
+  );
+  assert.equal(
+    loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_PUSH_VAPID_PUBLIC_KEY: "BPublicKey" }).pushVapidPublicKey,
+    "BPublicKey",
+    "a gateway takes the public key alone",
   );
   assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_CONSUMERS: " , " }), /at least one value/);
 });

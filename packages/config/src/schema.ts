@@ -375,9 +375,64 @@ export const KEYS = {
   consumers: {
     env: "NATTER_CONSUMERS",
     kind: "list",
-    values: ["history", "fanout"],
+    values: ["history", "fanout", "push"],
     default: "history,fanout",
-    doc: "Consumers the consumers process runs (`history`, `fanout`); run them in separate processes so history writes never delay delivery",
+    doc: "Consumers the consumers process runs (`history`, `fanout`, `push`); run them in separate processes so history writes never delay delivery. `push` runs only where named (it needs the VAPID keys or a webhook)",
+  },
+  pushVapidPublicKey: {
+    env: "NATTER_PUSH_VAPID_PUBLIC_KEY",
+    kind: "string",
+    optional: true,
+    doc: "Web Push: the deployment's VAPID public key (base64url, uncompressed P-256, RFC 8292); gateways answer it at `GET /v1/push/vapid`. `npm start` makes a pair once (`.data/secrets/vapid.json`); elsewhere `npx web-push generate-vapid-keys`",
+  },
+  pushVapidPrivateKey: {
+    env: "NATTER_PUSH_VAPID_PRIVATE_KEY",
+    kind: "secret",
+    optional: true,
+    doc: "Web Push: the VAPID private key (base64url) that signs every push, with `NATTER_PUSH_VAPID_PUBLIC_KEY`; give it to the `push` consumer only (gateways need the public key alone). Unset: no Web Push (the webhook may still run)",
+  },
+  pushVapidSubject: {
+    env: "NATTER_PUSH_VAPID_SUBJECT",
+    kind: "string",
+    default: "mailto:operator@localhost",
+    doc: "Web Push: the contact in every VAPID token (`mailto:` or `https:` URL), for push services to reach the operator",
+  },
+  pushGrace: {
+    env: "NATTER_PUSH_GRACE",
+    kind: "duration",
+    default: "3s",
+    doc: "How long the `push` consumer waits after a message before pushing: a connected device gets the live event and acks it in well under a second (the SDK acks every 200 ms), a deleted message is cancelled, and a burst collapses into one notification. Pushes go out between one and two graces after a message",
+  },
+  pushPreview: {
+    env: "NATTER_PUSH_PREVIEW",
+    kind: "enum",
+    values: ["on", "off"],
+    default: "on",
+    doc: "Whether a push carries a short preview of the newest message (`preview`, at most 100 characters); `off` keeps message text out of push services and webhooks",
+  },
+  pushTtl: {
+    env: "NATTER_PUSH_TTL",
+    kind: "duration",
+    default: "1d",
+    doc: "Web Push `TTL`: how long a push service keeps a notification for a browser that is offline",
+  },
+  pushCaFile: {
+    env: "NATTER_PUSH_CA_FILE",
+    kind: "file",
+    optional: true,
+    doc: "PEM certificates the `push` consumer trusts for push services and the webhook, in addition to the system's (a private push service, tests); never a way to turn verification off",
+  },
+  pushWebhookUrl: {
+    env: "NATTER_PUSH_WEBHOOK_URL",
+    kind: "string",
+    optional: true,
+    doc: "The operator's webhook: each notification POSTed as JSON with `userId`, signed in `Natter-Signature` (docs/protocol.md); unset: no webhook",
+  },
+  pushWebhookSecret: {
+    env: "NATTER_PUSH_WEBHOOK_SECRET",
+    kind: "secret",
+    optional: true,
+    doc: "The HMAC-SHA256 key of the webhook's `Natter-Signature`; required with `NATTER_PUSH_WEBHOOK_URL`",
   },
   metricsHost: {
     env: "NATTER_METRICS_HOST",
@@ -497,6 +552,13 @@ export const CHECKS: ((c: Config) => string[])[] = [
     for (const s of c.edgeSites ?? []) {
       if (!isSiteName(s) || s === HUB_SITE) out.push(`NATTER_EDGE_SITES: ${s} is not an edge site name`);
     }
+    // Gateways need the public key only (they answer it); the push consumer signs with both.
+    if (c.pushVapidPrivateKey !== undefined && c.pushVapidPublicKey === undefined)
+      out.push("NATTER_PUSH_VAPID_PRIVATE_KEY needs NATTER_PUSH_VAPID_PUBLIC_KEY");
+    if (c.pushWebhookUrl !== undefined && c.pushWebhookSecret === undefined)
+      out.push("NATTER_PUSH_WEBHOOK_URL needs NATTER_PUSH_WEBHOOK_SECRET");
+    if (c.pushWebhookUrl !== undefined && !/^https?:\/\//.test(c.pushWebhookUrl))
+      out.push(`NATTER_PUSH_WEBHOOK_URL=${c.pushWebhookUrl}: expected an http(s) URL`);
     return out;
   },
 ];

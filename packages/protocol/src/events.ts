@@ -80,7 +80,7 @@ export interface MessageDeletedEvent extends EventBase {
    * (an extension of v1.1): the history consumer purges them from the object store with
    * nothing else to read, even once the original has left the stream.
    */
-  attachments?: string[];
+  attachmentIds?: string[];
 }
 
 /**
@@ -173,7 +173,11 @@ export type ErasedEvent = MessageCreatedEvent | MessageEditedEvent;
  */
 export function foldDeletes(events: ChatEvent[]): ChatEvent[] {
   let deletes: Map<number, number> | undefined;
-  for (const e of events) if (e.kind === "message.deleted") (deletes ??= new Map()).set(e.target, e.n);
+  for (const e of events) {
+    if (e.kind === "message.deleted") (deletes ??= new Map()).set(e.target, e.n);
+    // A message already erased (the store's row) takes its edits in the same run along.
+    else if (e.kind === "message.created" && e.deleted) (deletes ??= new Map()).set(e.n, e.deletedN ?? 0);
+  }
   if (!deletes) return events;
   return events.map((e) => {
     if (e.kind === "message.edited") return !e.deleted && deletes.has(e.target) ? erasedEdit(e) : e;
@@ -258,7 +262,7 @@ export function parseEventPayload(data: unknown, seq: number): ChatEvent {
         ...base,
         kind: "message.deleted",
         target: e.target as number,
-        ...(e.attachments === undefined ? {} : { attachments: parseAttachmentIds(e.attachments) }),
+        ...(e.attachmentIds === undefined ? {} : { attachmentIds: parseAttachmentIds(e.attachmentIds) }),
       };
     default:
       throw new TypeError(`unknown event kind ${JSON.stringify(e.kind)}`);

@@ -24,6 +24,23 @@ const cases: [string, string, boolean][] = [
   ["send, spaced id", '{"type":"send","ref":"r","chat":"c","id":"a b","body":"hi"}', false],
   ["send, numeric body", '{"type":"send","ref":"r","chat":"c","id":"m","body":5}', false],
   ["send, long ref", `{"type":"send","ref":"${"r".repeat(65)}","chat":"c","id":"m","body":""}`, false],
+  ["send, attachments only", '{"type":"send","ref":"r","chat":"g_1","id":"m","attachments":["a_1","a_2"]}', true],
+  [
+    "send, body and attachments",
+    '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"hi","attachments":["a_1"]}',
+    true,
+  ],
+  ["send, neither", '{"type":"send","ref":"r","chat":"g_1","id":"m","attachments":[]}', false],
+  [
+    "send, an attachment twice",
+    '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"","attachments":["a_1","a_1"]}',
+    false,
+  ],
+  [
+    "send, a dotted attachment id",
+    '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"","attachments":["a.b"]}',
+    false,
+  ],
   ["send, a reply", '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"hi","replyTo":3}', true],
   ["send, replyTo 0", '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"hi","replyTo":0}', false],
   ["send, replyTo as text", '{"type":"send","ref":"r","chat":"g_1","id":"m","body":"hi","replyTo":"3"}', false],

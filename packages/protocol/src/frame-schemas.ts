@@ -4,6 +4,7 @@
  * itself validates with `parseClientFrame`, which must agree with these schemas
  * (`frame-schemas.test.ts` checks both on the same table of good and bad frames).
  */
+import { MAX_ATTACHMENTS_PER_MESSAGE } from "./attachments.ts";
 import { CLIENT_MSG_ID_PATTERN, ID_PATTERN, MAX_EMOJI_LENGTH } from "./limits.ts";
 import { MAX_REF_LENGTH, MAX_SYNC_CHATS, MAX_TOKEN_LENGTH, MAX_WATCH_USERS } from "./frames.ts";
 
@@ -30,12 +31,22 @@ export const CLIENT_FRAME_SCHEMAS = {
   auth: frame("auth", { ref, token: { type: "string", minLength: 1, maxLength: MAX_TOKEN_LENGTH }, cursors }, [
     "token",
   ]),
-  send: frame("send", { ref, chat: id, id: clientId, body: { type: "string" }, replyTo: { ...n, minimum: 1 } }, [
-    "ref",
-    "chat",
-    "id",
-    "body",
-  ]),
+  send: {
+    ...frame(
+      "send",
+      {
+        ref,
+        chat: id,
+        id: clientId,
+        body: { type: "string" },
+        replyTo: { ...n, minimum: 1 },
+        attachments: { type: "array", items: id, maxItems: MAX_ATTACHMENTS_PER_MESSAGE, uniqueItems: true },
+      },
+      ["ref", "chat", "id"],
+    ),
+    // A body, attachments, or both.
+    anyOf: [{ required: ["body"] }, { required: ["attachments"], properties: { attachments: { minItems: 1 } } }],
+  },
   edit: frame("edit", { ref, chat: id, id: clientId, target: { ...n, minimum: 1 }, body: { type: "string" } }, [
     "ref",
     "chat",

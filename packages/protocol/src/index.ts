@@ -9,3 +9,4 @@ export * from "./http.ts";
 export * from "./frame-schemas.ts";
 export * from "./homes.ts";
 export * from "./attachments.ts";
+export * from "./push.ts";

@@ -10,7 +10,7 @@ import {
   type MessageEditedEvent,
 } from "@natter/protocol";
 import { projectionWrites } from "./projection.ts";
-import type { DeviceSession, Store, User } from "./store.ts";
+import { type DeviceSession, editClientKey, MUTED_FOREVER, type Store, type User } from "./store.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -632,6 +632,13 @@ export function runStoreContract(
         const older = [edit(4, 1, false)];
         await store.writeAll([{ op: "appendEvents", events: older }, ...projectionWrites(older)]);
         assert.equal((await store.getChatHead(chat))?.preview, "edit 3");
+        // The client-message index finds an edit by its key (a retry after the dedup window).
+        assert.deepEqual(await store.findClientMsg(chat, "alice", editClientKey("e3")), {
+          n: 3,
+          seq: 100_003,
+          ts: T0 + 3,
+        });
+        assert.equal(await store.findClientMsg(chat, "alice", "e3"), undefined, "not under a message's id");
         await store.eraseMessage(erasedEdit(older[0] as MessageEditedEvent));
         assert.equal((await store.getChatHead(chat))?.preview, "edit 3", "an older message's erased edit leaves it");
         // Message 2 is deleted: it and its edit are erased; the edit's preview goes.
@@ -889,6 +896,46 @@ export function runStoreContract(
         [me],
         "blocked again",
       );
+    });
+
+    test(t("push subscriptions: per user, replaced by id, deleted (a repeat is no error)"), async () => {
+      const me = id("me");
+      const sub = (subscriptionId: string, deviceId: string, endpoint: string) => ({
+        userId: me,
+        subscriptionId,
+        deviceId,
+        endpoint,
+        p256dh: `key-${subscriptionId}`,
+        auth: `auth-${subscriptionId}`,
+        createdAt: T0,
+      });
+      assert.deepEqual(await store.listPushSubscriptions(me), []);
+      await store.putPushSubscription(sub("s1", "d1", "https://push.example/1"));
+      await store.putPushSubscription(sub("s2", "d2", "https://push.example/2"));
+      await store.putPushSubscription(sub("s1", "d1", "https://push.example/1b"));
+      await store.putPushSubscription({ ...sub("s9", "d9", "https://push.example/9"), userId: id("other") });
+      const listed = (await store.listPushSubscriptions(me)).sort((a, b) =>
+        a.subscriptionId.localeCompare(b.subscriptionId),
+      );
+      assert.deepEqual(listed, [sub("s1", "d1", "https://push.example/1b"), sub("s2", "d2", "https://push.example/2")]);
+      await store.deletePushSubscription(me, "s1");
+      await store.deletePushSubscription(me, "s1");
+      assert.deepEqual(
+        (await store.listPushSubscriptions(me)).map((s) => s.subscriptionId),
+        ["s2"],
+      );
+    });
+
+    test(t("chat settings: muted until a time, for good, or not; last write wins"), async () => {
+      const [me, chatId] = [id("me"), id("c")];
+      assert.equal(await store.getChatSettings(chatId, me), undefined);
+      await store.putChatSettings({ chatId, userId: me, mutedUntil: MUTED_FOREVER });
+      assert.deepEqual(await store.getChatSettings(chatId, me), { chatId, userId: me, mutedUntil: MUTED_FOREVER });
+      assert.equal(await store.getChatSettings(chatId, id("other")), undefined, "per user");
+      await store.putChatSettings({ chatId, userId: me, mutedUntil: T0 });
+      assert.deepEqual(await store.getChatSettings(chatId, me), { chatId, userId: me, mutedUntil: T0 });
+      await store.putChatSettings({ chatId, userId: me, mutedUntil: 0 });
+      assert.deepEqual(await store.getChatSettings(chatId, me), { chatId, userId: me, mutedUntil: 0 });
     });
 
     test(t("countUnread spans a bucket boundary"), async () => {

@@ -83,7 +83,22 @@ export interface ReadState {
   readN: number;
 }
 
-/** Where an earlier client message landed, for retries after the JetStream dedup window. */
+/**
+ * The client-message index's key of an edit with client id `id` (`findClientMsg`): `~` is
+ * in no client id, so an edit's key never meets a message's.
+ */
+export function editClientKey(id: string): string {
+  return `~edit:${id}`;
+}
+
+/** The client-message index's key of an event (a message's id, an edit's `editClientKey`); none for other kinds. */
+export function clientKeyOf(e: ChatEvent): string | undefined {
+  if (e.kind === "message.created") return e.id;
+  if (e.kind === "message.edited") return editClientKey(e.id);
+  return undefined;
+}
+
+/** Where an earlier client message (or edit) landed, for retries after the JetStream dedup window. */
 export interface ClientMsgRef {
   n: number;
   seq: number;
@@ -253,7 +268,7 @@ export interface EventStore {
    * has not written yet from the stream.
    */
   countUnread(chatId: string, userId: string, afterN: number, cap: number): Promise<UnreadCount>;
-  /** Where a client message landed, if it is in history. */
+  /** Where a client message landed, if it is in history; an edit's under `editClientKey(id)`. */
   findClientMsg(chatId: string, userId: string, clientMsgId: string): Promise<ClientMsgRef | undefined>;
 
   /** Moves the chat head forward; ignored unless `head.lastN` > the stored lastN. */
@@ -314,12 +329,52 @@ export interface BatchWrites {
 }
 
 /**
+ * A browser's Web Push subscription (v1.1 push), bound to the device session that made it:
+ * the push consumer sends to it only while that session is live, so a logout or a
+ * revocation ends it wherever it happened.
+ */
+export interface PushSubscriptionRow {
+  userId: string;
+  subscriptionId: string;
+  deviceId: string;
+  /** The push service URL the browser gave (`PushSubscription.endpoint`). */
+  endpoint: string;
+  /** The browser's P-256 public key and auth secret, base64url (RFC 8291). */
+  p256dh: string;
+  auth: string;
+  createdAt: number;
+}
+
+/** `mutedUntil` of a chat muted for good (a time no clock reaches; fits Cassandra's bigint). */
+export const MUTED_FOREVER = Number.MAX_SAFE_INTEGER;
+
+/** A user's settings of one chat (v1.1): muted until a time (ms), 0 for not muted. */
+export interface ChatSettings {
+  chatId: string;
+  userId: string;
+  mutedUntil: number;
+}
+
+/** Push subscriptions and per-chat settings: per-user rows the push consumer reads. */
+export interface PushStore {
+  /** Writes the subscription, replacing one with the same (userId, subscriptionId). */
+  putPushSubscription(sub: PushSubscriptionRow): Promise<void>;
+  /** The user's subscriptions, in no set order. */
+  listPushSubscriptions(userId: string): Promise<PushSubscriptionRow[]>;
+  /** Removes it; a missing one is no error (a repeat, or the push consumer got there first). */
+  deletePushSubscription(userId: string, subscriptionId: string): Promise<void>;
+  /** Writes the user's settings of the chat, replacing earlier ones (last write wins). */
+  putChatSettings(settings: ChatSettings): Promise<void>;
+  getChatSettings(chatId: string, userId: string): Promise<ChatSettings | undefined>;
+}
+
+/**
  * Natter's storage contract: the small interfaces above plus the lifecycle.
  * Implementations: Cassandra (production) and SQLite (`node:sqlite`, the embedded
  * default). `contract.ts` is the one test suite both pass.
  */
 export interface Store
-  extends UserStore, ChatStore, EventStore, ReactionStore, ReadStateStore, RelationStore, BatchWrites {
+  extends UserStore, ChatStore, EventStore, ReactionStore, ReadStateStore, RelationStore, PushStore, BatchWrites {
   readonly backend: "cassandra" | "sqlite";
   /** Creates tables idempotently. */
   migrate(): Promise<void>;

@@ -216,6 +216,21 @@ const fanout: Permissions = {
   subscribe: { allow: [INBOX] },
 };
 
+const push: Permissions = {
+  publish: {
+    allow: [
+      api.info,
+      ...durableConsumer(CONSUMERS.push),
+      // Membership as of an event, and the chat's messages after a grace (deleted ones are
+      // not pushed), read through ChatLog (store first, then the stream). Nothing else: the
+      // push consumer publishes nothing on NATS; it talks HTTPS to push services and the
+      // operator's webhook.
+      ...api.directGet(CHAT_STREAM),
+    ],
+  },
+  subscribe: { allow: [INBOX] },
+};
+
 /**
  * Read-only, for developers with the `nats` CLI: core subscriptions to chat, user and
  * presence subjects, and the JetStream calls `nats stream ls|info|subjects|view|get`,
@@ -310,15 +325,20 @@ export const NATS_IDENTITIES = {
     doc: "a consumers process running `fanout` only (`NATTER_CONSUMERS=fanout`)",
     permissions: fanout,
   },
+  push: {
+    account: NATS_ACCOUNT,
+    doc: "a consumers process running `push` only (`NATTER_CONSUMERS=push`)",
+    permissions: push,
+  },
   consumers: {
     account: NATS_ACCOUNT,
-    doc: "a consumers process running both (`history` ∪ `fanout`)",
-    permissions: union(history, fanout),
+    doc: "a consumers process running several (`history` ∪ `fanout` ∪ `push`)",
+    permissions: union(history, fanout, push),
   },
   natter: {
     account: NATS_ACCOUNT,
-    doc: "`npm start`: the gateway and both consumers in one process over one connection (`gateway` ∪ `history` ∪ `fanout`)",
-    permissions: union(gateway, history, fanout),
+    doc: "`npm start`: the gateway and the consumers in one process over one connection (`gateway` ∪ `history` ∪ `fanout` ∪ `push`)",
+    permissions: union(gateway, history, fanout, push),
   },
   tail: {
     account: NATS_ACCOUNT,
@@ -348,6 +368,7 @@ export function consumersIdentity(consumers: readonly string[]): NatsIdentity {
   const set = new Set(consumers);
   if (set.size === 1 && set.has(CONSUMERS.history)) return "history";
   if (set.size === 1 && set.has(CONSUMERS.fanout)) return "fanout";
+  if (set.size === 1 && set.has(CONSUMERS.push)) return "push";
   return "consumers";
 }
 

@@ -22,3 +22,17 @@ export { docTable, tableCells } from "./doc-table.ts";
 export { WsClient } from "./ws-client.ts";
 export { type NatsSuite, natsSuite, type StackSuite, stackSuite } from "./suite.ts";
 export { type Injectable, injectJson, injectSignup, type Method, type SignedUp } from "./inject.ts";
+export {
+  checkVapid,
+  decryptWebPush,
+  fakeSubscriptionKeys,
+  type ReceivedPush,
+  type ReceivedWebhook,
+  startTestPushService,
+  startTestWebhookReceiver,
+  type TestPushService,
+  type TestSubscription,
+  type TestWebhookReceiver,
+  testVapidKeys,
+  verifyWebhookSignature,
+} from "./push-service.ts";

@@ -6,8 +6,11 @@
  * the SDK's (`@natter/client`); this file only keeps view state and the DOM in step.
  */
 import {
+  type Attachment,
   type ChatEvent,
   ChatList,
+  type ChatMessage,
+  ChatMessages,
   type ChatSummary,
   type ChatView,
   type ClientState,
@@ -23,6 +26,10 @@ interface Pending {
   id: string;
   body: string;
   ts: number;
+  /** Files uploaded for it (sent by id). */
+  attachments?: Attachment[];
+  /** The `n` of the message it replies to. */
+  replyTo?: number;
   /** Why it failed (then a Retry button shows). */
   failed?: string;
 }
@@ -56,6 +63,11 @@ const MARKS: Record<MarkStatus, { glyph: string; label: string }> = {
 };
 
 const TYPING_MS = 5000;
+/** Most history pages a click on a quote loads to reach the message it quotes. */
+const JUMP_PAGES = 10;
+/** The reactions offered by a message's React button (any emoji may come from elsewhere). */
+const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
+
 /** How long a live event that names an unknown user waits for the lookup of their name. */
 const NAME_WAIT_MS = 2000;
 const BANNER: Partial<Record<ClientState, string>> = {
@@ -74,6 +86,17 @@ export class ChatApp {
   readonly list: ChatList;
   readonly #root: HTMLElement;
   readonly #banner: HTMLElement;
+  /** "Replying to …" above the composer, while a reply is being written. */
+  readonly #replyBar: HTMLElement;
+  /** Files being uploaded (with progress) and uploaded, waiting for the next send. */
+  readonly #uploadsEl: HTMLElement;
+  readonly #attachInput: HTMLInputElement;
+  /** Uploaded files the next send of that chat carries. */
+  #staged: { chat: string; files: Attachment[] } | undefined;
+  /** Blob URLs of images shown, by attachment id (fetched once with the token; an <img> cannot send it). */
+  readonly #imageUrls = new Map<string, Promise<string>>();
+  /** The message the next send replies to (in the active chat). */
+  #replyTo: { chat: string; n: number } | undefined;
   readonly #onLogout: (message?: string) => void;
   readonly #chats = new Map<string, ChatState>();
   readonly #presence = new Map<string, { online: boolean; lastSeen: number }>();
@@ -183,6 +206,19 @@ export class ChatApp {
       this.#autosize();
       if (this.#active && this.#input.value.trim() !== "") this.client.typing(this.#active);
     });
+    this.#replyBar = h("div", { class: "reply-bar", id: "reply-bar", hidden: true });
+    this.#uploadsEl = h("ul", { class: "uploads", id: "uploads", "aria-live": "polite", hidden: true });
+    this.#attachInput = h("input", {
+      type: "file",
+      id: "attach-input",
+      class: "visually-hidden",
+      multiple: true,
+      onchange: () => {
+        const files = [...(this.#attachInput.files ?? [])];
+        this.#attachInput.value = "";
+        for (const f of files) void this.#upload(f);
+      },
+    });
     const composer = h(
       "form",
       {
@@ -193,6 +229,8 @@ export class ChatApp {
           this.#submit();
         },
       },
+      this.#attachInput,
+      h("label", { for: "attach-input", class: "attach ghost", id: "attach", title: "Attach files or images" }, "📎"),
       h("label", { for: "composer-input", class: "visually-hidden" }, "Message"),
       this.#input,
       h("button", { type: "submit", class: "primary", id: "send" }, "Send"),
@@ -213,6 +251,8 @@ export class ChatApp {
       ),
       this.#scroller,
       this.#typingEl,
+      this.#replyBar,
+      this.#uploadsEl,
       composer,
     );
     this.#convEmpty = h("div", { class: "conv-empty" }, h("p", {}, "Choose a chat, or start a new one."));
@@ -495,6 +535,7 @@ export class ChatApp {
       this.#stickBottom = true;
       this.#input.value = "";
       this.#autosize();
+      this.#setReply(undefined);
     }
     this.#appEl.dataset.view = "chat";
     this.#convEmpty.hidden = true;
@@ -619,10 +660,21 @@ export class ChatApp {
   #submit(): void {
     const c = this.#activeChat();
     const body = this.#input.value.trim();
-    if (!c || body === "") return;
+    const files = this.#staged?.chat === c?.id ? (this.#staged?.files ?? []) : [];
+    if (!c || (body === "" && files.length === 0)) return;
+    this.#staged = undefined;
+    this.#drawUploads();
     this.#input.value = "";
     this.#autosize();
-    const p: Pending = { id: newId(), body, ts: Date.now() };
+    const replyTo = this.#replyTo?.chat === c.id ? this.#replyTo.n : undefined;
+    this.#setReply(undefined);
+    const p: Pending = {
+      id: newId(),
+      body,
+      ts: Date.now(),
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(files.length ? { attachments: files } : {}),
+    };
     c.pending.set(p.id, p);
     this.#stickBottom = true;
     this.#invalidate("conv");
@@ -631,7 +683,12 @@ export class ChatApp {
 
   #send(c: ChatState, p: Pending): void {
     delete p.failed;
-    this.client.send(c.id, p.body, { id: p.id }).then(
+    const opts = {
+      id: p.id,
+      ...(p.replyTo === undefined ? {} : { replyTo: p.replyTo }),
+      ...(p.attachments ? { attachments: p.attachments.map((a) => a.attachmentId) } : {}),
+    };
+    this.client.send(c.id, p.body, opts).then(
       (sent) => {
         if (!c.pending.delete(p.id)) return;
         const event: ChatEvent = {
@@ -643,6 +700,8 @@ export class ChatApp {
           from: this.me,
           id: sent.id,
           body: p.body,
+          ...(p.replyTo === undefined ? {} : { replyTo: p.replyTo }),
+          ...(p.attachments ? { attachments: p.attachments } : {}),
         };
         if (!c.events.has(sent.n)) c.events.set(sent.n, event);
         this.list.sent(sent, p.body);
@@ -654,6 +713,148 @@ export class ChatApp {
         this.#invalidate("conv");
       },
     );
+  }
+
+  // ---------------------------------------------------------------- attachments
+
+  /** Uploads one file into the active chat, its progress shown over the composer; staged for the next send. */
+  async #upload(file: File): Promise<void> {
+    const c = this.#activeChat();
+    if (!c) return;
+    const bar = h("progress", { max: 100, value: 0, "aria-label": `Uploading ${file.name}` });
+    const item = h("li", { class: "upload uploading", "data-name": file.name }, h("span", {}, file.name), bar);
+    this.#uploadsEl.append(item);
+    this.#uploadsEl.hidden = false;
+    try {
+      const a = await this.client.http.uploadAttachment(c.id, file, {
+        name: file.name,
+        ...(file.type ? { contentType: file.type } : {}),
+        onProgress: (sent, total) => {
+          if (total) bar.value = Math.round((100 * sent) / total);
+        },
+      });
+      if (this.#staged?.chat !== c.id) this.#staged = { chat: c.id, files: [] };
+      this.#staged.files.push(a);
+      item.remove();
+    } catch (err) {
+      item.classList.replace("uploading", "failed");
+      setChildren(item, h("span", {}, `${file.name}: ${errorText(err)}`), this.#dismiss(item));
+    } finally {
+      this.#drawUploads();
+    }
+  }
+
+  /** The staged files of the active chat as chips (× takes one out), and uploads in progress. */
+  #drawUploads(): void {
+    const c = this.#activeChat();
+    for (const chip of this.#uploadsEl.querySelectorAll(".staged")) chip.remove();
+    const files = this.#staged?.chat === c?.id ? (this.#staged?.files ?? []) : [];
+    for (const a of files) {
+      const chip = h(
+        "li",
+        { class: "upload staged", "data-attachment": a.attachmentId },
+        h("span", {}, `📎 ${a.name}`),
+      );
+      chip.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "ghost",
+            "aria-label": `Remove ${a.name}`,
+            onclick: () => {
+              if (this.#staged) this.#staged.files = this.#staged.files.filter((f) => f !== a);
+              this.#drawUploads();
+            },
+          },
+          "×",
+        ),
+      );
+      this.#uploadsEl.append(chip);
+    }
+    this.#uploadsEl.hidden = this.#uploadsEl.childElementCount === 0;
+  }
+
+  #dismiss(item: HTMLElement): HTMLButtonElement {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "ghost",
+        "aria-label": "Dismiss",
+        onclick: () => {
+          item.remove();
+          this.#drawUploads();
+        },
+      },
+      "×",
+    );
+  }
+
+  /** A message's files: images shown inline (their size reserved), anything else a download link. */
+  #attachmentsView(files: readonly Attachment[] | undefined): HTMLElement | null {
+    if (!files?.length) return null;
+    return h(
+      "div",
+      { class: "attachments" },
+      ...files.map((a) => {
+        if (a.width !== undefined && a.height !== undefined && a.contentType.startsWith("image/")) {
+          const img = h("img", {
+            class: "att-image",
+            alt: a.name,
+            width: Math.min(a.width, 320),
+            height: Math.round((a.height * Math.min(a.width, 320)) / a.width),
+            "data-attachment": a.attachmentId,
+          });
+          void this.#imageUrl(a.attachmentId).then(
+            (url) => (img.src = url),
+            () => img.classList.add("broken"),
+          );
+          return img;
+        }
+        return h(
+          "button",
+          {
+            type: "button",
+            class: "att-file",
+            "data-attachment": a.attachmentId,
+            title: `Download ${a.name}`,
+            onclick: () => void this.#download(a),
+          },
+          `📎 ${a.name} (${formatSize(a.size)})`,
+        );
+      }),
+    );
+  }
+
+  #imageUrl(attachmentId: string): Promise<string> {
+    let url = this.#imageUrls.get(attachmentId);
+    if (!url) {
+      url = this.client.http
+        .attachmentResponse(attachmentId)
+        .then(async (res) => URL.createObjectURL(await res.blob()));
+      // A failure is not kept: the next drawing asks again.
+      url.catch(() => this.#imageUrls.delete(attachmentId));
+      this.#imageUrls.set(attachmentId, url);
+    }
+    return url;
+  }
+
+  /** Saves a file: fetched with the token, then handed to the browser as a download with its name. */
+  async #download(a: Attachment): Promise<void> {
+    try {
+      const res = await this.client.http.attachmentResponse(a.attachmentId);
+      const url = URL.createObjectURL(await res.blob());
+      const link = h("a", { href: url, download: a.name });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      const b = this.#banner;
+      b.textContent = `${a.name}: ${errorText(err)}`;
+      b.dataset.state = "error";
+      b.hidden = false;
+      setTimeout(() => (b.hidden = true), 4000);
+    }
   }
 
   #autosize(): void {
@@ -887,9 +1088,13 @@ export class ChatApp {
     const deletedBy = new Map<number, number>();
     for (const e of c.events.values()) if (e.kind === "message.deleted") deletedBy.set(e.target, e.n);
     const admin = c.summary.kind === "group" && c.members?.some((m) => m.userId === this.me && m.role === "admin");
+    // Edits and reactions are folded into their messages (`ChatMessages`), not lines of their own.
+    const folded = new ChatMessages();
+    for (const e of c.events.values()) folded.apply(e);
     for (const n of ns) {
       let e = c.events.get(n)!;
-      if (e.kind === "message.deleted") continue;
+      if (e.kind === "message.deleted" || e.kind === "message.edited") continue;
+      if (e.kind === "reaction.added" || e.kind === "reaction.removed") continue;
       const by = deletedBy.get(n);
       if (e.kind === "message.created" && !e.deleted && by !== undefined) {
         e = erasedMessage(e, by);
@@ -897,11 +1102,17 @@ export class ChatApp {
       }
       // A message that becomes deleted, or deletable by me as an admin, is drawn again.
       const deleted = e.kind === "message.created" && e.deleted === true;
-      const key = `n${n}${deleted ? "d" : admin ? "a" : ""}`;
+      const shown = e.kind === "message.created" && !deleted ? folded.get(n) : undefined;
+      const quoted = shown?.replyTo === undefined ? undefined : folded.get(shown.replyTo);
+      // An edit, a reaction or a change of the quoted message draws the message again.
+      const state = shown
+        ? `:${shown.edited?.n ?? 0}:${JSON.stringify(shown.reactions ?? [])}:${quoted?.deleted ? "d" : (quoted?.edited?.n ?? (quoted ? 1 : 0))}`
+        : "";
+      const key = `n${n}${deleted ? "d" : admin ? "a" : ""}${state}`;
       keep.add(key);
       let li = this.#msgItems.get(key);
       if (!li) {
-        li = this.#eventItem(c, e, admin === true);
+        li = shown ? this.#messageItem(c, shown, admin === true, quoted) : this.#eventItem(c, e, admin === true);
         this.#msgItems.set(key, li);
       }
       if (e.kind === "message.created" && !e.deleted && e.from === this.me) setMark(li, this.#status(c, n));
@@ -912,7 +1123,14 @@ export class ChatApp {
       keep.add(key);
       let li = this.#msgItems.get(key);
       if (!li) {
-        li = this.#messageItem(c, { from: this.me, body: p.body, ts: p.ts, id: p.id });
+        li = this.#messageItem(c, {
+          from: this.me,
+          body: p.body,
+          ts: p.ts,
+          id: p.id,
+          ...(p.attachments ? { attachments: p.attachments } : {}),
+        });
+        if (p.replyTo !== undefined) li.classList.add("reply");
         this.#msgItems.set(key, li);
       }
       setMark(li, p.failed ? "failed" : "pending", p.failed, () => this.#send(c, p));
@@ -1004,28 +1222,174 @@ export class ChatApp {
     try {
       await this.client.http.deleteMessage(c.id, n);
     } catch (err) {
-      const b = this.#banner;
-      b.textContent = errorText(err);
-      b.dataset.state = "error";
-      b.hidden = false;
-      setTimeout(() => (b.hidden = true), 4000);
+      this.#fail(err);
+    }
+  }
+
+  /** A refused action (a delete, an edit, a reaction): its reason in the banner for a while. */
+  #fail(err: unknown): void {
+    const b = this.#banner;
+    b.textContent = errorText(err);
+    b.dataset.state = "error";
+    b.hidden = false;
+    setTimeout(() => (b.hidden = true), 4000);
+  }
+
+  /** Starts (or, with undefined, cancels) a reply to message `n` of the active chat. */
+  #setReply(target: { chat: string; n: number; from: string; body: string } | undefined): void {
+    this.#replyTo = target && { chat: target.chat, n: target.n };
+    const bar = this.#replyBar;
+    bar.hidden = target === undefined;
+    if (!target) return setChildren(bar);
+    setChildren(bar, [
+      h(
+        "span",
+        { class: "reply-to" },
+        "Replying to ",
+        h("strong", {}, this.#who(target.from)),
+        ": ",
+        h("span", { class: "quote-body" }, target.body),
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "ghost cancel-reply",
+          "aria-label": "Cancel reply",
+          onclick: () => this.#setReply(undefined),
+        },
+        "✕",
+      ),
+    ]);
+    this.#input.focus();
+  }
+
+  /**
+   * Scrolls to message `n` and flashes it; when it is older than what is loaded, earlier
+   * pages are loaded first (at most `JUMP_PAGES`, so a quote of an ancient message does not
+   * pull the whole chat in).
+   */
+  async #jump(c: ChatState, n: number): Promise<void> {
+    const find = () => this.#msgList.querySelector<HTMLElement>(`li[data-n="${n}"]`);
+    for (let i = 0; i < JUMP_PAGES && !find() && c.pager?.hasMore && c.id === this.#active; i++) {
+      await this.#loadOlder(c);
+      this.#render();
+    }
+    const li = find();
+    if (!li) return;
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("flash");
+    setTimeout(() => li.classList.remove("flash"), 1500);
+  }
+
+  /** Edits my message `n` (its new body asked for); a refusal shows in the banner. */
+  async #edit(c: ChatState, n: number, current: string): Promise<void> {
+    const body = prompt("Edit message", current);
+    if (body === null || body.trim() === "" || body === current) return;
+    try {
+      await this.client.edit(c.id, n, body);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Adds my `emoji` to message `n`, or takes it back when it is there. */
+  async #toggleReaction(c: ChatState, n: number, emoji: string, mine: boolean): Promise<void> {
+    try {
+      if (mine) await this.client.unreact(c.id, n, emoji);
+      else await this.client.react(c.id, n, emoji);
+    } catch (err) {
+      this.#fail(err);
     }
   }
 
   #messageItem(
     c: ChatState,
-    m: { from: string; body: string; ts: number; id: string; n?: number },
+    m: Pick<ChatMessage, "from" | "ts" | "id" | "replyTo" | "edited" | "reactions" | "attachments"> & {
+      body?: string;
+      n?: number;
+    },
     admin = false,
+    quoted?: ChatMessage,
   ): HTMLLIElement {
     const mine = m.from === this.me;
     const showSender = !mine && c.summary.kind === "group";
     const n = m.n;
+    const body = m.body ?? "";
     // Mine, or anyone's in a group I am an admin of; not while it is still pending (no n yet).
     const deletable = n !== undefined && (mine || admin);
+    const replyTo = m.replyTo;
+    const quote =
+      replyTo === undefined
+        ? null
+        : h(
+            "button",
+            {
+              type: "button",
+              class: "quote",
+              title: "Show the message replied to",
+              "data-reply-to": replyTo,
+              onclick: () => void this.#jump(c, replyTo),
+            },
+            h("span", { class: "quote-from" }, quoted ? this.#who(quoted.from) : "Earlier message"),
+            h(
+              "span",
+              { class: `quote-body${quoted?.deleted ? " deleted" : ""}` },
+              quoted ? (quoted.deleted ? "message deleted" : (quoted.body ?? "")) : `#${replyTo}`,
+            ),
+          );
+    const reactions =
+      n === undefined || !m.reactions?.length
+        ? null
+        : h(
+            "div",
+            { class: "reactions" },
+            ...m.reactions.map((r) => {
+              const reacted = r.users.includes(this.me);
+              return h(
+                "button",
+                {
+                  type: "button",
+                  class: `reaction${reacted ? " mine" : ""}`,
+                  "data-emoji": r.emoji,
+                  "aria-pressed": reacted ? "true" : "false",
+                  title: r.users.map((u) => this.#who(u)).join(", "),
+                  onclick: () => void this.#toggleReaction(c, n, r.emoji, reacted),
+                },
+                `${r.emoji} ${r.users.length}`,
+              );
+            }),
+          );
+    const picker =
+      n === undefined
+        ? null
+        : h(
+            "div",
+            { class: "picker", hidden: true },
+            ...QUICK_REACTIONS.map((emoji) =>
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "pick",
+                  "data-emoji": emoji,
+                  "aria-label": `React ${emoji}`,
+                  onclick: (ev: Event) => {
+                    (ev.currentTarget as HTMLElement).parentElement!.hidden = true;
+                    const reacted = m.reactions?.some((r) => r.emoji === emoji && r.users.includes(this.me)) ?? false;
+                    void this.#toggleReaction(c, n, emoji, reacted);
+                  },
+                },
+                emoji,
+              ),
+            ),
+          );
+    const action = (cls: string, label: string, text: string, onclick: () => void) =>
+      h("button", { type: "button", class: `action ${cls}`, "aria-label": label, title: label, onclick }, text);
     return h(
       "li",
       {
-        class: `msg ${mine ? "mine" : "theirs"}`,
+        class: `msg ${mine ? "mine" : "theirs"}${replyTo === undefined ? "" : " reply"}`,
         "data-from": m.from,
         "data-id": m.id,
         ...(m.n === undefined ? {} : { "data-n": m.n }),
@@ -1036,11 +1400,24 @@ export class ChatApp {
         showSender
           ? h("span", { class: "sender" }, this.dir.name(m.from))
           : h("span", { class: "visually-hidden" }, mine ? "You:" : `${this.dir.name(m.from)}:`),
-        h("p", { class: "body" }, m.body),
+        quote,
+        this.#attachmentsView(m.attachments),
+        body === "" && m.attachments?.length ? null : h("p", { class: "body" }, body),
+        picker,
         h(
           "span",
           { class: "meta" },
+          m.edited ? h("span", { class: "edited", title: `edited ${formatTime(m.edited.ts)}` }, "edited") : null,
           h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts)),
+          n === undefined
+            ? null
+            : action("reply-btn", "Reply", "Reply", () => this.#setReply({ chat: c.id, n, from: m.from, body })),
+          n === undefined
+            ? null
+            : action("react-btn", "React", "React", () => {
+                if (picker) picker.hidden = !picker.hidden;
+              }),
+          n !== undefined && mine ? action("edit", "Edit message", "Edit", () => void this.#edit(c, n, body)) : null,
           deletable
             ? h(
                 "button",
@@ -1056,6 +1433,7 @@ export class ChatApp {
             : null,
           mine ? h("span", { class: "mark" }) : null,
         ),
+        reactions,
       ),
     );
   }
@@ -1132,6 +1510,12 @@ function initials(title: string): string {
     .trim()
     .split(/\s+/);
   return ((words[0]?.[0] ?? "?") + (words[1]?.[0] ?? "")).toUpperCase();
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function newId(): string {

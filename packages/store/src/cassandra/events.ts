@@ -1,5 +1,12 @@
 import { type ChatEvent, countsAsUnread, type ErasedEvent } from "@natter/protocol";
-import { BUCKET_SIZE, bucketOf, type ClientMsgRef, type EventPageQuery, type UnreadCount } from "../store.ts";
+import {
+  BUCKET_SIZE,
+  bucketOf,
+  clientKeyOf,
+  type ClientMsgRef,
+  type EventPageQuery,
+  type UnreadCount,
+} from "../store.ts";
 import { getChatHead } from "./heads.ts";
 import { type Cql, mapLimit, num, type Params, type Row } from "./cql.ts";
 
@@ -35,11 +42,12 @@ export async function appendEvents(cql: Cql, events: ChatEvent[]): Promise<void>
       params: [e.chat, bucket, e.n, json],
       size: json.length * 3,
     });
-    if (e.kind === "message.created") {
+    const clientKey = clientKeyOf(e);
+    if (clientKey !== undefined) {
       singles.push({
         query: `INSERT INTO ${cql.t("client_msgs")} (chat_id, user_id, client_msg_id, n, seq, ts)
                 VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-        params: [e.chat, e.from, e.id, e.n, e.seq, e.ts, EARLIEST_WINS - e.n],
+        params: [e.chat, e.from, clientKey, e.n, e.seq, e.ts, EARLIEST_WINS - e.n],
       });
     }
   }

@@ -89,6 +89,16 @@ function tables(cql: Cql): string[] {
       blocked_id text, user_id text, blocked boolean, at bigint,
       PRIMARY KEY ((blocked_id), user_id)
     ) WITH ${UCS}`,
+    // Push (v1.1): a user's browsers in one partition (the push consumer reads them whole),
+    // and a user's per-chat settings keyed by (user, chat).
+    `CREATE TABLE IF NOT EXISTS ${t("push_subscriptions")} (
+      user_id text, subscription_id text, device_id text, endpoint text, p256dh text, auth text, created_at bigint,
+      PRIMARY KEY ((user_id), subscription_id)
+    ) WITH ${UCS}`,
+    `CREATE TABLE IF NOT EXISTS ${t("chat_settings")} (
+      user_id text, chat_id text, muted_until bigint,
+      PRIMARY KEY ((user_id), chat_id)
+    ) WITH ${UCS}`,
   ];
 }
 

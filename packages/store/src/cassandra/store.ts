@@ -6,6 +6,7 @@ import * as chats from "./chats.ts";
 import { Cql } from "./cql.ts";
 import * as events from "./events.ts";
 import * as heads from "./heads.ts";
+import * as push from "./push.ts";
 import * as reactions from "./reactions.ts";
 import * as relations from "./relations.ts";
 import { DEFAULT_REPLICATION, migrate } from "./schema.ts";
@@ -28,7 +29,7 @@ export type CassandraStoreOptions =
 
 /** The production store on Cassandra 5. See the package README for the schema and its guards. */
 export class CassandraStore
-  extends tableStore<Cql>({ ...users, ...chats, ...events, ...heads, ...reactions, ...relations })
+  extends tableStore<Cql>({ ...users, ...chats, ...events, ...heads, ...reactions, ...relations, ...push })
   implements Store
 {
   readonly backend = "cassandra" as const;

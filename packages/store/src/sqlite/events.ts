@@ -1,5 +1,5 @@
 import type { ChatEvent, ErasedEvent } from "@natter/protocol";
-import type { ClientMsgRef, EventPageQuery, UnreadCount } from "../store.ts";
+import { clientKeyOf, type ClientMsgRef, type EventPageQuery, type UnreadCount } from "../store.ts";
 import type { SqliteDb } from "./db.ts";
 
 export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
@@ -11,13 +11,14 @@ export function appendEvents(db: SqliteDb, events: ChatEvent[]): void {
         n: e.n,
         event: JSON.stringify(e),
       });
-      if (e.kind === "message.created") {
+      const clientKey = clientKeyOf(e);
+      if (clientKey !== undefined) {
         // The earliest landing wins, whatever order copies are applied in (same rule as Cassandra).
         db.run(
           `INSERT INTO client_msgs (chat_id, user_id, client_msg_id, n, seq, ts) VALUES ($chatId, $userId, $id, $n, $seq, $ts)
            ON CONFLICT (chat_id, user_id, client_msg_id) DO UPDATE SET n = excluded.n, seq = excluded.seq, ts = excluded.ts
            WHERE excluded.n < client_msgs.n`,
-          { chatId: e.chat, userId: e.from, id: e.id, n: e.n, seq: e.seq, ts: e.ts },
+          { chatId: e.chat, userId: e.from, id: clientKey, n: e.n, seq: e.seq, ts: e.ts },
         );
       }
     }

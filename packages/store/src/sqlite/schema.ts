@@ -111,6 +111,24 @@ CREATE TABLE IF NOT EXISTS blocks (
   PRIMARY KEY (user_id, blocked_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blocks_by_blocked ON blocks (blocked_id, user_id) WHERE blocked = 1;
+
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+  user_id TEXT NOT NULL,
+  subscription_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  p256dh TEXT NOT NULL,
+  auth TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, subscription_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chat_settings (
+  user_id TEXT NOT NULL,
+  chat_id TEXT NOT NULL,
+  muted_until INTEGER NOT NULL,
+  PRIMARY KEY (user_id, chat_id)
+) STRICT, WITHOUT ROWID;
 `;
 
 /**

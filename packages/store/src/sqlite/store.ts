@@ -5,6 +5,7 @@ import * as chats from "./chats.ts";
 import { SqliteDb } from "./db.ts";
 import * as events from "./events.ts";
 import * as heads from "./heads.ts";
+import * as push from "./push.ts";
 import * as reactions from "./reactions.ts";
 import * as relations from "./relations.ts";
 import * as users from "./users.ts";
@@ -20,7 +21,7 @@ export interface SqliteStoreOptions {
  * call runs to completion before the next, so upserts need no extra locking.
  */
 export class SqliteStore
-  extends tableStore<SqliteDb>({ ...users, ...chats, ...events, ...heads, ...reactions, ...relations })
+  extends tableStore<SqliteDb>({ ...users, ...chats, ...events, ...heads, ...reactions, ...relations, ...push })
   implements Store
 {
   readonly backend = "sqlite" as const;

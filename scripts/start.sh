@@ -25,5 +25,16 @@ if [ -z "${NATTER_TOKEN_SECRET:-}" ]; then
   NATTER_TOKEN_SECRET=$(cat "$secret_file")
   export NATTER_TOKEN_SECRET
 fi
+# Web Push: the deployment's VAPID key pair, made once like the token secret (mode 600),
+# so browsers' subscriptions stay valid across restarts. The push consumer runs beside the
+# others; it pushes to browsers that subscribed (the web client's "notifications on").
+if [ -z "${NATTER_PUSH_VAPID_PUBLIC_KEY:-}" ]; then
+  vapid_file="$NATTER_DATA/vapid.json"
+  [ -s "$vapid_file" ] || { node -e 'const k=require("node:crypto").generateKeyPairSync("ec",{namedCurve:"P-256"}).privateKey.export({format:"jwk"});const b=(s)=>Buffer.from(s,"base64url");process.stdout.write(JSON.stringify({publicKey:Buffer.concat([Buffer.of(4),b(k.x),b(k.y)]).toString("base64url"),privateKey:k.d}))' > "$vapid_file"; chmod 600 "$vapid_file"; }
+  NATTER_PUSH_VAPID_PUBLIC_KEY=$(node -p 'JSON.parse(require("node:fs").readFileSync(process.argv[1],"utf8")).publicKey' "$vapid_file")
+  NATTER_PUSH_VAPID_PRIVATE_KEY=$(node -p 'JSON.parse(require("node:fs").readFileSync(process.argv[1],"utf8")).privateKey' "$vapid_file")
+  export NATTER_PUSH_VAPID_PUBLIC_KEY NATTER_PUSH_VAPID_PRIVATE_KEY
+  export NATTER_CONSUMERS="${NATTER_CONSUMERS:-history,fanout,push}"
+fi
 export NATTER_SQLITE_PATH="${NATTER_SQLITE_PATH:-$NATTER_DATA/natter.db}"
 exec node scripts/start-all.ts

@@ -8,6 +8,7 @@
  *   dist/assets/app.<hash>.js(.map) (cached as immutable)
  *   dist/assets/app.<hash>.css
  *   dist/assets/favicon.svg
+ *   dist/assets/sw.<hash>.js        (the service worker: push notifications)
  *
  * Flags: `--no-check` skips the type check; `--if-missing` does nothing when
  * `dist/index.html` exists (what `npm start` uses).
@@ -36,19 +37,27 @@ const { output } = await bundle.generate({ format: "es", sourcemap: true, entryF
 await bundle.close();
 const chunk = output.find((o) => o.type === "chunk" && o.isEntry);
 if (!chunk || chunk.type !== "chunk") throw new Error("rollup produced no entry chunk");
+// The service worker (push notifications) is a bundle of its own: a classic script with
+// no imports, registered by the page from the URL the page's <meta name="natter-sw"> names.
+const swBundle = await rollup({ input: path.join(ui, "sw.ts"), plugins: [typescript()], onwarn: failOnWarning });
+const swChunk = (await swBundle.generate({ format: "es", entryFileNames: "sw.js" })).output[0];
+await swBundle.close();
 
 await rm(dist, { recursive: true, force: true });
 await mkdir(path.join(dist, "assets"), { recursive: true });
 const js = `app.${hash(chunk.code)}.js`;
 await writeFile(path.join(dist, "assets", js), `${chunk.code}//# sourceMappingURL=${js}.map\n`);
 await writeFile(path.join(dist, "assets", `${js}.map`), chunk.map!.toString());
+const sw = `sw.${hash(swChunk.code)}.js`;
+await writeFile(path.join(dist, "assets", sw), swChunk.code);
 const cssText = await readFile(path.join(ui, "styles.css"), "utf8");
 const css = `app.${hash(cssText)}.css`;
 await writeFile(path.join(dist, "assets", css), cssText);
 await copyFile(path.join(ui, "favicon.svg"), path.join(dist, "assets", "favicon.svg"));
 const html = (await readFile(path.join(ui, "index.html"), "utf8"))
   .replace("%APP_JS%", `/assets/${js}`)
-  .replace("%APP_CSS%", `/assets/${css}`);
+  .replace("%APP_CSS%", `/assets/${css}`)
+  .replace("%SW_JS%", `/assets/${sw}`);
 await writeFile(path.join(dist, "index.html"), html);
 
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;

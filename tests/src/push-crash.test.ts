@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { PushNotification } from "@natter/protocol";
-import { CHAT_STREAM, CONSUMERS } from "@natter/subjects";
+import { CONSUMERS } from "@natter/subjects";
 import {
   type ConsumersProc,
+  consumerCaughtUp,
   stackSuite,
   startConsumers,
   startTestPushService,
   type TestPushService,
   testVapidKeys,
 } from "@natter/testkit";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { Api } from "./http-client.ts";
 
 // The push consumer killed with SIGKILL mid-burst (issue 20, acceptance): its first push
@@ -53,24 +52,8 @@ describe("push crash", () => {
     await service?.close();
   });
 
-  async function pushCaughtUp(timeoutMs: number): Promise<void> {
-    const nc = await connect({ servers: live.stack.nats.url });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const [stream, consumer] = await Promise.all([
-          jsm.streams.info(CHAT_STREAM),
-          jsm.consumers.info(CHAT_STREAM, CONSUMERS.push),
-        ]);
-        if (consumer.ack_floor.stream_seq >= stream.state.last_seq && consumer.num_ack_pending === 0) return;
-        if (Date.now() > deadline) throw new Error(`push consumer not caught up after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    } finally {
-      await nc.close();
-    }
-  }
+  /** Every event in the stream handled and acked by the push consumer: each decision about them made. */
+  const pushCaughtUp = (timeoutMs = 30_000) => consumerCaughtUp(live.stack.nats.url, CONSUMERS.push, timeoutMs);
 
   test("push crash - SIGKILL mid-burst and a restart: no notification lost, repeats carry the same id", async () => {
     const ana = await new Api(live.g1.url).signup("crash_ana");

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, test } from "node:test";
-import { CHAT_STREAM, CONSUMERS } from "@natter/subjects";
+import { CONSUMERS } from "@natter/subjects";
 import {
   type ConsumersProc,
+  consumerCaughtUp,
   stackSuite,
   startConsumers,
   startTestPushService,
@@ -15,8 +16,6 @@ import {
   verifyWebhookSignature,
   WsClient,
 } from "@natter/testkit";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { Api } from "./http-client.ts";
 
 // Push (issue 20) over real processes: a gateway and the history and fanout consumers
@@ -82,28 +81,8 @@ describe("push", () => {
     assert.equal(r.status, 201, JSON.stringify(r.body));
     return r.body.n;
   }
-  /**
-   * Resolves once the push consumer has handled and acked every event in the stream: every
-   * decision about them is made, so a push not received by then is one never sent.
-   */
-  async function pushCaughtUp(timeoutMs = 30_000): Promise<void> {
-    const nc = await connect({ servers: live.stack.nats.url });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const [stream, consumer] = await Promise.all([
-          jsm.streams.info(CHAT_STREAM),
-          jsm.consumers.info(CHAT_STREAM, CONSUMERS.push),
-        ]);
-        if (consumer.ack_floor.stream_seq >= stream.state.last_seq && consumer.num_ack_pending === 0) return;
-        if (Date.now() > deadline) throw new Error(`push consumer not caught up after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    } finally {
-      await nc.close();
-    }
-  }
+  /** Every event in the stream handled and acked by the push consumer: each decision about them made. */
+  const pushCaughtUp = (timeoutMs = 30_000) => consumerCaughtUp(live.stack.nats.url, CONSUMERS.push, timeoutMs);
   const pushesTo = (sub: TestSubscription) => service.received.filter((p) => p.subscriptionId === sub.id);
   async function metric(name: string, labels: string): Promise<number> {
     const text = await (await fetch(`${push.url}/metrics`)).text();
@@ -214,5 +193,29 @@ describe("push", () => {
     }
     assert.ok((await metric("natter_push_subscriptions_removed_total", 'reason="gone"')) >= 1);
     assert.ok((await metric("natter_push_subscriptions_removed_total", 'reason="session"')) >= 1);
+  });
+
+  test("push - the webhook is retried with back-off after 503s; a 400 is a dead letter, counted", async () => {
+    const [ana, ben] = [await user("ana"), await user("ben")];
+    const chat = await group(ana, [ben]);
+    await pushCaughtUp();
+    const attempts = hooks.attempts;
+    const received = hooks.received.length;
+    hooks.fail(503, 2);
+    const n = await send(ana, chat, "third time lucky");
+    await pushCaughtUp();
+    const got = hooks.received.slice(received);
+    assert.deepEqual(
+      got.map((h) => [h.body.userId, h.body.n, h.verified]),
+      [[ben.userId, n, true]],
+    );
+    assert.equal(hooks.attempts - attempts, 3, "two refusals, then the delivery");
+
+    const dead = await metric("natter_push_failed_total", 'channel="webhook"');
+    hooks.fail(400, 1);
+    await send(ana, chat, "refused");
+    await pushCaughtUp();
+    assert.equal(hooks.received.length, received + 1, "nothing more arrived");
+    assert.equal(await metric("natter_push_failed_total", 'channel="webhook"'), dead + 1);
   });
 });

@@ -65,8 +65,28 @@ export async function attachmentRoutes(app: App, ctx: GatewayContext): Promise<v
             // Refused midway: the rest of the body is not read, so the connection cannot
             // carry another request.
             if (req.raw.readableEnded === false) reply.header("connection", "close");
+            const socket = req.raw.socket;
+            if (socket.destroyed || socket.writableEnded) {
+              req.log.info(
+                // No file name: it is the user's content, and logs are kept beyond a delete.
+                { chatId: req.params.chatId, err: String(err) },
+                "upload abandoned: its connection ended before the answer",
+              );
+            }
             throw err;
           });
+        // The connection ended before the answer: nobody can learn the id, so nothing is
+        // kept. This is also a body longer than its Content-Length over HTTP/1.1: the bytes
+        // after it parse as a malformed next request, which Node answers 400 and closes.
+        const socket = req.raw.socket;
+        if (socket.destroyed || socket.writableEnded) {
+          await ctx.attachmentBucket.purge(descriptor.attachmentId);
+          req.log.info(
+            { chatId: req.params.chatId, attachmentId: descriptor.attachmentId },
+            "upload purged: its connection ended before the answer",
+          );
+          return reply.hijack();
+        }
         reply.code(201);
         return descriptor;
       },

@@ -30,6 +30,7 @@ for (const store of ["sqlite", "cassandra"] as const) {
   describe(`sdk attachments (${store})`, () => {
     let stack: Stack;
     const clients: NatterClient[] = [];
+    const purgedLines: string[] = [];
     before(async () => {
       stack = await startStack({
         store,
@@ -37,7 +38,15 @@ for (const store of ["sqlite", "cassandra"] as const) {
           NATTER_ATTACHMENT_MAX_BYTES: String(4 * 1024 * 1024),
           NATTER_ATTACHMENT_UNREFERENCED_TTL: `${TTL_MS}ms`,
           NATTER_ATTACHMENT_SWEEP_INTERVAL: "250ms",
+          NATTER_LOG_LEVEL: "info",
         },
+      });
+      // The gateway's log lines about uploads whose connection ended (pino JSON on its stdout).
+      let rest = "";
+      stack.gateways[0]!.child.stdout?.on("data", (d: Buffer) => {
+        const lines = (rest + d.toString()).split("\n");
+        rest = lines.pop() ?? "";
+        for (const l of lines) if (l.includes("its connection ended before the answer")) purgedLines.push(l);
       });
     });
     after(async () => {
@@ -190,6 +199,31 @@ for (const store of ["sqlite", "cassandra"] as const) {
         });
         // The gateway's put fails once the body ends short, and purges what it had stored.
         await until(async () => (await count()) === before, 10_000, "the partial upload purged");
+
+        // A body longer than its Content-Length: over HTTP/1.1 the length delimits the
+        // upload, the bytes after it are a malformed next request (400, connection closed),
+        // and the upload whose connection ended before its answer is purged.
+        const answered = await new Promise<string>((resolve, reject) => {
+          let text = "";
+          const socket = net.connect(Number(url.port), url.hostname, () => {
+            socket.write(
+              `POST /v1/chats/${chat}/attachments?name=long.bin HTTP/1.1\r\nHost: x\r\n` +
+                `Authorization: Bearer ${ana.client.http.token}\r\nContent-Type: application/octet-stream\r\n` +
+                `Content-Length: 1000\r\n\r\n`,
+            );
+            socket.write(randomBytes(200_000));
+          });
+          socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+          socket.on("close", () => resolve(text));
+          socket.on("error", (err) => (text ? resolve(text) : reject(err)));
+        });
+        assert.match(answered, /^HTTP\/1\.1 400 /, answered.slice(0, 200));
+        assert.doesNotMatch(answered, / 201 Created/);
+        // The gateway says what it did with it: purged once stored (nobody got the answer),
+        // or abandoned while reading (Node aborts a body whose connection is gone).
+        // One line for the upload cut short above, one for this one: both were handled.
+        await until(() => purgedLines.length >= 2, 10_000, "the gateway's purge or abandon");
+        await until(async () => (await count()) === before, 10_000, "the over-long upload purged");
       } finally {
         await nc.close();
       }

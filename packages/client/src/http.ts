@@ -325,6 +325,29 @@ export class NatterHttp {
     return r.presence;
   }
 
+  // ------------------------------------------------------------ push (v1.1)
+
+  /** The deployment's VAPID public key (base64url), for `pushManager.subscribe`; `unsupported` when it has no Web Push. */
+  async vapidKey(): Promise<string> {
+    return (await this.request<{ publicKey: string }>("GET", "/v1/push/vapid", undefined, false)).publicKey;
+  }
+  /**
+   * Registers a browser's push subscription (`PushSubscription.toJSON()`), bound to this
+   * device session: a logout ends it. The same endpoint again answers the same id.
+   */
+  async subscribePush(sub: { endpoint: string; keys: { p256dh: string; auth: string } }): Promise<string> {
+    const body = { endpoint: sub.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } };
+    return (await this.request<{ subscriptionId: string }>("POST", "/v1/push/subscriptions", body)).subscriptionId;
+  }
+  unsubscribePush(subscriptionId: string): Promise<void> {
+    return this.request("DELETE", `/v1/push/subscriptions/${enc(subscriptionId)}`);
+  }
+  /** Mutes a chat's pushes for me: for good (`true`), until a time (ms), or not (`false`). */
+  async muteChat(chatId: string, muted: boolean | number): Promise<boolean | number> {
+    return (await this.request<{ muted: boolean | number }>("PUT", `/v1/chats/${enc(chatId)}/settings`, { muted }))
+      .muted;
+  }
+
   // ------------------------------------------------------------ plumbing
 
   /**

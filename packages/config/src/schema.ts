@@ -383,7 +383,7 @@ export const KEYS = {
     env: "NATTER_PUSH_VAPID_PUBLIC_KEY",
     kind: "string",
     optional: true,
-    doc: "Web Push: the deployment's VAPID public key (base64url, uncompressed P-256, RFC 8292); gateways answer it at `GET /v1/push/vapid`. `npm start` makes a pair once (`.data/secrets/vapid.json`); elsewhere `npx web-push generate-vapid-keys`",
+    doc: "Web Push: the deployment's VAPID public key (base64url, uncompressed P-256, RFC 8292); gateways answer it at `GET /v1/push/vapid`. `npm start` makes a pair once (`.data/vapid.json`, mode 600); elsewhere `npx web-push generate-vapid-keys`",
   },
   pushVapidPrivateKey: {
     env: "NATTER_PUSH_VAPID_PRIVATE_KEY",

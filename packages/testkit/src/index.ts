@@ -36,3 +36,4 @@ export {
   testVapidKeys,
   verifyWebhookSignature,
 } from "./push-service.ts";
+export { consumerCaughtUp } from "./caught-up.ts";

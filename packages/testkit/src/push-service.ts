@@ -3,6 +3,7 @@ import {
   createDecipheriv,
   createHmac,
   createPublicKey,
+  generateKeyPairSync,
   hkdfSync,
   randomBytes,
   randomUUID,
@@ -278,6 +279,8 @@ export interface ReceivedWebhook {
 export interface TestWebhookReceiver {
   url: string;
   received: ReceivedWebhook[];
+  /** Every POST, the failed ones (`fail`) included. */
+  attempts: number;
   /** Answer this status to the next `times` requests (then 204 again). */
   fail(status: number, times: number): void;
   waitFor(count: number, timeoutMs: number): Promise<ReceivedWebhook[]>;
@@ -294,6 +297,7 @@ export async function startTestWebhookReceiver(secret: string): Promise<TestWebh
   const receiver: TestWebhookReceiver = {
     url: "",
     received: [],
+    attempts: 0,
     fail(status, times) {
       failing = { status, times };
     },
@@ -321,6 +325,7 @@ export async function startTestWebhookReceiver(secret: string): Promise<TestWebh
   };
   const server = http.createServer((req, res) => {
     void readBody(req).then((buf) => {
+      receiver.attempts++;
       if (failing.times > 0) {
         failing.times--;
         res.writeHead(failing.status).end();
@@ -352,9 +357,10 @@ export async function startTestWebhookReceiver(secret: string): Promise<TestWebh
  * `web-push generate-vapid-keys` makes one: for test gateways and push consumers.
  */
 export function testVapidKeys(): { publicKey: string; privateKey: string } {
-  const ecdh = createECDH("prime256v1");
-  ecdh.generateKeys();
-  return { publicKey: b64u(ecdh.getPublicKey()), privateKey: b64u(ecdh.getPrivateKey()) };
+  // As a JWK: `d`, `x` and `y` always 32 bytes (leading zeros kept), as web-push requires.
+  const jwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
+  const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
+  return { publicKey: b64u(point), privateKey: jwk.d! };
 }
 
 /** A subscription body as a browser's `PushSubscription.toJSON()` gives one (for route tests). */

@@ -21,6 +21,7 @@ import {
 import { erasedMessage } from "@natter/protocol";
 import { errorText, formatTime, formatWhen, h, setChildren } from "./dom.ts";
 import { membersDialog, newChatDialog } from "./dialogs.ts";
+import { PushControls } from "./push.ts";
 
 interface Pending {
   id: string;
@@ -122,6 +123,8 @@ export class ChatApp {
   readonly #titleEl: HTMLElement;
   readonly #subEl: HTMLElement;
   readonly #membersBtn: HTMLButtonElement;
+  /** Notifications on/off, per-chat mute, opening a clicked notification's chat (push.ts). */
+  readonly #push: PushControls;
   readonly #scroller: HTMLElement;
   readonly #olderBtn: HTMLButtonElement;
   readonly #msgList: HTMLOListElement;
@@ -170,6 +173,7 @@ export class ChatApp {
     this.#titleEl = h("h2", { id: "conv-title", class: "conv-title" });
     this.#subEl = h("p", { id: "conv-sub", class: "conv-sub", "aria-live": "polite" });
     this.#membersBtn = h("button", { type: "button", class: "ghost", onclick: () => this.#openMembers() }, "Members");
+    this.#push = new PushControls(this.client, this.me);
     this.#olderBtn = h(
       "button",
       {
@@ -247,6 +251,7 @@ export class ChatApp {
           "←",
         ),
         h("div", { class: "conv-heading" }, this.#titleEl, this.#subEl),
+        this.#push.muteBtn,
         this.#membersBtn,
       ),
       this.#scroller,
@@ -273,6 +278,7 @@ export class ChatApp {
           { class: "bar" },
           h("div", { class: "who" }, h("h1", { class: "brand" }, "Natter"), this.#meEl),
           h("button", { type: "button", class: "primary", id: "new-chat", onclick: () => this.#newChat() }, "New chat"),
+          this.#push.switchEl,
           h("button", { type: "button", class: "ghost", id: "logout", onclick: () => void this.logout() }, "Log out"),
         ),
         this.#listEl,
@@ -286,6 +292,7 @@ export class ChatApp {
   /** Wires the SDK, connects and loads the chat list. */
   start(): void {
     const c = this.client;
+    this.#push.start((chat) => void this.open(chat));
     this.#off.push(
       c.on("state", (s) => this.#onState(s)),
       c.on("event", (e) => this.#onEvent(e)),
@@ -360,6 +367,7 @@ export class ChatApp {
   }
 
   stop(): void {
+    this.#push.stop();
     for (const off of this.#off.splice(0)) off();
     clearInterval(this.#typingTimer);
     this.list.stop();
@@ -368,6 +376,7 @@ export class ChatApp {
 
   async logout(): Promise<void> {
     await this.client.http.logout().catch(() => {});
+    this.#push.forget();
     this.#onLogout();
   }
 
@@ -527,6 +536,7 @@ export class ChatApp {
 
   async open(chatId: string): Promise<void> {
     this.#gone.delete(chatId);
+    this.#push.showChat(chatId);
     const c = this.#chat(chatId);
     if (this.#active !== chatId) {
       this.#active = chatId;

@@ -1,6 +1,8 @@
 // The NATS identities of one deployment: `scripts/node scripts/nats-auth.ts DIR`.
 //   DIR/secrets/<identity>.nk  an nkey seed per identity (packages/subjects/src/permissions.ts),
 //                              made once and kept: a restart never changes who is who
+//   DIR/leaf-remote.conf       the `leaf` identity's seed as `nkey: …`, included by an edge
+//                              site's leaf remote (nats/leaf.conf)
 //   DIR/auth.conf              the nats-server `accounts` block with each identity's public
 //                              key and permissions, rendered again on every run, so a
 //                              permission changed in permissions.ts takes effect on restart
@@ -35,3 +37,16 @@ for (const name of NATS_IDENTITY_NAMES) {
 const conf = path.join(dir, "auth.conf");
 writeFileSync(conf, natsAccountsConfig(creds), { mode: 0o600 });
 chmodSync(conf, 0o600);
+// An edge site's leaf remote authenticates as the `leaf` identity: nats/leaf.conf includes
+// this file inside its remote, so the seed stays in a mode-600 file, never in the config or
+// the environment. A site gets the hub's copy (README "Edge sites").
+const leafRemote = path.join(dir, "leaf-remote.conf");
+const leafSeed = readFileSync(path.join(secrets, "leaf.nk"), "utf8").trim();
+writeFileSync(
+  leafRemote,
+  `# The leaf identity's seed (scripts/nats-auth.ts): do not edit.\nnkey: ${JSON.stringify(leafSeed)}\n`,
+  {
+    mode: 0o600,
+  },
+);
+chmodSync(leafRemote, 0o600);

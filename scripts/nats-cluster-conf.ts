@@ -15,6 +15,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { HUB_SITE, isSiteName } from "@natter/protocol";
 
 export interface NatsNodeOptions {
   /** server_name: unique in the cluster, shown by `nats server list`. */
@@ -41,6 +42,10 @@ export interface NatsNodeOptions {
   maxMemoryStore?: string;
   /** JetStream fsync interval: a duration (the server's default 2m) or `always`. */
   syncInterval?: string;
+  /** JetStream domain: `hub` for the hub of edge sites (README "Edge sites"); none without sites. */
+  domain?: string;
+  /** Leaf listener, host:port: edge sites connect here over TLS as the `leaf` identity. */
+  leaf?: string;
   /** Comment lines put first: what this file is for. */
   about?: readonly string[];
 }
@@ -57,11 +62,13 @@ export function renderNatsNode(o: NatsNodeOptions): string {
     ...o.routes.map((r) => ["routes", r]),
     ...(o.clientAdvertise ? [["client-advertise", o.clientAdvertise]] : []),
     ...(o.clusterAdvertise ? [["cluster-advertise", o.clusterAdvertise]] : []),
+    ...(o.leaf ? [["leaf", o.leaf]] : []),
   ] as const) {
     if (!HOST_PORT.test(v)) throw new Error(`--${what} ${v}: expected host:port`);
   }
   if (!/^[A-Za-z0-9_-]+$/.test(o.name)) throw new Error(`--name ${o.name}: letters, digits, _ and - only`);
   if (o.routes.length < 2) throw new Error("--routes: a cluster needs at least two nodes' route addresses");
+  if (o.domain !== undefined && !isSiteName(o.domain)) throw new Error(`--domain ${o.domain}: a site name (e.g. hub)`);
   if (o.syncInterval && !/^(always|\d+(ms|s|m|h))$/.test(o.syncInterval)) {
     throw new Error(`--sync-interval ${o.syncInterval}: 'always' or a duration like 2m`);
   }
@@ -82,6 +89,13 @@ export function renderNatsNode(o: NatsNodeOptions): string {
     "max_payload: 1MB",
     "jetstream {",
     `  store_dir: ${q(o.store)}`,
+    ...(o.domain
+      ? [
+          "  # The JetStream domain: edge sites reach this cluster's JetStream as `$JS.<domain>.API`",
+          "  # over their leaf links; `$JS.API` answers as without it.",
+          `  domain: ${q(o.domain)}`,
+        ]
+      : []),
     ...(o.syncInterval ? [`  sync_interval: ${o.syncInterval}`] : []),
     ...(o.maxMemoryStore ? [`  max_memory_store: ${o.maxMemoryStore}`] : []),
     `  max_file_store: ${o.maxFileStore ?? "20GB"}`,
@@ -108,8 +122,20 @@ export function renderNatsNode(o: NatsNodeOptions): string {
     "    timeout: 2",
     "  }",
     "}",
-    "# Leaf nodes (the next issue) get the same tls block and an account of their own:",
-    "# leafnodes { listen: ..., tls { ... verify: true }, authorization { ... } }",
+    ...(o.leaf
+      ? [
+          "# Edge sites connect here as leaf nodes (nats/leaf.conf), over TLS, as the `leaf` identity",
+          '# of auth.conf, whose permissions are what may cross (README "Edge sites").',
+          "leafnodes {",
+          `  listen: ${q(o.leaf)}`,
+          "  tls {",
+          `    cert_file: ${tls("server.pem")}`,
+          `    key_file: ${tls("server-key.pem")}`,
+          "    timeout: 2",
+          "  }",
+          "}",
+        ]
+      : []),
     "",
   ].join("\n");
 }
@@ -127,6 +153,9 @@ export function composeNodes(): NatsNodeOptions[] {
     store: "/data/jetstream",
     tlsDir: "/etc/nats/secrets/tls",
     auth: "secrets/auth.conf",
+    // The hub of the compose profile `edge` (site s1); without sites neither changes anything.
+    domain: HUB_SITE,
+    leaf: "0.0.0.0:7422",
     about: [
       `Node ${i + 1} of the 3-node NATS cluster in docker-compose.yml (JetStream, R3 streams).`,
       "secrets/ is .data/compose/nats, made on the host by scripts/compose-secrets.sh: the",
@@ -144,6 +173,7 @@ const USAGE = `usage:
       --routes HOST:PORT,HOST:PORT,... --store DIR --tls-dir DIR [--auth auth.conf]
       [--client-advertise HOST:PORT] [--cluster-advertise HOST:PORT] [--cluster-name natter]
       [--max-file-store 20GB] [--max-memory-store SIZE] [--sync-interval 2m|always]
+      [--domain hub --leaf HOST:PORT]   (the hub of edge sites)
   nats-cluster-conf.ts compose        rewrite nats/cluster-n1..3.conf (docker-compose.yml)`;
 
 function main(argv: string[]): void {
@@ -172,6 +202,8 @@ function main(argv: string[]): void {
       "max-file-store": s,
       "max-memory-store": s,
       "sync-interval": s,
+      domain: s,
+      leaf: s,
     },
   });
   const need = (k: keyof typeof v) => {
@@ -196,6 +228,8 @@ function main(argv: string[]): void {
       ...opt("maxFileStore", v["max-file-store"]),
       ...opt("maxMemoryStore", v["max-memory-store"]),
       ...opt("syncInterval", v["sync-interval"]),
+      ...opt("domain", v.domain),
+      ...opt("leaf", v.leaf),
     }),
   );
 }

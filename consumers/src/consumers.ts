@@ -1,6 +1,7 @@
 import { AttachmentBucket, ensureChatStream } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
 import type { Store } from "@natter/store";
+import { copyStreamAt } from "@natter/subjects";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Registry, register } from "prom-client";
@@ -62,6 +63,7 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
         batchSize: config.historyBatch,
         lingerMs: config.historyLinger,
         runner,
+        ...(config.site === undefined ? {} : { site: config.site }),
       }) as ConsumerRunner<unknown>,
     );
   }
@@ -99,9 +101,46 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
     : undefined;
   sweeper?.start();
   logger.info({ consumers: started.map((r) => r.name) }, "consumers started");
+  // At an edge site (or the hub), history also writes the copy of the chats homed elsewhere,
+  // so the local store holds every chat its users are in; fanout stays with the home's. The
+  // copy stream appears once the other domain first answers (a gateway sets it up), so this
+  // runner starts in the background and joins `runners` then.
+  let stopped = false;
+  const copy =
+    wanted.has("history") && config.site !== undefined
+      ? (async () => {
+          const stream = copyStreamAt(config.site!);
+          const jsm = await jetstreamManager(nc);
+          while (!stopped) {
+            const exists = await jsm.streams.info(stream).then(
+              () => true,
+              () => false,
+            );
+            if (exists) break;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+          if (stopped) return;
+          const r = createHistoryConsumer({
+            nc,
+            store,
+            logger,
+            registry,
+            batchSize: config.historyBatch,
+            lingerMs: config.historyLinger,
+            runner,
+            stream,
+            site: config.site!,
+          }) as ConsumerRunner<unknown>;
+          await r.start();
+          started.push(r);
+          logger.info({ consumer: r.name }, "edge copy history consumer started");
+        })().catch((err: unknown) => logger.error({ err: String(err) }, "edge copy history consumer failed to start"))
+      : undefined;
   return {
     runners: started,
     async stop() {
+      stopped = true;
+      await copy;
       await Promise.all([...started.map((r) => r.stop()), sweeper?.stop()]);
     },
   };

@@ -27,6 +27,16 @@ export interface HistoryConsumerOptions {
   /** Wait for a fuller batch this long, ms (config `historyLinger`); 0 writes at once. */
   lingerMs?: number;
   registry?: Registry;
+  /**
+   * The stream it writes from: `CHATS` (default), or at an edge site the copy of the chats
+   * homed elsewhere (`CHATS_HUB`, `CHATS_EDGE`), under the same durable name there.
+   */
+  stream?: string;
+  /**
+   * Edge sites: this domain's site, so the history consumer reads a delete's target from the
+   * stream that holds its chat here (`ChatLog`). Unset: no sites.
+   */
+  site?: string;
   /** Passed through to the runner (tests shorten the timings). */
   runner?: Partial<
     Pick<
@@ -145,7 +155,7 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
     (log ??= jetstreamManager(opts.nc).then(
       (jsm) => ({
         jsm,
-        chatLog: new ChatLog(jsm, opts.store),
+        chatLog: new ChatLog(jsm, opts.store, opts.site),
         attachments: new AttachmentBucket(jetstream(opts.nc), jsm),
       }),
       (err: unknown) => {
@@ -153,11 +163,16 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
         throw err;
       },
     ));
+  // The copy of the chats homed elsewhere (edge sites) is erased in the store only: its
+  // home erases its own CHATS, and the copy keeps the original until its max age (reads fold
+  // the delete over it; README "Edge sites"). Its sequences are not CHATS's.
+  const copy = opts.stream !== undefined && opts.stream !== CHAT_STREAM;
   return new ConsumerRunner<ChatEvent>({
     nc: opts.nc,
     logger: opts.logger,
-    stream: CHAT_STREAM,
+    stream: opts.stream ?? CHAT_STREAM,
     durable: CONSUMERS.history,
+    ...(opts.stream === undefined || opts.stream === CHAT_STREAM ? {} : { name: `history-${opts.stream}` }),
     filterSubject: CHAT_STREAM_SUBJECTS[0]!,
     batchSize: opts.batchSize,
     lingerMs: opts.lingerMs ?? 0,
@@ -173,10 +188,13 @@ export function createHistoryConsumer(opts: HistoryConsumerOptions): ConsumerRun
         const { jsm, chatLog: reader, attachments } = await chatLog();
         const erased = await erasuresOf(events, reader, opts.logger);
         await writeHistoryBatch(opts.store, events, erased);
-        // The deleted messages' files, before the stream's copy goes (a failure naks the
-        // batch, and the next delivery purges them again: purges are idempotent).
-        await purgeDeletedAttachments(attachments, events);
-        await eraseFromStream(jsm, erased);
+        if (!copy) {
+          // The deleted messages' files, before the stream's copy goes (a failure naks the
+          // batch, and the next delivery purges them again: purges are idempotent). A copy
+          // stream's deletes are its home's to carry out: the files live in the home's bucket.
+          await purgeDeletedAttachments(attachments, events);
+          await eraseFromStream(jsm, erased);
+        }
       }
       end();
     },

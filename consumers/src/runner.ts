@@ -23,8 +23,10 @@ export interface RunnerOptions<T> {
   nc: NatsConnection;
   logger: Logger;
   stream: string;
-  /** Durable name, from `CONSUMERS` in @natter/subjects; also the metrics label. */
+  /** Durable name, from `CONSUMERS` in @natter/subjects; also the metrics label unless `name` is given. */
   durable: string;
+  /** The runner's name in metrics and logs when the durable's is taken (the same durable on another stream). */
+  name?: string;
   /** Only these subjects of the stream (a single filter); the whole stream when absent. */
   filterSubject?: string;
   /** Most messages handed to one `onBatch` call. */
@@ -90,7 +92,7 @@ class SessionBroken extends Error {
  */
 export class ConsumerRunner<T> {
   readonly name: string;
-  readonly #opts: Required<Omit<RunnerOptions<T>, "filterSubject" | "registry">> &
+  readonly #opts: Required<Omit<RunnerOptions<T>, "filterSubject" | "registry" | "name">> &
     Pick<RunnerOptions<T>, "filterSubject">;
   readonly #metrics: RunnerMetrics;
   readonly #log: Logger;
@@ -101,7 +103,7 @@ export class ConsumerRunner<T> {
   #wake: (() => void) | undefined;
 
   constructor(opts: RunnerOptions<T>) {
-    this.name = opts.durable;
+    this.name = opts.name ?? opts.durable;
     this.#opts = {
       ...opts,
       maxAckPending: opts.maxAckPending ?? opts.batchSize * 2,
@@ -115,7 +117,7 @@ export class ConsumerRunner<T> {
       lingerMs: opts.lingerMs ?? 0,
     };
     this.#metrics = runnerMetrics(opts.registry);
-    this.#log = opts.logger.child({ consumer: opts.durable });
+    this.#log = opts.logger.child({ consumer: this.name });
   }
 
   /**

@@ -12,6 +12,7 @@ import type { MessageEdits } from "./chat/edits.ts";
 import type { MessageReactions } from "./chat/reactions.ts";
 import type { TokenSigner } from "./auth/tokens.ts";
 import type { ChatService } from "./chat/service.ts";
+import type { HomeCalls } from "./edge/home-calls.ts";
 import type { Signals } from "./chat/signals.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Contacts } from "./presence/contacts.ts";
@@ -28,6 +29,8 @@ export interface GatewayContext {
   chatLog: ChatLog;
   signer: TokenSigner;
   chats: ChatService;
+  /** Edge sites only (`NATTER_SITE` set): forwarding to other domains' gateways. */
+  edge?: HomeCalls;
   /** Deletes for everyone: by members (author, group admin) and by operators. */
   deletes: MessageDeletes;
   /** Attachments: uploads into a chat, who reads them, a send taking them. */

@@ -1,4 +1,4 @@
-import { AttachmentBucket, ChatLog, JsPublisher } from "@natter/bus";
+import { AttachmentBucket, ChatLog, EdgeStreams, JsPublisher } from "@natter/bus";
 import { type Config, type Logger, tokenKeyring } from "@natter/config";
 import type { Store } from "@natter/store";
 import { waitFor } from "@natter/runtime";
@@ -21,6 +21,8 @@ import { MembersCache } from "./chat/members-cache.ts";
 import { ChatService } from "./chat/service.ts";
 import { Signals } from "./chat/signals.ts";
 import type { GatewayContext } from "./context.ts";
+import { EdgeResponder } from "./edge/edge-responder.ts";
+import { HomeCalls } from "./edge/home-calls.ts";
 import { createGatewayMetrics } from "./metrics.ts";
 import { Contacts } from "./presence/contacts.ts";
 import { Presence } from "./presence/presence.ts";
@@ -68,9 +70,14 @@ export async function createGateway(opts: {
     metrics,
     logger: logger.child({ component: "sequencer" }),
     maxBatch: config.sendBatch,
+    ...(config.site === undefined ? {} : { site: config.site }),
   });
   const sendLimiter = new RateLimiter({ burst: config.sendBurst, perSecond: config.sendRate });
-  const chatLog = new ChatLog(jsm, store);
+  const chatLog = new ChatLog(jsm, store, config.site);
+  const edge =
+    config.site === undefined
+      ? undefined
+      : new HomeCalls({ nc, site: config.site, logger: logger.child({ component: "edge" }) });
   const access = new ChatAccess({ store, chatLog });
   // The attachments bucket, created at start-up like the chat stream (replicated as it is);
   // on a fresh cluster its replicas may take a moment to be placed.
@@ -113,10 +120,12 @@ export async function createGateway(opts: {
     config,
     sendLimiter,
     logger,
+    ...(edge ? { edge } : {}),
     metrics,
     attachments,
   });
   const deletes = new MessageDeletes({
+    ...(edge ? { edge } : {}),
     store,
     chatLog,
     access,
@@ -125,6 +134,7 @@ export async function createGateway(opts: {
     logger: logger.child({ component: "deletes" }),
   });
   const edits = new MessageEdits({
+    ...(edge ? { edge } : {}),
     store,
     chatLog,
     access,
@@ -135,6 +145,7 @@ export async function createGateway(opts: {
     logger: logger.child({ component: "edits" }),
   });
   const reactions = new MessageReactions({
+    ...(edge ? { edge } : {}),
     store,
     chatLog,
     access,
@@ -142,6 +153,34 @@ export async function createGateway(opts: {
     limiter: sendLimiter,
     logger: logger.child({ component: "reactions" }),
   });
+  // This domain's copy of the chats homed elsewhere, set up in the background (the other
+  // side may not answer yet: a site started during an outage).
+  const edgeStreams =
+    config.site === undefined
+      ? undefined
+      : new EdgeStreams(
+          nc,
+          {
+            site: config.site,
+            sites: config.edgeSites ?? [],
+            replicas: config.streamReplicas,
+            maxAgeMs: config.streamMaxAge,
+          },
+          logger.child({ component: "edge-streams" }),
+        );
+  const edgeResponder =
+    config.site === undefined
+      ? undefined
+      : new EdgeResponder({
+          nc,
+          site: config.site,
+          chats,
+          edits,
+          reactions,
+          deletes,
+          store,
+          logger: logger.child({ component: "edge" }),
+        });
   const presence = new Presence({
     nc,
     js: jetstream(nc),
@@ -175,6 +214,7 @@ export async function createGateway(opts: {
     authenticator: new Authenticator(signer, store),
     sessions: new Sessions({ store, nc, logger: logger.child({ component: "sessions" }) }),
     chats,
+    ...(edge ? { edge } : {}),
     deletes,
     edits,
     attachments,
@@ -206,6 +246,8 @@ export async function createGateway(opts: {
     realtime,
     async close() {
       historyLag.stop();
+      edgeStreams?.stop();
+      await edgeResponder?.close();
       await realtime.close();
       await presence.close();
       await app.close();

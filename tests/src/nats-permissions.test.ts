@@ -162,6 +162,21 @@ const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
     sub: ["user.u_1.*", "presence.u_1", "_INBOX.x"],
     noSub: ["chat.*.msg", ">"],
   },
+  leaf: {
+    pub: ["$JS.hub.API.CONSUMER.CREATE.CHATS", "$JS.S.x", "user.u_1.signal", "user.u_1.inbox", "edge.hub.call"],
+    noPub: [
+      chat,
+      "edge.s1.call",
+      "$JS.hub.API.STREAM.DELETE.CHATS",
+      "$JS.hub.API.STREAM.PURGE.CHATS",
+      "$JS.hub.API.DIRECT.GET.CHATS",
+      "presence.u_1",
+      kv,
+      ...DESTRUCTIVE,
+    ],
+    sub: ["user.u_1.*", "$JS.M.x", "$JS.s1.API.CONSUMER.CREATE.CHATS", "_INBOX.x"],
+    noSub: ["chat.*.msg", ">", "$JS.API.>", "$JS.s1.API.STREAM.DELETE.CHATS", "presence.u_1"],
+  },
   tail: {
     pub: [
       "$JS.API.INFO",

@@ -6,6 +6,7 @@ import { deleteMsgId } from "@natter/subjects";
 import type { ChatAccess } from "./access.ts";
 import type { HistoryLag } from "./history-lag.ts";
 import { NotMemberError, type Sequencer } from "./sequencer.ts";
+import type { HomeCalls } from "../edge/home-calls.ts";
 
 /** The `message.deleted` event a delete answers with (`DELETE …/messages/:n`, the `delete` frame). */
 export interface DeleteResult {
@@ -55,7 +56,10 @@ export class MessageDeletes {
     /** Back-pressure: a delete is an event for history to apply, refused (503) as sends are while it lags. */
     historyLag: Pick<HistoryLag, "admit">;
     logger: Logger;
+    /** Edge sites: a member's delete in a chat homed elsewhere goes to its home (`edge/home-calls.ts`). */
+    edge?: HomeCalls;
   }) {
+    this.#edge = opts.edge;
     this.#store = opts.store;
     this.#chatLog = opts.chatLog;
     this.#access = opts.access;
@@ -65,7 +69,11 @@ export class MessageDeletes {
   }
 
   /** A member's delete: of their own message, or as an admin of a group, of anyone's. */
+  readonly #edge: HomeCalls | undefined;
+
   async byMember(me: string, chatId: string, target: number): Promise<DeleteResult> {
+    const home = this.#edge?.elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "delete", me, chatId, target });
     const member = await this.#access.requireMember(me, chatId);
     const message = await this.#target(chatId, target, member.joinedN);
     if (message.from !== me) {

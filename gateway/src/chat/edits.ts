@@ -8,6 +8,7 @@ import type { ChatAccess } from "./access.ts";
 import type { HistoryLag } from "./history-lag.ts";
 import { NotMemberError, type Sequencer } from "./sequencer.ts";
 import { liveMessage } from "./target.ts";
+import type { HomeCalls } from "../edge/home-calls.ts";
 
 /** The `message.edited` event an edit answers with (`PATCH …/messages/:n`, the `edit` frame). */
 export interface EditResult {
@@ -68,7 +69,10 @@ export class MessageEdits {
     limiter: Pick<RateLimiter, "take">;
     historyLag: Pick<HistoryLag, "admit">;
     logger: Logger;
+    /** Edge sites: an edit of a chat homed elsewhere goes to its home (`edge/home-calls.ts`). */
+    edge?: HomeCalls;
   }) {
+    this.#edge = opts.edge;
     this.#store = opts.store;
     this.#chatLog = opts.chatLog;
     this.#access = opts.access;
@@ -79,7 +83,11 @@ export class MessageEdits {
     this.#log = opts.logger;
   }
 
+  readonly #edge: HomeCalls | undefined;
+
   async edit(me: string, chatId: string, target: number, id: string, body: string): Promise<EditResult> {
+    const home = this.#edge?.elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "edit", me, chatId, target, id, body });
     if (Buffer.byteLength(body, "utf8") > this.#bodyLimit) {
       throw new NatterError("too_large", `the body is over ${this.#bodyLimit} bytes`, { field: "body" });
     }

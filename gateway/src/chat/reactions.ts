@@ -13,6 +13,7 @@ import type { RateLimiter } from "../rate-limit.ts";
 import type { ChatAccess } from "./access.ts";
 import { NotMemberError, type Sequencer } from "./sequencer.ts";
 import { eventAt, liveMessage } from "./target.ts";
+import type { HomeCalls } from "../edge/home-calls.ts";
 
 /**
  * What a reaction change answers: the event that added the reaction (`react`; the earlier
@@ -60,7 +61,10 @@ export class MessageReactions {
     /** The send limiter: a reaction is an event in the log like a message. */
     limiter: Pick<RateLimiter, "take">;
     logger: Logger;
+    /** Edge sites: a reaction in a chat homed elsewhere goes to its home (`edge/home-calls.ts`). */
+    edge?: HomeCalls;
   }) {
+    this.#edge = opts.edge;
     this.#store = opts.store;
     this.#chatLog = opts.chatLog;
     this.#access = opts.access;
@@ -70,7 +74,11 @@ export class MessageReactions {
   }
 
   /** `me` reacts to message `target` with `emoji` (`PUT …/reactions/:emoji`, the `react` frame). */
+  readonly #edge: HomeCalls | undefined;
+
   async add(me: string, chatId: string, target: number, emoji: string): Promise<ReactionResult> {
+    const home = this.#edge?.elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "react", me, chatId, target, emoji });
     const row = await this.#check(me, chatId, target, emoji);
     if (row?.active) return this.#answerOf(chatId, row.n);
     const all = await this.#store.listReactions(chatId, target);
@@ -92,6 +100,8 @@ export class MessageReactions {
 
   /** `me` takes back their `emoji` on message `target` (`DELETE …/reactions/:emoji`, the `unreact` frame). */
   async remove(me: string, chatId: string, target: number, emoji: string): Promise<ReactionResult> {
+    const home = this.#edge?.elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "unreact", me, chatId, target, emoji });
     const row = await this.#check(me, chatId, target, emoji);
     if (!row) return { chat: chatId, seq: 0, n: 0, ts: 0 };
     if (!row.active) return this.#answerOf(chatId, row.n);

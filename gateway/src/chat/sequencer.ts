@@ -1,7 +1,7 @@
 import { ChatLog, isWrongLastSequence, JsApiCodes, JsPublishError, type JsPublisher } from "@natter/bus";
 import { setNewest } from "@natter/collections";
 import type { Logger } from "@natter/config";
-import { applyMembership, type ChatEvent, type ChatEventPayload, NatterError } from "@natter/protocol";
+import { applyMembership, type ChatEvent, type ChatEventPayload, homeOf, NatterError } from "@natter/protocol";
 import type { Store } from "@natter/store";
 import { CHAT_STREAM, chatSubject, HEADERS } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -95,6 +95,11 @@ export class Sequencer {
     logger: Logger;
     /** Most queued events of one chat published as one atomic batch (replicated streams only); 1 turns batching off. Default 64. */
     maxBatch?: number;
+    /**
+     * Edge sites: this gateway's site. Only chats homed here are sequenced here; a chat homed
+     * elsewhere on this domain's `CHATS` would get a second, diverging order (G4).
+     */
+    site?: string;
   }) {
     this.#publisher = opts.publisher;
     this.#jsm = opts.jsm;
@@ -102,7 +107,10 @@ export class Sequencer {
     this.#metrics = opts.metrics;
     this.#log = opts.logger;
     this.#maxBatch = opts.maxBatch ?? 64;
+    this.#site = opts.site;
   }
+
+  readonly #site: string | undefined;
 
   /**
    * Publishes the next event of `chatId`. `build` receives the position and time and
@@ -110,6 +118,11 @@ export class Sequencer {
    * `expectEmpty` publishes only if the chat has no event yet (chat creation).
    */
   publish(chatId: string, build: Build, opts: PublishOpts = {}): Promise<Published> {
+    if (this.#site !== undefined && homeOf(chatId) !== this.#site) {
+      return Promise.reject(
+        new NatterError("forbidden", `chat ${chatId} is homed at ${homeOf(chatId)}: it is sequenced there`),
+      );
+    }
     return new Promise<Published>((resolve, reject) => {
       const request: Request = { build, opts, resolve, reject };
       const queue = this.#queues.get(chatId);

@@ -1,9 +1,18 @@
 import type { ChatLog } from "@natter/bus";
 import type { Config, Logger } from "@natter/config";
-import { type ChatEvent, type ChatView, isNatterError, isUnavailable, NatterError } from "@natter/protocol";
+import {
+  type ChatEvent,
+  type ChatView,
+  chatHome,
+  homedPrefix,
+  isNatterError,
+  isUnavailable,
+  NatterError,
+} from "@natter/protocol";
 import { type ChatRequest, type Member, projectEvents, type Store } from "@natter/store";
 import { msgId } from "@natter/subjects";
 import { directChatId, newId } from "../ids.ts";
+import type { HomeCalls } from "../edge/home-calls.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import type { Contacts } from "../presence/contacts.ts";
 import type { RateLimiter } from "../rate-limit.ts";
@@ -51,6 +60,7 @@ export class ChatService {
   readonly #members: MembersCache;
   readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #contacts: Contacts;
+  readonly #edge: HomeCalls | undefined;
   readonly #metrics: Pick<GatewayMetrics, "sendLatency">;
   readonly #attachments: Pick<Attachments, "take" | "release">;
 
@@ -70,6 +80,8 @@ export class ChatService {
     config: Config;
     sendLimiter: RateLimiter;
     logger: Logger;
+    /** Edge sites (`NATTER_SITE` set): operations on chats homed elsewhere go to their home. */
+    edge?: HomeCalls;
     metrics: Pick<GatewayMetrics, "sendLatency">;
     /** A send's attachments: checked and claimed for the message before it is published. */
     attachments: Pick<Attachments, "take" | "release">;
@@ -86,7 +98,13 @@ export class ChatService {
     this.#config = opts.config;
     this.#sendLimiter = opts.sendLimiter;
     this.#log = opts.logger;
+    this.#edge = opts.edge;
     this.#metrics = opts.metrics;
+  }
+
+  /** The home site of a chat when it is not this gateway's (edge sites only), else undefined. */
+  #elsewhere(chatId: string): string | undefined {
+    return this.#edge?.elsewhere(chatId);
   }
 
   /**
@@ -98,6 +116,9 @@ export class ChatService {
    */
   async openDirect(me: string, peer: string): Promise<{ view: ChatView; created: boolean }> {
     if (peer === me) throw new NatterError("invalid_input", "a direct chat needs another user", { field: "userId" });
+    // Homed elsewhere (a peer at another site): opened by the home, which knows both users.
+    const home = this.#elsewhere(directChatId(me, peer));
+    if (home) return this.#edge!.call(home, { op: "openDirect", me, peer });
     if (!(await this.#store.getUser(peer))) throw new NatterError("not_found", "no such user", { field: "userId" });
     const chatId = directChatId(me, peer);
     if (await this.#store.getChat(chatId)) {
@@ -136,6 +157,11 @@ export class ChatService {
         field: "members",
       });
     }
+    // Edge sites: homed at the members' site when they share one, else at the hub.
+    const home = this.#edge ? chatHome(unique) : undefined;
+    if (home !== undefined && home !== this.#edge!.site) {
+      return this.#edge!.call(home, { op: "createGroup", me, title, members });
+    }
     const users = await Promise.all(unique.map((u) => this.#store.getUser(u)));
     const missing = unique.find((_, i) => !users[i]);
     if (missing) throw new NatterError("not_found", `no such user: ${missing}`, { field: "members" });
@@ -144,7 +170,7 @@ export class ChatService {
     if (blocks.some((b) => b?.blocked)) {
       throw new NatterError("forbidden", "a user you named does not accept groups from you", { field: "members" });
     }
-    const chatId = newId("g_");
+    const chatId = newId(homedPrefix("g", home));
     // Everyone the creator has no accepted relationship with is asked (before the chat exists).
     const contacts = others.length > 0 ? await this.#contacts.load(me) : new Set<string>();
     await Promise.all(others.map((u) => this.#ask(u, chatId, me, !contacts.has(u))));
@@ -164,6 +190,8 @@ export class ChatService {
   }
 
   async addMember(me: string, chatId: string, userId: string): Promise<number> {
+    const home = this.#elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "addMember", me, chatId, userId });
     const mine = await this.requireMember(me, chatId);
     const chat = await this.#store.getChat(chatId);
     if (chat?.kind !== "group") throw new NatterError("invalid_input", "members can only be added to groups");
@@ -188,6 +216,8 @@ export class ChatService {
    * group that still has other members (409 `last_admin`).
    */
   async removeMember(me: string, chatId: string, userId: string): Promise<number> {
+    const home = this.#elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "removeMember", me, chatId, userId });
     const mine = await this.requireMember(me, chatId);
     const chat = await this.#store.getChat(chatId);
     if (chat?.kind !== "group") throw new NatterError("invalid_input", "direct chats have no member changes");
@@ -273,6 +303,9 @@ export class ChatService {
         field: "body",
       });
     }
+    // A chat homed at another site is sequenced there (G4: one sequence per chat).
+    const home = this.#elsewhere(chatId);
+    if (home) return this.#edge!.call(home, { op: "send", me, chatId, id, body, opts });
     // A retry after the JetStream dedup window: the history store knows where it landed
     // (told to members only, like everything in a chat).
     const earlier = await this.#earlierSend(chatId, me, id);

@@ -1,4 +1,4 @@
-import { NatterError, normalizeHandle } from "@natter/protocol";
+import { HUB_SITE, homedPrefix, NatterError, normalizeHandle } from "@natter/protocol";
 import { Type } from "typebox";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "../auth/passwords.ts";
 import type { GatewayContext } from "../context.ts";
@@ -34,15 +34,28 @@ export function authRoutes(app: App, ctx: GatewayContext): void {
         ctx.metrics.rateLimited.inc({ limit: "signup" });
         throw new NatterError("rate_limited", "too many attempts", { retryAfterMs: wait });
       }
-      const userId = newId("u_");
-      const created = await store.createUser({
+      // Homed where they sign up (edge sites: the site's name is in the id).
+      const userId = newId(homedPrefix("u", config.site));
+      const user = {
         userId,
         handle,
         displayName: req.body.displayName.trim() || handle,
-        passwordHash: await hashPassword(req.body.password),
         createdAt: Date.now(),
-      });
+      };
+      const created = await store.createUser({ ...user, passwordHash: await hashPassword(req.body.password) });
       if (!created) throw new NatterError("handle_taken", "that handle is taken", { field: "handle" });
+      // At an edge site, the hub's directory learns the user, so hub users can open chats
+      // with them. Best effort: during a leaf outage the user is known at the site only.
+      if (ctx.edge && config.site !== HUB_SITE) {
+        await ctx.edge
+          .call(HUB_SITE, { op: "user", user })
+          .catch((err: unknown) =>
+            req.log.warn(
+              { err: String(err), userId },
+              "the hub's directory did not take the user; known at this site only",
+            ),
+          );
+      }
       reply.code(201);
       return openSession(userId, req.body.deviceName ?? "");
     },

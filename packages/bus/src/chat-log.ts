@@ -9,7 +9,7 @@ import {
   NatterError,
 } from "@natter/protocol";
 import type { Member, Store } from "@natter/store";
-import { CHAT_STREAM } from "@natter/subjects";
+import { CHAT_STREAM, chatStreamAt } from "@natter/subjects";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import {
   type ChatHeadRef,
@@ -51,10 +51,22 @@ const MAX_MEMBERSHIP_REPLAY = 10_000;
 export class ChatLog {
   readonly #jsm: JetStreamManager;
   readonly #store: Store;
+  readonly #site: string | undefined;
 
-  constructor(jsm: JetStreamManager, store: Store) {
+  /**
+   * `site`: this process's edge site (`NATTER_SITE`); each chat is then read from the stream
+   * that holds it here (`chatStreamAt`: `CHATS` for chats homed here, the copy stream for
+   * chats homed elsewhere). Unset: every chat from `CHATS`, as without sites.
+   */
+  constructor(jsm: JetStreamManager, store: Store, site?: string) {
     this.#jsm = jsm;
     this.#store = store;
+    this.#site = site;
+  }
+
+  /** The stream holding the chat here; `CHATS` (which then holds none of it) for a chat of another site. */
+  #streamOf(chatId: string): string {
+    return chatStreamAt(this.#site, chatId) ?? CHAT_STREAM;
   }
 
   /**
@@ -78,22 +90,29 @@ export class ChatLog {
 
   /** The chat's newest event: `n` and its stream `seq` (0 when the stream no longer holds it). */
   head(chatId: string): Promise<ChatHeadRef> {
-    return readChatHead(this.#jsm, this.#store, chatId);
+    return readChatHead(this.#jsm, this.#store, chatId, this.#streamOf(chatId));
   }
 
   /** The newest event of each chat still in the stream (chats with none there are absent). */
-  lastEvents(chatIds: readonly string[]): Promise<Map<string, ChatEvent>> {
-    return lastChatEvents(this.#jsm, chatIds);
+  async lastEvents(chatIds: readonly string[]): Promise<Map<string, ChatEvent>> {
+    if (this.#site === undefined) return lastChatEvents(this.#jsm, chatIds);
+    const byStream = new Map<string, string[]>();
+    for (const id of chatIds) {
+      const s = this.#streamOf(id);
+      byStream.set(s, [...(byStream.get(s) ?? []), id]);
+    }
+    const maps = await Promise.all([...byStream].map(([s, ids]) => lastChatEvents(this.#jsm, ids, s)));
+    return new Map(maps.flatMap((m) => [...m]));
   }
 
   /** Contiguous events `afterN < n <= toN`, ascending, at most `limit` (`readChatEvents`). */
   async range(chatId: string, q: ChatRangeQuery): Promise<ChatEvent[]> {
-    return this.#erased(chatId, await readChatEvents(this.#jsm, this.#store, chatId, q));
+    return this.#erased(chatId, await readChatEvents(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId)));
   }
 
   /** One page of history for a reader (`readChatPage`). */
   async page(chatId: string, q: ChatPageQuery): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
-    const page = await readChatPage(this.#jsm, this.#store, chatId, q);
+    const page = await readChatPage(this.#jsm, this.#store, chatId, q, this.#streamOf(chatId));
     return { events: await this.#erased(chatId, page.events), hasMore: page.hasMore };
   }
 
@@ -111,7 +130,13 @@ export class ChatLog {
     if (outside.size === 0) return folded;
     const deleted = new Set<number>();
     for (const target of outside) {
-      const [m] = await readChatEvents(this.#jsm, this.#store, chatId, { afterN: target - 1, toN: target, limit: 1 });
+      const [m] = await readChatEvents(
+        this.#jsm,
+        this.#store,
+        chatId,
+        { afterN: target - 1, toN: target, limit: 1 },
+        this.#streamOf(chatId),
+      );
       if (m?.kind === "message.created" && m.n === target && m.deleted) deleted.add(target);
     }
     if (deleted.size === 0) return folded;
@@ -126,7 +151,13 @@ export class ChatLog {
   async editsOf(chatId: string, target: number, toN: number): Promise<MessageEditedEvent[]> {
     const edits: MessageEditedEvent[] = [];
     for (let after = target; after < toN;) {
-      const page = await readChatEvents(this.#jsm, this.#store, chatId, { afterN: after, toN, limit: EDIT_SCAN_PAGE });
+      const page = await readChatEvents(
+        this.#jsm,
+        this.#store,
+        chatId,
+        { afterN: after, toN, limit: EDIT_SCAN_PAGE },
+        this.#streamOf(chatId),
+      );
       for (const e of page) if (e.kind === "message.edited" && e.target === target) edits.push(e);
       const last = page.at(-1);
       if (!last) break;
@@ -135,7 +166,7 @@ export class ChatLog {
     return edits;
   }
 
-  /** The event at a stream sequence, if the stream still holds it. */
+  /** The event at a sequence of `CHATS` (the chats homed here), if the stream still holds it. */
   eventAt(seq: number): Promise<ChatEvent | undefined> {
     return chatEventAt(this.#jsm, seq);
   }

@@ -60,6 +60,7 @@ export async function readChatEvents(
   store: Store,
   chatId: string,
   query: ChatRangeQuery,
+  stream: string = CHAT_STREAM,
 ): Promise<ChatEvent[]> {
   const toN = query.toN ?? Number.MAX_SAFE_INTEGER;
   const limit = Math.floor(query.limit);
@@ -100,13 +101,13 @@ export async function readChatEvents(
     if (done()) break;
 
     // 2. The stream: from the event after the last known one, as far as it runs without a gap.
-    const start = prevSeq !== undefined ? prevSeq + 1 : await firstSeqAfter(jsm, store, chatId, next - 1);
+    const start = prevSeq !== undefined ? prevSeq + 1 : await firstSeqAfter(jsm, store, chatId, next - 1, stream);
     if (start === undefined) break;
     let seq = start;
     let atHead: boolean;
     for (;;) {
       const want = Math.min(limit - out.length, toN - next + 1, STREAM_PAGE);
-      const page = await streamPage(jsm, chatId, seq, want);
+      const page = await streamPage(jsm, chatId, seq, want, stream);
       seq = page.nextSeq;
       atHead = !page.more;
       let stop = atHead;
@@ -132,7 +133,7 @@ export async function readChatEvents(
     if (!progressed || atHead) break;
   }
   if (bodiesFromStream.length > 0 && prevSeq !== undefined) {
-    const deletedBy = await deletesAfter(jsm, chatId, prevSeq + 1);
+    const deletedBy = await deletesAfter(jsm, chatId, prevSeq + 1, stream);
     for (const i of deletedBy.size > 0 ? bodiesFromStream : []) {
       const e = out[i]!;
       const messageN = e.kind === "message.edited" ? e.target : e.n;
@@ -148,10 +149,15 @@ export async function readChatEvents(
  * The chat's deletes in the stream from seq `seq` on (at most `DELETE_SCAN_PAGES` pages):
  * deleted message `n` → the delete's `n`.
  */
-async function deletesAfter(jsm: JetStreamManager, chatId: string, seq: number): Promise<Map<number, number>> {
+async function deletesAfter(
+  jsm: JetStreamManager,
+  chatId: string,
+  seq: number,
+  stream: string,
+): Promise<Map<number, number>> {
   const deletedBy = new Map<number, number>();
   for (let i = 0; i < DELETE_SCAN_PAGES; i++) {
-    const page = await streamPage(jsm, chatId, seq, STREAM_PAGE);
+    const page = await streamPage(jsm, chatId, seq, STREAM_PAGE, stream);
     for (const e of page.events) if (e.kind === "message.deleted") deletedBy.set(e.target, e.n);
     if (!page.more) break;
     seq = page.nextSeq;
@@ -170,8 +176,13 @@ export interface ChatHeadRef {
  * store, which the history consumer writes behind it), else the store's head (the chat's
  * events have all aged out of the stream); `{n: 0, seq: 0}` for a chat with no event.
  */
-export async function readChatHead(jsm: JetStreamManager, store: Store, chatId: string): Promise<ChatHeadRef> {
-  const last = await lastChatEvent(jsm, chatId);
+export async function readChatHead(
+  jsm: JetStreamManager,
+  store: Store,
+  chatId: string,
+  stream: string = CHAT_STREAM,
+): Promise<ChatHeadRef> {
+  const last = await lastChatEvent(jsm, chatId, stream);
   if (last) return { n: last.n, seq: last.seq };
   const stored = await store.getChatHead(chatId);
   return { n: stored?.lastN ?? 0, seq: 0 };
@@ -202,23 +213,36 @@ export async function readChatPage(
   store: Store,
   chatId: string,
   q: ChatPageQuery,
+  stream: string = CHAT_STREAM,
 ): Promise<{ events: ChatEvent[]; hasMore: boolean }> {
   const minN = Math.max(1, q.minN);
   if (q.after !== undefined) {
-    const events = await readChatEvents(jsm, store, chatId, {
-      afterN: Math.max(q.after, minN - 1),
-      ...(q.maxN === undefined ? {} : { toN: q.maxN }),
-      limit: q.limit + 1,
-    });
+    const events = await readChatEvents(
+      jsm,
+      store,
+      chatId,
+      {
+        afterN: Math.max(q.after, minN - 1),
+        ...(q.maxN === undefined ? {} : { toN: q.maxN }),
+        limit: q.limit + 1,
+      },
+      stream,
+    );
     const hasMore = events.length > q.limit;
     return { events: hasMore ? events.slice(0, q.limit) : events, hasMore };
   }
   // Numbers are dense from 1, so the newest page below `before` is known from the head alone.
-  let top = q.maxN ?? (await readChatHead(jsm, store, chatId)).n;
+  let top = q.maxN ?? (await readChatHead(jsm, store, chatId, stream)).n;
   if (q.before !== undefined) top = Math.min(top, q.before - 1);
   if (top < minN) return { events: [], hasMore: false };
   const bottom = Math.max(minN, top - q.limit + 1);
-  const events = await readChatEvents(jsm, store, chatId, { afterN: bottom - 1, toN: top, limit: top - bottom + 1 });
+  const events = await readChatEvents(
+    jsm,
+    store,
+    chatId,
+    { afterN: bottom - 1, toN: top, limit: top - bottom + 1 },
+    stream,
+  );
   return { events, hasMore: bottom > minN };
 }
 
@@ -232,17 +256,18 @@ async function firstSeqAfter(
   store: Store,
   chatId: string,
   afterN: number,
+  stream: string,
 ): Promise<number | undefined> {
   const subject = chatSubject(chatId);
   if (afterN > 0) {
     const [prev] = await storeEvents(store, chatId, { afterN: afterN - 1, limit: 1 });
     if (prev?.n === afterN) return prev.seq + 1;
   }
-  const lastMsg = await jsm.direct.getMessage(CHAT_STREAM, { last_by_subj: subject });
+  const lastMsg = await jsm.direct.getMessage(stream, { last_by_subj: subject });
   if (!lastMsg) return undefined;
   const last = parsed(lastMsg);
   if (last && last.n <= afterN) return undefined;
-  const first = await eventFrom(jsm, subject, 1);
+  const first = await eventFrom(jsm, subject, 1, stream);
   if (!first) return undefined;
   if (first.n > afterN) return first.seq;
   // Smallest seq s in (first.seq, last seq] whose next chat event has n > afterN.
@@ -250,7 +275,7 @@ async function firstSeqAfter(
   let hi = lastMsg.seq;
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
-    const e = await eventFrom(jsm, subject, mid);
+    const e = await eventFrom(jsm, subject, mid, stream);
     if (!e || e.n > afterN) hi = mid;
     else lo = e.seq + 1;
   }
@@ -281,9 +306,14 @@ function parsed(m: StoredMsg): ChatEvent | undefined {
 }
 
 /** The chat's first event at or after stream seq `seq` (single direct gets, skipping poison). */
-async function eventFrom(jsm: JetStreamManager, subject: string, seq: number): Promise<ChatEvent | undefined> {
+async function eventFrom(
+  jsm: JetStreamManager,
+  subject: string,
+  seq: number,
+  stream: string,
+): Promise<ChatEvent | undefined> {
   for (;;) {
-    const m = await jsm.direct.getMessage(CHAT_STREAM, { seq, next_by_subj: subject });
+    const m = await jsm.direct.getMessage(stream, { seq, next_by_subj: subject });
     if (!m) return undefined;
     const e = parsed(m);
     if (e) return e;
@@ -300,8 +330,9 @@ async function streamPage(
   chatId: string,
   seq: number,
   batch: number,
+  stream: string,
 ): Promise<{ events: ChatEvent[]; more: boolean; nextSeq: number }> {
-  const iter = await jsm.direct.getBatch(CHAT_STREAM, { seq, next_by_subj: chatSubject(chatId), batch });
+  const iter = await jsm.direct.getBatch(stream, { seq, next_by_subj: chatSubject(chatId), batch });
   const events: ChatEvent[] = [];
   let messages = 0;
   let pending = -1;

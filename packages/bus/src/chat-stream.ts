@@ -30,8 +30,12 @@ export async function ensureChatStream(jsm: JetStreamManager, opts: ChatStreamOp
 }
 
 /** The last event of a chat still held by the stream, via direct get; undefined if none. */
-export async function lastChatEvent(jsm: JetStreamManager, chatId: string): Promise<ChatEvent | undefined> {
-  const m = await jsm.direct.getMessage(CHAT_STREAM, { last_by_subj: chatSubject(chatId) });
+export async function lastChatEvent(
+  jsm: JetStreamManager,
+  chatId: string,
+  stream: string = CHAT_STREAM,
+): Promise<ChatEvent | undefined> {
+  const m = await jsm.direct.getMessage(stream, { last_by_subj: chatSubject(chatId) });
   if (!m) return undefined;
   return parseEventPayload(m.json(), m.seq);
 }
@@ -46,13 +50,14 @@ const MULTI_LAST_CHUNK = 256;
 export async function lastChatEvents(
   jsm: JetStreamManager,
   chatIds: readonly string[],
+  stream: string = CHAT_STREAM,
 ): Promise<Map<string, ChatEvent>> {
   const out = new Map<string, ChatEvent>();
   const unique = [...new Set(chatIds)];
   for (let i = 0; i < unique.length; i += MULTI_LAST_CHUNK) {
     const subjects = unique.slice(i, i + MULTI_LAST_CHUNK).map((id) => chatSubject(id));
     try {
-      for await (const m of await jsm.direct.getLastMessagesFor(CHAT_STREAM, { multi_last: subjects })) {
+      for await (const m of await jsm.direct.getLastMessagesFor(stream, { multi_last: subjects })) {
         const e = parseEventPayload(m.json(), m.seq);
         out.set(e.chat, e);
       }

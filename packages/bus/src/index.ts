@@ -2,6 +2,7 @@ export { ChatLog } from "./chat-log.ts";
 export * from "./chat-range.ts";
 export { chatEventAt, ensureChatStream, isNoResults, lastChatEvent, lastChatEvents } from "./chat-stream.ts";
 export { type ConnectOptions, connectNats } from "./connect.ts";
+export { EdgeStreams, type EdgeStreamOptions } from "./edge-streams.ts";
 export {
   isWrongLastSequence,
   JsApiCodes,

@@ -182,7 +182,7 @@ export interface ReactionAck {
 }
 
 /** Send errors worth retrying with the same id (before the deadline). */
-const RETRIABLE: ReadonlySet<string> = new Set(["rate_limited", "unavailable"]);
+const RETRIABLE: ReadonlySet<string> = new Set(["rate_limited", "unavailable", "home_unreachable"]);
 
 export class NatterClient {
   readonly http: NatterHttp;
@@ -391,7 +391,8 @@ export class NatterClient {
   /**
    * Sends a message. Resolves with its `seq` and `n` once the server acknowledged it
    * (`sent`). Until then it is resent with the same `id` after every reconnect, and on
-   * `rate_limited`/`unavailable`, for at most `sendTimeoutMs`. Works while disconnected
+   * `rate_limited`/`unavailable`/`home_unreachable` (a chat homed at an edge site or the hub
+   * across a cut leaf link), for at most `sendTimeoutMs`. Works while disconnected
    * (the send waits for the connection). `attachments`: ids from `http.uploadAttachment`
    * into this chat (the body may then be "").
    */

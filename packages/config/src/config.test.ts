@@ -151,3 +151,24 @@ test("config - token keys are validated at start-up with clear messages", () => 
   );
   assert.match(problems({})[0] ?? "", /NATTER_TOKEN_SECRET is required by a gateway process: .*NATTER_TOKEN_KEYS/);
 });
+
+test("config - edge sites: NATTER_SITE is a site name, NATTER_EDGE_SITES is read at the hub only", () => {
+  const none = loadConfig({ NATTER_TOKEN_SECRET: secret });
+  assert.equal(none.site, undefined, "unset: no sites, one domain");
+  assert.equal(none.edgeSites, undefined);
+  assert.equal(loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_SITE: "shop1" }).site, "shop1");
+  assert.deepEqual(
+    loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_SITE: "hub", NATTER_EDGE_SITES: "shop1, ship2" }).edgeSites,
+    ["shop1", "ship2"],
+  );
+  assert.throws(() => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_SITE: "Shop-1" }), /NATTER_SITE=Shop-1/);
+  assert.throws(
+    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_SITE: "shop1", NATTER_EDGE_SITES: "ship2" }),
+    /NATTER_EDGE_SITES is read at the hub only/,
+  );
+  assert.throws(
+    () => loadConfig({ NATTER_TOKEN_SECRET: secret, NATTER_SITE: "hub", NATTER_EDGE_SITES: "hub,x.y" }),
+    (err: unknown) =>
+      err instanceof ConfigError && err.problems.filter((p) => /is not an edge site name/.test(p)).length === 2,
+  );
+});

@@ -4,6 +4,8 @@
  * configuration table is generated from the same entries (`npm run config:doc`).
  */
 
+import { HUB_SITE, isSiteName } from "@natter/protocol";
+
 type Kind = "string" | "int" | "duration" | "enum" | "list" | "secret" | "file";
 
 /**
@@ -478,6 +480,18 @@ export const KEYS = {
     default: "2s",
     doc: "At most one `typing` signal per user and chat in this interval; extra ones are dropped silently",
   },
+  site: {
+    env: "NATTER_SITE",
+    kind: "string",
+    optional: true,
+    doc: "Edge deployments: this process's site, the JetStream domain of the nats-server it uses (`hub` at the hub, else the edge site's name: a lowercase letter, then up to 15 lowercase letters and digits); unset: no sites, one domain as always (README \"Edge sites\")",
+  },
+  edgeSites: {
+    env: "NATTER_EDGE_SITES",
+    kind: "list",
+    optional: true,
+    doc: "At the hub (`NATTER_SITE=hub`) only: the edge sites whose chats the hub copies into `CHATS_EDGE` (sourced over their leaf links), comma separated",
+  },
   shutdownGrace: {
     env: "NATTER_SHUTDOWN_GRACE",
     kind: "duration",
@@ -531,6 +545,13 @@ export const CHECKS: ((c: Config) => string[])[] = [
   (c) => tokenKeyring(c).problems,
   (c) => {
     const out: string[] = [];
+    if (c.site !== undefined && !isSiteName(c.site))
+      out.push(`NATTER_SITE=${c.site}: expected a lowercase letter, then up to 15 lowercase letters and digits`);
+    if (c.edgeSites !== undefined && c.site !== HUB_SITE)
+      out.push(`NATTER_EDGE_SITES is read at the hub only: set NATTER_SITE=${HUB_SITE} too, or unset it`);
+    for (const s of c.edgeSites ?? []) {
+      if (!isSiteName(s) || s === HUB_SITE) out.push(`NATTER_EDGE_SITES: ${s} is not an edge site name`);
+    }
     // Gateways need the public key only (they answer it); the push consumer signs with both.
     if (c.pushVapidPrivateKey !== undefined && c.pushVapidPublicKey === undefined)
       out.push("NATTER_PUSH_VAPID_PRIVATE_KEY needs NATTER_PUSH_VAPID_PUBLIC_KEY");

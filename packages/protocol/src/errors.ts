@@ -32,6 +32,11 @@ export const ERROR_STATUS = {
   /** A frame or feature this gateway does not implement yet (e.g. `typing`, `watch`). */
   unsupported: 501,
   unavailable: 503,
+  /**
+   * The chat is homed at another site (edge deployments) and that site cannot be reached
+   * now (its leaf link is down): retry with the same id; the SDK resends until `sent`.
+   */
+  home_unreachable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -7,5 +7,6 @@ export * from "./membership.ts";
 export * from "./signals.ts";
 export * from "./http.ts";
 export * from "./frame-schemas.ts";
+export * from "./homes.ts";
 export * from "./attachments.ts";
 export * from "./push.ts";

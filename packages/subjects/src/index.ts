@@ -4,7 +4,7 @@
  * with the `nats` CLI; change both together.
  */
 
-import { isId } from "@natter/protocol";
+import { HUB_SITE, homeOf, isId, isSiteName } from "@natter/protocol";
 
 export { ID_PATTERN } from "@natter/protocol";
 
@@ -197,6 +197,87 @@ export function chatStreamConfig(opts: ChatStreamOptions) {
     // Atomic batches (server 2.12+): a gateway publishes a chat's queued sends as one batch.
     allow_atomic: true,
     max_msg_size: 64 * 1024,
+  };
+}
+
+/*
+ * Edge sites (README "Edge sites", ARCHITECTURE.md "Edge sites"). Each site's nats-server is
+ * a leaf node of the hub with its own JetStream domain (`NATTER_SITE`); the hub's domain is
+ * `HUB_SITE`. Every domain sequences the chats homed there in its own `CHATS` (subjects
+ * `chat.*.msg`, never carried over a leaf link: `nats/leaf.conf` denies `chat.>` both ways and
+ * the `leaf` identity is not allowed it), and holds a read-only copy of the chats homed
+ * elsewhere that its users are in, in one more stream:
+ */
+
+/** At a site: a mirror of the hub's `CHATS` (the hub's sequence numbers, read-only). */
+export const HUB_COPY_STREAM = "CHATS_HUB";
+/** At the hub: every site's `CHATS`, sourced (hub sequence numbers; per-chat order kept, since one chat comes from one source). */
+export const SITES_COPY_STREAM = "CHATS_EDGE";
+
+/** The JetStream API prefix of another domain, reached over the leaf link. */
+export function jsApiPrefix(domain: string): string {
+  if (!isSiteName(domain)) throw new TypeError(`domain ${JSON.stringify(domain)} is not a site name`);
+  return `$JS.${domain}.API`;
+}
+
+/**
+ * Where the stream holding `chatId`'s events is at a process of site `here` (undefined: no
+ * sites, the one `CHATS`): `CHATS` for the chats homed here, the copy stream for chats homed
+ * where this domain copies from (the hub at a site, every site at the hub), undefined for a
+ * chat this domain does not hold (another site's: its users are all there).
+ */
+export function chatStreamAt(here: string | undefined, chatId: string): string | undefined {
+  if (here === undefined) return CHAT_STREAM;
+  const home = homeOf(chatId);
+  if (home === here) return CHAT_STREAM;
+  if (here === HUB_SITE) return SITES_COPY_STREAM;
+  return home === HUB_SITE ? HUB_COPY_STREAM : undefined;
+}
+
+/** The copy stream of a site's domain: `CHATS_HUB` at a site, `CHATS_EDGE` at the hub. */
+export function copyStreamAt(here: string): string {
+  return here === HUB_SITE ? SITES_COPY_STREAM : HUB_COPY_STREAM;
+}
+
+/**
+ * Core NATS request/reply, not stored: chat operations a gateway forwards to a gateway of
+ * the chat's home (a send to a chat homed elsewhere, opening a chat homed elsewhere, a
+ * user's directory entry). Home gateways answer in queue group `EDGE_CALL_QUEUE`; during a
+ * leaf outage there is no responder and the caller answers `home_unreachable` at once.
+ */
+export function edgeCallSubject(site: string): string {
+  if (!isSiteName(site)) throw new TypeError(`site ${JSON.stringify(site)} is not a site name`);
+  return `edge.${site}.call`;
+}
+export const EDGE_CALL_QUEUE = "gateways";
+
+type CopyOptions = Pick<ChatStreamOptions, "replicas" | "maxAgeMs">;
+
+/** `CHATS_HUB` at a site: a mirror of the hub's `CHATS`, kept as long as the hub keeps it. */
+export function hubCopyStreamConfig(opts: CopyOptions) {
+  return {
+    name: HUB_COPY_STREAM,
+    retention: "limits" as const,
+    storage: "file" as const,
+    discard: "old" as const,
+    num_replicas: opts.replicas,
+    max_age: opts.maxAgeMs * 1_000_000,
+    allow_direct: true,
+    mirror: { name: CHAT_STREAM, external: { api: jsApiPrefix(HUB_SITE), deliver: "" } },
+  };
+}
+
+/** `CHATS_EDGE` at the hub: the `CHATS` of every site in `sites`, sourced over their leaf links. */
+export function sitesCopyStreamConfig(sites: readonly string[], opts: CopyOptions) {
+  return {
+    name: SITES_COPY_STREAM,
+    retention: "limits" as const,
+    storage: "file" as const,
+    discard: "old" as const,
+    num_replicas: opts.replicas,
+    max_age: opts.maxAgeMs * 1_000_000,
+    allow_direct: true,
+    sources: sites.map((s) => ({ name: CHAT_STREAM, external: { api: jsApiPrefix(s), deliver: "" } })),
   };
 }
 

@@ -8,7 +8,17 @@
  * pins what each identity may and may not do).
  */
 
-import { ATTACHMENT_BUCKET, ATTACHMENT_STREAM, CHAT_STREAM, CONSUMERS, PRESENCE_BUCKET } from "./index.ts";
+import { HUB_SITE } from "@natter/protocol";
+import {
+  ATTACHMENT_BUCKET,
+  ATTACHMENT_STREAM,
+  CHAT_STREAM,
+  CONSUMERS,
+  HUB_COPY_STREAM,
+  jsApiPrefix,
+  PRESENCE_BUCKET,
+  SITES_COPY_STREAM,
+} from "./index.ts";
 
 /** The account every Natter identity lives in (JetStream enabled). */
 export const NATS_ACCOUNT = "NATTER";
@@ -24,6 +34,11 @@ export interface SubjectRules {
 export interface Permissions {
   publish: SubjectRules;
   subscribe: SubjectRules;
+  /**
+   * May answer the requests it receives (nats-server `allow_responses`: one reply to the
+   * reply subject of each message delivered to it), without a publish right on `_INBOX.>`.
+   */
+  allowResponses?: boolean;
 }
 
 export interface IdentitySpec {
@@ -72,14 +87,17 @@ const OBJECTS = `$O.${ATTACHMENT_BUCKET}.>`;
 /** Replies to a connection's own requests (JetStream API answers, PubAcks, KV watch deliveries). */
 const INBOX = "_INBOX.>";
 
-/** What a process running one durable consumer of the chat stream needs. */
-function durableConsumer(durable: string): string[] {
+/** The streams an edge domain copies other domains' chats into (the hub's or the sites'). */
+const COPY_STREAMS = [HUB_COPY_STREAM, SITES_COPY_STREAM];
+
+/** What a process running one durable consumer of the chat stream (or a copy stream) needs. */
+function durableConsumer(durable: string, stream: string = CHAT_STREAM): string[] {
   return [
-    api.streamInfo(CHAT_STREAM),
-    api.consumerInfo(CHAT_STREAM, durable),
-    ...api.consumerCreate(CHAT_STREAM, durable),
-    api.consumerNext(CHAT_STREAM, durable),
-    api.ack(CHAT_STREAM, durable),
+    api.streamInfo(stream),
+    api.consumerInfo(stream, durable),
+    ...api.consumerCreate(stream, durable),
+    api.consumerNext(stream, durable),
+    api.ack(stream, durable),
   ];
 }
 
@@ -87,7 +105,12 @@ function union(...specs: Permissions[]): Permissions {
   const merge = (pick: (p: Permissions) => SubjectRules): SubjectRules => ({
     allow: [...new Set(specs.flatMap((p) => pick(p).allow))],
   });
-  return { publish: merge((p) => p.publish), subscribe: merge((p) => p.subscribe) };
+  const allowResponses = specs.some((p) => p.allowResponses);
+  return {
+    publish: merge((p) => p.publish),
+    subscribe: merge((p) => p.subscribe),
+    ...(allowResponses ? { allowResponses } : {}),
+  };
 }
 
 const gateway: Permissions = {
@@ -122,6 +145,18 @@ const gateway: Permissions = {
       `$JS.API.CONSUMER.INFO.${KV_STREAM}.*`,
       `$JS.API.CONSUMER.DELETE.${KV_STREAM}.*`,
       api.flowControl(KV_STREAM),
+      // Edge sites: the copy of other domains' chats it creates at start-up (a mirror of the
+      // hub's chats at a site, the sites' chats sourced at the hub) and reads like CHATS;
+      // chat operations forwarded to a gateway of the chat's home domain.
+      ...COPY_STREAMS.flatMap((s) => [
+        api.streamInfo(s),
+        api.streamCreate(s),
+        api.streamUpdate(s),
+        ...api.directGet(s),
+      ]),
+      // Whether the other domain's CHATS answers yet (the copy is set up only then).
+      `$JS.*.API.STREAM.INFO.${CHAT_STREAM}`,
+      "edge.*.call",
       // Attachments (the object store bucket): created at start-up like the streams above;
       // an upload's chunks and description, the claim a send puts on it (a description
       // written with an expected last sequence), reads by direct get. The purge is the
@@ -135,15 +170,20 @@ const gateway: Permissions = {
       api.streamPurge(ATTACHMENT_STREAM),
     ],
   },
-  // The users it holds (inbox and signals in one subscription) and the users its sockets watch.
-  subscribe: { allow: ["user.*.*", "presence.*", INBOX] },
+  // The users it holds (inbox and signals in one subscription) and the users its sockets
+  // watch; at an edge site, the operations other domains forward to its home chats.
+  subscribe: { allow: ["user.*.*", "presence.*", "edge.*.call", INBOX] },
+  // The answers to those forwarded operations.
+  allowResponses: true,
 };
 
 const history: Permissions = {
+  // At an edge site, history also writes the chats copied from other domains.
   publish: {
     allow: [
       api.info,
       ...durableConsumer(CONSUMERS.history),
+      ...COPY_STREAMS.flatMap((s) => durableConsumer(CONSUMERS.history, s)),
       // Deletes that erase: once a `message.deleted` is in the store, the original
       // `message.created` is erased from the stream by its seq (the one destructive call a
       // service makes, and only history: gateways never erase the log). Its target is read
@@ -224,6 +264,54 @@ const tail: Permissions = {
   subscribe: { allow: ["chat.*.msg", "user.*.*", "presence.*", INBOX] },
 };
 
+/**
+ * The leaf link of an edge site, as the hub sees it (the site's nats-server authenticates
+ * with this identity's seed, `nats/leaf.conf`). On a leaf connection `publish` is what the
+ * site may send into the hub and `subscribe` what the hub sends to the site. Found by
+ * tracing nats-server 2.15.2: a mirror or source creates its consumer through the other
+ * domain's API (replies on `$JSC.R.>`), and the messages, heartbeats and flow control come
+ * back on `$JS.M.>` (mirror), `$JS.S.>` (source) and `$JS.FC.>`. Chat subjects never cross:
+ * each side stores only its own (`chat.>` is absent here and denied in `leaf.conf`).
+ */
+const leaf: Permissions = {
+  publish: {
+    allow: [
+      // The site's mirror of the hub's chats: its consumer on the hub's CHATS.
+      `${jsApiPrefix(HUB_SITE)}.CONSUMER.CREATE.${CHAT_STREAM}`,
+      `${jsApiPrefix(HUB_SITE)}.CONSUMER.CREATE.${CHAT_STREAM}.>`,
+      `${jsApiPrefix(HUB_SITE)}.CONSUMER.DELETE.${CHAT_STREAM}.>`,
+      // The site's gateway asking whether the hub's CHATS answers (before mirroring it).
+      `${jsApiPrefix(HUB_SITE)}.STREAM.INFO.${CHAT_STREAM}`,
+      // The hub's source of the site's chats: the messages it delivers.
+      "$JS.S.>",
+      "$JS.FC.>",
+      "$JSC.R.>",
+      INBOX,
+      // Typing and receipts to hub users; operations forwarded to the hub's gateways.
+      "user.*.*",
+      `edge.${HUB_SITE}.call`,
+    ],
+  },
+  subscribe: {
+    allow: [
+      // The hub's source of the site's chats: its consumer on the site's CHATS.
+      `$JS.*.API.CONSUMER.CREATE.${CHAT_STREAM}.>`,
+      `$JS.*.API.CONSUMER.CREATE.${CHAT_STREAM}`,
+      `$JS.*.API.CONSUMER.DELETE.${CHAT_STREAM}.>`,
+      `$JS.*.API.STREAM.INFO.${CHAT_STREAM}`,
+      // The site's mirror: the messages the hub delivers.
+      "$JS.M.>",
+      "$JS.FC.>",
+      "$JSC.R.>",
+      INBOX,
+      // Live delivery (the hub's fanout to the site's users), typing and receipts;
+      // operations the hub forwards to the chats homed at the site.
+      "user.*.*",
+      "edge.*.call",
+    ],
+  },
+};
+
 /** Every identity, by the name its user and credential files carry. */
 export const NATS_IDENTITIES = {
   gateway: { account: NATS_ACCOUNT, doc: "a gateway process (`gateway/src/main.ts`)", permissions: gateway },
@@ -256,6 +344,11 @@ export const NATS_IDENTITIES = {
     account: NATS_ACCOUNT,
     doc: "developers' read-only `nats` CLI (context `natter-tail`)",
     permissions: tail,
+  },
+  leaf: {
+    account: NATS_ACCOUNT,
+    doc: "an edge site's leaf link into the hub (`nats/leaf.conf`): its mirror of the hub's chats, the hub's source of its chats, live delivery and forwarded operations; no chat subject",
+    permissions: leaf,
   },
   admin: {
     account: NATS_ACCOUNT,
@@ -306,7 +399,15 @@ export function natsAccountsConfig(
     const p = spec.permissions;
     const user = {
       ...cred,
-      ...(p ? { permissions: { publish: rules(p.publish), subscribe: rules(p.subscribe) } } : {}),
+      ...(p
+        ? {
+            permissions: {
+              publish: rules(p.publish),
+              subscribe: rules(p.subscribe),
+              ...(p.allowResponses ? { allow_responses: true } : {}),
+            },
+          }
+        : {}),
     };
     users[spec.account]!.push(`      # ${name}: ${spec.doc.replace(/\n/g, " ")}\n      ${JSON.stringify(user)}`);
   }
@@ -334,7 +435,10 @@ export function permissionsMarkdown(): string {
     const spec: IdentitySpec = NATS_IDENTITIES[name];
     const p = spec.permissions;
     if (!p) return `| \`${name}\` | ${spec.account} | ${spec.doc} | everything | everything |`;
-    const pub = code(p.publish.allow) + (p.publish.deny?.length ? `; **not** ${code(p.publish.deny)}` : "");
+    const pub =
+      code(p.publish.allow) +
+      (p.publish.deny?.length ? `; **not** ${code(p.publish.deny)}` : "") +
+      (p.allowResponses ? "; replies to the requests it receives (`allow_responses`)" : "");
     const sub = code(p.subscribe.allow) + (p.subscribe.deny?.length ? `; **not** ${code(p.subscribe.deny)}` : "");
     return `| \`${name}\` | ${spec.account} | ${spec.doc} | ${pub} | ${sub} |`;
   });

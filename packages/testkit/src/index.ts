@@ -17,6 +17,7 @@ export {
 export { type PartitionableCluster, startPartitionableNatsCluster } from "./nats-partition.ts";
 export * from "./stack.ts";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
+export { type EdgeDeployment, type EdgeDomain, startEdge } from "./edge.ts";
 export { docTable, tableCells } from "./doc-table.ts";
 export { WsClient } from "./ws-client.ts";
 export { type NatsSuite, natsSuite, type StackSuite, stackSuite } from "./suite.ts";

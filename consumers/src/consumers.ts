@@ -9,6 +9,7 @@ import { AttachmentSweeper } from "./attachment-sweeper.ts";
 import { createFanoutConsumer } from "./fanout.ts";
 import { createHistoryConsumer } from "./history.ts";
 import { createPushConsumer } from "./push.ts";
+import { PushCursors } from "./push-cursors.ts";
 import { pushAgent } from "./push-http.ts";
 import { WebhookSender } from "./push-webhook.ts";
 import { WebPushSender } from "./push-web.ts";
@@ -79,7 +80,7 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
         runner,
       }) as ConsumerRunner<unknown>,
     );
-  if (wanted.has("push")) runners.push(pushConsumer(config, opts, registry, runner) as ConsumerRunner<unknown>);
+  if (wanted.has("push")) runners.push((await pushConsumer(config, opts, registry, runner)) as ConsumerRunner<unknown>);
   const started: ConsumerRunner<unknown>[] = [];
   for (const r of runners) {
     await r.start().catch(async (err: unknown) => {
@@ -147,7 +148,7 @@ export async function startConsumers(opts: StartConsumersOptions): Promise<Runni
 }
 
 /** The push consumer with the channels the configuration enables (Web Push, the webhook, or both). */
-function pushConsumer(
+async function pushConsumer(
   config: Config,
   opts: StartConsumersOptions,
   registry: Registry,
@@ -162,6 +163,7 @@ function pushConsumer(
   const logger = opts.logger.child({ consumer: "push" });
   return createPushConsumer({
     nc: opts.nc,
+    cursors: await PushCursors.open(opts.nc, config.streamReplicas),
     store: opts.store,
     logger: opts.logger,
     registry,

@@ -1,43 +1,33 @@
 import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
 
-/** Messages of one chat that one notification per member collapses. */
+/** The messages one notification per member collapses: a run of the chat's log. */
 export interface PushWindow {
   chat: string;
-  /** Ascending by `n`; non-empty. */
-  messages: MessageCreatedEvent[];
+  /** The window's first message (its anchor: live or deleted, it keeps its `n` and `ts`). */
   firstN: number;
+  /** The last event the window takes (any kind). */
   lastN: number;
+  /** Its live (not deleted) messages, ascending by `n`. */
+  messages: MessageCreatedEvent[];
 }
 
 /**
- * Cuts a batch's messages into collapse windows: per chat, in `n` order, a window opens at
- * a message and takes every later message of the chat whose `ts` is within `spanMs` of
- * that first one. The window depends only on the messages (their `n` and `ts`), not on when
- * they were read, so a batch redelivered after a crash cuts the same windows, and the
- * notification id (`notificationIdOf(chat, firstN, lastN)`) repeats. The runner lingers
- * `spanMs` before taking a batch, so a burst is in one batch to begin with.
+ * Cuts the window that opens at `events[0]` (the first message after the chat's push
+ * cursor, deleted or not: an erased message keeps its `n` and `ts`, so a delete never moves
+ * a window): every event after it, in `n` order, while its `ts` is within `spanMs` of the
+ * first one's. The cut depends only on the log, not on how messages were batched, so a
+ * redelivery after a crash cuts the same window and `notificationIdOf(chat, firstN, lastN)`
+ * repeats. Call it once the span has passed (every event of the window is in the log).
  */
-export function pushWindows(events: readonly ChatEvent[], spanMs: number): PushWindow[] {
-  const byChat = new Map<string, MessageCreatedEvent[]>();
+export function cutWindow(events: readonly ChatEvent[], spanMs: number): PushWindow {
+  const first = events[0];
+  if (first?.kind !== "message.created") throw new Error("a push window opens at a message");
+  const until = first.ts + spanMs;
+  const w: PushWindow = { chat: first.chat, firstN: first.n, lastN: first.n, messages: [] };
   for (const e of events) {
-    if (e.kind !== "message.created" || e.deleted) continue;
-    let list = byChat.get(e.chat);
-    if (!list) byChat.set(e.chat, (list = []));
-    list.push(e);
+    if (e !== first && e.ts >= until) break;
+    w.lastN = e.n;
+    if (e.kind === "message.created" && !e.deleted) w.messages.push(e);
   }
-  const windows: PushWindow[] = [];
-  for (const [chat, list] of byChat) {
-    list.sort((a, b) => a.n - b.n);
-    let open: MessageCreatedEvent[] | undefined;
-    for (const m of list) {
-      if (open && m.ts - open[0]!.ts < spanMs) {
-        if (open.at(-1)!.n !== m.n) open.push(m); // a redelivered copy in one batch: once
-        continue;
-      }
-      open = [m];
-      windows.push({ chat, messages: open, firstN: m.n, lastN: m.n });
-    }
-  }
-  for (const w of windows) w.lastN = w.messages.at(-1)!.n;
-  return windows;
+  return w;
 }

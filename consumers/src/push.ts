@@ -15,8 +15,9 @@ import { Counter, type Registry, register } from "prom-client";
 import { parseChatEvent } from "./chat-event.ts";
 import { perRegistry } from "./metrics.ts";
 import type { WebhookSender } from "./push-webhook.ts";
+import type { PushCursors } from "./push-cursors.ts";
 import type { WebPushSender } from "./push-web.ts";
-import { type PushWindow, pushWindows } from "./push-windows.ts";
+import { cutWindow, type PushWindow } from "./push-windows.ts";
 import { ConsumerRunner, type RunnerOptions } from "./runner.ts";
 
 function createMetrics(registry: Registry) {
@@ -67,19 +68,22 @@ export interface PushNotifierOptions {
   preview: boolean;
   webPush?: WebPushSender;
   webhook?: WebhookSender;
-  /** The clock (ms); tests of the windows pass their own. */
-  now?: () => number;
+  /** Where each chat's windows have got to (`PUSH_BUCKET`). */
+  cursors: PushCursors;
 }
 
 /**
- * The push consumer's batch handler. For each collapse window (`pushWindows`) it waits out
- * the grace, then reads the window's messages again through `ChatLog` (so a message
- * deleted meanwhile comes back erased and is not pushed), and for each member other than
- * the senders counts the messages that member's devices have not acknowledged (the
- * delivered pointer, which a connected device moves within a fraction of a second) and
- * pushes one notification per window with that count, unless the member muted the chat.
- * The runner acks the batch after this resolves: a crash before re-delivers it, and the
- * same windows give the same notification ids (at least once, repeats recognisable).
+ * The push consumer's batch handler. A batch only says which chats have new messages; the
+ * windows are cut from the log: each chat's next window opens at its first message after
+ * the chat's cursor (`PushCursors`) and takes what follows within one grace
+ * (`cutWindow`). Once that grace has passed, the window is read again through `ChatLog`
+ * (a message deleted meanwhile comes back erased and is not pushed), and each member other
+ * than the senders is told of the messages their devices have not acknowledged (the
+ * delivered pointer, which a connected device moves within a fraction of a second), one
+ * notification per window with the count, unless the member muted the chat. Then the
+ * cursor moves past the window. The runner acks the batch after this resolves: a crash
+ * before the cursor moved cuts the same window again from the same cursor (the same
+ * notification id), so delivery is at least once and repeats are recognisable.
  */
 export class PushNotifier {
   readonly #nc: NatsConnection;
@@ -87,7 +91,6 @@ export class PushNotifier {
   readonly #log: Logger;
   readonly #metrics: PushMetrics;
   readonly #opts: PushNotifierOptions;
-  readonly #now: () => number;
   readonly #stopping = new AbortController();
   #chatLog: ChatLog | undefined;
 
@@ -97,7 +100,6 @@ export class PushNotifier {
     this.#log = opts.logger;
     this.#metrics = pushMetrics(opts.registry ?? register);
     this.#opts = opts;
-    this.#now = opts.now ?? Date.now;
   }
 
   /** Cuts retries' back-offs short (the batch is then naked or acked as usual). */
@@ -106,36 +108,46 @@ export class PushNotifier {
   }
 
   async handle(events: readonly ChatEvent[]): Promise<void> {
-    const windows = pushWindows(events, this.#opts.graceMs);
-    if (windows.length === 0) return;
-    // The grace runs from each message's own time: by the newest one's, every device that
-    // was connected has had it and acked it. Clamped, so a gateway's clock ahead of ours
-    // cannot hold the batch for longer than one grace.
-    const newest = Math.max(...windows.map((w) => w.messages.at(-1)!.ts));
-    const wait = Math.min(this.#opts.graceMs, newest + this.#opts.graceMs - this.#now());
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    // Per chat, the newest message of the batch: windows are notified up to it.
+    const upTo = new Map<string, number>();
+    for (const e of events) if (e.kind === "message.created") upTo.set(e.chat, Math.max(upTo.get(e.chat) ?? 0, e.n));
+    if (upTo.size === 0) return;
     this.#chatLog ??= new ChatLog(await jetstreamManager(this.#nc), this.#store);
     const names = new Map<string, Promise<string>>();
-    for (const w of windows) await this.#notifyWindow(w, names);
+    const queue = [...upTo];
+    // Chats side by side (each waits out its own grace), a bounded number at once.
+    await Promise.all(
+      Array.from({ length: Math.min(CHAT_CONCURRENCY, queue.length) }, async () => {
+        for (let item = queue.shift(); item; item = queue.shift()) await this.#chat(item[0], item[1], names);
+      }),
+    );
+  }
+
+  /** Notifies the chat's windows from its cursor until one covers message `upToN`. */
+  async #chat(chat: string, upToN: number, names: Map<string, Promise<string>>): Promise<void> {
+    const log = this.#chatLog!;
+    for (let cursor = await this.#opts.cursors.get(chat); cursor < upToN;) {
+      // The window's anchor: the chat's first message after the cursor, as the log has it.
+      const after = await log.range(chat, { afterN: cursor, toN: upToN, limit: WINDOW_LIMIT });
+      const first = after.find((e) => e.kind === "message.created");
+      if (!first) return; // nothing but other kinds of events up to there
+      // The grace runs from the first message's own time. Clamped, so a gateway's clock
+      // ahead of ours cannot hold the batch for longer than one grace.
+      const wait = Math.min(this.#opts.graceMs, first.ts + this.#opts.graceMs - Date.now()) + SETTLE_MS;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      // Read again now: everything within the grace has landed, and an erased row (a
+      // message deleted within the grace) wins over the copy the batch delivered.
+      const w = cutWindow(await log.range(chat, { afterN: first.n - 1, limit: WINDOW_LIMIT }), this.#opts.graceMs);
+      if (w.messages.length === 0) this.#metrics.skipped.inc({ reason: "deleted" });
+      else await this.#notifyWindow(w, names);
+      await this.#opts.cursors.set(chat, w.lastN);
+      cursor = w.lastN;
+    }
   }
 
   async #notifyWindow(w: PushWindow, names: Map<string, Promise<string>>): Promise<void> {
-    const log = this.#chatLog!;
-    // Read again now: an erased row (deleted within the grace) wins over what was delivered.
-    const now = await log.range(w.chat, { afterN: w.firstN - 1, toN: w.lastN, limit: w.lastN - w.firstN + 1 });
-    const live = new Set(now.filter((e) => e.kind === "message.created" && !e.deleted).map((e) => e.n));
-    const messages = w.messages.filter((m) => live.has(m.n));
-    if (messages.length === 0) {
-      this.#metrics.skipped.inc({ reason: "deleted" });
-      return;
-    }
-    const members = await log.membersAt(w.chat, w.lastN);
-    await Promise.all(
-      [...members].map(async (user) => {
-        const n = await this.#notifyMember(w, messages, user, names);
-        return n;
-      }),
-    );
+    const members = await this.#chatLog!.membersAt(w.chat, w.lastN);
+    await Promise.all([...members].map((user) => this.#notifyMember(w, w.messages, user, names)));
   }
 
   async #notifyMember(
@@ -159,7 +171,7 @@ export class PushNotifier {
       this.#metrics.skipped.inc({ reason: "acked" });
       return;
     }
-    if (settings && settings.mutedUntil > this.#now()) {
+    if (settings && settings.mutedUntil > Date.now()) {
       this.#metrics.skipped.inc({ reason: "muted" });
       return;
     }
@@ -189,7 +201,7 @@ export class PushNotifier {
         // Bound to its device session: a logout, a revocation or an expiry ends it here,
         // whichever path ended the session.
         const session = await this.#store.getSession(user, sub.deviceId);
-        if (!session || session.revoked || session.expiresAt <= this.#now()) {
+        if (!session || session.revoked || session.expiresAt <= Date.now()) {
           await this.#store.deletePushSubscription(user, sub.subscriptionId);
           this.#metrics.removed.inc({ reason: "session" });
           return;
@@ -227,19 +239,22 @@ export interface PushConsumerOptions extends Omit<PushNotifierOptions, "logger">
 }
 
 /**
- * The linger beyond the grace: a message within one grace of a window's first one reaches
- * the consumer before the batch is taken (delivery takes milliseconds), so the batch holds
- * its whole window and a redelivery cuts the same one.
+ * Waited beyond the grace before a window is read: a message stamped within the grace is
+ * in the stream by then (a publish takes milliseconds), so the window is read whole.
  */
-const LINGER_MARGIN_MS = 250;
+const SETTLE_MS = 250;
+/** Chats handled at once in a batch (each waits out its own grace, reads and sends). */
+const CHAT_CONCURRENCY = 16;
+/** Most events a window read takes: a window of a chat busier than this is cut there (the same cut every time). */
+const WINDOW_LIMIT = 1000;
 /** Like fanout's: a crash delays pushes by at most this; the grace and retries are kept alive with `working()`. */
 const PUSH_ACK_WAIT_MS = 10_000;
 export const PUSH_BATCH = 256;
 
 /**
- * The push consumer: durable `push` on the chat stream. The runner lingers one grace (and a
- * margin) once a message waits, so a burst arrives as one batch and collapses into one
- * notification.
+ * The push consumer: durable `push` on the chat stream. The runner lingers one grace once a
+ * message waits, so a burst's messages come in one batch (fewer, fuller batches; the
+ * windows themselves are cut from the log).
  */
 export function createPushConsumer(opts: PushConsumerOptions): ConsumerRunner<ChatEvent> & { notifier: PushNotifier } {
   const registry = opts.registry ?? register;
@@ -251,7 +266,7 @@ export function createPushConsumer(opts: PushConsumerOptions): ConsumerRunner<Ch
     durable: CONSUMERS.push,
     filterSubject: CHAT_STREAM_SUBJECTS[0]!,
     batchSize: opts.batchSize ?? PUSH_BATCH,
-    lingerMs: opts.graceMs + LINGER_MARGIN_MS,
+    lingerMs: opts.graceMs + SETTLE_MS,
     ackWaitMs: PUSH_ACK_WAIT_MS,
     registry,
     ...opts.runner,

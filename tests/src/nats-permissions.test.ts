@@ -114,6 +114,7 @@ const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
     pub: ["user.u_1.inbox", direct, next("fanout"), ack("fanout")],
     noPub: [
       chat,
+      "$KV.PUSH.chat.c_1",
       "user.u_1.signal",
       "presence.u_1",
       kv,
@@ -131,7 +132,16 @@ const MATRIX: Record<Exclude<NatsIdentity, "admin" | "sys">, Row> = {
   },
   push: {
     // Its durable and stream reads only: it publishes nothing on NATS (pushes go over HTTPS).
-    pub: [direct, stream("INFO"), next("push"), create("push"), ack("push")],
+    // Its durable, the chat stream's reads, its cursors (the PUSH bucket).
+    pub: [
+      direct,
+      stream("INFO"),
+      next("push"),
+      create("push"),
+      ack("push"),
+      "$KV.PUSH.chat.c_1",
+      "$JS.API.STREAM.CREATE.KV_PUSH",
+    ],
     noPub: [
       chat,
       "user.u_1.inbox",

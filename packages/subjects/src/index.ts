@@ -105,6 +105,17 @@ export function presenceKeySubject(key: string): string {
   return `$KV.${PRESENCE_BUCKET}.${key}`;
 }
 
+/**
+ * The push consumer's cursors (v1.1): a KV bucket (stream `KV_PUSH`) with one key per chat,
+ * `chat.<chatId>`, whose value `{n}` is the last `n` a notification window of that chat
+ * covered. The next window starts at the first message after it, so windows are cut from
+ * the log, the same whatever batches the messages came in, before or after a crash.
+ */
+export const PUSH_BUCKET = "PUSH";
+export const PUSH_KEYS = {
+  cursor: (chatId: string) => `chat.${token(chatId, "chatId")}`,
+} as const;
+
 /** Durable consumers on the chat stream. */
 export const CONSUMERS = {
   /** Writes events, membership and chat heads to the store; acks after the write. */

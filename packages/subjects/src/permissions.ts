@@ -17,6 +17,7 @@ import {
   HUB_COPY_STREAM,
   jsApiPrefix,
   PRESENCE_BUCKET,
+  PUSH_BUCKET,
   SITES_COPY_STREAM,
 } from "./index.ts";
 
@@ -50,6 +51,7 @@ export interface IdentitySpec {
 }
 
 const KV_STREAM = `KV_${PRESENCE_BUCKET}`;
+const PUSH_KV_STREAM = `KV_${PUSH_BUCKET}`;
 const DURABLES = Object.values(CONSUMERS);
 
 /** JetStream API subjects, named for what they do (nats-server's `$JS.API` layout). */
@@ -222,10 +224,15 @@ const push: Permissions = {
       api.info,
       ...durableConsumer(CONSUMERS.push),
       // Membership as of an event, and the chat's messages after a grace (deleted ones are
-      // not pushed), read through ChatLog (store first, then the stream). Nothing else: the
-      // push consumer publishes nothing on NATS; it talks HTTPS to push services and the
-      // operator's webhook.
+      // not pushed), read through ChatLog (store first, then the stream).
       ...api.directGet(CHAT_STREAM),
+      // Its cursors (the PUSH bucket): created at start-up, read by direct get, written
+      // after each window's notifications. Nothing else is published: pushes go over HTTPS
+      // to push services and the operator's webhook.
+      `$KV.${PUSH_BUCKET}.>`,
+      api.streamInfo(PUSH_KV_STREAM),
+      api.streamCreate(PUSH_KV_STREAM),
+      ...api.directGet(PUSH_KV_STREAM),
     ],
   },
   subscribe: { allow: [INBOX] },

@@ -47,6 +47,8 @@ export class MessageDeletes {
   readonly #seq: Pick<Sequencer, "publish">;
   readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #log: Logger;
+  /** Edge sites: the home of a chat homed elsewhere, where the operation goes. */
+  readonly #edge: HomeCalls | undefined;
 
   constructor(opts: {
     store: Pick<Store, "getChat" | "getEvents" | "eraseMessage">;
@@ -69,8 +71,6 @@ export class MessageDeletes {
   }
 
   /** A member's delete: of their own message, or as an admin of a group, of anyone's. */
-  readonly #edge: HomeCalls | undefined;
-
   async byMember(me: string, chatId: string, target: number): Promise<DeleteResult> {
     const home = this.#edge?.elsewhere(chatId);
     if (home) return this.#edge!.call(home, { op: "delete", me, chatId, target });

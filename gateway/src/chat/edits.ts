@@ -56,6 +56,8 @@ export class MessageEdits {
   readonly #limiter: Pick<RateLimiter, "take">;
   readonly #historyLag: Pick<HistoryLag, "admit">;
   readonly #log: Logger;
+  /** Edge sites: the home of a chat homed elsewhere, where the operation goes. */
+  readonly #edge: HomeCalls | undefined;
 
   constructor(opts: {
     /** The client-message index: a retry after the dedup window answers the edit it repeats. */
@@ -82,8 +84,6 @@ export class MessageEdits {
     this.#historyLag = opts.historyLag;
     this.#log = opts.logger;
   }
-
-  readonly #edge: HomeCalls | undefined;
 
   async edit(me: string, chatId: string, target: number, id: string, body: string): Promise<EditResult> {
     const home = this.#edge?.elsewhere(chatId);

@@ -52,6 +52,8 @@ export class MessageReactions {
   readonly #seq: Pick<Sequencer, "publish">;
   readonly #limiter: Pick<RateLimiter, "take">;
   readonly #log: Logger;
+  /** Edge sites: the home of a chat homed elsewhere, where the operation goes. */
+  readonly #edge: HomeCalls | undefined;
 
   constructor(opts: {
     store: Pick<Store, "getReaction" | "listReactions" | "applyReaction">;
@@ -74,8 +76,6 @@ export class MessageReactions {
   }
 
   /** `me` reacts to message `target` with `emoji` (`PUT …/reactions/:emoji`, the `react` frame). */
-  readonly #edge: HomeCalls | undefined;
-
   async add(me: string, chatId: string, target: number, emoji: string): Promise<ReactionResult> {
     const home = this.#edge?.elsewhere(chatId);
     if (home) return this.#edge!.call(home, { op: "react", me, chatId, target, emoji });

@@ -4,8 +4,8 @@
  *
  * Issue 15's fault suite. Starts a 3-node NATS cluster whose routes run through TCP proxies
  * (R3 chat stream and KV), Cassandra through a TCP proxy (a fresh keyspace on the local
- * one), two gateways, two history consumers on the one durable and a fanout consumer,
- * then a verifying load from `bench/src/load` (1:1 chats and groups, several devices per
+ * one), two gateways, two history consumers on the one durable, a fanout consumer and a
+ * push consumer (webhook only, towards a local receiver; push-check.ts), then a verifying load from `bench/src/load` (1:1 chats and groups, several devices per
  * user, receivers dropping and resuming, clients that reconnect and resend unanswered
  * sends with the same id). For each fault, one at a time: a phase of load, the fault
  * injected a fifth of the way in, repaired, recovery timed, the rest of the phase, then
@@ -35,6 +35,7 @@ import { connect } from "@nats-io/transport-node";
 import { LoadPool } from "../load/pool.ts";
 import type { PlanChat } from "../load/worker.ts";
 import { seedChats } from "../seed.ts";
+import { type Listened, PUSH_WEBHOOK_SECRET, pushCaughtUp, startPushWatch, verifyPush } from "./push-check.ts";
 import { verifyHistory } from "../verify.ts";
 
 const ALL = [
@@ -42,6 +43,7 @@ const ALL = [
   "history-1",
   "history-2",
   "fanout",
+  "push",
   "nats-node",
   "nats-leader",
   "partition",
@@ -94,12 +96,16 @@ const gwPorts = [await freePort(), await freePort()];
 const gwEnv = (i: number) => ({ ...env, NATTER_HTTP_PORT: String(gwPorts[i]), NATTER_NATS_NAME: `g${i + 1}` });
 const gateways: GatewayProc[] = [await startGateway(natsUrl, gwEnv(0), "g1")];
 gateways.push(await startGateway(natsUrl, gwEnv(1), "g2"));
-const consumerKinds = { "history-1": "history", "history-2": "history", fanout: "fanout" } as const;
+const consumerKinds = { "history-1": "history", "history-2": "history", fanout: "fanout", push: "push" } as const;
 type ConsumerName = keyof typeof consumerKinds;
+const hooks = await startPushWatch();
 const consumerEnv = (name: ConsumerName) => ({
   ...env,
   NATTER_CONSUMERS: consumerKinds[name],
   NATTER_NATS_NAME: name,
+  ...(name === "push"
+    ? { NATTER_PUSH_WEBHOOK_URL: hooks.url, NATTER_PUSH_WEBHOOK_SECRET: PUSH_WEBHOOK_SECRET, NATTER_PUSH_GRACE: "2s" }
+    : {}),
 });
 const consumers = new Map<ConsumerName, Proc>();
 for (const name of Object.keys(consumerKinds) as ConsumerName[])
@@ -109,10 +115,16 @@ log(
 );
 
 const prefix = `c${Date.now().toString(36)}_`;
-const seeded = [
-  ...(await seedChats(gateways[0]!.url, env, `${prefix}d`, Number(a.direct), 2)),
-  ...(await seedChats(gateways[0]!.url, env, `${prefix}g`, Number(a.groups), Number(a.members))),
-];
+const directs = await seedChats(gateways[0]!.url, env, `${prefix}d`, Number(a.direct), 2);
+// Each group gets one member more than --members: the push listener, who has no device
+// and never sends, so every message of the group must reach it in one notification.
+const groups = await seedChats(gateways[0]!.url, env, `${prefix}g`, Number(a.groups), Number(a.members) + 1);
+const listened: Listened[] = groups.map((g) => ({
+  chatId: g.chatId,
+  listener: g.members.at(-1)!.userId,
+  token: g.members[0]!.token,
+}));
+const seeded = [...directs, ...groups.map((g) => ({ ...g, members: g.members.slice(0, -1) }))];
 const urls = gateways.map((g) => g.url);
 const chats: PlanChat[] = seeded.map((c, k) => ({
   chatId: c.chatId,
@@ -150,7 +162,7 @@ const probes: Record<string, () => Promise<boolean>> = {
   // A consumer has recovered when its durable is caught up with the load again (a few
   // seconds of messages at most pending, pulls waiting).
   ...Object.fromEntries(
-    [CONSUMERS.history, CONSUMERS.fanout].map((d) => [
+    [CONSUMERS.history, CONSUMERS.fanout, CONSUMERS.push].map((d) => [
       `${d} consumer`,
       async () => {
         try {
@@ -216,7 +228,8 @@ async function inject(fault: Fault): Promise<{ repairedAt: number; what: string 
     }
     case "history-1":
     case "history-2":
-    case "fanout": {
+    case "fanout":
+    case "push": {
       await consumers.get(fault)!.kill("SIGKILL");
       await sleep(2000);
       const repairedAt = Date.now();
@@ -274,6 +287,8 @@ interface Row {
   "longest send wait s": number;
   "recover s": number;
   "recovered last": string;
+  "push lost": number;
+  "push duplicated": number;
 }
 const rows: Row[] = [];
 let before = { sent: 0, lost: 0, duplicated: 0, misordered: 0 };
@@ -296,6 +311,16 @@ try {
     log(`${fault}: ${hit.what}; recovered in ${rec.seconds} s (last: ${rec.last})`);
     const result = await run;
     const history = await verifyHistory(gateways[0]!.url, result.acked, tokenOf);
+    // The push consumer acks a batch after its grace and webhooks (a killed one's batch
+    // comes back after its 10 s ack wait): wait for it, then match its notifications.
+    const pushDone = await pushCaughtUp(jsm, 90_000);
+    const pushed = await verifyPush(gateways[0]!.url, hooks, listened);
+    if (!pushDone) pushed.problems.unshift("push consumer not caught up after 90 s");
+    if (pushed.lost || pushed.duplicated || pushed.conflicting || !pushDone) {
+      // What the push consumer said (warnings and errors: failed batches, dead letters).
+      for (const l of (consumers.get("push")?.output() ?? "").trim().split("\n").slice(-8))
+        log(`  push: ${l.slice(0, 300)}`);
+    }
     const now = {
       sent: result.sent,
       lost: result.lost + history.lost,
@@ -314,14 +339,27 @@ try {
       "longest send wait s": Math.round(result.maxAckMs / 100) / 10,
       "recover s": rec.seconds,
       "recovered last": rec.last,
+      // Over everything so far (the check re-reads every group's whole history).
+      "push lost": pushed.lost,
+      "push duplicated": pushed.duplicated + pushed.conflicting,
     };
     before = now;
     rows.push(row);
-    for (const p of [...result.problems, ...history.problems].slice(0, 10)) log(`  ${p}`);
-    if (row.lost || row.duplicated || row["order violations"] || row["unanswered sends"] || Number.isNaN(rec.seconds))
+    for (const p of [...result.problems, ...history.problems, ...pushed.problems].slice(0, 10)) log(`  ${p}`);
+    if (
+      row.lost ||
+      row.duplicated ||
+      row["order violations"] ||
+      row["unanswered sends"] ||
+      Number.isNaN(rec.seconds) ||
+      row["push lost"] ||
+      row["push duplicated"] ||
+      pushed.unsigned ||
+      !pushDone
+    )
       failed = true;
     log(
-      `${fault}: acked ${row.acked}, lost ${row.lost}, duplicated ${row.duplicated}, order violations ${row["order violations"]}, unanswered ${row["unanswered sends"]}, longest send wait ${row["longest send wait s"]} s, retried ${JSON.stringify(result.retryCodes)} (checked ${result.checkedDeliveries} socket deliveries, ${history.checkedHistory} history events)`,
+      `${fault}: acked ${row.acked}, lost ${row.lost}, duplicated ${row.duplicated}, order violations ${row["order violations"]}, unanswered ${row["unanswered sends"]}, longest send wait ${row["longest send wait s"]} s, retried ${JSON.stringify(result.retryCodes)} (checked ${result.checkedDeliveries} socket deliveries, ${history.checkedHistory} history events); push: lost ${row["push lost"]}, duplicated ${row["push duplicated"]} over ${pushed.checked} messages to listeners, ${hooks.received.length} webhooks`,
     );
   }
   console.table(rows.map(({ what: _what, ...r }) => r));
@@ -340,6 +378,7 @@ try {
   await pool.close();
   await Promise.all([...gateways.map((g) => g.kill()), ...[...consumers.values()].map((c) => c.kill())]);
   await admin.close().catch(() => {});
+  await hooks.close();
   for (const s of nats) if (s.pid > 0) process.kill(s.pid, "SIGCONT");
   await cluster.stop();
   cassandra.restore();

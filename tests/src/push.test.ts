@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, test } from "node:test";
+import { SqliteStore } from "@natter/store";
 import { CONSUMERS } from "@natter/subjects";
 import {
   type ConsumersProc,
@@ -169,30 +170,53 @@ describe("push", () => {
     );
   });
 
-  test("push - a 410 from the push service removes the subscription; a logged-out device's subscription is removed unsent", async () => {
+  test("push - a 410 from the push service removes the subscription; logging out removes the device's; one left behind for an ended session is removed unsent", async () => {
     const [ana, ben, cal] = [await user("ana"), await user("ben"), await user("cal")];
     const chat = await group(ana, [ben, cal]);
     const benSub = await subscribe(ben);
     service.answer(benSub.id, 410);
-    // Cal logs out after subscribing: the subscription was bound to that session.
+    const rows = (userId: string) => {
+      const db = new DatabaseSync(live.stack.env.NATTER_SQLITE_PATH!, { readOnly: true, timeout: 5000 });
+      try {
+        return db.prepare("SELECT * FROM push_subscriptions WHERE user_id = ?").all(userId) as Record<
+          string,
+          unknown
+        >[];
+      } finally {
+        db.close();
+      }
+    };
+    // Cal logs out after subscribing: the subscription was bound to that session and goes with it.
     const calSub = await subscribe(cal);
+    const [calRow] = rows(cal.userId);
+    assert.equal(calRow?.endpoint, calSub.endpoint);
     assert.equal((await cal.call("POST", "/v1/auth/logout")).status, 204);
+    assert.deepEqual(rows(cal.userId), [], "removed at logout");
+    // A row for the ended session left behind (as a store write that failed at logout would
+    // leave it): the push consumer checks the session before it sends, and removes it.
+    const writer = new SqliteStore({ path: live.stack.env.NATTER_SQLITE_PATH! });
+    try {
+      await writer.putPushSubscription({
+        userId: cal.userId,
+        subscriptionId: String(calRow!.subscription_id),
+        deviceId: String(calRow!.device_id),
+        endpoint: calSub.endpoint,
+        p256dh: calSub.keys.p256dh,
+        auth: calSub.keys.auth,
+        createdAt: Date.now(),
+      });
+    } finally {
+      await writer.close();
+    }
     await pushCaughtUp();
     await send(ana, chat, "anyone there?");
     await pushCaughtUp();
     assert.deepEqual(pushesTo(calSub), []);
     assert.ok(service.refused.some((r) => r.subscriptionId === benSub.id && r.status === 410));
-    const db = new DatabaseSync(live.stack.env.NATTER_SQLITE_PATH!, { readOnly: true, timeout: 5000 });
-    try {
-      const rows = db
-        .prepare("SELECT subscription_id FROM push_subscriptions WHERE user_id IN (?, ?)")
-        .all(ben.userId, cal.userId);
-      assert.deepEqual(rows, [], "both removed");
-    } finally {
-      db.close();
-    }
-    assert.ok((await metric("natter_push_subscriptions_removed_total", 'reason="gone"')) >= 1);
-    assert.ok((await metric("natter_push_subscriptions_removed_total", 'reason="session"')) >= 1);
+    assert.deepEqual(rows(ben.userId), [], "gone: removed");
+    assert.deepEqual(rows(cal.userId), [], "an ended session's: removed");
+    assert.equal(await metric("natter_push_subscriptions_removed_total", 'reason="gone"'), 1);
+    assert.equal(await metric("natter_push_subscriptions_removed_total", 'reason="session"'), 1);
   });
 
   test("push - the webhook is retried with back-off after 503s; a 400 is a dead letter, counted", async () => {

@@ -1,6 +1,6 @@
 import type { Logger } from "@natter/config";
 import type { SessionsRevokedSignal } from "@natter/protocol";
-import type { UserStore } from "@natter/store";
+import type { PushStore, UserStore } from "@natter/store";
 import { userSessionSubject } from "@natter/subjects";
 import type { NatsConnection } from "@nats-io/transport-node";
 
@@ -13,12 +13,15 @@ import type { NatsConnection } from "@nats-io/transport-node";
  * was cut off from NATS at that moment re-checks its sockets' sessions when it reconnects
  * (`Realtime`), so none outlives its revocation for long.
  */
+type SessionStore = Pick<UserStore, "revokeSession" | "listSessions"> &
+  Pick<PushStore, "listPushSubscriptions" | "deletePushSubscription">;
+
 export class Sessions {
-  readonly #store: Pick<UserStore, "revokeSession" | "listSessions">;
+  readonly #store: SessionStore;
   readonly #nc: NatsConnection;
   readonly #log: Logger;
 
-  constructor(opts: { store: Pick<UserStore, "revokeSession" | "listSessions">; nc: NatsConnection; logger: Logger }) {
+  constructor(opts: { store: SessionStore; nc: NatsConnection; logger: Logger }) {
     this.#store = opts.store;
     this.#nc = opts.nc;
     this.#log = opts.logger;
@@ -32,7 +35,12 @@ export class Sessions {
     this.#nc.publish(userSessionSubject(userId), JSON.stringify(signal));
     // Out before the caller answers: a client that logs out and then watches its socket sees it close.
     await this.#nc.flush();
-    this.#log.info({ userId, devices: deviceIds.length }, "sessions revoked");
+    // Their browsers' push subscriptions go with them (v1.1). The push consumer also drops
+    // any whose session has ended before it sends, so one missed here is never pushed to.
+    const ended = new Set(deviceIds);
+    const subs = (await this.#store.listPushSubscriptions(userId)).filter((s) => ended.has(s.deviceId));
+    await Promise.all(subs.map((s) => this.#store.deletePushSubscription(userId, s.subscriptionId)));
+    this.#log.info({ userId, devices: deviceIds.length, pushSubscriptions: subs.length }, "sessions revoked");
   }
 
   /** Revokes every live session of the user but `except` (a password change, "log out my other devices", an admin). */

@@ -44,8 +44,9 @@ function mutedView(mutedUntil: number, now: number): boolean | number {
 
 /**
  * Push (v1.1, `docs/protocol.md` "Push"): the deployment's VAPID key, a browser's
- * subscription bound to the caller's device session (the push consumer drops it once that
- * session ends), and per-chat mute. Sending is the `push` consumer's (`consumers/src/push.ts`).
+ * subscription bound to the caller's device session (deleted when that session is revoked,
+ * `Sessions.revoke`; the push consumer also skips and drops one whose session ended), and
+ * per-chat mute. Sending is the `push` consumer's (`consumers/src/push.ts`).
  */
 export function pushRoutes(app: App, ctx: GatewayContext): void {
   const auth = { preHandler: app.requireAuth };

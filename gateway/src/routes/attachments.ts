@@ -62,9 +62,16 @@ export async function attachmentRoutes(app: App, ctx: GatewayContext): Promise<v
             req.body as Readable | undefined,
           )
           .catch((err: unknown) => {
-            // Refused midway: the rest of the body is not read, so the connection cannot
-            // carry another request.
-            if (req.raw.readableEnded === false) reply.header("connection", "close");
+            // Refused with the body unread. Refused before any of it was read and announced
+            // at most twice the limit, the rest is read and dropped after the answer (Node's
+            // dump of an unread body), so a client that writes its whole body before reading,
+            // as fetch does, reads the 413 instead of a reset. Otherwise (refused midway,
+            // unannounced, or larger) the connection closes: it cannot carry another request,
+            // and nobody is owed a drain of an oversized body.
+            const announced = length === undefined ? undefined : Number(length);
+            const drains =
+              !req.raw.readableDidRead && announced !== undefined && announced <= 2 * ctx.config.attachmentMaxBytes;
+            if (req.raw.readableEnded === false && !drains) reply.header("connection", "close");
             const socket = req.raw.socket;
             if (socket.destroyed || socket.writableEnded) {
               req.log.info(

@@ -9,22 +9,13 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
 import { ATTACHMENT_STREAM, attachmentMetaSubject } from "@natter/subjects";
-import { type Stack, startStack } from "@natter/testkit";
+import { type Stack, startStack, until } from "@natter/testkit";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { MemoryCursorStore, NatterClient, type NatterError } from "./index.ts";
 
 /** Short, so the sweeper's purge is seen within a test; long enough for an upload then its send. */
 const TTL_MS = 3000;
-
-/** Resolves when `cond()` holds, checking every 50 ms; throws after `ms`. */
-async function until(cond: () => boolean | Promise<boolean>, ms = 20_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 for (const store of ["sqlite", "cassandra"] as const) {
   describe(`sdk attachments (${store})`, () => {
@@ -222,7 +213,7 @@ for (const store of ["sqlite", "cassandra"] as const) {
         // The gateway says what it did with it: purged once stored (nobody got the answer),
         // or abandoned while reading (Node aborts a body whose connection is gone).
         // One line for the upload cut short above, one for this one: both were handled.
-        await until(() => purgedLines.length >= 2, 10_000, "the gateway's purge or abandon");
+        await until(() => purgedLines.length >= 2, 10_000, "the gateway's purge or abandon", 50);
         await until(async () => (await count()) === before, 10_000, "the over-long upload purged");
       } finally {
         await nc.close();

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { ChatEvent } from "@natter/protocol";
-import { type GatewayProc, type Stack, startStack } from "@natter/testkit";
+import { type GatewayProc, type Stack, startStack, until } from "@natter/testkit";
 import { ChatOrdering } from "./ordering.ts";
 import { LocalStorageCursorStore, MemoryCursorStore, NatterClient, NatterHttp, type StorageLike } from "./index.ts";
 import { fullJitter } from "./backoff.ts";
@@ -33,15 +33,6 @@ async function user(name: string): Promise<{ client: NatterClient; userId: strin
   });
   clients.push(client);
   return { client, userId: session.userId, cursors };
-}
-
-/** Resolves when `cond()` holds, checking every 20 ms. */
-async function until(cond: () => boolean, ms = 15_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe("client - SDK over the real stack", () => {

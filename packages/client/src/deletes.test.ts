@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { ChatEvent, MessageCreatedEvent } from "@natter/protocol";
-import { type Stack, startStack } from "@natter/testkit";
+import { type Stack, startStack, until } from "@natter/testkit";
 import { ChatList, ChatMessages, MemoryCursorStore, NatterClient, type NatterError } from "./index.ts";
 
 let stack: Stack;
@@ -28,15 +28,6 @@ async function user(name: string): Promise<{ client: NatterClient; userId: strin
   });
   clients.push(client);
   return { client, userId: session.userId };
-}
-
-/** Resolves when `cond()` holds, checking every 20 ms; throws after `ms`. */
-async function until(cond: () => boolean, ms = 15_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test("sdk deletes - deleteMessage, the fold into message state, the chat list's preview", async () => {

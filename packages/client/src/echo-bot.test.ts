@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { ChatEvent } from "@natter/protocol";
-import { LIFTED_RATE_LIMITS, stackSuite } from "@natter/testkit";
+import { LIFTED_RATE_LIMITS, stackSuite, until } from "@natter/testkit";
 import { NatterClient, NatterHttp, replyId } from "./index.ts";
 
 const BOT = fileURLToPath(new URL("../examples/echo-bot.ts", import.meta.url));
@@ -93,14 +93,6 @@ function checkAnswers(events: ChatEvent[], from: string, botId: string): { asked
   );
   assert.equal(replies.length, order.length, "no reply answers anything but a question");
   return { asked: asked.length, answered: order.length };
-}
-
-async function until(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test("echo bot - SIGKILLed 20 times at random points while a user sends: every message answered once, in order; a chat made while it is down is answered after it starts", async () => {

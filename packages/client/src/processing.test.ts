@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import type { ChatEvent } from "@natter/protocol";
-import { type Stack, startStack } from "@natter/testkit";
+import { type Stack, startStack, until } from "@natter/testkit";
 import { ChatList, HandlerError, MemoryCursorStore, NatterClient, replyId } from "./index.ts";
 import { FileCursorStore } from "./node.ts";
 
@@ -32,14 +32,6 @@ async function user(name: string, opts: Partial<ConstructorParameters<typeof Nat
   });
   clients.push(client);
   return { client, session };
-}
-
-async function until(cond: () => boolean, ms = 10_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test("processing - the cursor moves when the handler resolves; a rejected handler gets the same event again", async () => {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ChatEvent } from "@natter/protocol";
-import { LIFTED_RATE_LIMITS, stackSuite } from "@natter/testkit";
+import { LIFTED_RATE_LIMITS, stackSuite, until } from "@natter/testkit";
 import { type ClientState, MemoryCursorStore, NatterClient, type SentMessage } from "./index.ts";
 
 const TOTAL = 500;
@@ -12,14 +12,6 @@ const KILL_AFTER = 150;
 
 // SIGKILL: throwaway processes, and a teardown that cannot hang on a graceful stop.
 const live = stackSuite({ gateways: 2, env: LIFTED_RATE_LIMITS }, "SIGKILL");
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 interface Member {
   name: string;

@@ -37,3 +37,4 @@ export {
   verifyWebhookSignature,
 } from "./push-service.ts";
 export { consumerCaughtUp } from "./caught-up.ts";
+export { until } from "./until.ts";

@@ -40,7 +40,7 @@ import { type CeilingResult, natterEventBytes, runCeiling } from "./ceiling.ts";
 import { summarize } from "./hist.ts";
 import { LoadPool, loopbackSources, type PoolResult } from "./load/pool.ts";
 import type { PlanChat, SystemName } from "./load/worker.ts";
-import { cassandraPid, cpuShare, procSample } from "./proc-stats.ts";
+import { cassandraPid, cpuPerMessageUs, cpuShare, procSample } from "./proc-stats.ts";
 import { seedChats } from "./seed.ts";
 import { verifyHistory } from "./verify.ts";
 
@@ -156,7 +156,7 @@ async function startSocketIo(): Promise<{ child: ChildProcess; url: string }> {
 interface SystemRow {
   system: string;
   result: PoolResult;
-  cpu: Record<string, { "cpu (cores)": number; "rss MiB": number }>;
+  cpu: Record<string, { "cpu (cores)": number; "µs per msg": number; "rss MiB": number }>;
   problems: string[];
   checkedHistory: number;
   guarantees: string;
@@ -188,7 +188,15 @@ async function runSystem(
     const cpu = Object.fromEntries(
       Object.keys(pids)
         .filter((k) => before[k] && after[k])
-        .map((k) => [k, { "cpu (cores)": cpuShare(before[k]!, after[k]!, wall), "rss MiB": after[k]!.rssMiB }]),
+        .map((k) => [
+          k,
+          {
+            "cpu (cores)": cpuShare(before[k]!, after[k]!, wall),
+            // CPU seconds over the run ÷ messages acked in it: what one message costs the process.
+            "µs per msg": cpuPerMessageUs(before[k]!, after[k]!, result.sent),
+            "rss MiB": after[k]!.rssMiB,
+          },
+        ]),
     );
     const problems = [...result.problems];
     let checkedHistory = 0;
@@ -309,6 +317,11 @@ try {
     }
   }
 
+  /** The server processes' CPU per acked message, summed (load processes left out). */
+  const serverCpuUs = (r: SystemRow) =>
+    Object.entries(r.cpu)
+      .filter(([k]) => !k.startsWith("load"))
+      .reduce((sum, [, v]) => sum + v["µs per msg"], 0);
   const natterRow = rows.find((r) => r.system === "Natter");
   const sioRow = rows.find((r) => r.system === "Socket.IO");
   const msgsPerS = (r: SystemRow) => r.result.sent / r.result.durationS;
@@ -330,6 +343,7 @@ try {
       "ack p50/p99 ms": `${ack.p50} / ${ack.p99}`,
       "deliver p50/p99/p99.9/max ms": `${del.p50} / ${del.p99} / ${del.p999} / ${del.max}`,
       "server cpu": round(serverCpu, 2),
+      "server µs/msg": Math.round(serverCpuUs(r)),
       "load cpu": round(loadCpu, 2),
       "flap missed": `${r.result.flap.missed}/${r.result.flap.expected}`,
       verify: r.problems.length ? "FAILED" : "OK",
@@ -349,6 +363,15 @@ try {
   for (const r of rows) {
     console.log(`${r.system} processes:`);
     console.table(r.cpu);
+  }
+  for (const r of rows) {
+    const parts = Object.entries(r.cpu)
+      .filter(([k]) => !k.startsWith("load"))
+      .sort(([, x], [, y]) => y["µs per msg"] - x["µs per msg"])
+      .map(([k, v]) => `${k} ${Math.round(v["µs per msg"])}`);
+    console.log(
+      `${r.system} server CPU per message (µs): ${Math.round(serverCpuUs(r))}${parts.length > 1 ? ` (${parts.join(", ")})` : ""}`,
+    );
   }
   for (const r of rows) {
     const f = r.result.flap;

@@ -21,6 +21,11 @@ export function cpuShare(a: { cpuS: number }, b: { cpuS: number }, seconds: numb
   return Math.round(((b.cpuS - a.cpuS) / seconds) * 100) / 100;
 }
 
+/** CPU used between two samples per message, in µs (0 when no message was counted). */
+export function cpuPerMessageUs(a: { cpuS: number }, b: { cpuS: number }, messages: number): number {
+  return messages > 0 ? Math.round(((b.cpuS - a.cpuS) * 1e7) / messages) / 10 : 0;
+}
+
 /** The pid of the local Cassandra (its JVM's main class on the command line), if one runs. */
 export function cassandraPid(): number | undefined {
   for (const entry of readdirSync("/proc")) {

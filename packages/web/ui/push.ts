@@ -34,7 +34,7 @@ export class PushControls {
   readonly #client: NatterClient;
   readonly #me: string;
   readonly #checkbox: HTMLInputElement;
-  /** The switch in the chat list's bar. */
+  /** The switch, a row under the chat list's bar. */
   readonly switchEl: HTMLLabelElement;
   /** The conversation bar's mute button. */
   readonly muteBtn: HTMLButtonElement;

@@ -35,7 +35,7 @@ function allPorts(plan: ReturnType<typeof stackPlan>): number[] {
 test("stack-plan - every port of the largest stack is its own, none a dev service's", () => {
   const plan = stackPlan(options({ gateways: MAX_GATEWAYS }));
   const ports = allPorts(plan);
-  assert.equal(ports.length, 3 * 3 + MAX_GATEWAYS + 2);
+  assert.equal(ports.length, 3 * 3 + MAX_GATEWAYS + 3);
   assert.equal(new Set(ports).size, ports.length);
   assert.deepEqual(
     ports.filter((p) => (DEV_PORTS as readonly number[]).includes(p)),
@@ -50,6 +50,7 @@ test("stack-plan - every port of the largest stack is its own, none a dev servic
       ...Array.from({ length: MAX_GATEWAYS }, (_, i) => `gateway-${i + 1}`),
       "history",
       "fanout",
+      "push",
     ],
   );
 });
@@ -67,7 +68,7 @@ test("stack-plan - a base port whose block holds a dev port, too many gateways o
 
 test("stack-plan - each kind's env names its own seed; an env file reads back what was written", () => {
   const plan = stackPlan(options());
-  for (const kind of ["gateway", "history", "fanout"] as const) {
+  for (const kind of ["gateway", "history", "fanout", "push"] as const) {
     const env = natterEnv(plan, kind);
     assert.equal(env.NATTER_NATS_NKEY_SEED, `/tmp/stack/${kind}/nats.nk`);
     assert.deepEqual(parseEnvFile(renderEnvFile({ ...env, NATTER_X: 'a "quoted" value' }, "about")), {
@@ -87,6 +88,7 @@ test("stack-plan - each kind's env names its own seed; an env file reads back wh
     [
       ["history", "/tmp/stack/history/env"],
       ["fanout", "/tmp/stack/fanout/env"],
+      ["push", "/tmp/stack/push/env"],
     ],
   );
 });

@@ -1,5 +1,5 @@
 // What `npm run stack` runs and where: every process of the production shape on one
-// machine (3 NATS nodes, N gateways, the history and fanout consumers), its ports, files
+// machine (3 NATS nodes, N gateways, the history, fanout and push consumers), its ports, files
 // and environment, as one plain object written to <dir>/stack.json. Pure: no process is
 // started here (scripts/stack.ts prepares the files, scripts/stack-supervisor.ts runs them).
 import path from "node:path";
@@ -14,7 +14,7 @@ export const PORT_OFFSETS = {
   natsMonitor: 20,
   /** Gateway HTTP ports: B+30 … B+39. */
   gateway: 30,
-  /** Consumers processes' /metrics, /healthz, /readyz: history B+40, fanout B+41. */
+  /** Consumers processes' /metrics, /healthz, /readyz: history B+40, fanout B+41, push B+42. */
   consumers: 40,
 } as const;
 export const DEFAULT_BASE_PORT = 14200;
@@ -22,7 +22,7 @@ export const MAX_GATEWAYS = 10;
 export const NATS_NODES = 3;
 /** The ports of the dev services and `npm start` (scripts/services.sh): a stack never takes them. */
 export const DEV_PORTS = [4222, 6222, 7000, 7199, 8080, 8222, 9042, 9464] as const;
-export const CONSUMER_KINDS = ["history", "fanout"] as const;
+export const CONSUMER_KINDS = ["history", "fanout", "push"] as const;
 /** One Cassandra node (scripts/services.sh): one replica in its data centre (DEFAULT: SimpleStrategy). */
 export const STACK_REPLICATION = "{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}";
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run stack -- up|down|status`: the production shape on one machine, each process on
-# its own (a 3-node NATS cluster with R3 streams, N gateways, the history and fanout
+# its own (a 3-node NATS cluster with R3 streams, N gateways, the history, fanout and push
 # consumers) under a supervisor, over the Cassandra of scripts/services.sh with a keyspace
 # of its own. This script gets the toolchain (Node, nats-server and the nats CLI, the npm
 # dependencies, the web client) and, for `up`, Cassandra; scripts/stack.ts does the rest.

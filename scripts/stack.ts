@@ -4,7 +4,7 @@
 //   down                                             stop everything the stack started, prove nothing is left
 //   status [--json]                                  state and health; exit 1 when something is not ready
 import { execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import {
   chmodSync,
   copyFileSync,
@@ -182,7 +182,7 @@ function ownDir(d: string): string {
 /**
  * Renders the stack's files from the operator's copy: each NATS node its config, the
  * accounts file and the server certificate; each kind of Natter process its own env file,
- * its own nkey seed and the CA certificate. Only gateways get the token secret.
+ * its own nkey seed and the CA certificate. Only gateways get the token secret; only the push process the VAPID private key.
  */
 function prepare(plan: StackPlan): void {
   const op = paths.operator;
@@ -194,6 +194,15 @@ function prepare(plan: StackPlan): void {
   const tokenFile = path.join(op, "token-secret");
   if (!existsSync(tokenFile)) writeSecret(tokenFile, randomBytes(32).toString("hex"));
   const tokenSecret = readFileSync(tokenFile, "utf8").trim();
+  // The deployment's VAPID key pair (Web Push), made once: browsers subscribed with its
+  // public key. Gateways get the public key, only the push process the private one.
+  const vapidFile = path.join(op, "vapid.json");
+  if (!existsSync(vapidFile)) {
+    const jwk = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
+    const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
+    writeSecret(vapidFile, JSON.stringify({ publicKey: point.toString("base64url"), privateKey: jwk.d }));
+  }
+  const vapid = JSON.parse(readFileSync(vapidFile, "utf8")) as { publicKey: string; privateKey: string };
 
   const natsDir = ownDir(paths.nats);
   ownDir(path.join(natsDir, "tls"));
@@ -228,7 +237,14 @@ function prepare(plan: StackPlan): void {
     const own = ownDir(paths.secrets(kind));
     writeSecret(path.join(own, "nats.nk"), readFileSync(path.join(op, "secrets", `${kind}.nk`), "utf8"));
     copyFileSync(path.join(tls, "ca.pem"), path.join(own, "ca.pem"));
-    const env = { ...natterEnv(plan, kind), ...(kind === "gateway" ? { NATTER_TOKEN_SECRET: tokenSecret } : {}) };
+    const env = {
+      ...natterEnv(plan, kind),
+      ...(kind === "gateway"
+        ? { NATTER_TOKEN_SECRET: tokenSecret, NATTER_PUSH_VAPID_PUBLIC_KEY: vapid.publicKey }
+        : kind === "push"
+          ? { NATTER_PUSH_VAPID_PUBLIC_KEY: vapid.publicKey, NATTER_PUSH_VAPID_PRIVATE_KEY: vapid.privateKey }
+          : {}),
+    };
     writeSecret(
       path.join(own, "env"),
       renderEnvFile(env, `${kind} processes of the stack in ${dir}: rendered by npm run stack -- up, do not edit`),

@@ -13,7 +13,7 @@ import { createTestKeyspace, natsBin, repoRoot, type TestKeyspace, WsClient } fr
 import { Api, eventually } from "./http-client.ts";
 
 // The production shape on one machine, as an operator runs it from the README: `npm run
-// stack -- up` (3 NATS nodes with R3 streams, two gateways, the history and fanout
+// stack -- up` (3 NATS nodes with R3 streams, two gateways, the history, fanout and push
 // consumers, each a process of its own under the stack's supervisor, on Cassandra), chat
 // through both gateways while one gateway and one NATS node are killed and brought back by
 // the supervisor, then `down`. Nothing acked may be lost or duplicated, history must agree
@@ -168,7 +168,7 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   const plan = JSON.parse(await readFile(path.join(stackDir, "stack.json"), "utf8")) as Plan;
   assert.deepEqual(
     plan.processes.map((p) => p.name),
-    ["nats-1", "nats-2", "nats-3", "gateway-1", "gateway-2", "history", "fanout"],
+    ["nats-1", "nats-2", "nats-3", "gateway-1", "gateway-2", "history", "fanout", "push"],
   );
   for (const p of plan.processes) assert.match(up.stdout, new RegExp(`${p.name}\\s+\\d+\\s+ready\\s+${p.port}`));
   const ports = plan.processes.map((p) => p.port);
@@ -189,7 +189,9 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   // Each process got only its own secrets: only gateways the token secret, each its own seed.
   const envFile = (kind: string) => readFile(path.join(stackDir, kind, "env"), "utf8");
   assert.match(await envFile("gateway"), /^NATTER_TOKEN_SECRET=/m);
-  for (const kind of ["history", "fanout"]) {
+  assert.doesNotMatch(await envFile("gateway"), /NATTER_PUSH_VAPID_PRIVATE_KEY/);
+  assert.match(await envFile("push"), /^NATTER_PUSH_VAPID_PRIVATE_KEY=/m);
+  for (const kind of ["history", "fanout", "push"]) {
     const text = await envFile(kind);
     assert.doesNotMatch(text, /NATTER_TOKEN_SECRET/);
     assert.match(text, new RegExp(`^NATTER_NATS_NKEY_SEED=${path.join(stackDir, kind, "nats.nk")}$`, "m"));
@@ -200,7 +202,8 @@ test("stack - up, chat through two gateways across a gateway and a NATS node res
   const servers = await nats("--context", "natter-stack-sys", "server", "list");
   for (const n of ["nats-1", "nats-2", "nats-3"]) assert.match(servers.stdout, new RegExp(`\\b${n}\\b`));
   const conns = await nats("--context", "natter-stack-sys", "server", "report", "connections");
-  for (const n of ["gateway-1", "gateway-2", "history", "fanout"]) assert.match(conns.stdout, new RegExp(`\\b${n}\\b`));
+  for (const n of ["gateway-1", "gateway-2", "history", "fanout", "push"])
+    assert.match(conns.stdout, new RegExp(`\\b${n}\\b`));
   const replication = await cassandra.client.execute(
     "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
     [keyspace],

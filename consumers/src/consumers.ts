@@ -168,6 +168,7 @@ async function pushConsumer(
     logger: opts.logger,
     registry,
     graceMs: config.pushGrace,
+    maxAgeMs: config.pushTtl,
     preview: config.pushPreview === "on",
     runner,
     ...(config.pushVapidPrivateKey !== undefined && config.pushVapidPublicKey !== undefined

@@ -48,7 +48,7 @@ function createMetrics(registry: Registry) {
     }),
     skipped: new Counter({
       name: "natter_push_skipped_total",
-      help: "Notifications not sent to a member: acked (a device acknowledged every message within the grace), muted (the member muted the chat), deleted (every message deleted within the grace)",
+      help: "Notifications not sent: acked (a member's device acknowledged every message within the grace), muted (the member muted the chat), deleted (every message of a window deleted within the grace), stale (messages older than NATTER_PUSH_TTL, skipped by the cursor)",
       labelNames: ["reason"] as const,
       registers,
     }),
@@ -70,6 +70,12 @@ export interface PushNotifierOptions {
   webhook?: WebhookSender;
   /** Where each chat's windows have got to (`PUSH_BUCKET`). */
   cursors: PushCursors;
+  /**
+   * Messages older than this are not pushed (`NATTER_PUSH_TTL`: a push service would drop
+   * them by then anyway): the cursor skips them. What keeps a first deployment on a chat
+   * stream with days of history from notifying all of it.
+   */
+  maxAgeMs: number;
 }
 
 /**
@@ -131,6 +137,16 @@ export class PushNotifier {
       const after = await log.range(chat, { afterN: cursor, toN: upToN, limit: WINDOW_LIMIT });
       const first = after.find((e) => e.kind === "message.created");
       if (!first) return; // nothing but other kinds of events up to there
+      const staleBefore = Date.now() - this.#opts.maxAgeMs;
+      if (first.ts < staleBefore) {
+        // Too old to be worth a push: past every such event of this page at once.
+        let last = cursor;
+        for (const e of after) if (e.ts < staleBefore) last = e.n;
+        this.#metrics.skipped.inc({ reason: "stale" });
+        await this.#opts.cursors.set(chat, last);
+        cursor = last;
+        continue;
+      }
       // The grace runs from the first message's own time. Clamped, so a gateway's clock
       // ahead of ours cannot hold the batch for longer than one grace.
       const wait = Math.min(this.#opts.graceMs, first.ts + this.#opts.graceMs - Date.now()) + SETTLE_MS;

@@ -98,6 +98,11 @@ export class ChatApp {
   readonly #imageUrls = new Map<string, Promise<string>>();
   /** The message the next send replies to (in the active chat). */
   #replyTo: { chat: string; n: number } | undefined;
+  /**
+   * The message whose reaction picker is open: kept here, not only in the DOM, because the
+   * message list is re-rendered on any event (a receipt, a reaction) and would close it.
+   */
+  #pickerOpen: { chat: string; n: number } | undefined;
   readonly #onLogout: (message?: string) => void;
   readonly #chats = new Map<string, ChatState>();
   readonly #presence = new Map<string, { online: boolean; lastSeen: number }>();
@@ -1375,7 +1380,7 @@ export class ChatApp {
         ? null
         : h(
             "div",
-            { class: "picker", hidden: true },
+            { class: "picker", hidden: !(this.#pickerOpen?.chat === c.id && this.#pickerOpen.n === n) },
             ...QUICK_REACTIONS.map((emoji) =>
               h(
                 "button",
@@ -1386,6 +1391,7 @@ export class ChatApp {
                   "aria-label": `React ${emoji}`,
                   onclick: (ev: Event) => {
                     (ev.currentTarget as HTMLElement).parentElement!.hidden = true;
+                    this.#pickerOpen = undefined;
                     const reacted = m.reactions?.some((r) => r.emoji === emoji && r.users.includes(this.me)) ?? false;
                     void this.#toggleReaction(c, n, emoji, reacted);
                   },
@@ -1425,7 +1431,9 @@ export class ChatApp {
           n === undefined
             ? null
             : action("react-btn", "React", "React", () => {
-                if (picker) picker.hidden = !picker.hidden;
+                if (!picker) return;
+                picker.hidden = !picker.hidden;
+                this.#pickerOpen = picker.hidden ? undefined : { chat: c.id, n };
               }),
           n !== undefined && mine ? action("edit", "Edit message", "Edit", () => void this.#edit(c, n, body)) : null,
           deletable

@@ -117,11 +117,12 @@ export class Signals {
 
   /**
    * A message `n` sent by `me`: the chat is read (and delivered) up to it for the sender.
-   * Runs after `sent` without delaying it; a failure is logged (the next read fixes it).
+   * The pointer is stored by the history consumer with the message (`projectionWrites`);
+   * here only its receipt, when it is news. Runs after `sent` without delaying it.
    */
   markSent(me: string, chatId: string, n: number): void {
-    // Coalesced: a burst of sends to a chat costs one store write and at most one receipt
-    // per flush interval, not one per message (both only move forward, so the last one wins).
+    // Coalesced: a burst of sends to a chat costs at most one receipt per flush interval,
+    // not one per message (pointers only move forward, so the last one wins).
     const key = `${chatId}\n${me}`;
     const prev = this.#pendingSent.get(key);
     const known = prev ? prev.state.readN : this.#knownRead.get(key);
@@ -139,17 +140,11 @@ export class Signals {
     this.#flushTimer = undefined;
     const batch = [...this.#pendingSent.values()];
     this.#pendingSent.clear();
-    const states = batch.map((m) => m.state);
-    // One store call for every mark of the interval: on SQLite one transaction (a commit
-    // each was most of the sending gateway's time in SQLite), on Cassandra concurrent writes.
-    this.#store
-      .writeAll(states.map((state) => ({ op: "advanceReadState", state })))
-      .then(() => {
-        for (const s of states) this.#remember(`${s.chatId}\n${s.userId}`, s.readN);
-        this.#metrics.receiptsSkipped.inc(batch.filter((m) => !m.news).length);
-        return Promise.all(batch.filter((m) => m.news).map((m) => this.#receipt(m.state)));
-      })
-      .catch((err: unknown) => this.#log.warn({ err, marks: batch.length }, "marking sent messages read failed"));
+    for (const { state } of batch) this.#remember(`${state.chatId}\n${state.userId}`, state.readN);
+    this.#metrics.receiptsSkipped.inc(batch.filter((m) => !m.news).length);
+    Promise.all(batch.filter((m) => m.news).map((m) => this.#receipt(m.state))).catch((err: unknown) =>
+      this.#log.warn({ err, marks: batch.length }, "receipts of sent messages failed"),
+    );
   }
 
   /**

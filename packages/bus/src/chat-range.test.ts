@@ -147,6 +147,33 @@ describe("readChatEvents - store first, the chat stream for the rest (real nats-
     assert.deepEqual(await read("r7", { afterN: 6, toN: 9, limit: 100 }), got.slice(6, 9));
   });
 
+  test("readChatEvents - history applies a delete between the read's store step and its stream step: the read goes back to the store", async () => {
+    const chat: Published = { chatId: "r9", events: [] };
+    await publishMany(nats.js, chat, 6);
+    await store.appendEvents(chat.events.slice(0, 4));
+    const erased5 = erasedMessage(chat.events[4] as MessageCreatedEvent, 7);
+    // The store as the read sees it: its first look at 5 finds nothing, and right after it
+    // history does what it does for a delete, the erased row first, then the stream's copy.
+    let applied = false;
+    const racing = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop !== "getEvents") return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<SqliteStore["getEvents"]>) => {
+          const page = await target.getEvents(...args);
+          if (!applied && args[1].afterN === 4) {
+            applied = true;
+            await target.eraseMessage(erased5);
+            await nats.jsm.streams.deleteMessage("CHATS", chat.events[4]!.seq, true);
+          }
+          return page;
+        };
+      },
+    });
+    const got = await readChatEvents(nats.jsm, racing, "r9", { afterN: 4, toN: 5, limit: 1 });
+    assert.equal(applied, true, "the delete was applied mid-read");
+    assert.deepEqual(got, [erased5], "event 5, erased, not 'no such event'");
+  });
+
   test("readChatEvents - a message taken from the stream is erased when its delete lies further along the stream than the range", async () => {
     const chat: Published = { chatId: "r8", events: [] };
     await publishMany(nats.js, chat, 10);

@@ -79,8 +79,11 @@ export async function readChatEvents(
   /** Bodies taken from the stream (messages, edits), by index in `out`. */
   const bodiesFromStream: number[] = [];
 
+  /** A hole met in the stream right after a store read that had nothing there, read again once. */
+  let holeRetried = false;
   while (!done()) {
     let progressed = false;
+    let hole = false;
     // 1. The store: the contiguous run it holds from `next` on.
     for (;;) {
       const want = Math.min(limit - out.length, toN - next + 1, STORE_PAGE);
@@ -117,6 +120,7 @@ export async function readChatEvents(
           // A hole in the stream (aged out or purged): the store may have it; go back to it.
           stop = true;
           atHead = false;
+          hole = true;
           break;
         }
         const taken = erased.get(e.n) ?? e;
@@ -130,7 +134,17 @@ export async function readChatEvents(
       if (stop || done()) break;
     }
     // The stream's last message is the chat's head: nothing newer exists anywhere.
-    if (!progressed || atHead) break;
+    if (atHead) break;
+    if (!progressed) {
+      // The history consumer erases a deleted message's stream copy only after writing its
+      // erased row: a hole right where the store had nothing a moment ago is that race, and
+      // the store has the event now. Read it once more (an aged-out hole costs one read).
+      if (hole && !holeRetried) {
+        holeRetried = true;
+        continue;
+      }
+      break;
+    }
   }
   if (bodiesFromStream.length > 0 && prevSeq !== undefined) {
     const deletedBy = await deletesAfter(jsm, chatId, prevSeq + 1, stream);

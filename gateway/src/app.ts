@@ -64,13 +64,23 @@ export async function buildApp(
   // Query strings and params are text and need coercion ("?limit=5"); JSON bodies are
   // typed already, and coercing them would accept `{"body": 42}` as the string "42".
   // `verbose` gives body errors their schema, for `x-too-large` (see toNatterError).
-  const coercing = new Ajv({ coerceTypes: "array", useDefaults: true, removeAdditional: false, strict: false });
+  // `binary` is OpenAPI's format for raw bytes (an upload's body, a download): a stream
+  // the validator never sees, known here so Ajv does not warn about it on stdout.
+  const formats = { binary: true as const };
+  const coercing = new Ajv({
+    coerceTypes: "array",
+    useDefaults: true,
+    removeAdditional: false,
+    strict: false,
+    formats,
+  });
   const exact = new Ajv({
     coerceTypes: false,
     useDefaults: true,
     removeAdditional: false,
     strict: false,
     verbose: true,
+    formats,
   });
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === "body" ? exact : coercing).compile(schema as object),

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { describe, test } from "node:test";
 import {
   type ChatEvent,
@@ -7,11 +6,8 @@ import {
   MAX_REACTIONS_PER_USER_PER_MESSAGE,
   type SentFrame,
 } from "@natter/protocol";
-import { CHAT_STREAM } from "@natter/subjects";
 import { stackSuite, WsClient } from "@natter/testkit";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import cassandra from "cassandra-driver";
+import * as probes from "./erasure-probes.ts";
 import { Api, eventually } from "./http-client.ts";
 
 // Replies, edits and reactions (v1.1: `replyTo`, `message.edited`, `reaction.added` /
@@ -61,54 +57,8 @@ for (const backend of ["sqlite", "cassandra"] as const) {
       return (r.body.events as ChatEvent[]).at(-1)!.n;
     }
 
-    /** Every row of every table of the stack's store, as text (a body anywhere shows up here). */
-    async function storeDump(): Promise<string> {
-      const env = live.stack.env;
-      if (backend === "sqlite") {
-        const db = new DatabaseSync(env.NATTER_SQLITE_PATH!, { readOnly: true, timeout: 5000 });
-        try {
-          const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
-          return tables.map((r) => JSON.stringify(db.prepare(`SELECT * FROM "${r.name}"`).all())).join("\n");
-        } finally {
-          db.close();
-        }
-      }
-      const ks = env.NATTER_CASSANDRA_KEYSPACE!;
-      const client = new cassandra.Client({
-        contactPoints: (process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042").split(","),
-        localDataCenter: "datacenter1",
-      });
-      try {
-        const tables = await client.execute("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", [
-          ks,
-        ]);
-        const out: string[] = [];
-        for (const r of tables.rows) {
-          const rows = await client.execute(`SELECT * FROM ${ks}."${r.get("table_name") as string}"`, [], {
-            fetchSize: 10_000,
-          });
-          out.push(JSON.stringify(rows.rows));
-        }
-        return out.join("\n");
-      } finally {
-        await client.shutdown();
-      }
-    }
-
-    /** The chat stream's message at `seq`, or null once it is gone. */
-    async function streamMessage(seq: number): Promise<string | null> {
-      const nc = await connect({ servers: live.stack.nats.url });
-      try {
-        const jsm = await jetstreamManager(nc);
-        const m = await jsm.streams.getMessage(CHAT_STREAM, { seq }).catch((err: { code?: number }) => {
-          if (err.code === 404 || /no message found/i.test(String(err))) return null;
-          throw err;
-        });
-        return m === null ? null : m.string();
-      } finally {
-        await nc.close();
-      }
-    }
+    const storeDump = () => probes.storeDump(live.stack, backend);
+    const streamMessage = (seq: number) => probes.streamMessage(live.stack, seq);
 
     test(t("replies: replyTo over HTTP and the send frame; bad targets refused, nothing appended"), async () => {
       const ana = await new Api(live.g1.url).signup(handle("ana"));

@@ -377,24 +377,7 @@ export class NatterHttp {
         this.useServer(this.#current + 1);
         continue;
       }
-      const text = await res.text();
-      let data: unknown;
-      try {
-        data = text ? JSON.parse(text) : undefined;
-      } catch {
-        data = undefined;
-      }
-      if (res.ok) return data as T;
-      const e = (data ?? {}) as { code?: string; message?: string; field?: string; retryAfterMs?: number };
-      throw new HttpError(
-        res.status,
-        (e.code ?? (res.status >= 500 ? "unavailable" : "invalid_input")) as ErrorCode,
-        e.message ?? `HTTP ${res.status} ${res.statusText}`,
-        {
-          ...(e.field === undefined ? {} : { field: e.field }),
-          ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
-        },
-      );
+      return answer<T>(res);
     }
     const reason = lastErr instanceof Error ? lastErr.message : String(lastErr);
     throw new NatterError("unavailable", `no server answered (${this.servers.join(", ")}): ${reason}`, {

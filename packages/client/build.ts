@@ -30,7 +30,8 @@ if (packAt >= 0 && !packDir) throw new Error("--pack needs a directory");
 
 const sources = (pkg: string) =>
   readdirSync(path.join(packages, pkg, "src"))
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
+    // Tests and their helpers (`test-*.ts`) stay out of the package.
+    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.startsWith("test-"))
     .map((f) => path.join(packages, pkg, "src", f));
 
 await rm(dist, { recursive: true, force: true });

@@ -3,33 +3,13 @@
 // into message state, in either order) and the chat list's preview, against a real stack
 // (nats-server, a gateway and a consumers process, SQLite).
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { ChatEvent } from "@natter/protocol";
-import { type Stack, startStack, until } from "@natter/testkit";
-import { ChatList, ChatMessages, MemoryCursorStore, NatterClient, type NatterError } from "./index.ts";
+import { until } from "@natter/testkit";
+import { ChatList, ChatMessages, type NatterError } from "./index.ts";
+import { sdkStack } from "./test-stack.ts";
 
-let stack: Stack;
-const clients: NatterClient[] = [];
-before(async () => {
-  stack = await startStack();
-});
-after(async () => {
-  for (const c of clients) c.close();
-  await stack?.stop();
-});
-
-let seq = 0;
-async function user(name: string): Promise<{ client: NatterClient; userId: string }> {
-  const { client, session } = await NatterClient.signup({
-    servers: stack.gateways[0]!.url,
-    handle: `sdklc_${name}_${++seq}`,
-    displayName: name,
-    password: "password-123",
-    cursors: new MemoryCursorStore(),
-  });
-  clients.push(client);
-  return { client, userId: session.userId };
-}
+const { user } = sdkStack("sdklc");
 
 test("sdk lifecycle - reply, edit, react, unreact; the fold into message state; the preview follows edits", async () => {
   const ana = await user("ana");

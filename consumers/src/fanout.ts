@@ -39,6 +39,7 @@ const FANOUT_ACK_WAIT_MS = 10_000;
 const REBUILD_CONCURRENCY = 16;
 /** Events read per page when rebuilding membership from the log. */
 const REBUILD_PAGE = 1000;
+const UTF8 = new TextEncoder();
 
 type LoadReason = "cold" | "gap" | "stale";
 
@@ -118,9 +119,13 @@ export class Fanout {
   async handle(events: readonly ChatEvent[]): Promise<void> {
     await this.#preload(events);
     for (const e of events) {
-      const to = await this.#recipients(e);
+      // The common case (the chat's next event) is answered without an await: nats.js writes
+      // what is queued at the next microtask, so an await per event would cost a socket write
+      // per event instead of one per batch (BENCHMARKS.md, issue 18).
+      const to = this.#nextRecipients(e) ?? (await this.#recipients(e));
       if (to.size > 0) {
-        const data = JSON.stringify(e);
+        // Encoded once for all the members' publishes (a string would be encoded per publish).
+        const data = UTF8.encode(JSON.stringify(e));
         const h = headers();
         h.set(HEADERS.n, String(e.n));
         h.set(HEADERS.kind, e.kind);
@@ -131,6 +136,15 @@ export class Fanout {
       this.#metrics.members.observe(to.size);
     }
     this.#metrics.chats.set(this.#chats.size);
+  }
+
+  /** The members as of `e` when it is the next event of a chat held in memory (applied to the state), else undefined. */
+  #nextRecipients(e: ChatEvent): Set<string> | undefined {
+    const state = this.#chats.get(e.chat);
+    if (!state || e.n !== state.n + 1) return undefined;
+    const to = recipientsOf(state.members, e);
+    state.apply(e);
+    return to;
   }
 
   /** The members as of the event (before or after it), applying it to the chat's state when it is the next one. */

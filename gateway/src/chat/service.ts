@@ -31,6 +31,14 @@ export interface SendOptions {
   replyTo?: number;
   /** Ids of attachments the sender uploaded into the chat (`Attachments.take`); the body may then be empty. */
   attachments?: readonly string[];
+  /**
+   * The client says this id was never sent before (a socket `send` without `retry`): the
+   * client-message index is not read, so the send touches only NATS. A resend inside the
+   * JetStream dedup window is answered by the stream either way; one after it is answered
+   * by the index only when it says `retry` (docs/protocol.md, "Resends"). HTTP sends leave
+   * this off: they always read the index.
+   */
+  firstSend?: boolean;
 }
 
 export interface SendResult {
@@ -307,8 +315,9 @@ export class ChatService {
     const home = this.#elsewhere(chatId);
     if (home) return this.#edge!.call(home, { op: "send", me, chatId, id, body, opts });
     // A retry after the JetStream dedup window: the history store knows where it landed
-    // (told to members only, like everything in a chat).
-    const earlier = await this.#earlierSend(chatId, me, id);
+    // (told to members only, like everything in a chat). Not asked for a first send: one
+    // store read per send was ~10 % of the sending gateway's CPU (BENCHMARKS.md, issue 18).
+    const earlier = opts.firstSend ? undefined : await this.#earlierSend(chatId, me, id);
     if (earlier) {
       await this.requireMember(me, chatId);
       return { chat: chatId, id, seq: earlier.seq, n: earlier.n, ts: earlier.ts, duplicate: true };

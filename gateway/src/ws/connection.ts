@@ -312,6 +312,7 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
         const r = await ctx.chats.send(me, frame.chat, frame.id, frame.body, {
           ...(frame.replyTo === undefined ? {} : { replyTo: frame.replyTo }),
           ...(frame.attachments === undefined ? {} : { attachments: frame.attachments }),
+          firstSend: frame.retry !== true,
         });
         this.#io.send({ type: "sent", ref: frame.ref, chat: r.chat, id: r.id, seq: r.seq, n: r.n, ts: r.ts });
         return;

@@ -394,17 +394,20 @@ export class NatterClient {
    * `rate_limited`/`unavailable`/`home_unreachable` (a chat homed at an edge site or the hub
    * across a cut leaf link), for at most `sendTimeoutMs`. Works while disconnected
    * (the send waits for the connection). `attachments`: ids from `http.uploadAttachment`
-   * into this chat (the body may then be "").
+   * into this chat (the body may then be ""). `retry`: this `id` may have been sent before
+   * (an app resending its own outbox after a restart): the gateway then also finds a
+   * message sent longer ago than its dedup window. The client's own resends say so anyway.
    */
   send(
     chat: string,
     body: string,
-    opts: { id?: string; replyTo?: number; attachments?: string[] } = {},
+    opts: { id?: string; replyTo?: number; attachments?: string[]; retry?: boolean } = {},
   ): Promise<SentMessage> {
     const id = opts.id ?? newId();
     const replyTo = opts.replyTo === undefined ? {} : { replyTo: opts.replyTo };
     const attachments = opts.attachments?.length ? { attachments: opts.attachments } : {};
-    return this.#enqueue(chat, id, { type: "send", chat, id, body, ...replyTo, ...attachments });
+    const retry = opts.retry ? { retry: true } : {};
+    return this.#enqueue(chat, id, { type: "send", chat, id, body, ...replyTo, ...attachments, ...retry });
   }
 
   /** Replies to message `n` of the chat: a `send` with `replyTo` (v1.1). */
@@ -822,7 +825,10 @@ export class NatterClient {
         blocked.add(p.chat);
         continue;
       }
-      if (!this.#frame({ ...p.frame, ref: p.ref } as ClientFrame)) return;
+      // A resend says so: only then does the gateway read its client-message index, which
+      // answers a resend older than the dedup window (docs/protocol.md, "Resends").
+      const retry = p.attempts > 0 && p.frame.type === "send" ? { retry: true } : {};
+      if (!this.#frame({ ...p.frame, ...retry, ref: p.ref } as ClientFrame)) return;
       p.inflight = true;
       if (p.attempts > 0) this.#sendStats.resends++;
       this.#sendStats.frames++;

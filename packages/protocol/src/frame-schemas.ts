@@ -41,6 +41,7 @@ export const CLIENT_FRAME_SCHEMAS = {
         body: { type: "string" },
         replyTo: { ...n, minimum: 1 },
         attachments: { type: "array", items: id, maxItems: MAX_ATTACHMENTS_PER_MESSAGE, uniqueItems: true },
+        retry: { type: "boolean" },
       },
       ["ref", "chat", "id"],
     ),

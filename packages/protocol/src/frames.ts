@@ -37,6 +37,14 @@ export interface SendFrame {
   replyTo?: number;
   /** Ids of attachments the sender uploaded into the chat (v1.1): body or attachments. */
   attachments?: string[];
+  /**
+   * A resend of an id this client may have sent before (after a reconnect, a timeout, an
+   * `unavailable`). Only then does the gateway look the id up in the history store's
+   * client-message index, which answers a resend older than the JetStream dedup window; a
+   * first send touches only NATS. Inside the window the stream answers a resend either way
+   * (docs/protocol.md, "Resends").
+   */
+  retry?: true;
 }
 /** The author's new body for message `target` (v1.1): a `message.edited` event. */
 export interface EditFrame {
@@ -280,6 +288,13 @@ function cursorsOf(o: Obj): Record<string, number> {
   return cursors;
 }
 
+/** A send's `retry`: absent or a boolean (`false` is a first send, as when absent). */
+function retryFlag(o: Obj): boolean {
+  if (o.retry === undefined) return false;
+  if (typeof o.retry !== "boolean") throw bad("retry must be a boolean", "retry");
+  return o.retry;
+}
+
 /**
  * Parses one text frame from a client. Throws `NatterError` with code `invalid_json`
  * (not JSON) or `invalid_input` (not an object, unknown `type`, a missing or malformed
@@ -328,6 +343,7 @@ export function parseClientFrame(text: string): ClientFrame {
         body,
         ...(o.replyTo === undefined ? {} : { replyTo: messageN(o, "replyTo") }),
         ...(attachments ? { attachments } : {}),
+        ...(retryFlag(o) ? { retry: true } : {}),
       };
     }
     case "edit": {

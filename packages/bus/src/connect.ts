@@ -8,6 +8,7 @@ import {
   type NatsConnection,
   nkeyAuthenticator,
 } from "@nats-io/transport-node";
+import { coalesceWrites } from "./write-coalescing.ts";
 
 /** Who this process is on NATS and how it reaches the servers: the `NATTER_NATS_*` keys. */
 export type NatsAccess = Pick<
@@ -65,6 +66,8 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
     pingInterval: 10_000,
     ...natsAccessOptions(opts.access),
   });
+  // One write per event-loop turn, not per publish (write-coalescing.ts; BENCHMARKS.md, issue 18).
+  if (!coalesceWrites(nc)) opts.logger.warn("nats.js internals changed: writes are not coalesced");
   opts.logger.info({ server: nc.getServer() }, "connected to NATS");
   (async () => {
     for await (const s of nc.status()) {

@@ -21,10 +21,11 @@ const client = new NatterClient({ servers, token, cursors });
 
 // The cursor moves past an event only when this promise resolves, so an event whose
 // reply was not acknowledged comes again after a crash. The reply's id is derived from
-// the event (reply-<chat>-<n>): sent again, it is deduplicated by the server.
+// the event (reply-<chat>-<n>): sent again, it is deduplicated by the server. `retry`
+// because it may have been sent before this start, longer ago than the dedup window.
 client.on("event", async (e) => {
   if (e.kind !== "message.created" || e.from === client.userId) return;
-  await client.send(e.chat, `echo: ${e.body}`, { id: replyId(e) });
+  await client.send(e.chat, `echo: ${e.body}`, { id: replyId(e), retry: true });
 });
 client.on("error", (err) => console.error(`echo-bot: ${err.message}`));
 

@@ -33,13 +33,21 @@ export const natterAdapter: SystemAdapter = {
     let ready = false;
     let closedByUs = false;
     let sweep: NodeJS.Timeout | undefined;
-    const frame = (p: { chat: string; id: string; body: string }) =>
-      JSON.stringify({ type: "send", ref: `${p.chat}/${p.id}`, chat: p.chat, id: p.id, body: p.body });
+    // A resend says so, as the SDK's do (docs/protocol.md, "Resends").
+    const frame = (p: { chat: string; id: string; body: string }, retry = false) =>
+      JSON.stringify({
+        type: "send",
+        ref: `${p.chat}/${p.id}`,
+        chat: p.chat,
+        id: p.id,
+        body: p.body,
+        ...(retry ? { retry: true } : {}),
+      });
     const resend = (ref: string) => {
       const p = pending.get(ref);
       if (!p || !ready) return;
       p.tried = Date.now();
-      ws.send(frame(p));
+      ws.send(frame(p, true));
     };
     const connect = (endpoint = spec.endpoint) =>
       new Promise<void>((resolve, reject) => {

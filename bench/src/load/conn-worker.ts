@@ -26,6 +26,8 @@ interface Held {
 }
 
 let sources: string[] = [];
+/** Addresses of the storm's reconnects: fresh, as the dropped sockets sit in TIME_WAIT on `sources`. */
+let stormSources: string[] = [];
 let concurrency = 200;
 const held: Held[] = [];
 let failures = 0;
@@ -93,13 +95,14 @@ process.on(
   "message",
   async (
     m:
-      | { type: "init"; sources: string[]; concurrency: number }
+      | { type: "init"; sources: string[]; stormSources: string[]; concurrency: number }
       | { type: "open"; clients: ConnClient[] }
       | { type: "storm" }
       | { type: "close" },
   ) => {
     if (m.type === "init") {
       sources = m.sources;
+      stormSources = m.stormSources;
       concurrency = m.concurrency;
       send({ type: "inited" });
     } else if (m.type === "open") {
@@ -114,6 +117,7 @@ process.on(
         h.ws?.removeAllListeners();
         h.ws?.terminate();
       }
+      held.forEach((h, i) => (h.source = stormSources[i % stormSources.length]!));
       const before = failures;
       const ms = await openMany(held);
       send({ type: "stormed", ms, failed: failures - before });

@@ -27,7 +27,6 @@ export interface PresenceState {
 interface LocalUser {
   devices: number;
   since: number;
-  timer: NodeJS.Timeout | undefined;
 }
 
 interface Snapshot {
@@ -76,6 +75,22 @@ export class Presence {
   /** Gateways whose lease lives, with their last beat (ms). */
   readonly #leases = new Map<string, number>();
   readonly #pending = new Set<Promise<unknown>>();
+  /**
+   * Connection-key writes of this turn of the event loop, in order, started together at its
+   * end: a burst of connects (a reconnect storm) leaves in one write to the server rather
+   * than one per socket. One queue for puts and deletes keeps each user's in order.
+   */
+  #queued: (() => Promise<unknown>)[] | undefined;
+  /** Users whose last device here left this turn (one `#leave` for all of them). */
+  #leaving: { userId: string; leftAt: number }[] | undefined;
+  /**
+   * Users waiting for their online announcement, in the order they connected (so in the
+   * order they are due: the delay is the same for all), from `#dueFrom` on. One timer for
+   * all of them, rather than a Timeout per user: announcements due together leave together.
+   */
+  #due: { userId: string; user: LocalUser }[] = [];
+  #dueFrom = 0;
+  #dueTimer: NodeJS.Timeout | undefined;
   #kv: KV | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -154,14 +169,39 @@ export class Presence {
       u.devices++;
       return;
     }
-    const fresh: LocalUser = { devices: 1, since: Date.now(), timer: undefined };
+    const fresh: LocalUser = { devices: 1, since: Date.now() };
     this.#local.set(userId, fresh);
     this.#metrics.presenceUsers.set(this.#local.size);
-    this.#track(this.#putConn(userId, fresh.since));
-    fresh.timer = setTimeout(() => {
-      fresh.timer = undefined;
-      if (this.#local.get(userId) === fresh) this.#announce(userId, true, Date.now());
-    }, this.#opts.onlineDelayMs);
+    this.#later(() => this.#putConn(userId, fresh.since));
+    this.#due.push({ userId, user: fresh });
+    this.#dueTimer ??= setTimeout(() => this.#announceDue(), this.#opts.onlineDelayMs);
+  }
+
+  /** Announces online the users connected `onlineDelayMs` ago and still here (the same connection). */
+  #announceDue(): void {
+    this.#dueTimer = undefined;
+    if (this.#closed) return;
+    const now = Date.now();
+    const due = this.#due;
+    let i = this.#dueFrom;
+    for (; i < due.length; i++) {
+      const { userId, user } = due[i]!;
+      if (now - user.since < this.#opts.onlineDelayMs) break;
+      if (this.#local.get(userId) === user) this.#announce(userId, true, now);
+    }
+    if (i === due.length) {
+      this.#due = [];
+      this.#dueFrom = 0;
+      return;
+    }
+    if (i > 1024 && i * 2 > due.length) {
+      this.#due = due.slice(i);
+      this.#dueFrom = 0;
+    } else {
+      this.#dueFrom = i;
+    }
+    const next = this.#due[this.#dueFrom]!.user.since + this.#opts.onlineDelayMs - now;
+    this.#dueTimer = setTimeout(() => this.#announceDue(), Math.max(1, next));
   }
 
   /** A device of `userId` left this gateway; with the user's last one here, the user may be offline. */
@@ -170,14 +210,32 @@ export class Presence {
     if (!u || --u.devices > 0) return;
     this.#local.delete(userId);
     this.#metrics.presenceUsers.set(this.#local.size);
-    clearTimeout(u.timer);
     const leftAt = Date.now();
-    this.#track(
-      (async () => {
-        await this.#kv!.delete(PRESENCE_KEYS.conn(userId, this.gatewayId));
-        await this.#settleOffline(userId, leftAt);
-      })(),
+    if (!this.#leaving) {
+      const leaving: { userId: string; leftAt: number }[] = [];
+      this.#leaving = leaving;
+      this.#later(() => this.#leave(leaving));
+    }
+    this.#leaving.push({ userId, leftAt });
+  }
+
+  /**
+   * The users whose last device here left in one turn: their connection keys deleted, then
+   * one snapshot for all of them (a batch direct get per 100 users, not a read per user),
+   * then last seen and the offline announcement for those left with no live connection.
+   */
+  async #leave(leaving: { userId: string; leftAt: number }[]): Promise<void> {
+    if (this.#leaving === leaving) this.#leaving = undefined;
+    const kv = this.#kv!;
+    const deleted = await Promise.allSettled(
+      leaving.map(({ userId }) => kv.delete(PRESENCE_KEYS.conn(userId, this.gatewayId))),
     );
+    const gone = leaving.filter((_, i) => {
+      const r = deleted[i]!;
+      if (r.status === "rejected") this.#log.warn({ err: String(r.reason) }, "presence update failed");
+      return r.status === "fulfilled";
+    });
+    await this.#settleOffline(gone);
   }
 
   /**
@@ -210,7 +268,10 @@ export class Presence {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
-    for (const u of this.#local.values()) clearTimeout(u.timer);
+    clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
+    this.#due = [];
+    this.#runQueued();
     await Promise.allSettled([...this.#pending]);
     this.#watch?.stop();
     if (!this.#kv || this.#nc.isClosed()) return;
@@ -221,6 +282,21 @@ export class Presence {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** Starts `write` at the end of this turn, after the writes queued before it. */
+  #later(write: () => Promise<unknown>): void {
+    if (!this.#queued) {
+      this.#queued = [];
+      setImmediate(() => this.#runQueued());
+    }
+    this.#queued.push(write);
+  }
+
+  #runQueued(): void {
+    const queued = this.#queued ?? [];
+    this.#queued = undefined;
+    for (const write of queued) this.#track(write());
+  }
 
   #track(p: Promise<unknown>): void {
     const tracked = p.catch((err: unknown) => this.#log.warn({ err: String(err) }, "presence update failed"));
@@ -316,21 +392,34 @@ export class Presence {
         } catch {
           continue; // another gateway swept it first
         }
-        await this.#settleOffline(key.split(".")[1]!, lastBeat);
+        await this.#settleOffline([{ userId: key.split(".")[1]!, leftAt: lastBeat }]);
       }
     };
     await Promise.all(Array.from({ length: SWEEP_CONCURRENCY }, worker));
     if (unregister) await kv.purge(PRESENCE_KEYS.gateway(gw));
   }
 
-  /** The user left a gateway: unless a live connection remains, record last seen and announce offline. */
-  async #settleOffline(userId: string, lastSeen: number): Promise<void> {
-    if (this.#local.has(userId)) return;
-    const snap = await this.#snapshot([userId], false);
-    if (this.#liveSince(snap.conns.get(userId)) !== undefined || this.#local.has(userId)) return;
-    await this.#kv!.put(PRESENCE_KEYS.seen(userId), JSON.stringify({ lastSeen }));
-    this.#metrics.presenceWrites.inc({ key: "seen" });
-    this.#announce(userId, false, lastSeen);
+  /** Users left a gateway: for each, unless a live connection remains, record last seen and announce offline. */
+  async #settleOffline(left: readonly { userId: string; leftAt: number }[]): Promise<void> {
+    const users = left.filter((u) => !this.#local.has(u.userId));
+    if (users.length === 0) return;
+    const snap = await this.#snapshot(
+      users.map((u) => u.userId),
+      false,
+    );
+    await Promise.all(
+      users.map(async ({ userId, leftAt }) => {
+        if (this.#liveSince(snap.conns.get(userId)) !== undefined || this.#local.has(userId)) return;
+        try {
+          await this.#kv!.put(PRESENCE_KEYS.seen(userId), JSON.stringify({ lastSeen: leftAt }));
+        } catch (err) {
+          this.#log.warn({ err: String(err) }, "presence update failed");
+          return;
+        }
+        this.#metrics.presenceWrites.inc({ key: "seen" });
+        this.#announce(userId, false, leftAt);
+      }),
+    );
   }
 
   /** The oldest `since` among the user's connections on gateways with a live lease. */

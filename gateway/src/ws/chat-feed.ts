@@ -257,6 +257,22 @@ export class ChatFeed {
     c.last = from;
     c.member = member.active || from < member.changedN;
 
+    if (toN === undefined) {
+      // The head first (one batched read for the chats of many sockets, `ChatHeads`): a
+      // cursor at the head, what most reconnecting clients hold, is answered without
+      // reading the log. A cursor past the head is answered as at the head, so the live
+      // events after the head are not taken for duplicates and dropped.
+      const head = await this.#deps.headN(c.chatId);
+      if (this.#stopped) return;
+      if (head <= c.last) {
+        if (head < c.last) {
+          c.last = head;
+          c.start = Math.min(c.start, head + 1);
+        }
+        this.#socket.synced(c.chatId, c.last, req.ref);
+        return;
+      }
+    }
     while (toN === undefined || c.last < toN) {
       if (!(await this.#socket.drained())) return;
       const page = await this.#deps.readRange(c.chatId, c.last, toN, this.#deps.page);
@@ -268,16 +284,6 @@ export class ChatFeed {
         applied++;
       }
       if (applied < this.#deps.page) break;
-    }
-    if (c.last === from && from > 0 && toN === undefined) {
-      // Nothing after the cursor: a cursor past the chat's head is answered as at the head,
-      // so the live events after the head are not taken for duplicates and dropped.
-      const head = await this.#deps.headN(c.chatId);
-      if (this.#stopped) return;
-      if (head < c.last) {
-        c.last = head;
-        c.start = Math.min(c.start, head + 1);
-      }
     }
     this.#socket.synced(c.chatId, c.last, req.ref);
   }

@@ -77,12 +77,12 @@ export class InboxHub {
   }
 
   /**
-   * Adds a listener for the user's inbox. Resolves once the server has the interest (a
-   * flush), so events published after it reach this gateway.
+   * Adds a listener for the user's inbox. Resolves once the server has the interest (the
+   * turn's batched flush, unless the user's subscription was known to it already), so
+   * events published after it reach this gateway.
    */
   async add(userId: string, listener: InboxListener): Promise<void> {
-    this.#hub.add(userId, listener);
-    await this.#hub.flush();
+    if (this.#hub.add(userId, listener)) await this.#hub.flush();
   }
 
   /** Removes a listener; the user's subscription ends with their last one. */

@@ -6,7 +6,13 @@ import { waitFor } from "@natter/runtime";
 import { isSafeId, PRESENCE_BUCKET, PRESENCE_KEYS, presenceKeySubject, presenceSubject } from "@natter/subjects";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { type KV, type KvWatchEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
-import { headers, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import {
+  createInbox,
+  headers,
+  type NatsConnection,
+  type QueuedIterator,
+  type Subscription,
+} from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 
 export interface PresenceOptions {
@@ -78,7 +84,8 @@ export class Presence {
   /**
    * Connection-key writes of this turn of the event loop, in order, started together at its
    * end: a burst of connects (a reconnect storm) leaves in one write to the server rather
-   * than one per socket. One queue for puts and deletes keeps each user's in order.
+   * than one per socket. Puts and deletes share the queue, so a user's are in order; a
+   * user who left and came back within one turn is not deleted at all (`#leave`).
    */
   #queued: (() => Promise<unknown>)[] | undefined;
   /** Users whose last device here left this turn (one `#leave` for all of them). */
@@ -92,6 +99,13 @@ export class Presence {
   #dueFrom = 0;
   #dueTimer: NodeJS.Timeout | undefined;
   #kv: KV | undefined;
+  /**
+   * Where the stream acknowledges the connection-key puts of connects: one subscription for
+   * the gateway, rather than a request (a reply subscription entry, a timer and two error
+   * objects made up front) per put. An error ack is logged, as a failed put always was.
+   */
+  readonly #ackSubject = createInbox();
+  #acks: Subscription | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #lost = false;
@@ -131,6 +145,20 @@ export class Presence {
     // answer no read, write or watch until its replicas and leader are up: wait with a log
     // line, as for JetStream, instead of crashing (gateways started together).
     const kv = this.#kv;
+    this.#acks = this.#nc.subscribe(this.#ackSubject, {
+      callback: (err, msg) => {
+        if (err) return;
+        let ack: { error?: { description?: string } } | undefined;
+        try {
+          ack = msg.json();
+        } catch {
+          ack = undefined;
+        }
+        if (!ack || ack.error) {
+          this.#log.warn({ err: ack?.error?.description ?? "not a stream ack" }, "presence update failed");
+        }
+      },
+    });
     const bucket = "the presence bucket";
     // Registered before this start only when a fixed NATTER_GATEWAY_ID is restarted (an
     // `auto` id is new every time): read before this start registers it.
@@ -172,7 +200,7 @@ export class Presence {
     const fresh: LocalUser = { devices: 1, since: Date.now() };
     this.#local.set(userId, fresh);
     this.#metrics.presenceUsers.set(this.#local.size);
-    this.#later(() => this.#putConn(userId, fresh.since));
+    this.#later(async () => this.#publishConn(userId, fresh.since));
     this.#due.push({ userId, user: fresh });
     this.#dueTimer ??= setTimeout(() => this.#announceDue(), this.#opts.onlineDelayMs);
   }
@@ -224,9 +252,13 @@ export class Presence {
    * one snapshot for all of them (a batch direct get per 100 users, not a read per user),
    * then last seen and the offline announcement for those left with no live connection.
    */
-  async #leave(leaving: { userId: string; leftAt: number }[]): Promise<void> {
-    if (this.#leaving === leaving) this.#leaving = undefined;
+  async #leave(all: { userId: string; leftAt: number }[]): Promise<void> {
+    if (this.#leaving === all) this.#leaving = undefined;
     const kv = this.#kv!;
+    // A user back here by now (a socket that reconnected within the turn) keeps the key: the
+    // put of the new connection, queued after this, is its value. Not deleting it also keeps
+    // the order right, as that put is published at once and this delete a few microtasks on.
+    const leaving = all.filter(({ userId }) => !this.#local.has(userId));
     const deleted = await Promise.allSettled(
       leaving.map(({ userId }) => kv.delete(PRESENCE_KEYS.conn(userId, this.gatewayId))),
     );
@@ -274,6 +306,7 @@ export class Presence {
     this.#runQueued();
     await Promise.allSettled([...this.#pending]);
     this.#watch?.stop();
+    this.#acks?.unsubscribe();
     if (!this.#kv || this.#nc.isClosed()) return;
     await Promise.allSettled([
       this.#kv.purge(PRESENCE_KEYS.lease(this.gatewayId)),
@@ -302,6 +335,14 @@ export class Presence {
     const tracked = p.catch((err: unknown) => this.#log.warn({ err: String(err) }, "presence update failed"));
     this.#pending.add(tracked);
     void tracked.finally(() => this.#pending.delete(tracked));
+  }
+
+  /** A connect's connection key, acknowledged on `#ackSubject` (see `#later` for the order with deletes). */
+  #publishConn(userId: string, since: number): void {
+    if (this.#nc.isClosed()) return;
+    this.#nc.publish(presenceKeySubject(PRESENCE_KEYS.conn(userId, this.gatewayId)), JSON.stringify({ since }), {
+      reply: this.#ackSubject,
+    });
   }
 
   async #putConn(userId: string, since: number): Promise<void> {

@@ -64,14 +64,11 @@ const rssMiB = (pid: number) => procSample(pid)?.rssMiB ?? 0;
 
 /**
  * A connection-scale load process on its own two source addresses (127.0.0.x), and two
- * more for the storm's reconnects (127.0.1.x). Source addresses are never shared between
- * load processes or phases: a load process binds each socket to its address with port 0,
- * and the kernel then looks for a port free on that address, TIME_WAIT ones included
- * (`terminate()` leaves the client side in TIME_WAIT for 60 s). On an address another phase
- * just left 9,500 sockets on, that search took over the load processes (measured: 80 % of
- * their CPU in the kernel, and the gateway idle half the ramp), which is the load
- * generator's cost, not the server's; a real storm's clients come from their own addresses.
- * The bare `ws` ramp has load processes 7 and 8 (addresses no gateway ramp uses).
+ * more for the storm's reconnects (127.0.1.x); the bare `ws` ramp has load processes 7
+ * and 8, whose addresses no gateway ramp uses. Each socket is bound to an explicit source
+ * port (`load/conn-worker.ts`): with port 0 the kernel's search for a free port, worst on
+ * an address full of TIME_WAIT sockets (a storm's, or the previous ramp's), took most of
+ * the load processes' CPU and paced the ramps and the storm instead of the servers.
  */
 class Loader {
   readonly child: ChildProcess;

@@ -4,6 +4,7 @@ import type { Logger } from "@natter/config";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Gauge, Registry } from "prom-client";
 import { SubscriptionHub } from "./subscription-hub.ts";
+import { atWindowEnd } from "./ws/turn.ts";
 
 /** A NatsConnection double: what the hub sends to the server, in order. */
 function fakeNats() {
@@ -26,7 +27,8 @@ function fakeNats() {
 }
 
 const logger = { warn() {}, debug() {} } as unknown as Logger;
-const turn = () => new Promise<void>((r) => setImmediate(r));
+/** Waits for the batching window that is open now to close (its timer was set first). */
+const turn = () => new Promise<void>((r) => atWindowEnd(r));
 
 function hub(nc: NatsConnection) {
   const gauge = new Gauge({ name: "subs", help: "subs", registers: [new Registry()] });
@@ -40,7 +42,7 @@ function hub(nc: NatsConnection) {
   });
 }
 
-test("subscription hub - the users added in one turn are subscribed together, then one PING; flush resolves only at its PONG", async () => {
+test("subscription hub - the users added in one window are subscribed together, then one PING; flush resolves only at its PONG", async () => {
   const { nc, wire, pong } = fakeNats();
   const h = hub(nc);
   assert.equal(h.add("a", "s1"), true);
@@ -48,7 +50,7 @@ test("subscription hub - the users added in one turn are subscribed together, th
   assert.equal(h.add("a", "s3"), true, "a's subscription is not known to the server yet");
   let flushed = false;
   const f = h.flush().then(() => (flushed = true));
-  assert.deepEqual(wire, [], "nothing before the end of the turn");
+  assert.deepEqual(wire, [], "nothing before the end of the window");
   await turn();
   assert.deepEqual(wire, ["SUB user.a.*", "SUB user.b.*", "PING"]);
   await turn();
@@ -59,7 +61,7 @@ test("subscription hub - the users added in one turn are subscribed together, th
   assert.equal(h.count("a"), 3);
 });
 
-test("subscription hub - a user whose last listener leaves and comes back in the same turn keeps the subscription; one that stays away is unsubscribed at the turn's end", async () => {
+test("subscription hub - a user whose last listener leaves and comes back in the same window keeps the subscription; one that stays away is unsubscribed at the window's end", async () => {
   const { nc, wire, pong } = fakeNats();
   const h = hub(nc);
   h.add("a", "s1");
@@ -76,7 +78,7 @@ test("subscription hub - a user whose last listener leaves and comes back in the
   await turn();
   assert.deepEqual(wire, ["UNSUB user.b.*"], "a kept, b gone; no PING when nobody waits");
   assert.equal(h.size, 1);
-  // Added and gone within one turn: the server never hears of it.
+  // Added and gone within one window: the server never hears of it.
   h.add("c", "s4");
   h.remove("c", "s4");
   await turn();

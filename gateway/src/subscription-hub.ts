@@ -1,6 +1,7 @@
 import type { Logger } from "@natter/config";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Gauge } from "prom-client";
+import { atWindowEnd } from "./ws/turn.ts";
 
 interface Batch {
   promise: Promise<void>;
@@ -42,20 +43,21 @@ export interface SubscriptionHubOptions<L> {
  * (`ws/inbox-hub.ts`) and presence (`presence/presence-hub.ts`) hubs are this with their
  * subject and parser; they decide when to flush (`flush`) so the server has the interest.
  *
- * Subscribing is batched per turn of the event loop: the users added while one turn's
- * sockets authenticate are subscribed together at its end, followed by one PING
- * (`flush`), so a burst of connections costs one write to the server and one round trip
- * per turn instead of a SUB write and a PING-PONG per socket. Listeners are registered at
- * once (a user's socket count is exact); their messages flow once the batch subscribed.
+ * Subscribing is batched per window (`ws/turn.ts`, a millisecond): the users added while
+ * the window's sockets authenticate are subscribed together at its end, followed by one
+ * PING (`flush`), so a burst of connections costs one write to the server and one round
+ * trip per window instead of a SUB write and a PING-PONG per socket. Listeners are
+ * registered at once (a user's socket count is exact); their messages flow once the batch
+ * subscribed, and a socket gets `ready` only after the PONG (G1, G4).
  */
 export class SubscriptionHub<L> {
   readonly #opts: SubscriptionHubOptions<L>;
   readonly #entries = new Map<string, Entry<L>>();
-  /** Users added this turn, subscribed at its end. */
+  /** Users added in this window, subscribed at its end. */
   #queued: string[] | undefined;
-  /** Users whose last listener left this turn, unsubscribed at its end unless one came back. */
+  /** Users whose last listener left in this window, unsubscribed at its end unless one came back. */
   #leaving: string[] | undefined;
-  /** This turn's batch: resolves when the server has processed its subscriptions (and all before). */
+  /** This window's batch: resolves when the server has processed its subscriptions (and all before). */
   #batch: Batch | undefined;
   #closed = false;
 
@@ -65,7 +67,7 @@ export class SubscriptionHub<L> {
 
   /**
    * Adds a listener for the user; returns true when the user's subscription is not known to
-   * the server yet (new, or waiting for this turn's batch): the caller flushes when it needs
+   * the server yet (new, or waiting for this window's batch): the caller flushes when it needs
    * the interest.
    */
   add(userId: string, listener: L): boolean {
@@ -83,8 +85,8 @@ export class SubscriptionHub<L> {
 
   /**
    * Removes a listener; the user's subscription ends with their last one, at the end of the
-   * turn (one write for the turn's UNSUBs), and not at all if a listener of the user came
-   * back within the turn (a socket that reconnected at once).
+   * window (one write for the window's UNSUBs), and not at all if a listener of the user
+   * came back within the window (a socket that reconnected at once).
    */
   remove(userId: string, listener: L): void {
     const entry = this.#entries.get(userId);
@@ -95,7 +97,7 @@ export class SubscriptionHub<L> {
 
   #unsubscribe(userId: string, entry: Entry<L>): void {
     this.#entries.delete(userId);
-    // Never subscribed (it left in the turn it came): nothing to tell the server.
+    // Never subscribed (it left in the window it came): nothing to tell the server.
     if (!entry.sub) return;
     try {
       entry.sub.unsubscribe();
@@ -107,7 +109,7 @@ export class SubscriptionHub<L> {
 
   /**
    * Resolves once the server has processed every subscription added so far: the end of
-   * this turn's batch (one PING for every caller of the turn, sent after its SUBs).
+   * this window's batch (one PING for every caller of the window, sent after its SUBs).
    */
   flush(): Promise<void> {
     const batch = this.#schedule();
@@ -115,7 +117,7 @@ export class SubscriptionHub<L> {
     return batch.promise;
   }
 
-  /** This turn's batch, scheduled for the end of the turn if it is not yet. */
+  /** This window's batch, scheduled for the end of the window if it is not yet. */
   #schedule(): Batch {
     if (this.#batch) return this.#batch;
     let resolve!: () => void;
@@ -128,11 +130,11 @@ export class SubscriptionHub<L> {
     promise.catch(() => {});
     const batch: Batch = { promise, resolve, reject, flush: false };
     this.#batch = batch;
-    setImmediate(() => this.#run(batch));
+    atWindowEnd(() => this.#run(batch));
     return batch;
   }
 
-  /** Ends the subscriptions of the turn's users left without listeners, subscribes its new users, then one flush for all of them. */
+  /** Ends the subscriptions of the window's users left without listeners, subscribes its new users, then one flush for all of them. */
   #run(batch: Batch): void {
     this.#batch = undefined;
     const leaving = this.#leaving ?? [];

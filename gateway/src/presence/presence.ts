@@ -6,14 +6,10 @@ import { waitFor } from "@natter/runtime";
 import { isSafeId, PRESENCE_BUCKET, PRESENCE_KEYS, presenceKeySubject, presenceSubject } from "@natter/subjects";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { type KV, type KvWatchEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
-import {
-  createInbox,
-  headers,
-  type NatsConnection,
-  type QueuedIterator,
-  type Subscription,
-} from "@nats-io/transport-node";
+import { Empty, headers, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
+import { StreamAcks } from "./stream-acks.ts";
+import { atWindowEnd } from "../ws/turn.ts";
 
 export interface PresenceOptions {
   /** This gateway's id in the bucket; `auto` for a fresh random one. */
@@ -40,6 +36,10 @@ interface Snapshot {
   conns: Map<string, Map<string, number>>;
   seen: Map<string, number>;
 }
+
+/** A KV delete: the key's subject with this header and no data (what `kv.delete` publishes). */
+const DELETE = headers();
+DELETE.set("KV-Operation", "DEL");
 
 /** Users per batch direct get (two subjects each). */
 const READ_CHUNK = 100;
@@ -82,13 +82,14 @@ export class Presence {
   readonly #leases = new Map<string, number>();
   readonly #pending = new Set<Promise<unknown>>();
   /**
-   * Connection-key writes of this turn of the event loop, in order, started together at its
-   * end: a burst of connects (a reconnect storm) leaves in one write to the server rather
-   * than one per socket. Puts and deletes share the queue, so a user's are in order; a
-   * user who left and came back within one turn is not deleted at all (`#leave`).
+   * Connection-key writes of this batching window (`ws/turn.ts`), in order, published
+   * together at its end: a burst of connects (a reconnect storm) leaves in one write to the
+   * server rather than one per socket. Puts and deletes share the queue and are published
+   * in it synchronously, so a user's are in order; a user who left and came back within
+   * one window is not deleted at all (`#leave`).
    */
   #queued: (() => Promise<unknown>)[] | undefined;
-  /** Users whose last device here left this turn (one `#leave` for all of them). */
+  /** Users whose last device here left in this window (one `#leave` for all of them). */
   #leaving: { userId: string; leftAt: number }[] | undefined;
   /**
    * Users waiting for their online announcement, in the order they connected (so in the
@@ -99,13 +100,8 @@ export class Presence {
   #dueFrom = 0;
   #dueTimer: NodeJS.Timeout | undefined;
   #kv: KV | undefined;
-  /**
-   * Where the stream acknowledges the connection-key puts of connects: one subscription for
-   * the gateway, rather than a request (a reply subscription entry, a timer and two error
-   * objects made up front) per put. An error ack is logged, as a failed put always was.
-   */
-  readonly #ackSubject = createInbox();
-  #acks: Subscription | undefined;
+  /** The connection-key and last-seen writes, acknowledged on one subscription (`StreamAcks`). */
+  #acks: StreamAcks | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #lost = false;
@@ -145,20 +141,7 @@ export class Presence {
     // answer no read, write or watch until its replicas and leader are up: wait with a log
     // line, as for JetStream, instead of crashing (gateways started together).
     const kv = this.#kv;
-    this.#acks = this.#nc.subscribe(this.#ackSubject, {
-      callback: (err, msg) => {
-        if (err) return;
-        let ack: { error?: { description?: string } } | undefined;
-        try {
-          ack = msg.json();
-        } catch {
-          ack = undefined;
-        }
-        if (!ack || ack.error) {
-          this.#log.warn({ err: ack?.error?.description ?? "not a stream ack" }, "presence update failed");
-        }
-      },
-    });
+    this.#acks = new StreamAcks(this.#nc, this.#log);
     const bucket = "the presence bucket";
     // Registered before this start only when a fixed NATTER_GATEWAY_ID is restarted (an
     // `auto` id is new every time): read before this start registers it.
@@ -248,24 +231,26 @@ export class Presence {
   }
 
   /**
-   * The users whose last device here left in one turn: their connection keys deleted, then
+   * The users whose last device here left in one window: their connection keys deleted, then
    * one snapshot for all of them (a batch direct get per 100 users, not a read per user),
    * then last seen and the offline announcement for those left with no live connection.
    */
   async #leave(all: { userId: string; leftAt: number }[]): Promise<void> {
     if (this.#leaving === all) this.#leaving = undefined;
-    const kv = this.#kv!;
-    // A user back here by now (a socket that reconnected within the turn) keeps the key: the
-    // put of the new connection, queued after this, is its value. Not deleting it also keeps
-    // the order right, as that put is published at once and this delete a few microtasks on.
+    // A user back here by now (a socket that reconnected within the window) keeps the key:
+    // the put of the new connection, queued after this, is its value.
     const leaving = all.filter(({ userId }) => !this.#local.has(userId));
-    const deleted = await Promise.allSettled(
-      leaving.map(({ userId }) => kv.delete(PRESENCE_KEYS.conn(userId, this.gatewayId))),
+    const deleted = await this.#acks!.write(
+      leaving.map(({ userId }) => ({
+        subject: presenceKeySubject(PRESENCE_KEYS.conn(userId, this.gatewayId)),
+        data: Empty,
+        headers: DELETE,
+      })),
     );
     const gone = leaving.filter((_, i) => {
-      const r = deleted[i]!;
-      if (r.status === "rejected") this.#log.warn({ err: String(r.reason) }, "presence update failed");
-      return r.status === "fulfilled";
+      const err = deleted[i];
+      if (err !== undefined) this.#log.warn({ err }, "presence update failed");
+      return err === undefined;
     });
     await this.#settleOffline(gone);
   }
@@ -306,7 +291,7 @@ export class Presence {
     this.#runQueued();
     await Promise.allSettled([...this.#pending]);
     this.#watch?.stop();
-    this.#acks?.unsubscribe();
+    this.#acks?.close();
     if (!this.#kv || this.#nc.isClosed()) return;
     await Promise.allSettled([
       this.#kv.purge(PRESENCE_KEYS.lease(this.gatewayId)),
@@ -316,11 +301,11 @@ export class Presence {
 
   // ------------------------------------------------------------------ internals
 
-  /** Starts `write` at the end of this turn, after the writes queued before it. */
+  /** Starts `write` at the end of this batching window, after the writes queued before it. */
   #later(write: () => Promise<unknown>): void {
     if (!this.#queued) {
       this.#queued = [];
-      setImmediate(() => this.#runQueued());
+      atWindowEnd(() => this.#runQueued());
     }
     this.#queued.push(write);
   }
@@ -337,11 +322,11 @@ export class Presence {
     void tracked.finally(() => this.#pending.delete(tracked));
   }
 
-  /** A connect's connection key, acknowledged on `#ackSubject` (see `#later` for the order with deletes). */
+  /** A connect's connection key; its ack is not waited for (see `#later` for the order with deletes). */
   #publishConn(userId: string, since: number): void {
-    if (this.#nc.isClosed()) return;
-    this.#nc.publish(presenceKeySubject(PRESENCE_KEYS.conn(userId, this.gatewayId)), JSON.stringify({ since }), {
-      reply: this.#ackSubject,
+    this.#acks!.send({
+      subject: presenceKeySubject(PRESENCE_KEYS.conn(userId, this.gatewayId)),
+      data: JSON.stringify({ since }),
     });
   }
 
@@ -448,19 +433,24 @@ export class Presence {
       users.map((u) => u.userId),
       false,
     );
-    await Promise.all(
-      users.map(async ({ userId, leftAt }) => {
-        if (this.#liveSince(snap.conns.get(userId)) !== undefined || this.#local.has(userId)) return;
-        try {
-          await this.#kv!.put(PRESENCE_KEYS.seen(userId), JSON.stringify({ lastSeen: leftAt }));
-        } catch (err) {
-          this.#log.warn({ err: String(err) }, "presence update failed");
-          return;
-        }
-        this.#metrics.presenceWrites.inc({ key: "seen" });
-        this.#announce(userId, false, leftAt);
-      }),
+    const offline = users.filter(
+      ({ userId }) => this.#liveSince(snap.conns.get(userId)) === undefined && !this.#local.has(userId),
     );
+    const written = await this.#acks!.write(
+      offline.map(({ userId, leftAt }) => ({
+        subject: presenceKeySubject(PRESENCE_KEYS.seen(userId)),
+        data: JSON.stringify({ lastSeen: leftAt }),
+      })),
+    );
+    offline.forEach(({ userId, leftAt }, i) => {
+      const err = written[i];
+      if (err !== undefined) {
+        this.#log.warn({ err }, "presence update failed");
+        return;
+      }
+      this.#metrics.presenceWrites.inc({ key: "seen" });
+      this.#announce(userId, false, leftAt);
+    });
   }
 
   /** The oldest `since` among the user's connections on gateways with a live lease. */

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ChatHeads } from "./chat-heads.ts";
+import { atWindowEnd } from "./turn.ts";
 
-const turn = () => new Promise<void>((r) => setImmediate(r));
+/** Waits for the batching window that is open now to close (its timer was set first). */
+const turn = () => new Promise<void>((r) => atWindowEnd(r));
 
-test("chat heads - the heads asked for in one turn are read in one batch made after the asks; a later ask reads again", async () => {
+test("chat heads - the heads asked for in one window are read in one batch made after the asks; a later ask reads again", async () => {
   const reads: string[][] = [];
   let head = 5;
   const heads = new ChatHeads(async (ids) => {
@@ -12,7 +14,7 @@ test("chat heads - the heads asked for in one turn are read in one batch made af
     return new Map(ids.map((id) => [id, id === "c2" ? 0 : head]));
   });
   const asked = [heads.head("c1"), heads.head("c2"), heads.head("c1")];
-  head = 6; // written after the asks, before the turn ends: the batch sees it
+  head = 6; // written after the asks, before the window ends: the batch sees it
   assert.deepEqual(await Promise.all(asked), [6, 0, 6]);
   assert.deepEqual(reads, [["c1", "c2"]]);
   head = 7;

@@ -1,3 +1,5 @@
+import { atWindowEnd } from "./turn.ts";
+
 /** Reads the heads of many chats at once: chat id → its newest `n` (0 for a chat with no event). */
 export type ReadHeads = (chatIds: readonly string[]) => Promise<Map<string, number>>;
 
@@ -7,8 +9,8 @@ interface Waiter {
 }
 
 /**
- * The chat heads that `sync`s ask for, read in one batch per turn of the event loop: the
- * chats asked for while one turn's frames are handled are read together at its end (one
+ * The chat heads that `sync`s ask for, read in one batch per window (`turn.ts`): the
+ * chats asked for while the window's frames are handled are read together at its end (one
  * batch direct get for up to 256 chats, instead of a request per socket). Each read is
  * made after the question was asked, so its answer is never older than the question: a
  * batch is a way to share the request, not a cache.
@@ -27,7 +29,7 @@ export class ChatHeads {
       let queued = this.#queued;
       if (!queued) {
         queued = this.#queued = new Map();
-        setImmediate(() => this.#run());
+        atWindowEnd(() => this.#run());
       }
       const waiting = queued.get(chatId);
       if (waiting) waiting.push({ resolve, reject });

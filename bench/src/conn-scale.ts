@@ -62,7 +62,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const memAvailableKiB = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
 const rssMiB = (pid: number) => procSample(pid)?.rssMiB ?? 0;
 
-/** A connection-scale load process on its own two source addresses. */
+/**
+ * A connection-scale load process on its own two source addresses (127.0.0.x), and two
+ * more for the storm's reconnects (127.0.1.x); the bare `ws` ramp has load processes 7
+ * and 8, whose addresses no gateway ramp uses. Each socket is bound to an explicit source
+ * port (`load/conn-worker.ts`): with port 0 the kernel's search for a free port, worst on
+ * an address full of TIME_WAIT sockets (a storm's, or the previous ramp's), took most of
+ * the load processes' CPU and paced the ramps and the storm instead of the servers.
+ */
 class Loader {
   readonly child: ChildProcess;
   readonly #waiting = new Map<string, { resolve: (m: Record<string, number>) => void; reject: (e: Error) => void }>();
@@ -81,6 +88,7 @@ class Loader {
     this.child.send({
       type: "init",
       sources: [`127.0.0.${2 + 2 * index}`, `127.0.0.${3 + 2 * index}`],
+      stormSources: [`127.0.1.${2 + 2 * index}`, `127.0.1.${3 + 2 * index}`],
       concurrency: CONCURRENCY,
     });
   }
@@ -232,7 +240,7 @@ try {
         if (m) resolve(Number(m[1]));
       });
     });
-    const bl = [new Loader(0), new Loader(1)];
+    const bl = [new Loader(7), new Loader(8)];
     const url = `ws://127.0.0.1:${port}`;
     rows.push(
       await rampOne(

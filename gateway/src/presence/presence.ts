@@ -6,8 +6,10 @@ import { waitFor } from "@natter/runtime";
 import { isSafeId, PRESENCE_BUCKET, PRESENCE_KEYS, presenceKeySubject, presenceSubject } from "@natter/subjects";
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { type KV, type KvWatchEntry, KvWatchInclude, Kvm } from "@nats-io/kv";
-import { headers, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
+import { Empty, headers, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
+import { StreamAcks } from "./stream-acks.ts";
+import { atWindowEnd } from "../ws/turn.ts";
 
 export interface PresenceOptions {
   /** This gateway's id in the bucket; `auto` for a fresh random one. */
@@ -27,7 +29,6 @@ export interface PresenceState {
 interface LocalUser {
   devices: number;
   since: number;
-  timer: NodeJS.Timeout | undefined;
 }
 
 interface Snapshot {
@@ -35,6 +36,10 @@ interface Snapshot {
   conns: Map<string, Map<string, number>>;
   seen: Map<string, number>;
 }
+
+/** A KV delete: the key's subject with this header and no data (what `kv.delete` publishes). */
+const DELETE = headers();
+DELETE.set("KV-Operation", "DEL");
 
 /** Users per batch direct get (two subjects each). */
 const READ_CHUNK = 100;
@@ -76,7 +81,27 @@ export class Presence {
   /** Gateways whose lease lives, with their last beat (ms). */
   readonly #leases = new Map<string, number>();
   readonly #pending = new Set<Promise<unknown>>();
+  /**
+   * Connection-key writes of this batching window (`ws/turn.ts`), in order, published
+   * together at its end: a burst of connects (a reconnect storm) leaves in one write to the
+   * server rather than one per socket. Puts and deletes share the queue and are published
+   * in it synchronously, so a user's are in order; a user who left and came back within
+   * one window is not deleted at all (`#leave`).
+   */
+  #queued: (() => Promise<unknown>)[] | undefined;
+  /** Users whose last device here left in this window (one `#leave` for all of them). */
+  #leaving: { userId: string; leftAt: number }[] | undefined;
+  /**
+   * Users waiting for their online announcement, in the order they connected (so in the
+   * order they are due: the delay is the same for all), from `#dueFrom` on. One timer for
+   * all of them, rather than a Timeout per user: announcements due together leave together.
+   */
+  #due: { userId: string; user: LocalUser }[] = [];
+  #dueFrom = 0;
+  #dueTimer: NodeJS.Timeout | undefined;
   #kv: KV | undefined;
+  /** The connection-key and last-seen writes, acknowledged on one subscription (`StreamAcks`). */
+  #acks: StreamAcks | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #lost = false;
@@ -116,6 +141,7 @@ export class Presence {
     // answer no read, write or watch until its replicas and leader are up: wait with a log
     // line, as for JetStream, instead of crashing (gateways started together).
     const kv = this.#kv;
+    this.#acks = new StreamAcks(this.#nc, this.#log);
     const bucket = "the presence bucket";
     // Registered before this start only when a fixed NATTER_GATEWAY_ID is restarted (an
     // `auto` id is new every time): read before this start registers it.
@@ -154,14 +180,39 @@ export class Presence {
       u.devices++;
       return;
     }
-    const fresh: LocalUser = { devices: 1, since: Date.now(), timer: undefined };
+    const fresh: LocalUser = { devices: 1, since: Date.now() };
     this.#local.set(userId, fresh);
     this.#metrics.presenceUsers.set(this.#local.size);
-    this.#track(this.#putConn(userId, fresh.since));
-    fresh.timer = setTimeout(() => {
-      fresh.timer = undefined;
-      if (this.#local.get(userId) === fresh) this.#announce(userId, true, Date.now());
-    }, this.#opts.onlineDelayMs);
+    this.#later(async () => this.#publishConn(userId, fresh.since));
+    this.#due.push({ userId, user: fresh });
+    this.#dueTimer ??= setTimeout(() => this.#announceDue(), this.#opts.onlineDelayMs);
+  }
+
+  /** Announces online the users connected `onlineDelayMs` ago and still here (the same connection). */
+  #announceDue(): void {
+    this.#dueTimer = undefined;
+    if (this.#closed) return;
+    const now = Date.now();
+    const due = this.#due;
+    let i = this.#dueFrom;
+    for (; i < due.length; i++) {
+      const { userId, user } = due[i]!;
+      if (now - user.since < this.#opts.onlineDelayMs) break;
+      if (this.#local.get(userId) === user) this.#announce(userId, true, now);
+    }
+    if (i === due.length) {
+      this.#due = [];
+      this.#dueFrom = 0;
+      return;
+    }
+    if (i > 1024 && i * 2 > due.length) {
+      this.#due = due.slice(i);
+      this.#dueFrom = 0;
+    } else {
+      this.#dueFrom = i;
+    }
+    const next = this.#due[this.#dueFrom]!.user.since + this.#opts.onlineDelayMs - now;
+    this.#dueTimer = setTimeout(() => this.#announceDue(), Math.max(1, next));
   }
 
   /** A device of `userId` left this gateway; with the user's last one here, the user may be offline. */
@@ -170,14 +221,38 @@ export class Presence {
     if (!u || --u.devices > 0) return;
     this.#local.delete(userId);
     this.#metrics.presenceUsers.set(this.#local.size);
-    clearTimeout(u.timer);
     const leftAt = Date.now();
-    this.#track(
-      (async () => {
-        await this.#kv!.delete(PRESENCE_KEYS.conn(userId, this.gatewayId));
-        await this.#settleOffline(userId, leftAt);
-      })(),
+    if (!this.#leaving) {
+      const leaving: { userId: string; leftAt: number }[] = [];
+      this.#leaving = leaving;
+      this.#later(() => this.#leave(leaving));
+    }
+    this.#leaving.push({ userId, leftAt });
+  }
+
+  /**
+   * The users whose last device here left in one window: their connection keys deleted, then
+   * one snapshot for all of them (a batch direct get per 100 users, not a read per user),
+   * then last seen and the offline announcement for those left with no live connection.
+   */
+  async #leave(all: { userId: string; leftAt: number }[]): Promise<void> {
+    if (this.#leaving === all) this.#leaving = undefined;
+    // A user back here by now (a socket that reconnected within the window) keeps the key:
+    // the put of the new connection, queued after this, is its value.
+    const leaving = all.filter(({ userId }) => !this.#local.has(userId));
+    const deleted = await this.#acks!.write(
+      leaving.map(({ userId }) => ({
+        subject: presenceKeySubject(PRESENCE_KEYS.conn(userId, this.gatewayId)),
+        data: Empty,
+        headers: DELETE,
+      })),
     );
+    const gone = leaving.filter((_, i) => {
+      const err = deleted[i];
+      if (err !== undefined) this.#log.warn({ err }, "presence update failed");
+      return err === undefined;
+    });
+    await this.#settleOffline(gone);
   }
 
   /**
@@ -210,9 +285,13 @@ export class Presence {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
-    for (const u of this.#local.values()) clearTimeout(u.timer);
+    clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
+    this.#due = [];
+    this.#runQueued();
     await Promise.allSettled([...this.#pending]);
     this.#watch?.stop();
+    this.#acks?.close();
     if (!this.#kv || this.#nc.isClosed()) return;
     await Promise.allSettled([
       this.#kv.purge(PRESENCE_KEYS.lease(this.gatewayId)),
@@ -222,10 +301,33 @@ export class Presence {
 
   // ------------------------------------------------------------------ internals
 
+  /** Starts `write` at the end of this batching window, after the writes queued before it. */
+  #later(write: () => Promise<unknown>): void {
+    if (!this.#queued) {
+      this.#queued = [];
+      atWindowEnd(() => this.#runQueued());
+    }
+    this.#queued.push(write);
+  }
+
+  #runQueued(): void {
+    const queued = this.#queued ?? [];
+    this.#queued = undefined;
+    for (const write of queued) this.#track(write());
+  }
+
   #track(p: Promise<unknown>): void {
     const tracked = p.catch((err: unknown) => this.#log.warn({ err: String(err) }, "presence update failed"));
     this.#pending.add(tracked);
     void tracked.finally(() => this.#pending.delete(tracked));
+  }
+
+  /** A connect's connection key; its ack is not waited for (see `#later` for the order with deletes). */
+  #publishConn(userId: string, since: number): void {
+    this.#acks!.send({
+      subject: presenceKeySubject(PRESENCE_KEYS.conn(userId, this.gatewayId)),
+      data: JSON.stringify({ since }),
+    });
   }
 
   async #putConn(userId: string, since: number): Promise<void> {
@@ -316,21 +418,39 @@ export class Presence {
         } catch {
           continue; // another gateway swept it first
         }
-        await this.#settleOffline(key.split(".")[1]!, lastBeat);
+        await this.#settleOffline([{ userId: key.split(".")[1]!, leftAt: lastBeat }]);
       }
     };
     await Promise.all(Array.from({ length: SWEEP_CONCURRENCY }, worker));
     if (unregister) await kv.purge(PRESENCE_KEYS.gateway(gw));
   }
 
-  /** The user left a gateway: unless a live connection remains, record last seen and announce offline. */
-  async #settleOffline(userId: string, lastSeen: number): Promise<void> {
-    if (this.#local.has(userId)) return;
-    const snap = await this.#snapshot([userId], false);
-    if (this.#liveSince(snap.conns.get(userId)) !== undefined || this.#local.has(userId)) return;
-    await this.#kv!.put(PRESENCE_KEYS.seen(userId), JSON.stringify({ lastSeen }));
-    this.#metrics.presenceWrites.inc({ key: "seen" });
-    this.#announce(userId, false, lastSeen);
+  /** Users left a gateway: for each, unless a live connection remains, record last seen and announce offline. */
+  async #settleOffline(left: readonly { userId: string; leftAt: number }[]): Promise<void> {
+    const users = left.filter((u) => !this.#local.has(u.userId));
+    if (users.length === 0) return;
+    const snap = await this.#snapshot(
+      users.map((u) => u.userId),
+      false,
+    );
+    const offline = users.filter(
+      ({ userId }) => this.#liveSince(snap.conns.get(userId)) === undefined && !this.#local.has(userId),
+    );
+    const written = await this.#acks!.write(
+      offline.map(({ userId, leftAt }) => ({
+        subject: presenceKeySubject(PRESENCE_KEYS.seen(userId)),
+        data: JSON.stringify({ lastSeen: leftAt }),
+      })),
+    );
+    offline.forEach(({ userId, leftAt }, i) => {
+      const err = written[i];
+      if (err !== undefined) {
+        this.#log.warn({ err }, "presence update failed");
+        return;
+      }
+      this.#metrics.presenceWrites.inc({ key: "seen" });
+      this.#announce(userId, false, leftAt);
+    });
   }
 
   /** The oldest `since` among the user's connections on gateways with a live lease. */

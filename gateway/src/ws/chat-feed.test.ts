@@ -111,6 +111,28 @@ describe("chat feed - ordering", () => {
     assert.deepEqual(sock.ns("c1"), [4]);
   });
 
+  test("chat feed - a cursor at the head is answered from the head alone: the log is not read", async () => {
+    const c1 = log("c1", 3);
+    const d = deps({ c1 });
+    let reads = 0;
+    const readRange = d.readRange;
+    d.readRange = (...args) => {
+      reads++;
+      return readRange(...args);
+    };
+    const sock = new Recorder();
+    const feed = new ChatFeed(ME, sock, d);
+    feed.sync({ c1: 3 }, undefined);
+    await settle();
+    assert.deepEqual(sock.frames, [{ type: "synced", chat: "c1", n: 3 }]);
+    assert.equal(reads, 0, "no log read for a cursor at the head");
+    // Behind the head: the log is read, as before.
+    feed.sync({ c1: 1 }, undefined);
+    await settle();
+    assert.ok(reads > 0);
+    assert.deepEqual(sock.frames.at(-1), { type: "synced", chat: "c1", n: 3 });
+  });
+
   test("chat feed - too many held events close the socket as a slow consumer", async () => {
     const c1 = log("c1", 200);
     const sock = new Recorder();

@@ -50,8 +50,10 @@ interface Cursor {
   start: number;
   /** Whether the user is a member as of `last`; events while not a member are skipped. */
   member: boolean;
-  pending: ChatEvent[];
-  syncs: SyncRequest[];
+  /** Live events waiting (made at the first; most idle sockets never hold one). */
+  pending: ChatEvent[] | undefined;
+  /** `sync` requests waiting (made at the first; dropped once answered). */
+  syncs: SyncRequest[] | undefined;
   running: boolean;
 }
 
@@ -84,7 +86,9 @@ export class ChatFeed {
   readonly #userId: string;
   readonly #socket: FeedSocket;
   readonly #deps: ChatFeedDeps;
-  readonly #chats = new Map<string, Cursor>();
+  /** The socket's chats: the first one in a field, a Map only from the second on (an idle socket holds one). */
+  #one: Cursor | undefined;
+  #more: Map<string, Cursor> | undefined;
   #held = true;
   #pending = 0;
   #stopped = false;
@@ -111,9 +115,9 @@ export class ChatFeed {
       this.#socket.overflow();
       return;
     }
-    c.pending.push(event);
+    (c.pending ??= []).push(event);
     this.#pending++;
-    if (c.known || c.syncs.length > 0 || !this.#held) this.#pump(c);
+    if (c.known || (c.syncs?.length ?? 0) > 0 || !this.#held) this.#pump(c);
   }
 
   /** A `sync` frame: replay each chat after the client's cursor, then `synced`. Also ends the hold. */
@@ -121,7 +125,7 @@ export class ChatFeed {
     if (this.#stopped) return;
     for (const [chatId, n] of Object.entries(cursors)) {
       const c = this.#cursor(chatId);
-      c.syncs.push({ n, ref });
+      (c.syncs ??= []).push({ n, ref });
       this.#pump(c);
     }
     this.release();
@@ -131,25 +135,41 @@ export class ChatFeed {
   release(): void {
     if (!this.#held) return;
     this.#held = false;
-    for (const c of this.#chats.values()) if (c.pending.length > 0) this.#pump(c);
+    for (const c of this.#cursors()) if ((c.pending?.length ?? 0) > 0) this.#pump(c);
   }
 
   stop(): void {
     this.#stopped = true;
-    this.#chats.clear();
+    this.#one = undefined;
+    this.#more = undefined;
     this.#pending = 0;
   }
 
   /** Chats this socket tracks (for tests and metrics). */
   get chats(): number {
-    return this.#chats.size;
+    return this.#more ? this.#more.size : this.#one ? 1 : 0;
+  }
+
+  #cursors(): Iterable<Cursor> {
+    return this.#more ? this.#more.values() : this.#one ? [this.#one] : [];
   }
 
   #cursor(chatId: string): Cursor {
-    let c = this.#chats.get(chatId);
+    if (this.#one?.chatId === chatId) return this.#one;
+    let c = this.#more?.get(chatId);
     if (!c) {
-      c = { chatId, known: false, last: 0, start: 1, member: true, pending: [], syncs: [], running: false };
-      this.#chats.set(chatId, c);
+      c = {
+        chatId,
+        known: false,
+        last: 0,
+        start: 1,
+        member: true,
+        pending: undefined,
+        syncs: undefined,
+        running: false,
+      };
+      if (!this.#one) this.#one = c;
+      else (this.#more ??= new Map([[this.#one.chatId, this.#one]])).set(chatId, c);
     }
     return c;
   }
@@ -161,7 +181,10 @@ export class ChatFeed {
       () => {
         c.running = false;
         // A sync or event may have come in after the loop's last check.
-        if (!this.#stopped && (c.syncs.length > 0 || (c.pending.length > 0 && (c.known || !this.#held)))) {
+        if (
+          !this.#stopped &&
+          ((c.syncs?.length ?? 0) > 0 || ((c.pending?.length ?? 0) > 0 && (c.known || !this.#held)))
+        ) {
           this.#pump(c);
         }
       },
@@ -177,14 +200,17 @@ export class ChatFeed {
   async #run(c: Cursor): Promise<void> {
     for (;;) {
       if (this.#stopped) return;
-      const sync = c.syncs.shift();
+      const sync = c.syncs?.shift();
       if (sync) {
+        if (c.syncs!.length === 0) c.syncs = undefined;
         await this.#reads(() => this.#replay(c, sync));
         continue;
       }
-      if (c.pending.length === 0 || (!c.known && this.#held)) return;
-      c.pending.sort((a, b) => a.n - b.n);
-      const e = c.pending.shift()!;
+      const pending = c.pending;
+      if (!pending || pending.length === 0 || (!c.known && this.#held)) return;
+      pending.sort((a, b) => a.n - b.n);
+      const e = pending.shift()!;
+      if (pending.length === 0) c.pending = undefined;
       this.#pending--;
       if (!c.known) {
         // First live event of a chat the client did not sync: the cursor starts here.
@@ -257,6 +283,22 @@ export class ChatFeed {
     c.last = from;
     c.member = member.active || from < member.changedN;
 
+    if (toN === undefined) {
+      // The head first (one batched read for the chats of many sockets, `ChatHeads`): a
+      // cursor at the head, what most reconnecting clients hold, is answered without
+      // reading the log. A cursor past the head is answered as at the head, so the live
+      // events after the head are not taken for duplicates and dropped.
+      const head = await this.#deps.headN(c.chatId);
+      if (this.#stopped) return;
+      if (head <= c.last) {
+        if (head < c.last) {
+          c.last = head;
+          c.start = Math.min(c.start, head + 1);
+        }
+        this.#socket.synced(c.chatId, c.last, req.ref);
+        return;
+      }
+    }
     while (toN === undefined || c.last < toN) {
       if (!(await this.#socket.drained())) return;
       const page = await this.#deps.readRange(c.chatId, c.last, toN, this.#deps.page);
@@ -268,16 +310,6 @@ export class ChatFeed {
         applied++;
       }
       if (applied < this.#deps.page) break;
-    }
-    if (c.last === from && from > 0 && toN === undefined) {
-      // Nothing after the cursor: a cursor past the chat's head is answered as at the head,
-      // so the live events after the head are not taken for duplicates and dropped.
-      const head = await this.#deps.headN(c.chatId);
-      if (this.#stopped) return;
-      if (head < c.last) {
-        c.last = head;
-        c.start = Math.min(c.start, head + 1);
-      }
     }
     this.#socket.synced(c.chatId, c.last, req.ref);
   }

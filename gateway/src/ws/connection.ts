@@ -20,7 +20,7 @@ import type { Heartbeats } from "./heartbeats.ts";
 import type { Expiring, SessionExpiry } from "./session-expiry.ts";
 import type { InboxHub, InboxListener } from "./inbox-hub.ts";
 import type { WsOptions } from "./options.ts";
-import { Transport, type TransportDeps } from "./transport.ts";
+import { Transport, type TransportDeps, type TransportOwner } from "./transport.ts";
 import { WatchSet } from "./watch-set.ts";
 
 /** Shared by every connection of the gateway (one object, not one per socket). */
@@ -41,6 +41,10 @@ export interface ConnectionDeps {
 
 type State = "authenticating" | "open" | "closed";
 
+/** The socket's `Connection`, for the listeners every socket shares. */
+const CONNECTION = Symbol("connection");
+type OwnedSocket = WebSocket & { [CONNECTION]?: Connection };
+
 /** Frames that arrived while a header token was being checked; more than this is abuse. */
 const MAX_EARLY_FRAMES = 64;
 /** Typing and receipt signals kept while a socket authenticates (they are ephemeral). */
@@ -54,7 +58,22 @@ const EARLY_SIGNALS_MAX = 64;
  * thousands of mostly idle ones: the connection is itself its feed's socket and its user's
  * inbox listener (no closures per socket for them).
  */
-export class Connection implements FeedSocket, InboxListener, Expiring {
+export class Connection implements FeedSocket, InboxListener, Expiring, TransportOwner {
+  // The socket's listeners: one function each for the gateway, not closures per socket
+  // (`ws` calls them with the socket as `this`).
+  static readonly #onMessageOf = function (this: OwnedSocket, data: unknown, isBinary: boolean): void {
+    const conn = this[CONNECTION];
+    if (conn) conn.#onMessage(data as Buffer | Buffer[], isBinary);
+  };
+  static readonly #onPongOf = function (this: OwnedSocket): void {
+    const conn = this[CONNECTION];
+    if (conn) conn.#io.alive = true;
+  };
+  static readonly #onCloseOf = function (this: OwnedSocket, code: number): void {
+    const conn = this[CONNECTION];
+    if (conn && conn.#state !== "closed") conn.#io.closedByPeer(code);
+  };
+
   readonly #io: Transport;
   readonly #deps: ConnectionDeps;
   readonly #limits: FrameLimits;
@@ -83,19 +102,16 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
 
   constructor(socket: WebSocket, authorization: string | undefined, resume: boolean, deps: ConnectionDeps) {
     this.#deps = deps;
-    this.#io = new Transport(socket, deps.transport, () => this.#teardown());
+    this.#io = new Transport(socket, deps.transport, this);
     this.#limits = new FrameLimits(deps.opts);
     if (resume) this.#resume = true;
     deps.ctx.metrics.wsConnections.inc();
 
     // Handlers first, synchronously: frames that arrive during authentication are kept.
-    socket.on("message", (data, isBinary) => this.#onMessage(data as Buffer | Buffer[], isBinary));
-    socket.on("pong", () => {
-      this.#io.alive = true;
-    });
-    socket.on("close", (code) => {
-      if (this.#state !== "closed") this.#io.closedByPeer(code);
-    });
+    (socket as OwnedSocket)[CONNECTION] = this;
+    socket.on("message", Connection.#onMessageOf);
+    socket.on("pong", Connection.#onPongOf);
+    socket.on("close", Connection.#onCloseOf);
     deps.heartbeats.add(this);
 
     // The token comes from the Authorization header or the first frame; a token in the URL is never read.
@@ -413,6 +429,11 @@ export class Connection implements FeedSocket, InboxListener, Expiring {
   }
 
   // ------------------------------------------------------------------ lifecycle
+
+  /** The transport closed (ours or the peer's): the teardown, once. */
+  transportClosed(): void {
+    this.#teardown();
+  }
 
   #teardown(): void {
     if (this.#state === "closed") return;

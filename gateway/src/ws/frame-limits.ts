@@ -14,20 +14,23 @@ export interface FrameLimitOptions {
  * frames and the frames the bucket refused. Over a window's budget the socket closes
  * (1008 for invalid frames, 4008 for refused ones); below it each gets an `error` frame.
  */
-export class FrameLimits {
-  readonly #bucket: Bucket;
+export class FrameLimits implements Bucket {
+  // The token bucket's own fields: the limits are the bucket (one object per socket, not two).
+  tokens: number;
+  at: number;
   #bad = 0;
   #refused = 0;
   #windowStart = Date.now();
 
   constructor(opts: FrameLimitOptions) {
-    this.#bucket = { tokens: opts.frameBurst, at: Date.now() };
+    this.tokens = opts.frameBurst;
+    this.at = Date.now();
   }
 
   /** Takes a frame's token: 0 when allowed, else the ms until one is available. */
   take(opts: FrameLimitOptions): number {
     this.#roll(opts);
-    return takeToken(this.#bucket, opts.frameBurst, opts.framesPerSecond / 1000);
+    return takeToken(this, opts.frameBurst, opts.framesPerSecond / 1000);
   }
 
   /** A frame refused by the bucket: true when the window has had too many (close 4008). */

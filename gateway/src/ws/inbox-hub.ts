@@ -18,6 +18,16 @@ import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { GatewayMetrics } from "../metrics.ts";
 import { SubscriptionHub } from "../subscription-hub.ts";
 
+/** The last token of each subject under `user.<userId>.*` (`userInboxSubject` and the others). */
+const INBOX = lastToken(userInboxSubject("u"));
+const SIGNAL = lastToken(userSignalSubject("u"));
+const SESSION = lastToken(userSessionSubject("u"));
+const CONTACTS = lastToken(userContactsSubject("u"));
+
+function lastToken(subject: string): string {
+  return subject.slice(subject.lastIndexOf("."));
+}
+
 /** One socket's interest in its user's inbox: chat events, and the ephemeral signals beside them. */
 export interface InboxListener {
   event(event: ChatEvent): void;
@@ -58,31 +68,28 @@ export class InboxHub {
       name: "inbox",
       subject: userSubjects,
       gauge: opts.metrics.inboxSubscriptions,
-      handler: (userId, listeners) => {
-        const inboxSubject = userInboxSubject(userId);
-        const signalSubject = userSignalSubject(userId);
-        const sessionSubject = userSessionSubject(userId);
-        const contactsSubject = userContactsSubject(userId);
-        return (msg) => {
-          if (msg.subject === inboxSubject) this.#dispatch(userId, listeners, msg);
-          else if (msg.subject === signalSubject) this.#signal(userId, listeners, msg);
-          else if (msg.subject === sessionSubject) this.#session(userId, listeners, msg);
-          else if (msg.subject === contactsSubject) {
-            onContacts?.(userId);
-            for (const listener of [...listeners]) listener.contactsChanged();
-          } else this.#invalid(userId, msg, "not an inbox, signal, session or contacts subject");
-        };
+      // One closure per user and nothing else: the subscription is `user.<userId>.*`, so a
+      // message's subject is that user's and only its last token says which kind it is.
+      handler: (userId, listeners) => (msg) => {
+        const subject = msg.subject;
+        if (subject.endsWith(INBOX)) this.#dispatch(userId, listeners, msg);
+        else if (subject.endsWith(SIGNAL)) this.#signal(userId, listeners, msg);
+        else if (subject.endsWith(SESSION)) this.#session(userId, listeners, msg);
+        else if (subject.endsWith(CONTACTS)) {
+          onContacts?.(userId);
+          for (const listener of [...listeners]) listener.contactsChanged();
+        } else this.#invalid(userId, msg, "not an inbox, signal, session or contacts subject");
       },
     });
   }
 
   /**
-   * Adds a listener for the user's inbox. Resolves once the server has the interest (a
-   * flush), so events published after it reach this gateway.
+   * Adds a listener for the user's inbox. Resolves once the server has the interest (the
+   * turn's batched flush, unless the user's subscription was known to it already), so
+   * events published after it reach this gateway.
    */
   async add(userId: string, listener: InboxListener): Promise<void> {
-    this.#hub.add(userId, listener);
-    await this.#hub.flush();
+    if (this.#hub.add(userId, listener)) await this.#hub.flush();
   }
 
   /** Removes a listener; the user's subscription ends with their last one. */

@@ -3,6 +3,7 @@ import { CLOSE_CODES, closeReason } from "@natter/protocol";
 import type { WebSocket } from "ws";
 import type { GatewayContext } from "../context.ts";
 import { PresenceHub } from "../presence/presence-hub.ts";
+import { ChatHeads } from "./chat-heads.ts";
 import { Connection, type ConnectionDeps } from "./connection.ts";
 import { Heartbeats } from "./heartbeats.ts";
 import { SessionExpiry } from "./session-expiry.ts";
@@ -46,13 +47,21 @@ export class Realtime {
     this.presenceHub = new PresenceHub({ nc: opts.ctx.nc, logger: this.log, metrics: opts.ctx.metrics });
     this.#heartbeats = new Heartbeats(this.opts.heartbeatMs);
     const { store, metrics, chatLog } = this.#ctx;
+    // The stream's last event of each chat in one batch; a chat the stream no longer holds
+    // any event of has its head in the store (`ChatLog.head`).
+    const heads = new ChatHeads(async (chatIds) => {
+      const last = await chatLog.lastEvents(chatIds);
+      const out = new Map<string, number>();
+      await Promise.all(chatIds.map(async (id) => out.set(id, last.get(id)?.n ?? (await chatLog.head(id)).n)));
+      return out;
+    });
     this.#deps = {
       ctx: this.#ctx,
       feed: {
         readRange: (chatId, afterN, toN, limit) =>
           chatLog.range(chatId, { afterN, ...(toN === undefined ? {} : { toN }), limit }),
         getMember: (chatId, userId) => store.getMember(chatId, userId),
-        headN: async (chatId) => (await chatLog.head(chatId)).n,
+        headN: (chatId) => heads.head(chatId),
         duplicate: () => metrics.duplicatesDropped.inc(),
         maxPending: this.opts.maxPendingEvents,
         page: this.opts.replayPage,

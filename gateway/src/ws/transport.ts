@@ -11,6 +11,11 @@ export interface TransportDeps {
   drainTimeoutMs: number;
 }
 
+/** Who hears that the socket closed (the `Connection`: itself, not a closure per socket). */
+export interface TransportOwner {
+  transportClosed(): void;
+}
+
 /**
  * The I/O of one WebSocket, and nothing else: frames out with a bounded send buffer
  * (a client that lets it fill is closed as a slow consumer), writes of one tick corked
@@ -21,16 +26,16 @@ export interface TransportDeps {
 export class Transport {
   readonly #ws: WebSocket;
   readonly #deps: TransportDeps;
-  readonly #onClose: () => void;
+  readonly #owner: TransportOwner;
   #corked = false;
   /** Heard from since the last ping: a frame or a pong. */
   alive = true;
 
-  /** `onClose` runs once, on our close or the peer's. */
-  constructor(ws: WebSocket, deps: TransportDeps, onClose: () => void) {
+  /** `owner.transportClosed()` runs on our close and on the peer's (the owner makes it idempotent). */
+  constructor(ws: WebSocket, deps: TransportDeps, owner: TransportOwner) {
     this.#ws = ws;
     this.#deps = deps;
-    this.#onClose = onClose;
+    this.#owner = owner;
   }
 
   get open(): boolean {
@@ -77,13 +82,13 @@ export class Transport {
     if (code === CLOSE_CODES.slowConsumer) metrics.slowConsumerCloses.inc();
     this.#ws.close(code, closeReason(code));
     setTimeout(() => this.#ws.terminate(), 1000).unref();
-    this.#onClose();
+    this.#owner.transportClosed();
   }
 
   /** The peer closed (or the connection dropped): counted, then the same teardown as ours. */
   closedByPeer(code: number): void {
     this.#deps.metrics.wsCloses.inc({ code: String(code) });
-    this.#onClose();
+    this.#owner.transportClosed();
   }
 
   /** Waits (bounded) until the client has read enough of a replay to send the next page. */

@@ -79,7 +79,10 @@ export function appendEventsRequests(cql: Cql, events: ChatEvent[]): { events: R
     if (clientKey !== undefined) {
       index.push({
         key: `${e.chat}\u0000${e.from}`,
-        statement: { query: clientMsgInsert, params: [e.chat, e.from, clientKey, e.n, e.seq, e.ts, EARLIEST_WINS - e.n] },
+        statement: {
+          query: clientMsgInsert,
+          params: [e.chat, e.from, clientKey, e.n, e.seq, e.ts, EARLIEST_WINS - e.n],
+        },
         bytes: 3 * (e.chat.length + e.from.length + clientKey.length) + 40,
       });
     }

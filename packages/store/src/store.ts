@@ -322,8 +322,8 @@ export interface BatchWrites {
   /**
    * Applies `writes` with the same effect as calling the methods one by one in order.
    * SQLite does it in one synchronous transaction (one commit, and no other call can run
-   * in between). A backend without transactions uses `writeOneByOne` (`writes.ts`): each
-   * chat's writes in order, different chats concurrently.
+   * in between). A backend without transactions keeps `writeOneByOne`'s order (`writes.ts`):
+   * each chat's writes in order, different chats concurrently (Cassandra: `cassandra/writes.ts`).
    */
   writeAll(writes: readonly StoreWrite[]): Promise<void>;
 }

@@ -7,6 +7,18 @@ const { consistencies } = cassandra.types;
 export const UNSET = cassandra.types.unset;
 
 export type Params = unknown[];
+
+/** One statement of a request. */
+export interface Statement {
+  query: string;
+  params: Params;
+}
+
+/**
+ * One request to Cassandra: a statement alone, or the statements of an unlogged batch that
+ * share one partition key (a single mutation; never a multi-partition batch).
+ */
+export type Request = Statement[];
 export type Row = cassandra.types.Row;
 
 /** A bigint (Long), int or missing cell as a JS number; absent cells read as 0. */
@@ -123,7 +135,7 @@ export class Cql {
     return rows;
   }
 
-  batch(queries: { query: string; params: Params }[], logged: boolean): Promise<cassandra.types.ResultSet> {
+  batch(queries: Statement[], logged: boolean): Promise<cassandra.types.ResultSet> {
     return guarded(() =>
       this.client.batch(queries, {
         prepare: true,
@@ -132,6 +144,11 @@ export class Cql {
         consistency: consistencies.localQuorum,
       }),
     );
+  }
+
+  /** Sends one request (`Request`): a lone statement as it is, several as one unlogged batch. */
+  send(request: Request): Promise<cassandra.types.ResultSet> {
+    return request.length === 1 ? this.execute(request[0]!.query, request[0]!.params) : this.batch(request, false);
   }
 
   /**

@@ -8,69 +8,93 @@ import {
   type UnreadCount,
 } from "../store.ts";
 import { getChatHead } from "./heads.ts";
-import { type Cql, mapLimit, num, type Params, type Row } from "./cql.ts";
+import { type Cql, mapLimit, num, type Request, type Row, type Statement } from "./cql.ts";
 
 /** Keeps unlogged batches well under Cassandra's batch size limits. */
 const BATCH_MAX_STATEMENTS = 50;
 const BATCH_MAX_BYTES = 32 * 1024;
-const CONCURRENCY = 32;
+/** Requests in flight at once for one batch of writes: independent partitions in parallel, bounded. */
+export const CONCURRENCY = 32;
 /**
- * client_msgs keeps the earliest landing of a client message: cells stamped
+ * The client-message index keeps the earliest landing of a client message: cells stamped
  * `EARLIEST_WINS - n` make the lowest n the newest write. Never written otherwise.
  */
-const EARLIEST_WINS = 2 ** 53;
+export const EARLIEST_WINS = 2 ** 53;
+
+/** The client-message index: a sender's messages in a chat in one partition (schema.ts). */
+export const CLIENT_MSGS = "client_msgs_by_sender";
 
 /**
- * Events are grouped by partition (chat, bucket); each group goes as unlogged batches,
- * which within one partition are a single mutation, not a multi-partition coordination.
- * Plain inserts are idempotent: (chat, n) always names the same event.
+ * Statements grouped by partition key into requests: an unlogged batch whose statements
+ * share one partition key is a single mutation on one replica set, not a multi-partition
+ * coordination. Each group is cut into batches well under Cassandra's size limits.
  */
-export async function appendEvents(cql: Cql, events: ChatEvent[]): Promise<void> {
-  const groups = new Map<string, { query: string; params: Params; size: number }[]>();
-  const singles: { query: string; params: Params }[] = [];
-  for (const e of events) {
-    const json = JSON.stringify(e);
-    const bucket = bucketOf(e.n);
-    const key = `${e.chat}\u0000${bucket}`;
-    let group = groups.get(key);
-    if (!group) {
-      group = [];
-      groups.set(key, group);
-    }
-    group.push({
-      query: `INSERT INTO ${cql.t("events")} (chat_id, bucket, n, event) VALUES (?, ?, ?, ?)`,
-      params: [e.chat, bucket, e.n, json],
-      size: json.length * 3,
-    });
-    const clientKey = clientKeyOf(e);
-    if (clientKey !== undefined) {
-      singles.push({
-        query: `INSERT INTO ${cql.t("client_msgs")} (chat_id, user_id, client_msg_id, n, seq, ts)
-                VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-        params: [e.chat, e.from, clientKey, e.n, e.seq, e.ts, EARLIEST_WINS - e.n],
-      });
-    }
+function byPartition(statements: Iterable<{ key: string; statement: Statement; bytes: number }>): Request[] {
+  const groups = new Map<string, { statement: Statement; bytes: number }[]>();
+  for (const s of statements) {
+    const group = groups.get(s.key);
+    if (group) group.push(s);
+    else groups.set(s.key, [s]);
   }
-  const batches: { query: string; params: Params }[][] = [];
+  const requests: Request[] = [];
   for (const group of groups.values()) {
-    let current: { query: string; params: Params }[] = [];
+    let current: Statement[] = [];
     let bytes = 0;
     for (const s of group) {
-      if (current.length > 0 && (current.length >= BATCH_MAX_STATEMENTS || bytes + s.size > BATCH_MAX_BYTES)) {
-        batches.push(current);
+      if (current.length > 0 && (current.length >= BATCH_MAX_STATEMENTS || bytes + s.bytes > BATCH_MAX_BYTES)) {
+        requests.push(current);
         current = [];
         bytes = 0;
       }
-      current.push({ query: s.query, params: s.params });
-      bytes += s.size;
+      current.push(s.statement);
+      bytes += s.bytes;
     }
-    if (current.length > 0) batches.push(current);
+    if (current.length > 0) requests.push(current);
   }
-  await mapLimit(batches, CONCURRENCY, (b) =>
-    b.length === 1 ? cql.execute(b[0]!.query, b[0]!.params) : cql.batch(b, false),
-  );
-  // After the events, so a found client message always has its event in history.
-  await mapLimit(singles, CONCURRENCY, (s) => cql.execute(s.query, s.params));
+  return requests;
+}
+
+/**
+ * `appendEvents` as two rounds of requests: the events, grouped by partition (chat,
+ * bucket), then the client-message index, grouped by partition (chat, sender). The second
+ * round must start only after the first has landed, so a found client message always has
+ * its event in history. Plain inserts are idempotent: (chat, n) always names the same event,
+ * and an index row is stamped so that the earliest landing wins.
+ */
+export function appendEventsRequests(cql: Cql, events: ChatEvent[]): { events: Request[]; clientMsgs: Request[] } {
+  const eventInsert = `INSERT INTO ${cql.t("events")} (chat_id, bucket, n, event) VALUES (?, ?, ?, ?)`;
+  const clientMsgInsert = `INSERT INTO ${cql.t(CLIENT_MSGS)} (chat_id, user_id, client_msg_id, n, seq, ts)
+                VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+  const rows: { key: string; statement: Statement; bytes: number }[] = [];
+  const index: { key: string; statement: Statement; bytes: number }[] = [];
+  for (const e of events) {
+    const json = JSON.stringify(e);
+    const bucket = bucketOf(e.n);
+    rows.push({
+      key: `${e.chat}\u0000${bucket}`,
+      statement: { query: eventInsert, params: [e.chat, bucket, e.n, json] },
+      bytes: json.length * 3,
+    });
+    const clientKey = clientKeyOf(e);
+    if (clientKey !== undefined) {
+      index.push({
+        key: `${e.chat}\u0000${e.from}`,
+        statement: {
+          query: clientMsgInsert,
+          params: [e.chat, e.from, clientKey, e.n, e.seq, e.ts, EARLIEST_WINS - e.n],
+        },
+        bytes: 3 * (e.chat.length + e.from.length + clientKey.length) + 40,
+      });
+    }
+  }
+  return { events: byPartition(rows), clientMsgs: byPartition(index) };
+}
+
+/** Events first, then the client-message index (`appendEventsRequests`), each round's partitions concurrently. */
+export async function appendEvents(cql: Cql, events: ChatEvent[]): Promise<void> {
+  const requests = appendEventsRequests(cql, events);
+  await mapLimit(requests.events, CONCURRENCY, (r) => cql.send(r));
+  await mapLimit(requests.clientMsgs, CONCURRENCY, (r) => cql.send(r));
 }
 
 /**
@@ -165,7 +189,7 @@ export async function findClientMsg(
   clientMsgId: string,
 ): Promise<ClientMsgRef | undefined> {
   const row = await cql.first(
-    `SELECT n, seq, ts FROM ${cql.t("client_msgs")} WHERE chat_id = ? AND user_id = ? AND client_msg_id = ?`,
+    `SELECT n, seq, ts FROM ${cql.t(CLIENT_MSGS)} WHERE chat_id = ? AND user_id = ? AND client_msg_id = ?`,
     [chatId, userId, clientMsgId],
   );
   return row ? { n: num(row.get("n")), seq: num(row.get("seq")), ts: num(row.get("ts")) } : undefined;

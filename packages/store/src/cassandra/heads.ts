@@ -1,5 +1,5 @@
 import type { ChatHead, ReadState } from "../store.ts";
-import { type Cql, mapLimit, num, opt, type Row } from "./cql.ts";
+import { type Cql, mapLimit, num, opt, type Row, type Statement } from "./cql.ts";
 
 /**
  * Forward-only without Paxos: every cell is stamped `USING TIMESTAMP lastN`, and
@@ -9,11 +9,17 @@ import { type Cql, mapLimit, num, opt, type Row } from "./cql.ts";
  * preview is left unset, so the preview cells keep the newest message that had one.
  */
 export async function advanceChatHead(cql: Cql, h: ChatHead): Promise<void> {
-  await cql.execute(
-    `INSERT INTO ${cql.t("chat_heads")} (chat_id, last_n, last_seq, last_activity, preview, preview_from)
+  const s = chatHeadStatement(cql, h);
+  await cql.execute(s.query, s.params);
+}
+
+/** `advanceChatHead`'s one statement (partition key chat_id, as `read_state`'s: they batch together). */
+export function chatHeadStatement(cql: Cql, h: ChatHead): Statement {
+  return {
+    query: `INSERT INTO ${cql.t("chat_heads")} (chat_id, last_n, last_seq, last_activity, preview, preview_from)
      VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-    [h.chatId, h.lastN, h.lastSeq, h.lastActivity, opt(h.preview), opt(h.previewFrom), h.lastN],
-  );
+    params: [h.chatId, h.lastN, h.lastSeq, h.lastActivity, opt(h.preview), opt(h.previewFrom), h.lastN],
+  };
 }
 
 function toHead(row: Row): ChatHead {
@@ -45,19 +51,21 @@ export async function getChatHeads(cql: Cql, chatIds: string[]): Promise<ChatHea
  * the two move independently (one partition, so the unlogged batch is one mutation).
  */
 export async function advanceReadState(cql: Cql, s: ReadState): Promise<void> {
-  await cql.batch(
-    [
-      {
-        query: `UPDATE ${cql.t("read_state")} USING TIMESTAMP ? SET delivered_n = ? WHERE chat_id = ? AND user_id = ?`,
-        params: [s.deliveredN, s.deliveredN, s.chatId, s.userId],
-      },
-      {
-        query: `UPDATE ${cql.t("read_state")} USING TIMESTAMP ? SET read_n = ? WHERE chat_id = ? AND user_id = ?`,
-        params: [s.readN, s.readN, s.chatId, s.userId],
-      },
-    ],
-    false,
-  );
+  await cql.batch(readStateStatements(cql, s), false);
+}
+
+/** `advanceReadState`'s two statements (partition key chat_id). */
+export function readStateStatements(cql: Cql, s: ReadState): Statement[] {
+  return [
+    {
+      query: `UPDATE ${cql.t("read_state")} USING TIMESTAMP ? SET delivered_n = ? WHERE chat_id = ? AND user_id = ?`,
+      params: [s.deliveredN, s.deliveredN, s.chatId, s.userId],
+    },
+    {
+      query: `UPDATE ${cql.t("read_state")} USING TIMESTAMP ? SET read_n = ? WHERE chat_id = ? AND user_id = ?`,
+      params: [s.readN, s.readN, s.chatId, s.userId],
+    },
+  ];
 }
 
 function toReadState(row: Row): ReadState {

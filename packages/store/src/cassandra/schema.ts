@@ -1,4 +1,8 @@
-import type { Cql } from "./cql.ts";
+import { type Cql, num } from "./cql.ts";
+import { CLIENT_MSGS, EARLIEST_WINS } from "./events.ts";
+
+/** The client-message index of releases before `CLIENT_MSGS`: one partition per message. */
+const LEGACY_CLIENT_MSGS = "client_msgs";
 
 /** The handle-prefix table (see `tables`); `users.ts` writes and reads it. */
 export const HANDLE_INDEX = "users_by_handle_prefix";
@@ -53,9 +57,13 @@ function tables(cql: Cql): string[] {
       chat_id text, bucket int, n bigint, event text,
       PRIMARY KEY ((chat_id, bucket), n)
     ) WITH CLUSTERING ORDER BY (n DESC) AND ${UCS}`,
-    `CREATE TABLE IF NOT EXISTS ${t("client_msgs")} (
+    // The client-message index: a sender's messages in a chat in one partition, so a history
+    // batch writes a chat's sender's rows as one unlogged batch, not a request per message
+    // (a partition grows by ~100 bytes per message its sender sends in the chat). Each row
+    // is stamped EARLIEST_WINS - n (events.ts): the earliest landing wins.
+    `CREATE TABLE IF NOT EXISTS ${t(CLIENT_MSGS)} (
       chat_id text, user_id text, client_msg_id text, n bigint, seq bigint, ts bigint,
-      PRIMARY KEY ((chat_id, user_id, client_msg_id))
+      PRIMARY KEY ((chat_id, user_id), client_msg_id)
     ) WITH ${UCS}`,
     `CREATE TABLE IF NOT EXISTS ${t("chat_heads")} (
       chat_id text PRIMARY KEY, last_n bigint, last_seq bigint, last_activity bigint, preview text, preview_from text
@@ -107,6 +115,8 @@ export async function migrate(cql: Cql, replication: string): Promise<void> {
   await cql.client.execute(`CREATE KEYSPACE IF NOT EXISTS ${cql.keyspace} WITH replication = ${replication}`);
   const hadUsers = await tableExists(cql, "users");
   const hadIndex = await tableExists(cql, HANDLE_INDEX);
+  const hadLegacyClientMsgs = await tableExists(cql, LEGACY_CLIENT_MSGS);
+  const hadClientMsgs = await tableExists(cql, CLIENT_MSGS);
   for (const ddl of tables(cql)) await cql.client.execute(ddl);
   // Columns added after a table's first release: CREATE TABLE IF NOT EXISTS leaves an
   // existing table as it was, so they are added here when missing.
@@ -116,6 +126,8 @@ export async function migrate(cql: Cql, replication: string): Promise<void> {
   await waitForSchemaAgreement(cql);
   // A keyspace from before the handle-prefix table: index the users it already has, once.
   if (hadUsers && !hadIndex) await indexExistingHandles(cql);
+  // A keyspace from before the per-sender client-message index: copy the old one, once.
+  if (hadLegacyClientMsgs && !hadClientMsgs) await copyLegacyClientMsgs(cql);
 }
 
 async function waitForSchemaAgreement(cql: Cql, timeoutMs = 30_000): Promise<void> {
@@ -168,6 +180,42 @@ async function indexExistingHandles(cql: Cql): Promise<void> {
             row.get("user_id"),
           ]),
         ),
+    );
+    pageState = rs.pageState ?? undefined;
+  } while (pageState);
+}
+
+/**
+ * Copies the client-message index of an older release (`client_msgs`, a partition per
+ * message) into `CLIENT_MSGS`, a page at a time, each row stamped as history stamps it
+ * (the earliest landing wins, so history writing meanwhile changes nothing). Idempotent.
+ * The old table is left as it was (an older process still running reads it).
+ */
+async function copyLegacyClientMsgs(cql: Cql): Promise<void> {
+  let pageState: string | undefined;
+  do {
+    const rs = await cql.client.execute(
+      `SELECT chat_id, user_id, client_msg_id, n, seq, ts FROM ${cql.t(LEGACY_CLIENT_MSGS)}`,
+      [],
+      { prepare: true, fetchSize: 1000, ...(pageState ? { pageState } : {}) },
+    );
+    await Promise.all(
+      rs.rows.map((row) => {
+        const n = row.get("n") as unknown;
+        return cql.execute(
+          `INSERT INTO ${cql.t(CLIENT_MSGS)} (chat_id, user_id, client_msg_id, n, seq, ts)
+           VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+          [
+            row.get("chat_id"),
+            row.get("user_id"),
+            row.get("client_msg_id"),
+            n,
+            row.get("seq"),
+            row.get("ts"),
+            EARLIEST_WINS - num(n),
+          ],
+        );
+      }),
     );
     pageState = rs.pageState ?? undefined;
   } while (pageState);

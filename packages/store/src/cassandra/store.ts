@@ -1,7 +1,6 @@
 import cassandra from "cassandra-driver";
 import type { Store, StoreWrite } from "../store.ts";
 import { tableStore } from "../tables.ts";
-import { writeOneByOne } from "../writes.ts";
 import * as chats from "./chats.ts";
 import { Cql } from "./cql.ts";
 import * as events from "./events.ts";
@@ -11,6 +10,7 @@ import * as reactions from "./reactions.ts";
 import * as relations from "./relations.ts";
 import { DEFAULT_REPLICATION, migrate } from "./schema.ts";
 import * as users from "./users.ts";
+import { writeAll } from "./writes.ts";
 
 export type CassandraStoreOptions =
   | {
@@ -68,8 +68,11 @@ export class CassandraStore
     if (this.#ownsClient) await this.#cql.client.shutdown();
   }
 
-  /** No transactions here: the writes call by call, each chat's in order, chats concurrently. */
+  /**
+   * No transactions here: each chat's writes in order, chats concurrently, in as few
+   * requests as that allows (`writes.ts`: unlogged batches within one partition key).
+   */
   writeAll(writes: readonly StoreWrite[]): Promise<void> {
-    return writeOneByOne(this, writes);
+    return writeAll(this.#cql, this, writes);
   }
 }

@@ -265,7 +265,7 @@ export class ChatService {
     const n = await this.#publishMembership(by, chatId, "member.removed", userId);
     // The removed user and the members may no longer share an accepted chat: their open
     // watches of each other are re-checked.
-    this.#contacts.changed([userId, ...(await this.#members.members(chatId))]);
+    await this.#contacts.changed([userId, ...(await this.#members.members(chatId))]);
     return n;
   }
 
@@ -458,7 +458,7 @@ export class ChatService {
     await this.#store.putChatRequest({ ...mine!, state: "declined" });
     this.#access.forget(chatId);
     if (chat?.kind === "group") await this.removeMember(me, chatId, me);
-    else this.#contacts.changed([me, mine!.from]);
+    else await this.#contacts.changed([me, mine!.from]);
   }
 
   /**
@@ -472,7 +472,7 @@ export class ChatService {
     if (!(await this.#store.getUser(userId))) throw new NatterError("not_found", "no such user", { field: "userId" });
     await this.#store.putBlock({ userId: me, blockedId: userId, blocked, at: Date.now() });
     this.#access.forget(directChatId(me, userId));
-    this.#contacts.changed([me, userId]);
+    await this.#contacts.changed([me, userId]);
   }
 
   /** The users `me` blocks, newest block first. */
@@ -506,7 +506,7 @@ export class ChatService {
   async #accept(me: string, chatId: string, request: ChatRequest): Promise<void> {
     await this.#store.putChatRequest({ ...request, state: "accepted" });
     this.#access.forget(chatId);
-    this.#contacts.changed([me, ...(await this.#members.members(chatId))]);
+    await this.#contacts.changed([me, ...(await this.#members.members(chatId))]);
   }
 
   /**

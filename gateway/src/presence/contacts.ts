@@ -55,11 +55,16 @@ export class Contacts {
    * holding one of them told on `user.<userId>.contacts` (core NATS: a gateway that
    * misses it re-checks its watches after a NATS reconnect, and caches expire anyway).
    */
-  changed(users: Iterable<string>): void {
+  async changed(users: Iterable<string>): Promise<void> {
     for (const u of new Set(users)) {
       this.forget(u);
       this.#nc?.publish(userContactsSubject(u), "");
     }
+    // Resolves once nats-server has the signals (and has queued them to every gateway
+    // subscribed), so the block, decline or removal is answered only after that: NATS
+    // writes leave once per event-loop turn (`coalesceWrites`), after the HTTP answer
+    // would. A flush that fails (NATS away) holds nothing up: caches expire anyway.
+    await this.#nc?.flush().catch(() => {});
   }
 
   /** Everyone with an accepted relationship with `me`, read from the store now (no cache). */

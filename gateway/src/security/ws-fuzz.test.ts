@@ -77,6 +77,8 @@ function fieldFixtures(world: World, token: string): Record<string, (rng: Prng) 
     // Emoji and near misses (text, two emoji, ❤ without its selector, too long): a valid
     // reaction of the member to the admin's message is accepted (and answered `sent`).
     emoji: (rng) => rng.pick(["👍", "❤️", "ok", "❤", "", "👍👍", "x".repeat(40)]),
+    // A resend's mark, and what is not one (`retry` must be a boolean).
+    retry: (rng) => rng.pick([true, false, "yes", 1, null]),
     cursors: (rng) => Object.fromEntries([[rng.pick(chats), rng.pick([0, 2, 1e9])]]),
     users: (rng) => rng.pick([[world.people.admin.userId], [], ["u_unknown", world.people.outsider.userId]]),
   };

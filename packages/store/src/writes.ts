@@ -58,9 +58,14 @@ export async function writeOneByOne(store: WriteMethods<Promise<void>>, writes: 
 
 /** The rows a write touches, as a key: writes with the same key keep their order; undefined waits for all. */
 function laneOf(w: StoreWrite): string | undefined {
+  if (w.op === "appendEvents") return undefined;
+  if (w.op === "advanceReadState") return `${w.state.chatId}\n${w.state.userId}`;
+  return chatOfWrite(w);
+}
+
+/** The chat a write other than `appendEvents` (which spans chats) touches. */
+export function chatOfWrite(w: Exclude<StoreWrite, { op: "appendEvents" }>): string {
   switch (w.op) {
-    case "appendEvents":
-      return undefined;
     case "eraseMessage":
       return w.erased.chat;
     case "applyReaction":
@@ -72,6 +77,6 @@ function laneOf(w: StoreWrite): string | undefined {
     case "advanceChatHead":
       return w.head.chatId;
     case "advanceReadState":
-      return `${w.state.chatId}\n${w.state.userId}`;
+      return w.state.chatId;
   }
 }

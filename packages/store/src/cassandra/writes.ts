@@ -1,5 +1,5 @@
 import type { StoreWrite } from "../store.ts";
-import { applyWrite, type WriteMethods } from "../writes.ts";
+import { applyWrite, chatOfWrite, type WriteMethods } from "../writes.ts";
 import { type Cql, mapLimit, type Request, type Statement } from "./cql.ts";
 import { appendEventsRequests, CONCURRENCY } from "./events.ts";
 import { chatHeadStatement, readStateStatements } from "./heads.ts";
@@ -38,7 +38,7 @@ export async function writeAll(
   const flush = async () => {
     const lanes = new Map<string, LaneWrite[]>();
     for (const w of segment) {
-      const key = chatOf(w);
+      const key = chatOfWrite(w);
       const lane = lanes.get(key);
       if (lane) lane.push(w);
       else lanes.set(key, [w]);
@@ -84,22 +84,4 @@ async function writeLane(cql: Cql, store: WriteMethods<Promise<void>>, lane: Lan
     }
   }
   if (pending.length > 0) await sendPending();
-}
-
-/** The chat a write (other than `appendEvents`) touches: its lane. */
-function chatOf(w: LaneWrite): string {
-  switch (w.op) {
-    case "eraseMessage":
-      return w.erased.chat;
-    case "applyReaction":
-      return w.reaction.chatId;
-    case "createChat":
-      return w.chat.chatId;
-    case "applyMembership":
-      return w.change.chatId;
-    case "advanceChatHead":
-      return w.head.chatId;
-    case "advanceReadState":
-      return w.state.chatId;
-  }
 }

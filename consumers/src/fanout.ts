@@ -160,11 +160,8 @@ export class Fanout {
       this.#metrics.loads.inc({ reason: "gap" });
       await this.#catchUp(state, e.chat, e.n - 1);
     }
-    if (e.n === state.n + 1) {
-      const to = recipientsOf(state.members, e);
-      state.apply(e);
-      return to;
-    }
+    const next = this.#nextRecipients(e);
+    if (next) return next;
     // A redelivery of an event older than the state: the members as of that event, rolled
     // back from the state's recent changes, or rebuilt from the log when they reach further.
     let before = state.asOf(e.n - 1);
